@@ -1,0 +1,1 @@
+//! Classification: request facts + visitor state + rules + now → segments and a rewrite plan.

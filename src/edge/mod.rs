@@ -1,0 +1,1 @@
+//! The Cloudflare Worker adapter: the only module that knows the `worker` crate.

@@ -1,0 +1,36 @@
+//! edgeseg: real-time audience segmentation and content personalization at the edge.
+//!
+//! The crate is split in two, and the split is the point:
+//!
+//! * **The pure core** — every module below except [`edge`]. No I/O, no clock,
+//!   no randomness of its own: callers hand it plain values (request facts, the
+//!   cookie string, the rules JSON, counter values, the time, random bytes) and
+//!   get plain values back (segments, a rewrite plan, the new cookie). It compiles
+//!   natively (tests, benchmarks, the `edgeseg` CLI) and to `wasm32-unknown-unknown`.
+//!   - [`rules`]: the rules document — parse, validate with JSON paths, compile once.
+//!   - [`condition`]: GrowthBook-compatible targeting conditions.
+//!   - [`bucketing`]: GrowthBook's hash and bucket functions.
+//!   - [`signals`]: behavioural values derived from the visitor state.
+//!   - [`state`]: the visitor state and its signed cookie codec.
+//!   - [`request`]: request facts and the attribute object conditions see.
+//!   - [`classify`]: request + state + rules + now → segments and a rewrite plan.
+//!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
+//! * **The edge adapter** — [`edge`], compiled only for `wasm32`, the one module
+//!   that knows the `worker` crate: it turns a Cloudflare request into facts,
+//!   drives the core, and streams the response.
+
+pub mod bucketing;
+pub mod classify;
+pub mod condition;
+pub mod duration;
+pub mod error;
+pub mod request;
+pub mod rewrite;
+pub mod rules;
+pub mod signals;
+pub mod state;
+
+#[cfg(target_arch = "wasm32")]
+pub mod edge;
+
+pub use error::{RuleError, RuleErrorKind, RuleErrors};

@@ -1,0 +1,1 @@
+//! Request facts and the attribute object that conditions are evaluated over.

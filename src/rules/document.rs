@@ -1,0 +1,315 @@
+//! The rules document as marketers write it (KV key `rules`), as Rust types.
+//!
+//! These types are the single source of truth for the document's shape: the
+//! JSON Schema (`edgeseg schema`, `schema/rules.schema.json`) is generated from
+//! them, and [`super::validate`] checks a document against that shape, reporting
+//! every problem with its JSON path before anything is deserialized. Meaning
+//! that the shape cannot express (durations, references between parts, regexes,
+//! selectors, cycles) is checked when the document is compiled.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[cfg(not(target_arch = "wasm32"))]
+use schemars::JsonSchema;
+
+/// The current document format. A document declares it in `format`.
+pub const FORMAT: u32 = 1;
+
+/// A complete rules document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RulesDocument {
+    /// Document format; must be 1.
+    pub format: u32,
+    /// A label for this version of the rules (shown by the health endpoint and
+    /// the admin API), e.g. "2026-11-27-spring-sale".
+    pub version: String,
+    /// Cookie, refresh and session settings.
+    #[serde(default)]
+    pub settings: Settings,
+    /// Events the site may send, by name. `page_view` is built in and need not
+    /// be declared.
+    #[serde(default)]
+    pub events: BTreeMap<String, EventSpec>,
+    /// Named values derived from the visitor's recent behaviour. Conditions
+    /// refer to them by name, as top-level attributes.
+    #[serde(default)]
+    pub signals: BTreeMap<String, SignalSpec>,
+    /// Segments in any order; `priority` decides which content a block shows.
+    #[serde(default)]
+    pub segments: Vec<SegmentSpec>,
+    /// Content blocks by id. A block's element is found by `selector`, by
+    /// default `[data-edgeseg-block="ID"]`.
+    #[serde(default)]
+    pub blocks: BTreeMap<String, BlockSpec>,
+    /// Named lists of values for the `$inGroup` / `$notInGroup` operators.
+    #[serde(default)]
+    pub saved_groups: BTreeMap<String, Vec<Value>>,
+}
+
+/// Settings that apply to the whole document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Name of the visitor state cookie.
+    pub cookie_name: String,
+    /// How long the state cookie lives after the last visit (a duration such as "180d").
+    pub cookie_lifetime: String,
+    /// How often, at most, a running Worker re-reads these rules from KV, in seconds.
+    pub refresh_seconds: u32,
+    /// A session ends after this long without a request (a duration).
+    pub session_timeout: String,
+    /// Consent policy: when not to track.
+    pub consent: ConsentSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            cookie_name: "edgeseg".into(),
+            cookie_lifetime: "180d".into(),
+            refresh_seconds: 30,
+            session_timeout: "30m".into(),
+            consent: ConsentSettings::default(),
+        }
+    }
+}
+
+/// When a visitor must not be tracked. Untracked visitors get no state cookie
+/// and record no events; segments that need no stored state still apply.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsentSettings {
+    /// Honour the `Sec-GPC: 1` (Global Privacy Control) request header.
+    pub respect_gpc: bool,
+    /// Name of the site's consent cookie, if it has one.
+    pub cookie: Option<String>,
+    /// Values of that cookie that mean "no tracking".
+    pub deny_values: Vec<String>,
+}
+
+impl Default for ConsentSettings {
+    fn default() -> Self {
+        ConsentSettings {
+            respect_gpc: true,
+            cookie: None,
+            deny_values: vec!["0".into(), "no".into(), "false".into(), "deny".into()],
+        }
+    }
+}
+
+/// An event the site may send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EventSpec {
+    /// How long the visitor's record of this event is kept (a duration, default "30d").
+    #[serde(default = "default_remember")]
+    pub remember: String,
+    /// What the event means, for people reading the rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+fn default_remember() -> String {
+    "30d".into()
+}
+
+/// A signal: one of five kinds, told apart by their first key
+/// (`count`, `since`, `visitor`, `score`, `logistic`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(untagged)]
+pub enum SignalSpec {
+    Count(CountSignal),
+    Since(SinceSignal),
+    Visitor(VisitorSignal),
+    Score(ScoreSignal),
+    Logistic(LogisticSignal),
+}
+
+/// How many times an event happened within a window, optionally only on
+/// matching paths or with matching properties.
+/// Example: `{"count": "page_view", "path": "/products/*", "within": "10m"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CountSignal {
+    /// The event name.
+    pub count: String,
+    /// The window (a duration such as "10m").
+    pub within: String,
+    /// Only events on paths matching this glob (`*` matches any run of
+    /// characters, including `/`). Applies to `page_view` and to events the page
+    /// sends (their path is the page's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Only events whose properties equal these values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub props: Option<BTreeMap<String, Value>>,
+}
+
+/// Time since the event last happened, in `unit`s; absent (so comparisons are
+/// false and `$exists` is false) when it never happened, or when `unless`
+/// happened after it.
+/// Example: `{"since": "add_to_cart", "unless": "purchase", "unit": "minutes"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SinceSignal {
+    pub since: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unless: Option<String>,
+    #[serde(default)]
+    pub unit: TimeUnit,
+}
+
+/// A fact about the visitor's visits.
+/// Example: `{"visitor": "since_previous_visit", "unit": "days"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VisitorSignal {
+    pub visitor: VisitorMetric,
+    /// Unit for the time metrics (ignored by counts).
+    #[serde(default)]
+    pub unit: TimeUnit,
+}
+
+/// What a visitor signal measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum VisitorMetric {
+    /// Number of sessions, counting the current one.
+    Sessions,
+    /// Page views in the current session.
+    SessionPages,
+    /// Time since the current session started.
+    SessionDuration,
+    /// Time since the first visit.
+    SinceFirstVisit,
+    /// Time between the end of the previous session and the start of this one
+    /// (absent on a first session).
+    SincePreviousVisit,
+}
+
+/// Units for time signals. Values are fractional (90 seconds is 1.5 minutes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    #[default]
+    Seconds,
+    Minutes,
+    Hours,
+    Days,
+}
+
+impl TimeUnit {
+    pub fn seconds(self) -> f64 {
+        match self {
+            TimeUnit::Seconds => 1.0,
+            TimeUnit::Minutes => 60.0,
+            TimeUnit::Hours => 3_600.0,
+            TimeUnit::Days => 86_400.0,
+        }
+    }
+}
+
+/// A weighted sum of event counts within a window.
+/// Example: `{"score": {"page_view": 1, "add_to_cart": 5}, "within": "7d"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ScoreSignal {
+    /// Points per event, by event name.
+    pub score: BTreeMap<String, f64>,
+    pub within: String,
+}
+
+/// A logistic model over other signals: `1 / (1 + e^-(bias + Σ weight × signal))`,
+/// a probability from 0 to 1. A missing input counts as 0. Paste in the
+/// coefficients of a model trained elsewhere.
+/// Example: `{"logistic": {"product_views_1h": 0.6, "engagement_7d": 0.08}, "bias": -4}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LogisticSignal {
+    /// Weight per input signal, by signal name.
+    pub logistic: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub bias: f64,
+}
+
+/// An audience segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSpec {
+    /// Unique id, used by blocks, conditions (`segments`) and reports.
+    pub id: String,
+    /// What the segment is for, for people reading the rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Higher wins when a visitor is in several segments that have content for
+    /// the same block; ties go to the segment listed first.
+    #[serde(default)]
+    pub priority: i32,
+    /// A GrowthBook-style targeting condition over the visitor's attributes.
+    pub condition: Value,
+    /// The condition must hold this long before membership starts (a duration,
+    /// default "0s"): a debounce against flapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enter_after: Option<String>,
+    /// Membership lasts this long after the condition stops holding (a
+    /// duration, default "0s").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_for: Option<String>,
+}
+
+/// A marked content block and its content per segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BlockSpec {
+    /// CSS selector of the block's element(s); default `[data-edgeseg-block="ID"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+    /// Content by segment id. The visitor's highest-priority segment that has
+    /// content here wins; with none, the page keeps its default content.
+    pub content: BTreeMap<String, ContentSpec>,
+}
+
+/// What to do to a block for one segment. `{{attribute}}` (or
+/// `{{attribute|fallback}}`) in any HTML string is replaced by that attribute's
+/// value, HTML-escaped.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ContentSpec {
+    /// Replace the element's content with this HTML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner_html: Option<String>,
+    /// Replace the whole element with this HTML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outer_html: Option<String>,
+    /// Remove the element.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remove: bool,
+    /// Set these attributes on the element.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set_attributes: BTreeMap<String, String>,
+    /// Insert this HTML before the element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// Insert this HTML after the element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}

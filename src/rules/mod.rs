@@ -1,0 +1,10 @@
+//! The rules document: its types, validation, JSON Schema and compilation.
+
+pub mod compile;
+pub mod document;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod schema;
+pub mod validate;
+
+pub use compile::CompiledRules;
+pub use document::RulesDocument;

@@ -1,0 +1,3 @@
+//! Structural validation of a rules document with every error and its JSON path.
+//!
+//! OWNER: validation helper.

@@ -1,0 +1,1 @@
+//! Behavioural signals computed from the visitor state.

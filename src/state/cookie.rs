@@ -1,0 +1,3 @@
+//! The signed cookie codec for [`super::VisitorState`].
+//!
+//! OWNER: state helper.

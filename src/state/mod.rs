@@ -1,0 +1,107 @@
+//! The visitor's state: what edgeseg remembers about one browser, carried in a
+//! signed cookie (see [`cookie`]) rather than in any server-side store.
+//!
+//! It holds no personal data: a random id, times, and counts. Times are Unix
+//! seconds. Everything is keyed by small hashes of rule definitions
+//! ([`crate::rules`] computes them), so a rules change that drops a signal
+//! simply leaves its data to be pruned, and a new signal starts empty.
+
+pub mod cookie;
+pub mod series;
+
+pub use series::Series;
+
+/// Unix time in seconds.
+pub type Timestamp = u64;
+
+/// Everything the cookie carries for one visitor.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VisitorState {
+    /// Random, opaque; used for experiment bucketing and nothing else.
+    pub visitor_id: [u8; 16],
+    pub first_seen: Timestamp,
+    /// Start of the current session (a session ends after the rules'
+    /// `settings.session_timeout` without a request).
+    pub session_start: Timestamp,
+    pub last_seen: Timestamp,
+    /// `last_seen` of the previous session, 0 if there was none. Lets rules
+    /// see how long a returning visitor stayed away.
+    pub previous_session_end: Timestamp,
+    /// Sessions so far, counting the current one.
+    pub sessions: u32,
+    /// Page views in the current session.
+    pub session_pages: u32,
+    /// Windowed event counts, one per distinct tracker the rules declare.
+    pub counts: Vec<WindowCount>,
+    /// When each event (by name hash) last happened.
+    pub last_events: Vec<LastEvent>,
+    /// Segment memberships, including segments whose condition holds but whose
+    /// `enter_after` debounce has not elapsed yet.
+    pub memberships: Vec<Membership>,
+    /// Per-visitor event rate limit.
+    pub rate: RateWindow,
+}
+
+/// Counts of one tracked event (with its filters and window) in time buckets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowCount {
+    /// Hash of the tracker definition (event, filters, window).
+    pub tracker: u32,
+    pub series: Series,
+}
+
+/// The last time an event happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastEvent {
+    /// Hash of the event name.
+    pub event: u32,
+    pub at: Timestamp,
+}
+
+/// Where a visitor stands with one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// Hash of the segment id.
+    pub segment: u32,
+    /// While pending: when the condition was first seen to hold.
+    /// While a member: when membership started.
+    pub since: Timestamp,
+    /// `false` while waiting out `enter_after`.
+    pub member: bool,
+    /// For a member whose condition stopped holding: when it was first seen not
+    /// to hold (membership lasts `hold_for` past this).
+    pub false_since: Option<Timestamp>,
+}
+
+/// A fixed window rate limit on events sent by the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RateWindow {
+    pub window_start: Timestamp,
+    pub count: u32,
+    /// Events dropped because the limit was exceeded (reported, never stored).
+    pub dropped: u32,
+}
+
+impl VisitorState {
+    /// A visitor never seen before (or whose cookie could not be trusted).
+    pub fn fresh(visitor_id: [u8; 16], now: Timestamp) -> Self {
+        VisitorState {
+            visitor_id,
+            first_seen: now,
+            session_start: now,
+            last_seen: now,
+            previous_session_end: 0,
+            sessions: 1,
+            session_pages: 0,
+            counts: Vec::new(),
+            last_events: Vec::new(),
+            memberships: Vec::new(),
+            rate: RateWindow::default(),
+        }
+    }
+
+    /// The visitor id as 32 lowercase hex digits (the bucketing hash input).
+    pub fn visitor_id_hex(&self) -> String {
+        self.visitor_id.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
