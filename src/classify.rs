@@ -1,1 +1,270 @@
-//! Classification: request facts + visitor state + rules + now → segments and a rewrite plan.
+//! Classification: request facts + visitor state + rules + now → segments,
+//! why, and a rewrite plan.
+//!
+//! Per request: the caller records the page view into the state
+//! ([`record_page_view`]), then calls [`classify`], which computes signals,
+//! evaluates each segment's condition in dependency order, applies stickiness
+//! (`enter_after` debounce, `hold_for`), and picks each block's content from the
+//! visitor's best segment that has some.
+
+use serde_json::{Map, Value};
+
+use crate::rewrite::{BlockAction, BlockRewrite, RewritePlan};
+use crate::rules::compile::{CompiledContent, CompiledRules, CompiledSegment};
+use crate::signals;
+use crate::state::{Membership, Timestamp, VisitorState};
+use crate::request::RequestFacts;
+
+/// Where a visitor stands with one segment after this request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Not a member; the condition does not hold.
+    Out,
+    /// The condition holds but has not held for `enter_after` yet.
+    Pending { since: Timestamp, enters_at: Timestamp },
+    /// Became a member on this request.
+    Entered,
+    /// A member since then, condition holding.
+    Member { since: Timestamp },
+    /// A member whose condition stopped holding; membership lasts until then.
+    Holding { until: Timestamp },
+    /// Forced by a preview, whatever the condition.
+    Forced,
+}
+
+impl Standing {
+    pub fn is_member(self) -> bool {
+        matches!(self, Standing::Entered | Standing::Member { .. } | Standing::Holding { .. } | Standing::Forced)
+    }
+}
+
+/// One segment's outcome, for the CLI, the debug header and the admin API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentOutcome {
+    pub id: String,
+    pub priority: i32,
+    /// Whether the condition held on this request.
+    pub condition: bool,
+    pub standing: Standing,
+}
+
+/// Everything decided for one request.
+#[derive(Debug, Clone)]
+pub struct Classification {
+    /// Segments the visitor is in, best first (priority, then document order).
+    pub segments: Vec<String>,
+    /// Segments entered on this request (for entry counters).
+    pub entered: Vec<String>,
+    /// Every segment, in document order.
+    pub outcomes: Vec<SegmentOutcome>,
+    /// Every signal with its value (`None`: absent).
+    pub signals: Vec<(String, Option<f64>)>,
+    /// The attribute object the conditions saw.
+    pub attributes: Map<String, Value>,
+    /// Content chosen per block: (block id, segment id).
+    pub content: Vec<(String, String)>,
+    pub plan: RewritePlan,
+}
+
+/// Options that change classification for one request.
+#[derive(Debug, Clone, Default)]
+pub struct ClassifyOptions<'a> {
+    /// Aggregate counters the rules may read (`counters.NAME`).
+    pub counters: Option<&'a Map<String, Value>>,
+    /// Segments forced on (a signed preview): members whatever their condition.
+    pub forced: &'a [String],
+}
+
+/// Records a page view into the state (sessions, `page_view` trackers) and
+/// drops data the rules no longer need.
+pub fn record_page_view(rules: &CompiledRules, state: &mut VisitorState, path: &str, now: Timestamp) {
+    rules.tracking.record_page_view(state, path, now);
+    rules.tracking.prune(state, now);
+}
+
+/// Records an event sent by the page. The caller has checked that the rules
+/// declare it.
+pub fn record_event(
+    rules: &CompiledRules,
+    state: &mut VisitorState,
+    name: &str,
+    path: &str,
+    props: &Map<String, Value>,
+    at: Timestamp,
+) {
+    if let Some(&key) = rules.events.get(name) {
+        rules.tracking.record(state, name, key, path, props, at);
+    }
+}
+
+/// Classifies the visitor. Updates memberships in `state`.
+pub fn classify(
+    rules: &CompiledRules,
+    facts: &RequestFacts,
+    state: &mut VisitorState,
+    options: &ClassifyOptions<'_>,
+) -> Classification {
+    let now = facts.now;
+    let mut attributes = facts.attributes();
+    let values = signals::evaluate(&rules.signals, &rules.tracking, state, now);
+    let mut signal_list = Vec::with_capacity(values.len());
+    for (signal, value) in rules.signals.iter().zip(values) {
+        if let Some(v) = value {
+            attributes.insert(signal.name.clone(), signals::to_json(v));
+        }
+        signal_list.push((signal.name.clone(), value));
+    }
+    attributes.insert(
+        "counters".into(),
+        Value::Object(options.counters.cloned().unwrap_or_default()),
+    );
+    attributes.insert("id".into(), Value::String(state.visitor_id_hex()));
+    attributes.insert("segments".into(), Value::Array(Vec::new()));
+
+    // Segments in dependency order; `segments` grows as members are found, so
+    // a condition sees the memberships of the segments it depends on.
+    let mut attributes = Value::Object(attributes);
+    let mut standings: Vec<Standing> = Vec::with_capacity(rules.segments.len());
+    let mut holds: Vec<bool> = Vec::with_capacity(rules.segments.len());
+    for segment in &rules.segments {
+        let condition = segment.condition.eval(&attributes, &rules.groups);
+        let standing = if options.forced.iter().any(|f| f == &segment.id) {
+            Standing::Forced
+        } else {
+            advance(state, segment, condition, now)
+        };
+        if standing.is_member() {
+            if let Some(Value::Array(list)) = attributes.get_mut("segments") {
+                list.push(Value::String(segment.id.clone()));
+            }
+        }
+        standings.push(standing);
+        holds.push(condition);
+    }
+    // Forget memberships of segments that no longer exist.
+    state
+        .memberships
+        .retain(|m| rules.segments.iter().any(|s| s.key == m.segment));
+
+    let mut members: Vec<usize> = (0..rules.segments.len()).filter(|&i| standings[i].is_member()).collect();
+    members.sort_by_key(|&i| (-(rules.segments[i].priority as i64), rules.segments[i].order));
+    let segments: Vec<String> = members.iter().map(|&i| rules.segments[i].id.clone()).collect();
+    if let Some(Value::Array(list)) = attributes.get_mut("segments") {
+        *list = segments.iter().cloned().map(Value::String).collect();
+    }
+    let entered = members
+        .iter()
+        .filter(|&&i| standings[i] == Standing::Entered)
+        .map(|&i| rules.segments[i].id.clone())
+        .collect();
+    let mut outcomes: Vec<SegmentOutcome> = rules
+        .segments
+        .iter()
+        .zip(standings.iter().zip(&holds))
+        .map(|(s, (standing, holds))| SegmentOutcome {
+            id: s.id.clone(),
+            priority: s.priority,
+            condition: *holds,
+            standing: *standing,
+        })
+        .collect();
+    outcomes.sort_by_key(|o| rules.segments.iter().find(|s| s.id == o.id).map_or(0, |s| s.order));
+
+    let attributes = match attributes {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let mut plan = RewritePlan::default();
+    let mut content = Vec::new();
+    for block in &rules.blocks {
+        let chosen = block
+            .contents
+            .iter()
+            .find(|c| standings[c.segment].is_member());
+        if let Some(c) = chosen {
+            let segment_id = rules.segments[c.segment].id.clone();
+            plan.blocks.push(BlockRewrite {
+                block_id: block.id.clone(),
+                selector_text: block.selector_text.clone(),
+                selector: block.selector.clone(),
+                action: render(c, &attributes),
+                source: segment_id.clone(),
+            });
+            content.push((block.id.clone(), segment_id));
+        }
+    }
+    Classification {
+        segments,
+        entered,
+        outcomes,
+        signals: signal_list,
+        attributes,
+        content,
+        plan,
+    }
+}
+
+fn render(c: &CompiledContent, attributes: &Map<String, Value>) -> BlockAction {
+    BlockAction {
+        inner_html: c.inner_html.as_ref().map(|t| t.render(attributes)),
+        outer_html: c.outer_html.as_ref().map(|t| t.render(attributes)),
+        remove: c.remove,
+        set_attributes: c
+            .set_attributes
+            .iter()
+            .map(|(k, t)| (k.clone(), t.render(attributes)))
+            .collect(),
+        before: c.before.as_ref().map(|t| t.render(attributes)),
+        after: c.after.as_ref().map(|t| t.render(attributes)),
+    }
+}
+
+/// Moves one segment's membership forward given whether its condition holds now.
+///
+/// Observations happen only at requests, so "the condition held for
+/// `enter_after`" means: it held at a request at least `enter_after` after the
+/// request where it was first seen to hold, and at every request in between.
+fn advance(state: &mut VisitorState, segment: &CompiledSegment, holds: bool, now: Timestamp) -> Standing {
+    let index = state.memberships.iter().position(|m| m.segment == segment.key);
+    let current = index.map(|i| state.memberships[i]);
+    let (next, standing) = match (current, holds) {
+        (None, true) if segment.enter_after == 0 => (
+            Some(Membership { segment: segment.key, since: now, member: true, false_since: None }),
+            Standing::Entered,
+        ),
+        (None, true) => (
+            Some(Membership { segment: segment.key, since: now, member: false, false_since: None }),
+            Standing::Pending { since: now, enters_at: now + segment.enter_after },
+        ),
+        (None, false) => (None, Standing::Out),
+        (Some(m), true) if !m.member => {
+            if now.saturating_sub(m.since) >= segment.enter_after {
+                (Some(Membership { member: true, since: now, false_since: None, ..m }), Standing::Entered)
+            } else {
+                (Some(m), Standing::Pending { since: m.since, enters_at: m.since + segment.enter_after })
+            }
+        }
+        (Some(m), true) => (Some(Membership { false_since: None, ..m }), Standing::Member { since: m.since }),
+        (Some(m), false) if !m.member => (None, Standing::Out),
+        (Some(m), false) => {
+            let false_since = m.false_since.unwrap_or(now);
+            if now.saturating_sub(false_since) >= segment.hold_for {
+                (None, Standing::Out)
+            } else {
+                (
+                    Some(Membership { false_since: Some(false_since), ..m }),
+                    Standing::Holding { until: false_since + segment.hold_for },
+                )
+            }
+        }
+    };
+    match (index, next) {
+        (Some(i), Some(m)) => state.memberships[i] = m,
+        (Some(i), None) => {
+            state.memberships.remove(i);
+        }
+        (None, Some(m)) => state.memberships.push(m),
+        (None, None) => {}
+    }
+    standing
+}

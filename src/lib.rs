@@ -14,6 +14,7 @@
 //!   - [`state`]: the visitor state and its signed cookie codec.
 //!   - [`request`]: request facts and the attribute object conditions see.
 //!   - [`classify`]: request + state + rules + now → segments and a rewrite plan.
+//!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
 //!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
 //! * **The edge adapter** — [`edge`], compiled only for `wasm32`, the one module
 //!   that knows the `worker` crate: it turns a Cloudflare request into facts,
@@ -29,6 +30,7 @@ pub mod rewrite;
 pub mod rules;
 pub mod signals;
 pub mod state;
+pub mod template;
 
 #[cfg(target_arch = "wasm32")]
 pub mod edge;

@@ -1,1 +1,47 @@
 //! The Cloudflare Worker adapter: the only module that knows the `worker` crate.
+//!
+//! It stays thin on purpose. Each request is routed ([`handle`]): the
+//! worker's own endpoints live under `/__edgeseg/`, everything else is content
+//! ([`content`]). The adapter turns platform values into the core's plain values
+//! (request facts, cookie text, rules text, time, random bytes), calls the core,
+//! and turns the answers back into headers and a streamed body. Anything that
+//! goes wrong on the content path falls back to the origin's response as it
+//! was: a visitor never sees an error of our making.
+
+mod content;
+mod endpoints;
+mod rules_cache;
+mod stream;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+/// KV namespace binding (wrangler.toml).
+pub const KV_BINDING: &str = "EDGESEG_KV";
+/// KV key of the rules document.
+pub const RULES_KEY: &str = "rules";
+/// Secret used to sign the visitor cookie.
+pub const SECRET_NAME: &str = "EDGESEG_SECRET";
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    handle(req, env, ctx).await
+}
+
+async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let path = req.path();
+    if let Some(rest) = path.strip_prefix("/__edgeseg/") {
+        return endpoints::handle(rest, req, &env).await;
+    }
+    content::handle(req, &env, &ctx).await
+}
+
+/// Milliseconds since the Unix epoch. Inside workerd the clock only moves
+/// between I/O events, which is what Cloudflare bills as CPU time anyway.
+pub(crate) fn now_millis() -> f64 {
+    worker::Date::now().as_millis() as f64
+}

@@ -1,0 +1,187 @@
+//! The content path: fetch the page, classify the visitor, stream the rewrite.
+//!
+//! Order of work: the origin is fetched first, because only a 2xx HTML
+//! response is personalized; everything else (assets, redirects, 304s, errors)
+//! is returned exactly as the origin sent it, headers and bytes.
+
+use std::rc::Rc;
+
+use worker::{console_error, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result};
+
+use crate::classify::{self, ClassifyOptions};
+use crate::request::RequestFacts;
+use crate::rules::CompiledRules;
+use crate::state::cookie::{self, CookieKey};
+use crate::state::VisitorState;
+
+pub async fn handle(req: Request, env: &Env, _ctx: &Context) -> Result<Response> {
+    let started = super::now_millis();
+    let rules = super::rules_cache::current(env).await;
+    let visit = Visit::from_request(&req);
+    let origin = fetch_origin(req, env).await?;
+    let Some(rules) = rules else {
+        return Ok(origin);
+    };
+    let Some(visit) = visit else {
+        return Ok(origin);
+    };
+    if !is_personalizable(&origin) {
+        return Ok(origin);
+    }
+    let mut origin = origin;
+    match personalize(&mut origin, visit, &rules, env, started) {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            console_error!("edgeseg: personalization failed, passing the page through: {e}");
+            Ok(origin)
+        }
+    }
+}
+
+/// The request facts the content path needs, read before the request is
+/// handed to the origin. `None` for requests that are never personalized.
+struct Visit {
+    facts: RequestFacts,
+    cookie_header: String,
+    gpc: bool,
+}
+
+impl Visit {
+    fn from_request(req: &Request) -> Option<Visit> {
+        if !matches!(req.method(), Method::Get) {
+            return None;
+        }
+        let url = req.url().ok()?;
+        let headers = req.headers();
+        let header = |name: &str| headers.get(name).ok().flatten();
+        let now_secs = (super::now_millis() / 1_000.0) as u64;
+        let mut facts = RequestFacts::from_url(url.as_str(), now_secs);
+        facts.referrer = header("referer");
+        facts.user_agent = header("user-agent");
+        facts.accept_language = header("accept-language");
+        facts.country = req.cf().and_then(|cf| cf.country()).filter(|c| c != "XX" && c != "T1");
+        Some(Visit {
+            facts,
+            cookie_header: header("cookie").unwrap_or_default(),
+            gpc: header("sec-gpc").is_some_and(|v| v.trim() == "1"),
+        })
+    }
+}
+
+async fn fetch_origin(req: Request, env: &Env) -> Result<Response> {
+    let origin_url = env
+        .var("ORIGIN_URL")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    if origin_url.trim().is_empty() {
+        return env.assets("ASSETS")?.fetch_request(req).await;
+    }
+    let url = req.url()?;
+    let mut target = origin_url.trim_end_matches('/').to_string();
+    target.push_str(url.path());
+    if let Some(q) = url.query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    let mut init = RequestInit::new();
+    init.with_method(req.method())
+        .with_headers(req.headers().clone())
+        .with_redirect(worker::RequestRedirect::Manual);
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        init.with_body(req.inner().body().map(Into::into));
+    }
+    Fetch::Request(Request::new_with_init(&target, &init)?).send().await
+}
+
+fn is_personalizable(resp: &Response) -> bool {
+    let status = resp.status_code();
+    let html = resp
+        .headers()
+        .get("content-type")
+        .ok()
+        .flatten()
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    (200..300).contains(&status) && status != 204 && status != 205 && html
+}
+
+fn personalize(
+    origin: &mut Response,
+    visit: Visit,
+    rules: &Rc<CompiledRules>,
+    env: &Env,
+    started: f64,
+) -> Result<Response> {
+    let settings = &rules.settings;
+    let key = env
+        .secret(super::SECRET_NAME)
+        .ok()
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty())
+        .map(|s| CookieKey::new(s.as_bytes()));
+    if key.is_none() {
+        console_error!("edgeseg: the {} secret is not set; visitors are not tracked", super::SECRET_NAME);
+    }
+    let consent_denied = settings.consent_cookie.as_deref().is_some_and(|name| {
+        cookie::find_cookie(&visit.cookie_header, name)
+            .is_some_and(|v| settings.consent_deny_values.iter().any(|d| d == v))
+    });
+    let tracked = key.is_some() && !(settings.respect_gpc && visit.gpc) && !consent_denied;
+
+    let now = visit.facts.now;
+    let incoming = cookie::find_cookie(&visit.cookie_header, &settings.cookie_name);
+    let decoded = match (&key, incoming, tracked) {
+        (Some(key), Some(value), true) => cookie::decode(value, key).ok(),
+        _ => None,
+    };
+    let mut state = decoded.unwrap_or_else(|| VisitorState::fresh(random_id(), now));
+    classify::record_page_view(rules, &mut state, &visit.facts.path, now);
+    let classification = classify::classify(rules, &visit.facts, &mut state, &ClassifyOptions::default());
+
+    let headers = copy_headers(origin.headers())?;
+    headers.delete("content-length")?;
+    if let (true, Some(key)) = (tracked, &key) {
+        let value = cookie::encode(&state, key);
+        if incoming != Some(value.as_str()) {
+            headers.append(
+                "set-cookie",
+                &format!(
+                    "{}={}; Max-Age={}; Path=/; HttpOnly; Secure; SameSite=Lax",
+                    settings.cookie_name, value, settings.cookie_lifetime
+                ),
+            )?;
+        }
+    }
+    // The page now depends on the visitor: no shared cache may store it.
+    headers.set("cache-control", "private, no-cache")?;
+    headers.append("vary", "Cookie")?;
+    let spent = (super::now_millis() - started).max(0.0);
+    headers.append("server-timing", &format!("edgeseg;dur={spent:.1};desc=\"segments: {}\"", classification.segments.len()))?;
+
+    let status = origin.status_code();
+    let response = if classification.plan.is_empty() {
+        Response::from_body(origin.body().clone())?
+    } else {
+        let body = origin.stream()?;
+        Response::from_stream(super::stream::rewrite(body, classification.plan))?
+    };
+    Ok(response.with_status(status).with_headers(headers))
+}
+
+fn copy_headers(from: &Headers) -> Result<Headers> {
+    let to = Headers::new();
+    for (name, value) in from.entries() {
+        to.append(&name, &value)?;
+    }
+    Ok(to)
+}
+
+fn random_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    if getrandom::getrandom(&mut id).is_err() {
+        // Without a random source, fall back to the clock: ids then only need
+        // to differ, not to be unguessable (they carry no authority).
+        let t = (super::now_millis() as u128).to_le_bytes();
+        id.copy_from_slice(&t);
+    }
+    id
+}

@@ -1,0 +1,44 @@
+//! The worker's own endpoints under `/__edgeseg/`.
+
+use serde_json::json;
+use worker::{Env, Request, Response, Result};
+
+pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
+    match (req.method(), rest) {
+        (worker::Method::Get, "health") => health(env).await,
+        _ => Response::error("Not found", 404),
+    }
+}
+
+async fn health(env: &Env) -> Result<Response> {
+    let secret_set = env
+        .secret(super::SECRET_NAME)
+        .map(|s| !s.to_string().is_empty())
+        .unwrap_or(false);
+    let body = super::rules_cache::status(env, |s| {
+        json!({
+            "status": if s.rules.is_some() { "ok" } else { "no_rules" },
+            "rules_version": s.rules.as_ref().map(|r| r.version().to_string()),
+            "rules_loaded_at": s.loaded_at_ms.map(iso_time),
+            "last_error": s.last_error.as_ref().map(|(at, errors)| json!({
+                "at": iso_time(*at),
+                "errors": errors,
+            })),
+            "kv_error": s.kv_error,
+            "secret_configured": secret_set,
+            "build": {
+                "version": env!("CARGO_PKG_VERSION"),
+                "commit": option_env!("EDGESEG_COMMIT").unwrap_or("unknown"),
+            },
+        })
+    })
+    .await;
+    let mut resp = Response::from_json(&body)?;
+    resp.headers_mut().set("cache-control", "no-store")?;
+    Ok(resp)
+}
+
+fn iso_time(ms: f64) -> String {
+    let date = worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(ms));
+    String::from(date.to_iso_string())
+}

@@ -1,0 +1,110 @@
+//! The compiled rules, cached in the isolate and refreshed from KV at most every
+//! `refresh_seconds`.
+//!
+//! A value that fails to parse or validate never replaces the last good rules:
+//! the failure is logged and kept for the health endpoint. Unchanged text is
+//! not recompiled. With no good rules ever, [`current`] returns `None` and pages
+//! pass through untouched.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::{console_error, console_log, Env};
+
+use crate::rules::CompiledRules;
+
+/// How often to look at KV while there are no good rules yet.
+const REFRESH_WITHOUT_RULES_MS: f64 = 5_000.0;
+
+/// What the health endpoint reports about the rules.
+#[derive(Default)]
+pub struct RulesStatus {
+    pub rules: Option<Rc<CompiledRules>>,
+    /// The KV text that produced `rules` (or was last rejected), to skip recompiling.
+    last_text: Option<String>,
+    pub loaded_at_ms: Option<f64>,
+    pub checked_at_ms: Option<f64>,
+    /// The last rejected rules value: when, and every error.
+    pub last_error: Option<(f64, Vec<String>)>,
+    /// Set when KV itself could not be read.
+    pub kv_error: Option<String>,
+}
+
+thread_local! {
+    static CACHE: RefCell<RulesStatus> = RefCell::new(RulesStatus::default());
+}
+
+/// The rules in force, refreshing from KV if the interval has passed.
+pub async fn current(env: &Env) -> Option<Rc<CompiledRules>> {
+    let now = super::now_millis();
+    let due = CACHE.with(|c| {
+        let c = c.borrow();
+        let interval = c
+            .rules
+            .as_ref()
+            .map_or(REFRESH_WITHOUT_RULES_MS, |r| f64::from(r.settings.refresh_seconds) * 1_000.0);
+        c.checked_at_ms.is_none_or(|t| now - t >= interval || now < t)
+    });
+    if due {
+        refresh(env, now).await;
+    }
+    CACHE.with(|c| c.borrow().rules.clone())
+}
+
+/// Reads the status for the health endpoint (after making sure it is fresh).
+pub async fn status<T>(env: &Env, f: impl FnOnce(&RulesStatus) -> T) -> T {
+    current(env).await;
+    CACHE.with(|c| f(&c.borrow()))
+}
+
+async fn refresh(env: &Env, now: f64) {
+    CACHE.with(|c| c.borrow_mut().checked_at_ms = Some(now));
+    let text = match env.kv(super::KV_BINDING) {
+        Ok(kv) => kv.get(super::RULES_KEY).text().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let text = match text {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            CACHE.with(|c| c.borrow_mut().kv_error = Some(format!("no \"{}\" key in KV", super::RULES_KEY)));
+            return;
+        }
+        Err(e) => {
+            console_error!("edgeseg: reading rules from KV failed: {e}");
+            CACHE.with(|c| c.borrow_mut().kv_error = Some(e));
+            return;
+        }
+    };
+    let unchanged = CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        c.kv_error = None;
+        c.last_text.as_deref() == Some(text.as_str())
+    });
+    if unchanged {
+        return;
+    }
+    match CompiledRules::from_json(&text) {
+        Ok(rules) => {
+            console_log!("edgeseg: rules version \"{}\" loaded", rules.version());
+            CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                c.rules = Some(Rc::new(rules));
+                c.loaded_at_ms = Some(now);
+                c.last_text = Some(text);
+            });
+        }
+        Err(errors) => {
+            let lines: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+            console_error!(
+                "edgeseg: rejected rules from KV ({} errors); keeping the last good rules:\n{}",
+                lines.len(),
+                lines.join("\n")
+            );
+            CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                c.last_error = Some((now, lines));
+                c.last_text = Some(text);
+            });
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The response body as a stream through the core's [`Rewriter`]: each chunk
+//! from the origin is rewritten and passed on as soon as lol_html releases it,
+//! so memory is bounded by the chunk, not the page.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use futures_util::stream::{self, Stream, StreamExt};
+use worker::{console_error, ByteStream};
+
+use crate::rewrite::{RewritePlan, Rewriter};
+
+type Sink = Rc<RefCell<Vec<u8>>>;
+
+enum Mode {
+    Rewriting(Box<Rewriter<Box<dyn FnMut(&[u8])>>>),
+    /// After a rewrite error: the rest of the body passes through unchanged.
+    PassThrough,
+}
+
+pub fn rewrite(body: ByteStream, plan: RewritePlan) -> impl Stream<Item = worker::Result<Vec<u8>>> {
+    let sink: Sink = Rc::new(RefCell::new(Vec::new()));
+    let out = sink.clone();
+    let output: Box<dyn FnMut(&[u8])> = Box::new(move |c: &[u8]| out.borrow_mut().extend_from_slice(c));
+    let rewriter = Rewriter::new(Rc::new(plan), output);
+    let state = Some((body, Mode::Rewriting(Box::new(rewriter)), sink));
+    stream::unfold(state, |state| async move {
+        let (mut body, mut mode, sink) = state?;
+        loop {
+            match body.next().await {
+                Some(Ok(chunk)) => match &mut mode {
+                    Mode::Rewriting(rw) => {
+                        if let Err(e) = rw.write(&chunk) {
+                            console_error!("edgeseg: rewrite failed mid-page, passing the rest through: {e}");
+                            let mut out = std::mem::take(&mut *sink.borrow_mut());
+                            out.extend_from_slice(&chunk);
+                            return Some((Ok(out), Some((body, Mode::PassThrough, sink))));
+                        }
+                        let out = std::mem::take(&mut *sink.borrow_mut());
+                        if !out.is_empty() {
+                            return Some((Ok(out), Some((body, mode, sink))));
+                        }
+                    }
+                    Mode::PassThrough => return Some((Ok(chunk), Some((body, mode, sink)))),
+                },
+                Some(Err(e)) => return Some((Err(e), None)),
+                None => {
+                    if let Mode::Rewriting(rw) = mode {
+                        if let Err(e) = rw.end() {
+                            console_error!("edgeseg: rewrite failed at the end of the page: {e}");
+                        }
+                    }
+                    let out = std::mem::take(&mut *sink.borrow_mut());
+                    return if out.is_empty() { None } else { Some((Ok(out), None)) };
+                }
+            }
+        }
+    })
+}
