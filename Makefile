@@ -1,0 +1,93 @@
+# edgeseg: the two commands a user needs are `make dev` and `make test`.
+# Every target installs what it needs first and skips what is already there.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PORT ?= 8787
+CARGO_BIN := $(HOME)/.cargo/bin
+export PATH := $(CARGO_BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+# The wasm-bindgen CLI must match the library version locked in Cargo.lock exactly.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/[^0-9.]/,""); print}' Cargo.lock)
+WORKER_BUILD_VERSION := 0.8.7
+# worker-build would download these from GitHub; point it at local copies.
+export WASM_BINDGEN_BIN := $(CARGO_BIN)/wasm-bindgen
+export ESBUILD_BIN := $(CURDIR)/node_modules/@esbuild/linux-x64/bin/esbuild
+export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
+WASM_TARGET := wasm32-unknown-unknown
+RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock schema/rules.schema.json
+
+.PHONY: dev test tools lint unit wasm-test e2e bench bench-wasm worker seed-local deploy schema clean-local
+
+## make dev: install what is missing, build, seed local KV, serve the demo store at http://127.0.0.1:$(PORT)
+dev: tools worker .dev.vars seed-local
+	@echo "edgeseg: serving the personalized demo store at http://127.0.0.1:$(PORT)"
+	wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to .wrangler/state
+
+## make test: every test — lint, native, wasm32 (Node), end to end in workerd and Chromium
+test: tools lint unit wasm-test worker e2e
+
+tools: .tools/rust .tools/npm .tools/worker-build .tools/wasm-bindgen-$(WASM_BINDGEN_VERSION)
+
+.tools/rust:
+	rustup target add $(WASM_TARGET)
+	rustup component add clippy rustfmt 2>/dev/null || true
+	@mkdir -p .tools && touch $@
+
+.tools/npm: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@mkdir -p .tools && touch $@
+
+.tools/worker-build:
+	@if worker-build --version 2>/dev/null | grep -q '$(WORKER_BUILD_VERSION)'; then \
+	  echo "worker-build $(WORKER_BUILD_VERSION) already installed"; \
+	else cargo install worker-build --version $(WORKER_BUILD_VERSION) --locked; fi
+	@mkdir -p .tools && touch $@
+
+.tools/wasm-bindgen-$(WASM_BINDGEN_VERSION):
+	@if wasm-bindgen --version 2>/dev/null | grep -q ' $(WASM_BINDGEN_VERSION)$$'; then \
+	  echo "wasm-bindgen $(WASM_BINDGEN_VERSION) already installed"; \
+	else cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); fi
+	@mkdir -p .tools && touch $@
+
+## The Worker bundle (wasm + JS shim) in build/; rebuilt only when sources change.
+worker: build/worker/shim.mjs
+
+build/worker/shim.mjs: $(RUST_SOURCES) | tools
+	EDGESEG_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) worker-build --release
+
+lint: tools
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --lib --tests --target $(WASM_TARGET) -- -D warnings
+
+unit: tools
+	cargo test
+
+## The core's tests compiled to wasm32 and run under Node by wasm-bindgen-test-runner.
+wasm-test: tools
+	cargo test --target $(WASM_TARGET) --test conformance --test rewrite_fixtures --test wasm_core
+
+e2e: tools worker
+	node --test --test-concurrency=1 tests/e2e/
+
+bench: tools
+	cargo bench --bench cookie --bench classify --bench rewrite
+
+.dev.vars:
+	@echo "EDGESEG_SECRET=$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" > $@
+	@echo "created .dev.vars with a random EDGESEG_SECRET"
+
+seed-local: tools
+	wrangler kv key put --binding EDGESEG_KV --local --persist-to .wrangler/state rules --path examples/rules.json
+
+## make deploy: build and ship to Cloudflare (needs `wrangler login`, a KV id in wrangler.toml and the secret)
+deploy: tools worker
+	npx wrangler kv key put --binding EDGESEG_KV --remote rules --path examples/rules.json
+	npx wrangler deploy
+
+schema:
+	UPDATE_SCHEMA=1 cargo test --test schema
+
+clean-local:
+	rm -rf .wrangler build .tools
