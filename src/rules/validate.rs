@@ -70,10 +70,14 @@ fn check(value: &Value) -> Vec<RuleError> {
 
 fn syntax_error(e: &serde_json::Error) -> RuleError {
     // serde_json appends " at line L column C"; we carry those as fields.
-    let text = e.to_string();
-    let message = match text.rfind(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
+    let message = if e.is_eof() {
+        "the text ends before the document is complete".to_string()
+    } else {
+        let text = e.to_string();
+        match text.rfind(" at line ") {
+            Some(i) => text[..i].to_string(),
+            None => text,
+        }
     };
     RuleError::new(
         "",
