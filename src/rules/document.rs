@@ -59,10 +59,18 @@ pub struct Settings {
     /// Name of the visitor state cookie.
     pub cookie_name: String,
     /// How long the state cookie lives after the last visit (a duration such as "180d").
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
     pub cookie_lifetime: String,
     /// How often, at most, a running Worker re-reads these rules from KV, in seconds.
     pub refresh_seconds: u32,
     /// A session ends after this long without a request (a duration).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
     pub session_timeout: String,
     /// Consent policy: when not to track.
     pub consent: ConsentSettings,
@@ -111,6 +119,10 @@ impl Default for ConsentSettings {
 pub struct EventSpec {
     /// How long the visitor's record of this event is kept (a duration, default "30d").
     #[serde(default = "default_remember")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
     pub remember: String,
     /// What the event means, for people reading the rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,6 +137,14 @@ fn default_remember() -> String {
 /// (`count`, `since`, `visitor`, `score`, `logistic`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[cfg_attr(
+    not(target_arch = "wasm32"),
+    schemars(
+        title = "signal",
+        example = serde_json::json!({"count": "page_view", "path": "/products/*", "within": "10m"}),
+        example = serde_json::json!({"since": "add_to_cart", "unless": "purchase", "unit": "minutes"}),
+    )
+)]
 #[serde(untagged)]
 pub enum SignalSpec {
     Count(CountSignal),
@@ -144,6 +164,10 @@ pub struct CountSignal {
     /// The event name.
     pub count: String,
     /// The window (a duration such as "10m").
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
     pub within: String,
     /// Only events on paths matching this glob (`*` matches any run of
     /// characters, including `/`). Applies to `page_view` and to events the page
@@ -163,9 +187,12 @@ pub struct CountSignal {
 #[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SinceSignal {
+    /// The event name.
     pub since: String,
+    /// Another event that cancels it: no value when this happened after `since`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unless: Option<String>,
+    /// Unit of the value (default seconds).
     #[serde(default)]
     pub unit: TimeUnit,
 }
@@ -176,6 +203,7 @@ pub struct SinceSignal {
 #[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VisitorSignal {
+    /// What to measure.
     pub visitor: VisitorMetric,
     /// Unit for the time metrics (ignored by counts).
     #[serde(default)]
@@ -231,6 +259,11 @@ impl TimeUnit {
 pub struct ScoreSignal {
     /// Points per event, by event name.
     pub score: BTreeMap<String, f64>,
+    /// The window (a duration such as "7d").
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
     pub within: String,
 }
 
@@ -244,6 +277,7 @@ pub struct ScoreSignal {
 pub struct LogisticSignal {
     /// Weight per input signal, by signal name.
     pub logistic: BTreeMap<String, f64>,
+    /// Added to the weighted sum before the logistic function (default 0).
     #[serde(default)]
     pub bias: f64,
 }
@@ -263,14 +297,29 @@ pub struct SegmentSpec {
     #[serde(default)]
     pub priority: i32,
     /// A GrowthBook-style targeting condition over the visitor's attributes.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(
+            extend("type" = "object"),
+            example = serde_json::json!({"views_10m": {"$gte": 3}, "country": {"$in": ["DE", "AT"]}})
+        )
+    )]
     pub condition: Value,
     /// The condition must hold this long before membership starts (a duration,
     /// default "0s"): a debounce against flapping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
     pub enter_after: Option<String>,
     /// Membership lasts this long after the condition stops holding (a
     /// duration, default "0s").
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
     pub hold_for: Option<String>,
 }
 
