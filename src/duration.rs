@@ -33,11 +33,11 @@ pub fn parse_duration(text: &str) -> Option<Seconds> {
 
 /// Formats seconds back into the largest exact unit: 600 → `"10m"`.
 pub fn format_duration(secs: Seconds) -> String {
-    if secs != 0 && secs % 86_400 == 0 {
+    if secs != 0 && secs.is_multiple_of(86_400) {
         format!("{}d", secs / 86_400)
-    } else if secs != 0 && secs % 3_600 == 0 {
+    } else if secs != 0 && secs.is_multiple_of(3_600) {
         format!("{}h", secs / 3_600)
-    } else if secs != 0 && secs % 60 == 0 {
+    } else if secs != 0 && secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
