@@ -146,6 +146,30 @@ mod tests {
         assert_eq!(hash("", "a", 1), Some(0.22));
         assert_eq!(hash("seed", "a", 2), Some(0.0505));
         assert_eq!(hash("seed", "a", 3), None);
+        // More of GrowthBook's suite than the vendored subset carries.
+        let close = |a: Option<f64>, b: f64| (a.unwrap() - b).abs() < 1e-9;
+        assert!(close(hash("ef", "d", 1), 0.652));
+        assert!(close(hash("asdf", "8952klfjas09ujk", 1), 0.549));
+        assert!(close(hash("seed", "b", 2), 0.2696));
+        assert!(close(hash("foo", "ab", 2), 0.2575));
+        assert!(close(hash("()**(%$##$%#$#", "___)((*\":&", 2), 0.0128));
+        assert_eq!(hash("abc", "def", 99), None);
+    }
+
+    #[test]
+    fn bad_coverage_and_weights_fall_back() {
+        assert_eq!(
+            get_bucket_ranges(2, 1.5, None),
+            vec![(0.0, 0.5), (0.5, 1.0)]
+        );
+        assert_eq!(
+            get_bucket_ranges(2, 1.0, Some(&[0.4, 0.1])),
+            vec![(0.0, 0.5), (0.5, 1.0)]
+        );
+        assert_eq!(
+            get_bucket_ranges(2, f64::NAN, None),
+            vec![(0.0, 0.0), (0.5, 0.5)]
+        );
     }
 
     #[test]

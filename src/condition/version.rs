@@ -110,5 +110,15 @@ mod tests {
         assert_eq!(cmp_padded(&json!("1.0.0"), &e), Ordering::Greater);
         assert_eq!(cmp_padded(&json!("1.0.0-alpha"), &e), Ordering::Less);
         assert_eq!(cmp_padded(&json!("v1.0.0-beta+x"), &e), Ordering::Equal);
+        let gt = |a: &str, b: &str| cmp_padded(&json!(a), &padded(&json!(b))) == Ordering::Greater;
+        assert!(gt("1.2.3-r100", "1.2.3-R2"));
+        assert!(gt("1.2.3-r2", "1.2.3-r100"));
+        assert!(gt("3.0.0", "2.7.2+asdf"));
+        assert!(!gt("1.2.3-a.b.c", "1.2.3-a.b.c.d"));
+        assert!(gt("1.2.3", "1.2.3-4-foo"));
+        assert_eq!(
+            cmp_padded(&json!("1-2-3"), &padded(&json!("1-2.3+build99"))),
+            Ordering::Equal
+        );
     }
 }
