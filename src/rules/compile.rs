@@ -252,7 +252,7 @@ impl Compiler<'_> {
         let mut tracking = Tracking { session_timeout, ..Tracking::default() };
         let mut signals = Vec::new();
         let mut logistic = Vec::new();
-        let mut tracker_for = |tracking: &mut Tracking, event: &str, glob: Option<&str>, props: Vec<(String, Value)>, window: u64| {
+        let tracker_for = |tracking: &mut Tracking, event: &str, glob: Option<&str>, props: Vec<(String, Value)>, window: u64| {
             let canonical = format!(
                 "count:{event}|{}|{}|{window}",
                 glob.unwrap_or(""),
