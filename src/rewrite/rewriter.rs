@@ -129,18 +129,22 @@ enum State<O: FnMut(&[u8])> {
 /// `remove`, and both win over `inner_html`. `inner_html` on a void element
 /// (`<img>`) does nothing.
 ///
-/// `after`, and the end of `inner_html`'s replacement, hang on the element's end
-/// tag. An element closed implicitly (`<p>` ended by `<div>`, or by the end of
-/// the page) has no end tag in the source, and lol_html then cannot honour
-/// them: the element's original content is kept after it is found not to end
-/// (see the fixtures `malformed_*`). Marked blocks should be elements with
-/// explicit end tags (`div`, `section`, ...), which is what sites write.
+/// lol_html has no DOM: an element runs until its own end tag or an end tag of
+/// an ancestor. An element that HTML closes implicitly (`<li>` by the next
+/// `<li>`, `<p>` by `<div>`) therefore extends, for lol_html, over what a
+/// browser would see as its next siblings, and `inner_html`, `outer_html` or
+/// `remove` drop those too; `after` lands after the ancestor's end tag (fixture
+/// `malformed_implicit_close`). Marked blocks should have explicit end tags,
+/// which is what sites write; attribute-only changes are always safe.
 ///
 /// # Nested blocks
 /// When an outer block replaces its content (`inner_html`, `outer_html`,
 /// `remove`), the inner block's original element is dropped with it, so the
-/// inner block's handler does not fire and the inner block is not in
-/// [`RewriteReport::applied`]. When the outer block only sets attributes or
+/// inner block does not apply and is not in [`RewriteReport::applied`].
+/// (lol_html itself still calls handlers for elements inside removed content;
+/// ours see the element already marked removed and skip it.) The same rule
+/// covers two blocks matching one element: once a block (in plan order)
+/// replaces or removes it, later blocks skip it. When the outer block only sets attributes or
 /// inserts before/after, inner blocks apply as usual. Content inserted by a
 /// block is never matched by other blocks (lol_html does not re-parse it).
 ///
@@ -192,6 +196,12 @@ impl<O: FnMut(&[u8])> Rewriter<O> {
             let plan_for_handler = Rc::clone(&plan);
             let progress_for_handler = Rc::clone(&progress);
             let handler = move |el: &mut Element<'_, '_>| {
+                // lol_html still runs handlers inside content that an outer
+                // block removed (it marks such start tags removed first). What
+                // is not in the output is not an impression: skip it.
+                if el.removed() {
+                    return Ok(());
+                }
                 progress_for_handler.matched[index].set(true);
                 let block = &plan_for_handler.blocks[index];
                 apply(&block.action, &block.block_id, el)
