@@ -111,7 +111,10 @@ fn load(name: &'static str, plan_json: &str) -> Case {
 }
 
 /// Runs the plan over `chunks` in order; returns the output and the report.
-fn run<'a>(plan: &Rc<RewritePlan>, chunks: impl IntoIterator<Item = &'a [u8]>) -> (Vec<u8>, RewriteReport) {
+fn run<'a>(
+    plan: &Rc<RewritePlan>,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> (Vec<u8>, RewriteReport) {
     let out = Rc::new(RefCell::new(Vec::new()));
     let sink = Rc::clone(&out);
     let mut rewriter = Rewriter::new(Rc::clone(plan), move |c: &[u8]| {
@@ -132,7 +135,11 @@ fn check(case: &Case, how: &str, expected: &str, got: &(Vec<u8>, RewriteReport))
         "case `{}` ({how}): output differs\n--- expected\n{expected}\n--- got\n{text}\n---",
         case.name
     );
-    assert_eq!(got.1, case.report, "case `{}` ({how}): report differs", case.name);
+    assert_eq!(
+        got.1, case.report,
+        "case `{}` ({how}): report differs",
+        case.name
+    );
 }
 
 fn run_case(name: &'static str, src: &str, plan_json: &str, expected: &str) {
@@ -158,7 +165,12 @@ fn run_case(name: &'static str, src: &str, plan_json: &str, expected: &str) {
     for at in 0..=src.len() {
         let (a, b) = src.split_at(at);
         let got = run(&plan, [a, b]);
-        check(&case, &format!("split at byte {at} of {}", src.len()), expected, &got);
+        check(
+            &case,
+            &format!("split at byte {at} of {}", src.len()),
+            expected,
+            &got,
+        );
     }
 
     let got = run(&plan, src.chunks(1));
@@ -224,12 +236,19 @@ fn every_fixture_on_disk_is_listed() {
     let mut on_disk: Vec<String> = std::fs::read_dir(dir)
         .expect("fixture dir")
         .filter_map(|e| {
-            let name = e.expect("dir entry").file_name().into_string().expect("utf-8 name");
+            let name = e
+                .expect("dir entry")
+                .file_name()
+                .into_string()
+                .expect("utf-8 name");
             name.strip_suffix(".plan.json").map(str::to_owned)
         })
         .collect();
     on_disk.sort();
     let mut listed: Vec<String> = CASES.iter().map(|s| (*s).to_owned()).collect();
     listed.sort();
-    assert_eq!(on_disk, listed, "fixtures on disk vs `cases!` in tests/rewrite_fixtures.rs");
+    assert_eq!(
+        on_disk, listed,
+        "fixtures on disk vs `cases!` in tests/rewrite_fixtures.rs"
+    );
 }

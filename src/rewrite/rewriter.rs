@@ -103,13 +103,6 @@ impl<O: FnMut(&[u8])> OutputSink for SharedSink<O> {
     }
 }
 
-enum State<O: FnMut(&[u8])> {
-    Rewriting(HtmlRewriter<'static, SharedSink<O>>),
-    /// Rewriting bailed out: lol_html flushed what it held, later bytes go
-    /// straight to the sink.
-    PassThrough,
-}
-
 /// A streaming rewriter for one response, driven chunk by chunk.
 ///
 /// It owns everything it needs (`Rc<RewritePlan>` and the sink), so the edge
@@ -127,7 +120,11 @@ enum State<O: FnMut(&[u8])> {
 /// `before` and `after` survive `outer_html` and `remove`: the result is
 /// `before + outer_html + after`. If a plan sets both, `outer_html` wins over
 /// `remove`, and both win over `inner_html`. `inner_html` on a void element
-/// (`<img>`) does nothing.
+/// (`<img>`) does nothing. lol_html writes `set_attributes` values with only `"`
+/// escaped (as `&quot;`): `&` goes out as-is, so a value is attribute text and a
+/// literal `&` that could start a character reference must come as `&amp;`.
+/// Selectors compare the raw attribute text: `[a="x&y"]` does not match
+/// `a="x&amp;y"` (fixture `attribute_entities`).
 ///
 /// lol_html has no DOM: an element runs until its own end tag or an end tag of
 /// an ancestor. An element that HTML closes implicitly (`<li>` by the next
@@ -166,7 +163,9 @@ enum State<O: FnMut(&[u8])> {
 /// pass bytes through unchanged, so a caller that logs the error and carries on
 /// still sends a whole page: rewritten up to some point, original after it.
 pub struct Rewriter<O: FnMut(&[u8])> {
-    state: State<O>,
+    /// `None` once rewriting bailed out: lol_html flushed what it held, and
+    /// later bytes go straight to the sink.
+    rewriter: Option<HtmlRewriter<'static, SharedSink<O>>>,
     sink: Rc<RefCell<O>>,
     plan: Rc<RewritePlan>,
     progress: Rc<Progress>,
@@ -221,7 +220,7 @@ impl<O: FnMut(&[u8])> Rewriter<O> {
         let sink = Rc::new(RefCell::new(output));
         let rewriter = HtmlRewriter::new(settings, SharedSink(Rc::clone(&sink)));
         Self {
-            state: State::Rewriting(rewriter),
+            rewriter: Some(rewriter),
             sink,
             plan,
             progress,
@@ -235,12 +234,12 @@ impl<O: FnMut(&[u8])> Rewriter<O> {
     /// See the type's documentation: the error is returned once, and later
     /// chunks pass through unchanged.
     pub fn write(&mut self, chunk: &[u8]) -> Result<(), RewriteError> {
-        match &mut self.state {
-            State::Rewriting(rewriter) => rewriter.write(chunk).map_err(|e| {
-                self.state = State::PassThrough;
+        match &mut self.rewriter {
+            Some(rewriter) => rewriter.write(chunk).map_err(|e| {
+                self.rewriter = None;
                 RewriteError::from(e)
             }),
-            State::PassThrough => {
+            None => {
                 if !chunk.is_empty() {
                     (self.sink.borrow_mut())(chunk);
                 }
@@ -256,7 +255,7 @@ impl<O: FnMut(&[u8])> Rewriter<O> {
     /// # Errors
     /// If lol_html gives up on the last bytes (they are then flushed as-is).
     pub fn end(self) -> Result<RewriteReport, RewriteError> {
-        if let State::Rewriting(rewriter) = self.state {
+        if let Some(rewriter) = self.rewriter {
             rewriter.end()?;
         }
         Ok(self.progress.report(&self.plan))
@@ -267,13 +266,17 @@ impl<O: FnMut(&[u8])> std::fmt::Debug for Rewriter<O> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rewriter")
             .field("blocks", &self.plan.blocks.len())
-            .field("bailed_out", &matches!(self.state, State::PassThrough))
+            .field("bailed_out", &self.rewriter.is_none())
             .finish_non_exhaustive()
     }
 }
 
 /// Carries out one block's action on one matched element.
-fn apply(action: &BlockAction, block_id: &str, el: &mut Element<'_, '_>) -> lol_html::HandlerResult {
+fn apply(
+    action: &BlockAction,
+    block_id: &str,
+    el: &mut Element<'_, '_>,
+) -> lol_html::HandlerResult {
     for (name, value) in &action.set_attributes {
         if el.set_attribute(name, value).is_err() {
             return Err(Box::new(RewriteError::InvalidAttributeName {
@@ -364,7 +367,9 @@ pub fn rewrite_document(
     plan: &RewritePlan,
     html: &[u8],
 ) -> Result<(Vec<u8>, RewriteReport), RewriteError> {
-    let out = Rc::new(RefCell::new(Vec::with_capacity(html.len() + html.len() / 8)));
+    let out = Rc::new(RefCell::new(Vec::with_capacity(
+        html.len() + html.len() / 8,
+    )));
     let sink = Rc::clone(&out);
     let mut rewriter = Rewriter::new(Rc::new(plan.clone()), move |c: &[u8]| {
         sink.borrow_mut().extend_from_slice(c);

@@ -55,7 +55,10 @@ fn big_page(size: usize) -> (Vec<u8>, Vec<u8>) {
 fn two_megabyte_page_in_16k_chunks_is_rewritten_and_streamed() {
     let (src, expected) = big_page(2 * 1024 * 1024);
     let plan = RewritePlan {
-        blocks: vec![block("hero", inner("Hi VIP ✨")), block("offer", inner("10% off"))],
+        blocks: vec![
+            block("hero", inner("Hi VIP ✨")),
+            block("offer", inner("10% off")),
+        ],
         head_append: Some("<meta name=seg content=vip>".to_owned()),
     };
     let out = Rc::new(RefCell::new(Vec::new()));
@@ -82,7 +85,10 @@ fn two_megabyte_page_in_16k_chunks_is_rewritten_and_streamed() {
         // Output may grow (the hero text is longer) but never lags far behind.
         max_lag = max_lag.max(fed.saturating_sub(out.borrow().len()));
     }
-    assert!(max_lag < 16 * 1024, "output lagged input by {max_lag} bytes");
+    assert!(
+        max_lag < 16 * 1024,
+        "output lagged input by {max_lag} bytes"
+    );
     let report = rewriter.end().unwrap();
 
     assert_eq!(report.applied, ["hero", "offer"]);
@@ -97,7 +103,10 @@ fn whole_page_in_one_chunk_is_within_the_memory_limit() {
     // The limit is on bytes held back between chunks, not on the chunk size.
     let (src, expected) = big_page(2 * MAX_BUFFERED_BYTES);
     let plan = RewritePlan {
-        blocks: vec![block("hero", inner("Hi VIP ✨")), block("offer", inner("10% off"))],
+        blocks: vec![
+            block("hero", inner("Hi VIP ✨")),
+            block("offer", inner("10% off")),
+        ],
         head_append: Some("<meta name=seg content=vip>".to_owned()),
     };
     let (got, _) = rewrite_document(&plan, &src).unwrap();
@@ -128,10 +137,16 @@ fn oversized_tag_bails_out_and_passes_the_rest_through() {
     }
     let report = rewriter.end().unwrap();
     let error = error.expect("a tag over the limit is an error");
-    assert!(matches!(error, RewriteError::MemoryLimitExceeded(_)), "{error}");
+    assert!(
+        matches!(error, RewriteError::MemoryLimitExceeded(_)),
+        "{error}"
+    );
     assert_eq!(report.applied, ["hero"]);
     let expected = src.replacen("old", "new", 1);
-    assert!(*out.borrow() == expected.as_bytes(), "page not whole after a bail-out");
+    assert!(
+        *out.borrow() == expected.as_bytes(),
+        "page not whole after a bail-out"
+    );
 }
 
 #[test]
