@@ -111,7 +111,10 @@ impl Series {
         } else {
             match usize::try_from(self.head - bucket) {
                 Ok(index) if index < max => index,
-                _ => return,
+                _ => {
+                    self.counts.truncate(max);
+                    return;
+                }
             }
         };
         if self.counts.len() <= index {
