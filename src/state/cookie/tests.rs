@@ -1,0 +1,168 @@
+//! Tests that need the codec's private parts: signing arbitrary payloads (to
+//! check that even a signed payload cannot make decoding panic or allocate
+//! past the limits) and the wire primitives. The public-API properties live in
+//! `tests/state_props.rs`.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::state::{Series, WindowCount};
+
+fn key() -> CookieKey {
+    CookieKey::new(b"test secret")
+}
+
+#[test]
+fn error_messages_are_one_sentence() {
+    let errors = [
+        CookieError::Empty,
+        CookieError::TooLong { len: 10_000 },
+        CookieError::NotBase64,
+        CookieError::TooShort,
+        CookieError::BadSignature,
+        CookieError::UnknownVersion(2),
+        CookieError::Malformed("the payload ends early"),
+    ];
+    for e in errors {
+        let msg = e.to_string();
+        assert!(!msg.is_empty() && !msg.contains(". "), "{msg}");
+    }
+    assert_eq!(
+        CookieError::TooLong { len: 10_000 }.to_string(),
+        "the cookie value is 10000 bytes long, over the limit of 3800"
+    );
+}
+
+#[test]
+fn key_debug_hides_the_secret() {
+    assert_eq!(format!("{:?}", key()), "CookieKey(..)");
+}
+
+#[test]
+fn rejects_in_order_of_cost() {
+    let k = key();
+    assert_eq!(decode("", &k), Err(CookieError::Empty));
+    let long = "A".repeat(10_000);
+    assert_eq!(decode(&long, &k), Err(CookieError::TooLong { len: 10_000 }));
+    assert_eq!(decode("not base64!", &k), Err(CookieError::NotBase64));
+    assert_eq!(decode("AAAA", &k), Err(CookieError::TooShort));
+    let other = encode(&VisitorState::fresh([1; 16], 5), &CookieKey::new(b"other"));
+    assert_eq!(decode(&other, &k), Err(CookieError::BadSignature));
+}
+
+#[test]
+fn dispatches_on_the_version_byte() {
+    let k = key();
+    let mut payload = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
+    for version in [0u8, 2, 255] {
+        payload[0] = version;
+        let value = seal(payload.clone(), &k);
+        assert_eq!(decode(&value, &k), Err(CookieError::UnknownVersion(version)));
+    }
+    // A tag with no payload at all (not even a version byte).
+    assert_eq!(decode(&seal(vec![], &k), &k), Err(CookieError::TooShort));
+}
+
+#[test]
+fn signed_but_malformed_payloads_are_rejected() {
+    let k = key();
+    let good = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
+    let mut trailing = good.clone();
+    trailing.push(0);
+    assert_eq!(
+        decode(&seal(trailing, &k), &k),
+        Err(CookieError::Malformed("unexpected bytes after the last field"))
+    );
+    let mut too_many = good[..good.len() - 3].to_vec();
+    wire::put_varint(&mut too_many, 65);
+    assert_eq!(
+        decode(&seal(too_many, &k), &k),
+        Err(CookieError::Malformed("too many series"))
+    );
+    // One series claiming a billion buckets: rejected before allocating.
+    let mut huge = good[..good.len() - 3].to_vec();
+    huge.extend_from_slice(&[1, 0, 0, 0, 0, 1, 0]);
+    wire::put_varint(&mut huge, 1_000_000_000 << 1 | 1);
+    assert_eq!(
+        decode(&seal(huge, &k), &k),
+        Err(CookieError::Malformed("too many buckets in a series"))
+    );
+}
+
+#[test]
+fn sparse_and_dense_series_both_round_trip() {
+    let k = key();
+    let mut state = VisitorState::fresh([3; 16], 1_700_000_000);
+    let mut sparse = vec![0; 300];
+    sparse[0] = 1;
+    sparse[299] = 70_000;
+    for (tracker, counts) in [(1, sparse), (2, vec![5; 12]), (3, vec![]), (4, vec![0, 0])] {
+        state.counts.push(WindowCount {
+            tracker,
+            series: Series {
+                width: 50,
+                head: 1_700_000_000 / 50,
+                counts,
+            },
+        });
+    }
+    let value = encode(&state, &k);
+    assert_eq!(decode(&value, &k), Ok(state));
+    // The 300-bucket series is sparse: a few bytes, not 300.
+    assert!(value.len() < 150, "{}", value.len());
+}
+
+#[test]
+fn find_cookie_handles_real_headers() {
+    let h = "a=1; edgeseg=abc_-; edgeseg2=no;\tquoted=\"q v\" ;empty=; flag; x=y=z";
+    assert_eq!(find_cookie(h, "edgeseg"), Some("abc_-"));
+    assert_eq!(find_cookie(h, "edgeseg2"), Some("no"));
+    assert_eq!(find_cookie(h, "edge"), None);
+    assert_eq!(find_cookie(h, "seg"), None);
+    assert_eq!(find_cookie(h, "a"), Some("1"));
+    assert_eq!(find_cookie(h, "quoted"), Some("q v"));
+    assert_eq!(find_cookie(h, "empty"), Some(""));
+    assert_eq!(find_cookie(h, "flag"), None);
+    assert_eq!(find_cookie(h, "x"), Some("y=z"));
+    assert_eq!(find_cookie("", "a"), None);
+    assert_eq!(find_cookie("a=\"", "a"), Some("\""));
+    assert_eq!(find_cookie("a=1; a=2", "a"), Some("1"));
+    assert_eq!(find_cookie("xa=1;a=2", "a"), Some("2"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// Even a correctly signed payload (a buggy writer, a leaked secret)
+    /// never panics the decoder, and whatever it accepts is within limits.
+    #[test]
+    fn signed_arbitrary_payloads_never_panic(
+        mut payload in proptest::collection::vec(any::<u8>(), 0..600),
+        version_one in any::<bool>(),
+    ) {
+        if version_one && !payload.is_empty() {
+            payload[0] = 1;
+        }
+        let k = key();
+        if let Ok(state) = decode(&seal(payload, &k), &k) {
+            prop_assert!(trim::within_limits(&state));
+        }
+    }
+
+    /// Valid payloads with random bytes spliced in: deep parsing paths.
+    #[test]
+    fn signed_corrupted_payloads_never_panic(
+        at in 0usize..200,
+        junk in proptest::collection::vec(any::<u8>(), 1..8),
+        buckets in proptest::collection::vec(0u32..3, 0..30),
+    ) {
+        let k = key();
+        let mut state = VisitorState::fresh([9; 16], 1_700_000_000);
+        state.counts.push(WindowCount { tracker: 1, series: Series { width: 10, head: 170_000_000, counts: buckets } });
+        state.memberships.push(crate::state::Membership { segment: 1, since: 1, member: true, false_since: Some(2) });
+        let mut payload = trim::payload(&state);
+        let at = at.min(payload.len());
+        payload.splice(at..at, junk);
+        let _ = decode(&seal(payload, &k), &k);
+    }
+}

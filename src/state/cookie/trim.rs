@@ -1,0 +1,224 @@
+//! Making a state fit the decode limits and the size cap, oldest data first.
+//! The order is documented on [`super::encode`].
+
+use super::{
+    v1, MAX_BUCKETS_PER_SERIES, MAX_LAST_EVENTS, MAX_MEMBERSHIPS, MAX_PAYLOAD_LEN, MAX_SERIES,
+};
+use crate::state::{Series, VisitorState};
+
+/// Whether `state` is within the decode limits (so that what we write, we read).
+pub(super) fn within_limits(state: &VisitorState) -> bool {
+    state.counts.len() <= MAX_SERIES
+        && state.last_events.len() <= MAX_LAST_EVENTS
+        && state.memberships.len() <= MAX_MEMBERSHIPS
+        && state
+            .counts
+            .iter()
+            .all(|wc| wc.series.counts.len() <= MAX_BUCKETS_PER_SERIES)
+}
+
+/// The v1 payload of `state`.
+pub(super) fn payload(state: &VisitorState) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    v1::write(state, &mut out);
+    out
+}
+
+fn fits(state: &VisitorState) -> bool {
+    payload(state).len() <= MAX_PAYLOAD_LEN
+}
+
+/// A copy of `state` within the limits and the cap, having lost as little and
+/// as recent data as the documented order allows.
+pub(super) fn fit(state: &VisitorState) -> VisitorState {
+    let mut s = state.clone();
+
+    // 0. Lossless: trailing zero buckets count nothing.
+    for wc in &mut s.counts {
+        strip_trailing_zeros(&mut wc.series.counts);
+    }
+
+    // 1. The decode limits.
+    for wc in &mut s.counts {
+        wc.series.counts.truncate(MAX_BUCKETS_PER_SERIES);
+        strip_trailing_zeros(&mut wc.series.counts);
+    }
+    if s.counts.len() > MAX_SERIES {
+        let order = oldest_first(s.counts.iter().map(|wc| activity(&wc.series)));
+        let drop = without(&order[..s.counts.len() - MAX_SERIES], s.counts.len());
+        s.counts = keep(&s.counts, &drop);
+    }
+    if s.last_events.len() > MAX_LAST_EVENTS {
+        let order = oldest_first(s.last_events.iter().map(|e| e.at));
+        let drop = without(&order[..s.last_events.len() - MAX_LAST_EVENTS], s.last_events.len());
+        s.last_events = keep(&s.last_events, &drop);
+    }
+    if s.memberships.len() > MAX_MEMBERSHIPS {
+        let order = membership_order(&s);
+        let drop = without(&order[..s.memberships.len() - MAX_MEMBERSHIPS], s.memberships.len());
+        s.memberships = keep(&s.memberships, &drop);
+    }
+    if fits(&s) {
+        return s;
+    }
+
+    // 2. Old buckets, by the time they end, keeping each series' newest bucket.
+    let mut ends: Vec<u64> = s
+        .counts
+        .iter()
+        .flat_map(|wc| (1..wc.series.counts.len()).map(|i| bucket_end(&wc.series, i)))
+        .collect();
+    ends.sort_unstable();
+    ends.dedup();
+    let drop_buckets = |k: usize| {
+        let mut t = s.clone();
+        if k > 0 {
+            let cutoff = ends[k - 1];
+            for wc in &mut t.counts {
+                let series = &mut wc.series;
+                let kept = (1..series.counts.len())
+                    .find(|&i| bucket_end(series, i) <= cutoff)
+                    .unwrap_or(series.counts.len());
+                series.counts.truncate(kept);
+                strip_trailing_zeros(&mut series.counts);
+            }
+        }
+        t
+    };
+    match smallest_fitting(ends.len(), drop_buckets) {
+        Ok(t) => return t,
+        Err(t) => s = t,
+    }
+
+    // 3. Whole series and last events, oldest activity first (series before
+    //    last events at equal times).
+    let series_activity = s.counts.iter().map(|wc| activity(&wc.series));
+    let event_activity = s.last_events.iter().map(|e| e.at);
+    let mut items: Vec<(u64, u8, usize)> = series_activity
+        .enumerate()
+        .map(|(i, t)| (t, 0, i))
+        .chain(event_activity.enumerate().map(|(i, t)| (t, 1, i)))
+        .collect();
+    items.sort_unstable();
+    let drop_items = |k: usize| {
+        let mut drop_series = vec![false; s.counts.len()];
+        let mut drop_events = vec![false; s.last_events.len()];
+        for &(_, kind, i) in &items[..k] {
+            if kind == 0 {
+                drop_series[i] = true;
+            } else {
+                drop_events[i] = true;
+            }
+        }
+        let mut t = s.clone();
+        t.counts = keep(&s.counts, &drop_series);
+        t.last_events = keep(&s.last_events, &drop_events);
+        t
+    };
+    match smallest_fitting(items.len(), drop_items) {
+        Ok(t) => return t,
+        Err(t) => s = t,
+    }
+
+    // 4. Memberships: pending ones (oldest first), then members (oldest first).
+    let order = membership_order(&s);
+    let drop_memberships = |k: usize| {
+        let mut t = s.clone();
+        t.memberships = keep(&s.memberships, &without(&order[..k], s.memberships.len()));
+        t
+    };
+    match smallest_fitting(order.len(), drop_memberships) {
+        Ok(t) | Err(t) => {
+            // With no counts, events or memberships left, only fixed-size
+            // fields remain: about 100 bytes, far below the cap.
+            debug_assert!(fits(&t));
+            t
+        }
+    }
+}
+
+/// Binary search for the smallest `k` in `0..=n` such that `build(k)` fits,
+/// assuming that dropping more never makes the payload longer. `Err` carries
+/// `build(n)` when even that does not fit.
+fn smallest_fitting(
+    n: usize,
+    build: impl Fn(usize) -> VisitorState,
+) -> Result<VisitorState, VisitorState> {
+    let all = build(n);
+    if !fits(&all) {
+        return Err(all);
+    }
+    let (mut lo, mut hi) = (0, n); // build(hi) fits
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if fits(&build(mid)) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Ok(if hi == n { all } else { build(hi) })
+}
+
+fn strip_trailing_zeros(counts: &mut Vec<u32>) {
+    while counts.last() == Some(&0) {
+        counts.pop();
+    }
+}
+
+/// When bucket `i` of `series` ends (its first second after), 0 for entries
+/// that would be before time 0.
+fn bucket_end(series: &Series, i: usize) -> u64 {
+    let width = u64::from(series.width.max(1));
+    u64::try_from(i)
+        .ok()
+        .and_then(|i| series.head.checked_sub(i))
+        .map_or(0, |b| b.saturating_add(1).saturating_mul(width))
+}
+
+/// The end of the newest non-zero bucket, 0 for a series that counts nothing.
+fn activity(series: &Series) -> u64 {
+    series
+        .counts
+        .iter()
+        .position(|&c| c != 0)
+        .map_or(0, |i| bucket_end(series, i))
+}
+
+/// Indices sorted by ascending time (stable: the earlier index first on ties).
+fn oldest_first(times: impl Iterator<Item = u64>) -> Vec<usize> {
+    let mut order: Vec<(u64, usize)> = times.enumerate().map(|(i, t)| (t, i)).collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Membership indices in drop order: pending before members, oldest `since` first.
+fn membership_order(s: &VisitorState) -> Vec<usize> {
+    let mut order: Vec<(bool, u64, usize)> = s
+        .memberships
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.member, m.since, i))
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, _, i)| i).collect()
+}
+
+/// A drop mask of length `len` with the given indices set.
+fn without(indices: &[usize], len: usize) -> Vec<bool> {
+    let mut mask = vec![false; len];
+    for &i in indices {
+        mask[i] = true;
+    }
+    mask
+}
+
+/// The items not marked in `drop`, in their original order.
+fn keep<T: Clone>(items: &[T], drop: &[bool]) -> Vec<T> {
+    items
+        .iter()
+        .zip(drop)
+        .filter(|(_, &d)| !d)
+        .map(|(x, _)| x.clone())
+        .collect()
+}
