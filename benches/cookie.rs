@@ -86,9 +86,10 @@ mod bench {
             b.iter(|| encode(black_box(&state), &key))
         });
         let big = oversized_state();
-        c.bench_function("cookie/encode with trimming (74 series x 512 buckets)", |b| {
-            b.iter(|| encode(black_box(&big), &key))
-        });
+        c.bench_function(
+            "cookie/encode with trimming (74 series x 512 buckets)",
+            |b| b.iter(|| encode(black_box(&big), &key)),
+        );
     }
 
     criterion_group!(benches, cookie);

@@ -40,14 +40,18 @@ fn series(max_buckets: usize) -> impl Strategy<Value = Series> {
 }
 
 fn membership() -> impl Strategy<Value = Membership> {
-    (any::<u32>(), time(), any::<bool>(), proptest::option::of(time())).prop_map(
-        |(segment, since, member, false_since)| Membership {
+    (
+        any::<u32>(),
+        time(),
+        any::<bool>(),
+        proptest::option::of(time()),
+    )
+        .prop_map(|(segment, since, member, false_since)| Membership {
             segment,
             since,
             member,
             false_since,
-        },
-    )
+        })
 }
 
 /// States of any shape, with up to `n` items of each kind and `buckets` buckets per series.
@@ -69,10 +73,8 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
         any::<u32>(),
         any::<u32>(),
         proptest::collection::vec(
-            (any::<u32>(), series(buckets)).prop_map(|(tracker, series)| WindowCount {
-                tracker,
-                series,
-            }),
+            (any::<u32>(), series(buckets))
+                .prop_map(|(tracker, series)| WindowCount { tracker, series }),
             0..n,
         ),
         proptest::collection::vec(
@@ -83,7 +85,16 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
         rate,
     )
         .prop_map(
-            |(visitor_id, (first, start, last, prev), sessions, pages, counts, last_events, memberships, rate)| {
+            |(
+                visitor_id,
+                (first, start, last, prev),
+                sessions,
+                pages,
+                counts,
+                last_events,
+                memberships,
+                rate,
+            )| {
                 VisitorState {
                     visitor_id,
                     first_seen: first,
@@ -121,7 +132,11 @@ fn realistic_state() -> VisitorState {
         let mut series = Series::new(width);
         for i in 0..12u64 {
             let at = NOW - i * u64::from(width);
-            series.add(at, 1 + (t * 7 + i as u32 * 3) % 40, buckets_needed(window, width));
+            series.add(
+                at,
+                1 + (t * 7 + i as u32 * 3) % 40,
+                buckets_needed(window, width),
+            );
         }
         s.counts.push(WindowCount {
             tracker: 0x9e37_79b9u32.wrapping_mul(t + 1),
@@ -151,7 +166,11 @@ fn a_realistic_state_encodes_under_1_kb() {
     let value = encode(&s, &key());
     println!("realistic state: cookie value of {} bytes", value.len());
     assert!(value.len() < 1024, "{} bytes", value.len());
-    assert!(value.len() < 500, "the module doc promises under 500: {}", value.len());
+    assert!(
+        value.len() < 500,
+        "the module doc promises under 500: {}",
+        value.len()
+    );
     assert_eq!(decode(&value, &key()), Ok(s));
 }
 

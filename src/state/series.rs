@@ -136,10 +136,7 @@ impl Series {
         let oldest = now.saturating_sub(window) / width;
         let mut total = 0u32;
         for (i, &count) in self.counts.iter().enumerate() {
-            let Some(bucket) = u64::try_from(i)
-                .ok()
-                .and_then(|i| self.head.checked_sub(i))
-            else {
+            let Some(bucket) = u64::try_from(i).ok().and_then(|i| self.head.checked_sub(i)) else {
                 break;
             };
             if bucket < oldest {

@@ -57,7 +57,10 @@ fn dispatches_on_the_version_byte() {
     for version in [0u8, 2, 255] {
         payload[0] = version;
         let value = seal(payload.clone(), &k);
-        assert_eq!(decode(&value, &k), Err(CookieError::UnknownVersion(version)));
+        assert_eq!(
+            decode(&value, &k),
+            Err(CookieError::UnknownVersion(version))
+        );
     }
     // A tag with no payload at all (not even a version byte).
     assert_eq!(decode(&seal(vec![], &k), &k), Err(CookieError::TooShort));
@@ -71,7 +74,9 @@ fn signed_but_malformed_payloads_are_rejected() {
     trailing.push(0);
     assert_eq!(
         decode(&seal(trailing, &k), &k),
-        Err(CookieError::Malformed("unexpected bytes after the last field"))
+        Err(CookieError::Malformed(
+            "unexpected bytes after the last field"
+        ))
     );
     let mut too_many = good[..good.len() - 3].to_vec();
     wire::put_varint(&mut too_many, 65);

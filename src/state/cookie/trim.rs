@@ -50,12 +50,18 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
     }
     if s.last_events.len() > MAX_LAST_EVENTS {
         let order = oldest_first(s.last_events.iter().map(|e| e.at));
-        let drop = without(&order[..s.last_events.len() - MAX_LAST_EVENTS], s.last_events.len());
+        let drop = without(
+            &order[..s.last_events.len() - MAX_LAST_EVENTS],
+            s.last_events.len(),
+        );
         s.last_events = keep(&s.last_events, &drop);
     }
     if s.memberships.len() > MAX_MEMBERSHIPS {
         let order = membership_order(&s);
-        let drop = without(&order[..s.memberships.len() - MAX_MEMBERSHIPS], s.memberships.len());
+        let drop = without(
+            &order[..s.memberships.len() - MAX_MEMBERSHIPS],
+            s.memberships.len(),
+        );
         s.memberships = keep(&s.memberships, &drop);
     }
     if fits(&s) {
@@ -86,8 +92,8 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         t
     };
     match smallest_fitting(ends.len(), drop_buckets) {
-        Ok(t) => return t,
-        Err(t) => s = t,
+        (t, true) => return t,
+        (t, false) => s = t,
     }
 
     // 3. Whole series and last events, oldest activity first (series before
@@ -116,8 +122,8 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         t
     };
     match smallest_fitting(items.len(), drop_items) {
-        Ok(t) => return t,
-        Err(t) => s = t,
+        (t, true) => return t,
+        (t, false) => s = t,
     }
 
     // 4. Memberships: pending ones (oldest first), then members (oldest first).
@@ -127,26 +133,20 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         t.memberships = keep(&s.memberships, &without(&order[..k], s.memberships.len()));
         t
     };
-    match smallest_fitting(order.len(), drop_memberships) {
-        Ok(t) | Err(t) => {
-            // With no counts, events or memberships left, only fixed-size
-            // fields remain: about 100 bytes, far below the cap.
-            debug_assert!(fits(&t));
-            t
-        }
-    }
+    let (t, _) = smallest_fitting(order.len(), drop_memberships);
+    // With no counts, events or memberships left, only fixed-size
+    // fields remain: about 100 bytes, far below the cap.
+    debug_assert!(fits(&t));
+    t
 }
 
 /// Binary search for the smallest `k` in `0..=n` such that `build(k)` fits,
-/// assuming that dropping more never makes the payload longer. `Err` carries
-/// `build(n)` when even that does not fit.
-fn smallest_fitting(
-    n: usize,
-    build: impl Fn(usize) -> VisitorState,
-) -> Result<VisitorState, VisitorState> {
+/// assuming that dropping more never makes the payload longer. Returns that
+/// state and `true`, or `build(n)` and `false` when even that does not fit.
+fn smallest_fitting(n: usize, build: impl Fn(usize) -> VisitorState) -> (VisitorState, bool) {
     let all = build(n);
     if !fits(&all) {
-        return Err(all);
+        return (all, false);
     }
     let (mut lo, mut hi) = (0, n); // build(hi) fits
     while lo < hi {
@@ -157,7 +157,7 @@ fn smallest_fitting(
             lo = mid + 1;
         }
     }
-    Ok(if hi == n { all } else { build(hi) })
+    (if hi == n { all } else { build(hi) }, true)
 }
 
 fn strip_trailing_zeros(counts: &mut Vec<u32>) {

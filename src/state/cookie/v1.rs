@@ -3,9 +3,7 @@
 //! that cookies set before a deploy still decode after it.
 
 use super::wire::{put_delta, put_u32, put_varint, varint_len, Reader};
-use super::{
-    CookieError, MAX_BUCKETS_PER_SERIES, MAX_LAST_EVENTS, MAX_MEMBERSHIPS, MAX_SERIES,
-};
+use super::{CookieError, MAX_BUCKETS_PER_SERIES, MAX_LAST_EVENTS, MAX_MEMBERSHIPS, MAX_SERIES};
 use crate::state::{LastEvent, Membership, RateWindow, Series, VisitorState, WindowCount};
 
 /// The format version byte.

@@ -114,7 +114,9 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(CookieError::Malformed("unexpected bytes after the last field"))
+            Err(CookieError::Malformed(
+                "unexpected bytes after the last field",
+            ))
         }
     }
 }
@@ -125,7 +127,16 @@ mod tests {
 
     #[test]
     fn varints_round_trip_at_every_length() {
-        for v in [0, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             put_varint(&mut out, v);
             assert_eq!(out.len(), varint_len(v), "{v}");
