@@ -15,14 +15,17 @@ fn classification(c: &mut Criterion) {
         let members = workload::classify_once(&rules, &state, &facts);
         println!("classify/{n}: visitor is in {members} of {n} segments");
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
-            b.iter(|| workload::classify_once(black_box(&rules), black_box(&state), black_box(&facts)))
+            b.iter(|| {
+                workload::classify_once(black_box(&rules), black_box(&state), black_box(&facts))
+            })
         });
     }
     group.finish();
 }
 
 fn compile(c: &mut Criterion) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules.json"))
+        .unwrap();
     c.bench_function("rules/compile example", |b| {
         b.iter(|| edgeseg::rules::CompiledRules::from_json(black_box(&text)).unwrap())
     });

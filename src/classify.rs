@@ -9,11 +9,11 @@
 
 use serde_json::{Map, Value};
 
+use crate::request::RequestFacts;
 use crate::rewrite::{BlockAction, BlockRewrite, RewritePlan};
 use crate::rules::compile::{CompiledContent, CompiledRules, CompiledSegment};
 use crate::signals;
 use crate::state::{Membership, Timestamp, VisitorState};
-use crate::request::RequestFacts;
 
 /// Where a visitor stands with one segment after this request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +21,10 @@ pub enum Standing {
     /// Not a member; the condition does not hold.
     Out,
     /// The condition holds but has not held for `enter_after` yet.
-    Pending { since: Timestamp, enters_at: Timestamp },
+    Pending {
+        since: Timestamp,
+        enters_at: Timestamp,
+    },
     /// Became a member on this request.
     Entered,
     /// A member since then, condition holding.
@@ -34,7 +37,13 @@ pub enum Standing {
 
 impl Standing {
     pub fn is_member(self) -> bool {
-        matches!(self, Standing::Entered | Standing::Member { .. } | Standing::Holding { .. } | Standing::Forced)
+        matches!(
+            self,
+            Standing::Entered
+                | Standing::Member { .. }
+                | Standing::Holding { .. }
+                | Standing::Forced
+        )
     }
 }
 
@@ -77,7 +86,12 @@ pub struct ClassifyOptions<'a> {
 
 /// Records a page view into the state (sessions, `page_view` trackers) and
 /// drops data the rules no longer need.
-pub fn record_page_view(rules: &CompiledRules, state: &mut VisitorState, path: &str, now: Timestamp) {
+pub fn record_page_view(
+    rules: &CompiledRules,
+    state: &mut VisitorState,
+    path: &str,
+    now: Timestamp,
+) {
     rules.tracking.record_page_view(state, path, now);
     rules.tracking.prune(state, now);
 }
@@ -146,9 +160,19 @@ pub fn classify(
         .memberships
         .retain(|m| rules.segments.iter().any(|s| s.key == m.segment));
 
-    let mut members: Vec<usize> = (0..rules.segments.len()).filter(|&i| standings[i].is_member()).collect();
-    members.sort_by_key(|&i| (-(rules.segments[i].priority as i64), rules.segments[i].order));
-    let segments: Vec<String> = members.iter().map(|&i| rules.segments[i].id.clone()).collect();
+    let mut members: Vec<usize> = (0..rules.segments.len())
+        .filter(|&i| standings[i].is_member())
+        .collect();
+    members.sort_by_key(|&i| {
+        (
+            -(rules.segments[i].priority as i64),
+            rules.segments[i].order,
+        )
+    });
+    let segments: Vec<String> = members
+        .iter()
+        .map(|&i| rules.segments[i].id.clone())
+        .collect();
     if let Some(Value::Array(list)) = attributes.get_mut("segments") {
         *list = segments.iter().cloned().map(Value::String).collect();
     }
@@ -168,7 +192,13 @@ pub fn classify(
             standing: *standing,
         })
         .collect();
-    outcomes.sort_by_key(|o| rules.segments.iter().find(|s| s.id == o.id).map_or(0, |s| s.order));
+    outcomes.sort_by_key(|o| {
+        rules
+            .segments
+            .iter()
+            .find(|s| s.id == o.id)
+            .map_or(0, |s| s.order)
+    });
 
     let attributes = match attributes {
         Value::Object(map) => map,
@@ -224,27 +254,68 @@ fn render(c: &CompiledContent, attributes: &Map<String, Value>) -> BlockAction {
 /// Observations happen only at requests, so "the condition held for
 /// `enter_after`" means: it held at a request at least `enter_after` after the
 /// request where it was first seen to hold, and at every request in between.
-fn advance(state: &mut VisitorState, segment: &CompiledSegment, holds: bool, now: Timestamp) -> Standing {
-    let index = state.memberships.iter().position(|m| m.segment == segment.key);
+fn advance(
+    state: &mut VisitorState,
+    segment: &CompiledSegment,
+    holds: bool,
+    now: Timestamp,
+) -> Standing {
+    let index = state
+        .memberships
+        .iter()
+        .position(|m| m.segment == segment.key);
     let current = index.map(|i| state.memberships[i]);
     let (next, standing) = match (current, holds) {
         (None, true) if segment.enter_after == 0 => (
-            Some(Membership { segment: segment.key, since: now, member: true, false_since: None }),
+            Some(Membership {
+                segment: segment.key,
+                since: now,
+                member: true,
+                false_since: None,
+            }),
             Standing::Entered,
         ),
         (None, true) => (
-            Some(Membership { segment: segment.key, since: now, member: false, false_since: None }),
-            Standing::Pending { since: now, enters_at: now + segment.enter_after },
+            Some(Membership {
+                segment: segment.key,
+                since: now,
+                member: false,
+                false_since: None,
+            }),
+            Standing::Pending {
+                since: now,
+                enters_at: now + segment.enter_after,
+            },
         ),
         (None, false) => (None, Standing::Out),
         (Some(m), true) if !m.member => {
             if now.saturating_sub(m.since) >= segment.enter_after {
-                (Some(Membership { member: true, since: now, false_since: None, ..m }), Standing::Entered)
+                (
+                    Some(Membership {
+                        member: true,
+                        since: now,
+                        false_since: None,
+                        ..m
+                    }),
+                    Standing::Entered,
+                )
             } else {
-                (Some(m), Standing::Pending { since: m.since, enters_at: m.since + segment.enter_after })
+                (
+                    Some(m),
+                    Standing::Pending {
+                        since: m.since,
+                        enters_at: m.since + segment.enter_after,
+                    },
+                )
             }
         }
-        (Some(m), true) => (Some(Membership { false_since: None, ..m }), Standing::Member { since: m.since }),
+        (Some(m), true) => (
+            Some(Membership {
+                false_since: None,
+                ..m
+            }),
+            Standing::Member { since: m.since },
+        ),
         (Some(m), false) if !m.member => (None, Standing::Out),
         (Some(m), false) => {
             let false_since = m.false_since.unwrap_or(now);
@@ -252,8 +323,13 @@ fn advance(state: &mut VisitorState, segment: &CompiledSegment, holds: bool, now
                 (None, Standing::Out)
             } else {
                 (
-                    Some(Membership { false_since: Some(false_since), ..m }),
-                    Standing::Holding { until: false_since + segment.hold_for },
+                    Some(Membership {
+                        false_since: Some(false_since),
+                        ..m
+                    }),
+                    Standing::Holding {
+                        until: false_since + segment.hold_for,
+                    },
                 )
             }
         }

@@ -60,8 +60,20 @@ mod tests {
     #[test]
     fn rejects_anything_loose() {
         for bad in [
-            "", "10", "m", "10 m", " 10m", "10M", "1.5h", "-5m", "10mm", "1h30m", "010m", "10min",
-            "401d", "9999999999s",
+            "",
+            "10",
+            "m",
+            "10 m",
+            " 10m",
+            "10M",
+            "1.5h",
+            "-5m",
+            "10mm",
+            "1h30m",
+            "010m",
+            "10min",
+            "401d",
+            "9999999999s",
         ] {
             assert_eq!(parse_duration(bad), None, "{bad:?} should be rejected");
         }

@@ -180,7 +180,10 @@ mod tests {
     #[test]
     fn paths_quote_keys_that_are_not_identifiers() {
         assert_eq!(path_key("", "segments"), "segments");
-        assert_eq!(path_key("segments[2].condition", "$gte"), "segments[2].condition.$gte");
+        assert_eq!(
+            path_key("segments[2].condition", "$gte"),
+            "segments[2].condition.$gte"
+        );
         assert_eq!(path_key("a", "x.y"), "a[\"x.y\"]");
         assert_eq!(path_index("segments", 2), "segments[2]");
     }

@@ -121,9 +121,16 @@ impl RequestFacts {
 /// The device class from a User-Agent: `bot`, `tablet`, `mobile` or `desktop`.
 pub fn device_class(user_agent: &str) -> &'static str {
     let ua = user_agent.to_ascii_lowercase();
-    if ["bot", "crawler", "spider", "slurp", "headlesschrome", "lighthouse"]
-        .iter()
-        .any(|m| ua.contains(m))
+    if [
+        "bot",
+        "crawler",
+        "spider",
+        "slurp",
+        "headlesschrome",
+        "lighthouse",
+    ]
+    .iter()
+    .any(|m| ua.contains(m))
     {
         "bot"
     } else if ua.contains("ipad")
@@ -191,16 +198,14 @@ pub fn percent_decode(text: &str, plus_is_space: bool) -> String {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' if plus_is_space => out.push(b' '),
             b => out.push(b),
         }
@@ -224,7 +229,9 @@ mod tests {
 
     #[test]
     fn splits_and_decodes_urls() {
-        let (path, q) = split_url("https://shop.test/products/a%20b.html?utm_campaign=spring+sale&x=%3Cb%3E&flag#top");
+        let (path, q) = split_url(
+            "https://shop.test/products/a%20b.html?utm_campaign=spring+sale&x=%3Cb%3E&flag#top",
+        );
         assert_eq!(path, "/products/a b.html");
         assert_eq!(
             q,
@@ -241,9 +248,13 @@ mod tests {
 
     #[test]
     fn attributes_carry_request_facts() {
-        let mut f = RequestFacts::from_url("https://s.test/?utm_campaign=spring&utm_source=news", 1_764_237_600);
+        let mut f = RequestFacts::from_url(
+            "https://s.test/?utm_campaign=spring&utm_source=news",
+            1_764_237_600,
+        );
         f.referrer = Some("https://www.google.com/search?q=boots".into());
-        f.user_agent = Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148".into());
+        f.user_agent =
+            Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148".into());
         f.country = Some("de".into());
         f.accept_language = Some("de-DE,de;q=0.9,en;q=0.8".into());
         let a = f.attributes();
@@ -262,11 +273,26 @@ mod tests {
 
     #[test]
     fn device_classes() {
-        assert_eq!(device_class("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120"), "desktop");
-        assert_eq!(device_class("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)"), "tablet");
-        assert_eq!(device_class("Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari"), "mobile");
-        assert_eq!(device_class("Mozilla/5.0 (Linux; Android 13; SM-X200) Safari"), "tablet");
-        assert_eq!(device_class("Googlebot/2.1 (+http://www.google.com/bot.html)"), "bot");
+        assert_eq!(
+            device_class("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120"),
+            "desktop"
+        );
+        assert_eq!(
+            device_class("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)"),
+            "tablet"
+        );
+        assert_eq!(
+            device_class("Mozilla/5.0 (Linux; Android 14; Pixel 8) Mobile Safari"),
+            "mobile"
+        );
+        assert_eq!(
+            device_class("Mozilla/5.0 (Linux; Android 13; SM-X200) Safari"),
+            "tablet"
+        );
+        assert_eq!(
+            device_class("Googlebot/2.1 (+http://www.google.com/bot.html)"),
+            "bot"
+        );
         assert_eq!(device_class(""), "desktop");
     }
 

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use crate::rules::document::VisitorMetric;
-use crate::state::series::bucket_width_for;
+use crate::state::series::{bucket_width_for, buckets_needed};
 use crate::state::{LastEvent, Series, Timestamp, VisitorState, WindowCount};
 
 /// A path pattern where `*` matches any run of characters (including `/`).
@@ -68,14 +68,20 @@ pub struct Tracker {
     pub props: Vec<(String, Value)>,
     pub window: u64,
     pub width: u32,
-    /// Buckets needed to answer the window: ceil(window / width) + 1.
+    /// Buckets needed to answer the window (see [`buckets_needed`]).
     pub buckets: usize,
 }
 
 impl Tracker {
-    pub fn new(key: u32, event: &str, path: Option<&str>, props: Vec<(String, Value)>, window: u64) -> Self {
+    pub fn new(
+        key: u32,
+        event: &str,
+        path: Option<&str>,
+        props: Vec<(String, Value)>,
+        window: u64,
+    ) -> Self {
         let width = bucket_width_for(window);
-        let buckets = (window.div_ceil(u64::from(width.max(1))) as usize) + 1;
+        let buckets = buckets_needed(window, width);
         Tracker {
             key,
             event: event.to_string(),
@@ -113,18 +119,28 @@ fn loosely_equal(a: &Value, b: &Value) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignalKind {
     /// Events within the tracker's window.
-    Count { tracker: usize },
+    Count {
+        tracker: usize,
+    },
     /// Time since an event (absent if never, or if `unless` happened later).
     Since {
         event: u32,
         unless: Option<u32>,
         unit: f64,
     },
-    Visitor { metric: VisitorMetric, unit: f64 },
+    Visitor {
+        metric: VisitorMetric,
+        unit: f64,
+    },
     /// Weighted counts, one tracker per event.
-    Score { terms: Vec<(usize, f64)> },
+    Score {
+        terms: Vec<(usize, f64)>,
+    },
     /// Inputs are indices of earlier, non-logistic signals.
-    Logistic { inputs: Vec<(usize, f64)>, bias: f64 },
+    Logistic {
+        inputs: Vec<(usize, f64)>,
+        bias: f64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -154,9 +170,19 @@ impl Tracking {
         props: &Map<String, Value>,
         at: Timestamp,
     ) {
-        for tracker in self.trackers.iter().filter(|t| t.matches(event, path, props)) {
-            let series = match state.counts.iter_mut().position(|c| c.tracker == tracker.key) {
-                Some(i) if state.counts[i].series.width == tracker.width => &mut state.counts[i].series,
+        for tracker in self
+            .trackers
+            .iter()
+            .filter(|t| t.matches(event, path, props))
+        {
+            let series = match state
+                .counts
+                .iter_mut()
+                .position(|c| c.tracker == tracker.key)
+            {
+                Some(i) if state.counts[i].series.width == tracker.width => {
+                    &mut state.counts[i].series
+                }
                 Some(i) => {
                     state.counts[i].series = Series::new(tracker.width);
                     &mut state.counts[i].series
@@ -174,7 +200,10 @@ impl Tracking {
         if self.last_times.iter().any(|(k, _)| *k == event_key) {
             match state.last_events.iter_mut().find(|e| e.event == event_key) {
                 Some(e) => e.at = e.at.max(at),
-                None => state.last_events.push(LastEvent { event: event_key, at }),
+                None => state.last_events.push(LastEvent {
+                    event: event_key,
+                    at,
+                }),
             }
         }
     }
@@ -195,13 +224,15 @@ impl Tracking {
     /// Drops what no rule needs any more and what has aged out, so the cookie
     /// stays small and a rules change cleans up after itself.
     pub fn prune(&self, state: &mut VisitorState, now: Timestamp) {
-        state.counts.retain_mut(|c| match self.trackers.iter().find(|t| t.key == c.tracker) {
-            Some(t) if t.width == c.series.width => {
-                c.series.prune(now, t.window + u64::from(t.width));
-                !c.series.is_empty()
-            }
-            _ => false,
-        });
+        state.counts.retain_mut(
+            |c| match self.trackers.iter().find(|t| t.key == c.tracker) {
+                Some(t) if t.width == c.series.width => {
+                    c.series.prune(now, t.window + u64::from(t.width));
+                    !c.series.is_empty()
+                }
+                _ => false,
+            },
+        );
         state.last_events.retain(|e| {
             self.last_times
                 .iter()
@@ -217,13 +248,28 @@ pub fn page_view_key() -> u32 {
 
 /// Computes every signal, in order, for the state at `now`. `None` means the
 /// signal has no value (the attribute is absent).
-pub fn evaluate(signals: &[Signal], tracking: &Tracking, state: &VisitorState, now: Timestamp) -> Vec<Option<f64>> {
+pub fn evaluate(
+    signals: &[Signal],
+    tracking: &Tracking,
+    state: &VisitorState,
+    now: Timestamp,
+) -> Vec<Option<f64>> {
     let mut values: Vec<Option<f64>> = Vec::with_capacity(signals.len());
     for signal in signals {
         let value = match &signal.kind {
             SignalKind::Count { tracker } => Some(f64::from(count(tracking, *tracker, state, now))),
-            SignalKind::Since { event, unless, unit } => {
-                let last = |k: u32| state.last_events.iter().find(|e| e.event == k).map(|e| e.at);
+            SignalKind::Since {
+                event,
+                unless,
+                unit,
+            } => {
+                let last = |k: u32| {
+                    state
+                        .last_events
+                        .iter()
+                        .find(|e| e.event == k)
+                        .map(|e| e.at)
+                };
                 match (last(*event), unless.and_then(last)) {
                     (Some(at), Some(cancel)) if cancel >= at => None,
                     (Some(at), _) => Some(now.saturating_sub(at) as f64 / unit),
@@ -233,10 +279,18 @@ pub fn evaluate(signals: &[Signal], tracking: &Tracking, state: &VisitorState, n
             SignalKind::Visitor { metric, unit } => match metric {
                 VisitorMetric::Sessions => Some(f64::from(state.sessions)),
                 VisitorMetric::SessionPages => Some(f64::from(state.session_pages)),
-                VisitorMetric::SessionDuration => Some(now.saturating_sub(state.session_start) as f64 / unit),
-                VisitorMetric::SinceFirstVisit => Some(now.saturating_sub(state.first_seen) as f64 / unit),
-                VisitorMetric::SincePreviousVisit => (state.previous_session_end > 0)
-                    .then(|| state.session_start.saturating_sub(state.previous_session_end) as f64 / unit),
+                VisitorMetric::SessionDuration => {
+                    Some(now.saturating_sub(state.session_start) as f64 / unit)
+                }
+                VisitorMetric::SinceFirstVisit => {
+                    Some(now.saturating_sub(state.first_seen) as f64 / unit)
+                }
+                VisitorMetric::SincePreviousVisit => (state.previous_session_end > 0).then(|| {
+                    state
+                        .session_start
+                        .saturating_sub(state.previous_session_end) as f64
+                        / unit
+                }),
             },
             SignalKind::Score { terms } => Some(
                 terms
@@ -299,9 +353,18 @@ mod tests {
 
     #[test]
     fn props_compare_loosely_by_value() {
-        assert!(loosely_equal(&serde_json::json!(49.9), &serde_json::json!(49.9)));
-        assert!(loosely_equal(&serde_json::json!("5"), &serde_json::json!(5)));
-        assert!(!loosely_equal(&serde_json::json!("shoes"), &serde_json::json!("boots")));
+        assert!(loosely_equal(
+            &serde_json::json!(49.9),
+            &serde_json::json!(49.9)
+        ));
+        assert!(loosely_equal(
+            &serde_json::json!("5"),
+            &serde_json::json!(5)
+        ));
+        assert!(!loosely_equal(
+            &serde_json::json!("shoes"),
+            &serde_json::json!("boots")
+        ));
     }
 
     #[test]

@@ -159,12 +159,18 @@ mod tests {
     #[test]
     fn fallbacks_paths_and_literals() {
         let t = Template::parse("Hi {{query.name|friend}}! {{count}} {{}} {{ unclosed");
-        assert_eq!(t.render(&attrs(json!({"count": 3}))), "Hi friend! 3 {{}} {{ unclosed");
+        assert_eq!(
+            t.render(&attrs(json!({"count": 3}))),
+            "Hi friend! 3 {{}} {{ unclosed"
+        );
         assert_eq!(
             t.render(&attrs(json!({"query": {"name": "Ann"}, "count": 2.0}))),
             "Hi Ann! 2 {{}} {{ unclosed"
         );
-        assert_eq!(t.placeholders().collect::<Vec<_>>(), vec!["query.name", "count"]);
+        assert_eq!(
+            t.placeholders().collect::<Vec<_>>(),
+            vec!["query.name", "count"]
+        );
         assert_eq!(Template::parse("plain").render(&Map::new()), "plain");
     }
 }

@@ -6,7 +6,9 @@
 
 use std::rc::Rc;
 
-use worker::{console_error, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result};
+use worker::{
+    console_error, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result,
+};
 
 use crate::classify::{self, ClassifyOptions};
 use crate::request::RequestFacts;
@@ -59,7 +61,10 @@ impl Visit {
         facts.referrer = header("referer");
         facts.user_agent = header("user-agent");
         facts.accept_language = header("accept-language");
-        facts.country = req.cf().and_then(|cf| cf.country()).filter(|c| c != "XX" && c != "T1");
+        facts.country = req
+            .cf()
+            .and_then(|cf| cf.country())
+            .filter(|c| c != "XX" && c != "T1");
         Some(Visit {
             facts,
             cookie_header: header("cookie").unwrap_or_default(),
@@ -90,7 +95,9 @@ async fn fetch_origin(req: Request, env: &Env) -> Result<Response> {
     if !matches!(req.method(), Method::Get | Method::Head) {
         init.with_body(req.inner().body().map(Into::into));
     }
-    Fetch::Request(Request::new_with_init(&target, &init)?).send().await
+    Fetch::Request(Request::new_with_init(&target, &init)?)
+        .send()
+        .await
 }
 
 fn is_personalizable(resp: &Response) -> bool {
@@ -119,7 +126,10 @@ fn personalize(
         .filter(|s| !s.is_empty())
         .map(|s| CookieKey::new(s.as_bytes()));
     if key.is_none() {
-        console_error!("edgeseg: the {} secret is not set; visitors are not tracked", super::SECRET_NAME);
+        console_error!(
+            "edgeseg: the {} secret is not set; visitors are not tracked",
+            super::SECRET_NAME
+        );
     }
     let consent_denied = settings.consent_cookie.as_deref().is_some_and(|name| {
         cookie::find_cookie(&visit.cookie_header, name)
@@ -135,7 +145,8 @@ fn personalize(
     };
     let mut state = decoded.unwrap_or_else(|| VisitorState::fresh(random_id(), now));
     classify::record_page_view(rules, &mut state, &visit.facts.path, now);
-    let classification = classify::classify(rules, &visit.facts, &mut state, &ClassifyOptions::default());
+    let classification =
+        classify::classify(rules, &visit.facts, &mut state, &ClassifyOptions::default());
 
     let headers = copy_headers(origin.headers())?;
     headers.delete("content-length")?;
@@ -155,7 +166,13 @@ fn personalize(
     headers.set("cache-control", "private, no-cache")?;
     headers.append("vary", "Cookie")?;
     let spent = (super::now_millis() - started).max(0.0);
-    headers.append("server-timing", &format!("edgeseg;dur={spent:.1};desc=\"segments: {}\"", classification.segments.len()))?;
+    headers.append(
+        "server-timing",
+        &format!(
+            "edgeseg;dur={spent:.1};desc=\"segments: {}\"",
+            classification.segments.len()
+        ),
+    )?;
 
     let status = origin.status_code();
     let response = if classification.plan.is_empty() {

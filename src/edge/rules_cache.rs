@@ -39,11 +39,11 @@ pub async fn current(env: &Env) -> Option<Rc<CompiledRules>> {
     let now = super::now_millis();
     let due = CACHE.with(|c| {
         let c = c.borrow();
-        let interval = c
-            .rules
-            .as_ref()
-            .map_or(REFRESH_WITHOUT_RULES_MS, |r| f64::from(r.settings.refresh_seconds) * 1_000.0);
-        c.checked_at_ms.is_none_or(|t| now - t >= interval || now < t)
+        let interval = c.rules.as_ref().map_or(REFRESH_WITHOUT_RULES_MS, |r| {
+            f64::from(r.settings.refresh_seconds) * 1_000.0
+        });
+        c.checked_at_ms
+            .is_none_or(|t| now - t >= interval || now < t)
     });
     if due {
         refresh(env, now).await;
@@ -60,13 +60,19 @@ pub async fn status<T>(env: &Env, f: impl FnOnce(&RulesStatus) -> T) -> T {
 async fn refresh(env: &Env, now: f64) {
     CACHE.with(|c| c.borrow_mut().checked_at_ms = Some(now));
     let text = match env.kv(super::KV_BINDING) {
-        Ok(kv) => kv.get(super::RULES_KEY).text().await.map_err(|e| e.to_string()),
+        Ok(kv) => kv
+            .get(super::RULES_KEY)
+            .text()
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     let text = match text {
         Ok(Some(t)) => t,
         Ok(None) => {
-            CACHE.with(|c| c.borrow_mut().kv_error = Some(format!("no \"{}\" key in KV", super::RULES_KEY)));
+            CACHE.with(|c| {
+                c.borrow_mut().kv_error = Some(format!("no \"{}\" key in KV", super::RULES_KEY))
+            });
             return;
         }
         Err(e) => {

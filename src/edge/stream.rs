@@ -21,28 +21,31 @@ enum Mode {
 pub fn rewrite(body: ByteStream, plan: RewritePlan) -> impl Stream<Item = worker::Result<Vec<u8>>> {
     let sink: Sink = Rc::new(RefCell::new(Vec::new()));
     let out = sink.clone();
-    let output: Box<dyn FnMut(&[u8])> = Box::new(move |c: &[u8]| out.borrow_mut().extend_from_slice(c));
+    let output: Box<dyn FnMut(&[u8])> =
+        Box::new(move |c: &[u8]| out.borrow_mut().extend_from_slice(c));
     let rewriter = Rewriter::new(Rc::new(plan), output);
     let state = Some((body, Mode::Rewriting(Box::new(rewriter)), sink));
     stream::unfold(state, |state| async move {
         let (mut body, mut mode, sink) = state?;
         loop {
             match body.next().await {
-                Some(Ok(chunk)) => match &mut mode {
-                    Mode::Rewriting(rw) => {
-                        if let Err(e) = rw.write(&chunk) {
-                            console_error!("edgeseg: rewrite failed mid-page, passing the rest through: {e}");
-                            let mut out = std::mem::take(&mut *sink.borrow_mut());
-                            out.extend_from_slice(&chunk);
-                            return Some((Ok(out), Some((body, Mode::PassThrough, sink))));
+                Some(Ok(chunk)) => {
+                    match &mut mode {
+                        Mode::Rewriting(rw) => {
+                            if let Err(e) = rw.write(&chunk) {
+                                console_error!("edgeseg: rewrite failed mid-page, passing the rest through: {e}");
+                                let mut out = std::mem::take(&mut *sink.borrow_mut());
+                                out.extend_from_slice(&chunk);
+                                return Some((Ok(out), Some((body, Mode::PassThrough, sink))));
+                            }
+                            let out = std::mem::take(&mut *sink.borrow_mut());
+                            if !out.is_empty() {
+                                return Some((Ok(out), Some((body, mode, sink))));
+                            }
                         }
-                        let out = std::mem::take(&mut *sink.borrow_mut());
-                        if !out.is_empty() {
-                            return Some((Ok(out), Some((body, mode, sink))));
-                        }
+                        Mode::PassThrough => return Some((Ok(chunk), Some((body, mode, sink)))),
                     }
-                    Mode::PassThrough => return Some((Ok(chunk), Some((body, mode, sink)))),
-                },
+                }
                 Some(Err(e)) => return Some((Err(e), None)),
                 None => {
                     if let Mode::Rewriting(rw) = mode {
@@ -51,7 +54,11 @@ pub fn rewrite(body: ByteStream, plan: RewritePlan) -> impl Stream<Item = worker
                         }
                     }
                     let out = std::mem::take(&mut *sink.borrow_mut());
-                    return if out.is_empty() { None } else { Some((Ok(out), None)) };
+                    return if out.is_empty() {
+                        None
+                    } else {
+                        Some((Ok(out), None))
+                    };
                 }
             }
         }

@@ -16,9 +16,7 @@ use crate::condition::{Condition, SavedGroups};
 use crate::duration::parse_duration;
 use crate::error::{path_index, path_key, suggest, RuleError, RuleErrorKind, RuleErrors};
 use crate::request::BUILT_IN_ATTRIBUTES;
-use crate::rules::document::{
-    ContentSpec, RulesDocument, SignalSpec, FORMAT,
-};
+use crate::rules::document::{ContentSpec, RulesDocument, SignalSpec, FORMAT};
 use crate::rules::validate::{parse_document, validate_value};
 use crate::signals::{Signal, SignalKind, Tracker, Tracking};
 use crate::template::Template;
@@ -108,11 +106,23 @@ impl CompiledRules {
     /// Compiles a structurally valid document, checking its meaning.
     pub fn compile(document: RulesDocument) -> Result<CompiledRules, RuleErrors> {
         let mut errors = Vec::new();
-        let c = Compiler { doc: &document, errors: &mut errors };
+        let c = Compiler {
+            doc: &document,
+            errors: &mut errors,
+        };
         let compiled = c.run();
         if errors.is_empty() {
             let (settings, events, tracking, signals, segments, blocks, groups) = compiled;
-            Ok(CompiledRules { document, settings, events, tracking, signals, segments, blocks, groups })
+            Ok(CompiledRules {
+                document,
+                settings,
+                events,
+                tracking,
+                signals,
+                segments,
+                blocks,
+                groups,
+            })
         } else {
             Err(RuleErrors(errors))
         }
@@ -153,7 +163,12 @@ impl Compiler<'_> {
         match parse_duration(text) {
             Some(s) => s,
             None => {
-                self.err(path, RuleErrorKind::BadDuration { found: text.to_string() });
+                self.err(
+                    path,
+                    RuleErrorKind::BadDuration {
+                        found: text.to_string(),
+                    },
+                );
                 0
             }
         }
@@ -180,7 +195,9 @@ impl Compiler<'_> {
             .iter()
             .map(|(k, v)| (k.clone(), Value::Array(v.clone())))
             .collect();
-        (settings, events, tracking, signals, segments, blocks, groups)
+        (
+            settings, events, tracking, signals, segments, blocks, groups,
+        )
     }
 
     fn settings(&mut self) -> CompiledSettings {
@@ -197,7 +214,10 @@ impl Compiler<'_> {
             );
         }
         if session_timeout == 0 {
-            self.err("settings.session_timeout", RuleErrorKind::Invalid("must be longer than 0s".into()));
+            self.err(
+                "settings.session_timeout",
+                RuleErrorKind::Invalid("must be longer than 0s".into()),
+            );
         }
         CompiledSettings {
             cookie_name: s.cookie_name.clone(),
@@ -216,11 +236,17 @@ impl Compiler<'_> {
         for (name, spec) in &self.doc.events {
             let path = path_key("events", name);
             if name == "page_view" {
-                self.err(path.clone(), RuleErrorKind::Invalid("page_view is built in: do not declare it".into()));
+                self.err(
+                    path.clone(),
+                    RuleErrorKind::Invalid("page_view is built in: do not declare it".into()),
+                );
             } else if !is_identifier(name) {
-                self.err(path.clone(), RuleErrorKind::Invalid(format!(
-                    "event name \"{name}\" must use only letters, digits and '_'"
-                )));
+                self.err(
+                    path.clone(),
+                    RuleErrorKind::Invalid(format!(
+                        "event name \"{name}\" must use only letters, digits and '_'"
+                    )),
+                );
             }
             self.duration(path_key(&path, "remember"), &spec.remember);
             events.insert(name.clone(), key_hash(&format!("event:{name}")));
@@ -228,12 +254,24 @@ impl Compiler<'_> {
         events
     }
 
-    fn event_ref(&mut self, events: &BTreeMap<String, u32>, path: String, name: &str) -> Option<u32> {
+    fn event_ref(
+        &mut self,
+        events: &BTreeMap<String, u32>,
+        path: String,
+        name: &str,
+    ) -> Option<u32> {
         match events.get(name) {
             Some(k) => Some(*k),
             None => {
                 let suggestion = suggest(name, events.keys().map(String::as_str));
-                self.err(path, RuleErrorKind::UnknownReference { what: "event", name: name.into(), suggestion });
+                self.err(
+                    path,
+                    RuleErrorKind::UnknownReference {
+                        what: "event",
+                        name: name.into(),
+                        suggestion,
+                    },
+                );
                 None
             }
         }
@@ -247,12 +285,23 @@ impl Compiler<'_> {
             .unwrap_or(30 * 86_400)
     }
 
-    fn signals(&mut self, events: &BTreeMap<String, u32>, session_timeout: u64) -> (Tracking, Vec<Signal>) {
+    fn signals(
+        &mut self,
+        events: &BTreeMap<String, u32>,
+        session_timeout: u64,
+    ) -> (Tracking, Vec<Signal>) {
         let doc = self.doc;
-        let mut tracking = Tracking { session_timeout, ..Tracking::default() };
+        let mut tracking = Tracking {
+            session_timeout,
+            ..Tracking::default()
+        };
         let mut signals = Vec::new();
         let mut logistic = Vec::new();
-        let tracker_for = |tracking: &mut Tracking, event: &str, glob: Option<&str>, props: Vec<(String, Value)>, window: u64| {
+        let tracker_for = |tracking: &mut Tracking,
+                           event: &str,
+                           glob: Option<&str>,
+                           props: Vec<(String, Value)>,
+                           window: u64| {
             let canonical = format!(
                 "count:{event}|{}|{}|{window}",
                 glob.unwrap_or(""),
@@ -262,7 +311,9 @@ impl Compiler<'_> {
             match tracking.trackers.iter().position(|t| t.key == key) {
                 Some(i) => i,
                 None => {
-                    tracking.trackers.push(Tracker::new(key, event, glob, props, window));
+                    tracking
+                        .trackers
+                        .push(Tracker::new(key, event, glob, props, window));
                     tracking.trackers.len() - 1
                 }
             }
@@ -274,16 +325,22 @@ impl Compiler<'_> {
                     "signal name \"{name}\" must use only letters, digits and '_' (conditions read it as an attribute)"
                 )));
             } else if BUILT_IN_ATTRIBUTES.contains(&name.as_str()) {
-                self.err(path.clone(), RuleErrorKind::Invalid(format!(
-                    "\"{name}\" is a built-in attribute: choose another signal name"
-                )));
+                self.err(
+                    path.clone(),
+                    RuleErrorKind::Invalid(format!(
+                        "\"{name}\" is a built-in attribute: choose another signal name"
+                    )),
+                );
             }
             let kind = match spec {
                 SignalSpec::Count(c) => {
                     let window = self.duration(path_key(&path, "within"), &c.within);
                     self.event_ref(events, path_key(&path, "count"), &c.count);
                     if window == 0 {
-                        self.err(path_key(&path, "within"), RuleErrorKind::Invalid("the window must be longer than 0s".into()));
+                        self.err(
+                            path_key(&path, "within"),
+                            RuleErrorKind::Invalid("the window must be longer than 0s".into()),
+                        );
                     }
                     let props: Vec<(String, Value)> = c
                         .props
@@ -293,22 +350,36 @@ impl Compiler<'_> {
                         .collect();
                     for (k, v) in &props {
                         if v.is_object() || v.is_array() {
-                            self.err(path_key(&path_key(&path, "props"), k), RuleErrorKind::WrongType {
-                                expected: "a string, number, boolean or null",
-                                found: crate::error::describe(v),
-                            });
+                            self.err(
+                                path_key(&path_key(&path, "props"), k),
+                                RuleErrorKind::WrongType {
+                                    expected: "a string, number, boolean or null",
+                                    found: crate::error::describe(v),
+                                },
+                            );
                         }
                     }
-                    let t = tracker_for(&mut tracking, &c.count, c.path.as_deref(), props, window.max(1));
+                    let t = tracker_for(
+                        &mut tracking,
+                        &c.count,
+                        c.path.as_deref(),
+                        props,
+                        window.max(1),
+                    );
                     SignalKind::Count { tracker: t }
                 }
                 SignalSpec::Since(s) => {
-                    let event = self.event_ref(events, path_key(&path, "since"), &s.since).unwrap_or(0);
+                    let event = self
+                        .event_ref(events, path_key(&path, "since"), &s.since)
+                        .unwrap_or(0);
                     let unless = match &s.unless {
                         Some(u) => self.event_ref(events, path_key(&path, "unless"), u),
                         None => None,
                     };
-                    for (k, ev) in [(Some(event), s.since.as_str()), (unless, s.unless.as_deref().unwrap_or(""))] {
+                    for (k, ev) in [
+                        (Some(event), s.since.as_str()),
+                        (unless, s.unless.as_deref().unwrap_or("")),
+                    ] {
                         if let Some(k) = k {
                             let remember = self.remember(ev);
                             match tracking.last_times.iter_mut().find(|(x, _)| *x == k) {
@@ -317,33 +388,56 @@ impl Compiler<'_> {
                             }
                         }
                     }
-                    SignalKind::Since { event, unless, unit: s.unit.seconds() }
+                    SignalKind::Since {
+                        event,
+                        unless,
+                        unit: s.unit.seconds(),
+                    }
                 }
-                SignalSpec::Visitor(v) => SignalKind::Visitor { metric: v.visitor, unit: v.unit.seconds() },
+                SignalSpec::Visitor(v) => SignalKind::Visitor {
+                    metric: v.visitor,
+                    unit: v.unit.seconds(),
+                },
                 SignalSpec::Score(s) => {
                     let window = self.duration(path_key(&path, "within"), &s.within);
                     if s.score.is_empty() {
-                        self.err(path_key(&path, "score"), RuleErrorKind::Invalid("name at least one event and its points".into()));
+                        self.err(
+                            path_key(&path, "score"),
+                            RuleErrorKind::Invalid("name at least one event and its points".into()),
+                        );
                     }
                     let mut terms = Vec::new();
                     for (event, weight) in &s.score {
-                        if self.event_ref(events, path_key(&path_key(&path, "score"), event), event).is_some() {
-                            terms.push((tracker_for(&mut tracking, event, None, Vec::new(), window.max(1)), *weight));
+                        if self
+                            .event_ref(events, path_key(&path_key(&path, "score"), event), event)
+                            .is_some()
+                        {
+                            terms.push((
+                                tracker_for(&mut tracking, event, None, Vec::new(), window.max(1)),
+                                *weight,
+                            ));
                         }
                     }
                     SignalKind::Score { terms }
                 }
                 SignalSpec::Logistic(l) => {
                     logistic.push((name.clone(), path.clone(), l.logistic.clone()));
-                    SignalKind::Logistic { inputs: Vec::new(), bias: l.bias }
+                    SignalKind::Logistic {
+                        inputs: Vec::new(),
+                        bias: l.bias,
+                    }
                 }
             };
-            signals.push(Signal { name: name.clone(), kind });
+            signals.push(Signal {
+                name: name.clone(),
+                kind,
+            });
         }
         // Logistic signals go last, so that their inputs (which must not be
         // logistic themselves) are computed before them in a single pass.
-        let (mut ordered, models): (Vec<Signal>, Vec<Signal>) =
-            signals.into_iter().partition(|s| !matches!(s.kind, SignalKind::Logistic { .. }));
+        let (mut ordered, models): (Vec<Signal>, Vec<Signal>) = signals
+            .into_iter()
+            .partition(|s| !matches!(s.kind, SignalKind::Logistic { .. }));
         ordered.extend(models);
         for (model_name, path, inputs) in logistic {
             let mut resolved = Vec::new();
@@ -363,8 +457,10 @@ impl Compiler<'_> {
                     }
                 }
             }
-            if let Some(SignalKind::Logistic { inputs, .. }) =
-                ordered.iter_mut().find(|s| s.name == model_name).map(|s| &mut s.kind)
+            if let Some(SignalKind::Logistic { inputs, .. }) = ordered
+                .iter_mut()
+                .find(|s| s.name == model_name)
+                .map(|s| &mut s.kind)
             {
                 *inputs = resolved;
             }
@@ -380,36 +476,52 @@ impl Compiler<'_> {
         for (i, spec) in doc.segments.iter().enumerate() {
             let path = path_index("segments", i);
             if spec.id.is_empty() || !is_identifier(&spec.id) {
-                self.err(path_key(&path, "id"), RuleErrorKind::Invalid(format!(
-                    "segment id \"{}\" must be non-empty and use only letters, digits and '_'",
-                    spec.id
-                )));
+                self.err(
+                    path_key(&path, "id"),
+                    RuleErrorKind::Invalid(format!(
+                        "segment id \"{}\" must be non-empty and use only letters, digits and '_'",
+                        spec.id
+                    )),
+                );
             }
             if ids[..i].contains(&spec.id.as_str()) {
-                self.err(path_key(&path, "id"), RuleErrorKind::Duplicate { what: "segment id", name: spec.id.clone() });
+                self.err(
+                    path_key(&path, "id"),
+                    RuleErrorKind::Duplicate {
+                        what: "segment id",
+                        name: spec.id.clone(),
+                    },
+                );
             }
             let cond_path = path_key(&path, "condition");
             if !spec.condition.is_object() {
-                self.err(cond_path.clone(), RuleErrorKind::WrongType {
-                    expected: "a condition object",
-                    found: crate::error::describe(&spec.condition),
-                });
+                self.err(
+                    cond_path.clone(),
+                    RuleErrorKind::WrongType {
+                        expected: "a condition object",
+                        found: crate::error::describe(&spec.condition),
+                    },
+                );
             }
             let condition = Condition::compile(&spec.condition, &cond_path, self.errors);
             for attr in condition.referenced_paths() {
                 let first = attr.split('.').next().unwrap_or("");
-                let known = BUILT_IN_ATTRIBUTES.contains(&first) || signals.iter().any(|s| s.name == first);
+                let known =
+                    BUILT_IN_ATTRIBUTES.contains(&first) || signals.iter().any(|s| s.name == first);
                 if !known {
                     let candidates = BUILT_IN_ATTRIBUTES
                         .iter()
                         .copied()
                         .chain(signals.iter().map(|s| s.name.as_str()));
                     let suggestion = suggest(first, candidates);
-                    self.err(cond_path.clone(), RuleErrorKind::UnknownReference {
-                        what: "attribute or signal",
-                        name: first.to_string(),
-                        suggestion,
-                    });
+                    self.err(
+                        cond_path.clone(),
+                        RuleErrorKind::UnknownReference {
+                            what: "attribute or signal",
+                            name: first.to_string(),
+                            suggestion,
+                        },
+                    );
                 }
             }
             let mut my_deps = Vec::new();
@@ -418,7 +530,14 @@ impl Compiler<'_> {
                     Some(j) => my_deps.push(j),
                     None => {
                         let suggestion = suggest(&lit, ids.iter().copied());
-                        self.err(cond_path.clone(), RuleErrorKind::UnknownReference { what: "segment", name: lit, suggestion });
+                        self.err(
+                            cond_path.clone(),
+                            RuleErrorKind::UnknownReference {
+                                what: "segment",
+                                name: lit,
+                                suggestion,
+                            },
+                        );
                     }
                 }
             }
@@ -475,7 +594,14 @@ impl Compiler<'_> {
         }
         let mut cycles = Vec::new();
         for i in 0..n {
-            visit(i, &deps, &mut state, &mut Vec::new(), &mut order, &mut cycles);
+            visit(
+                i,
+                &deps,
+                &mut state,
+                &mut Vec::new(),
+                &mut order,
+                &mut cycles,
+            );
         }
         for cycle in cycles {
             let first = *cycle.first().unwrap_or(&0);
@@ -484,7 +610,10 @@ impl Compiler<'_> {
                 RuleErrorKind::Cycle(cycle.iter().map(|&i| ids[i].to_string()).collect()),
             );
         }
-        order.into_iter().filter_map(|i| compiled[i].take()).collect()
+        order
+            .into_iter()
+            .filter_map(|i| compiled[i].take())
+            .collect()
     }
 
     fn blocks(&mut self, segments: &[CompiledSegment], signals: &[Signal]) -> Vec<CompiledBlock> {
@@ -492,17 +621,22 @@ impl Compiler<'_> {
         let mut blocks = Vec::new();
         for (id, spec) in &doc.blocks {
             let path = path_key("blocks", id);
-            let selector_text = spec
-                .selector
-                .clone()
-                .unwrap_or_else(|| format!("[data-edgeseg-block=\"{}\"]", id.replace('\\', "\\\\").replace('"', "\\\"")));
+            let selector_text = spec.selector.clone().unwrap_or_else(|| {
+                format!(
+                    "[data-edgeseg-block=\"{}\"]",
+                    id.replace('\\', "\\\\").replace('"', "\\\"")
+                )
+            });
             let selector = match lol_html::Selector::from_str(&selector_text) {
                 Ok(s) => Some(Arc::new(s)),
                 Err(e) => {
-                    self.err(path_key(&path, "selector"), RuleErrorKind::BadSelector {
-                        selector: selector_text.clone(),
-                        reason: e.to_string(),
-                    });
+                    self.err(
+                        path_key(&path, "selector"),
+                        RuleErrorKind::BadSelector {
+                            selector: selector_text.clone(),
+                            reason: e.to_string(),
+                        },
+                    );
                     None
                 }
             };
@@ -511,7 +645,14 @@ impl Compiler<'_> {
                 let cpath = path_key(&path_key(&path, "content"), segment_id);
                 let Some(segment) = segments.iter().position(|s| &s.id == segment_id) else {
                     let suggestion = suggest(segment_id, segments.iter().map(|s| s.id.as_str()));
-                    self.err(cpath, RuleErrorKind::UnknownReference { what: "segment", name: segment_id.clone(), suggestion });
+                    self.err(
+                        cpath,
+                        RuleErrorKind::UnknownReference {
+                            what: "segment",
+                            name: segment_id.clone(),
+                            suggestion,
+                        },
+                    );
                     continue;
                 };
                 self.check_content(&cpath, content);
@@ -520,12 +661,23 @@ impl Compiler<'_> {
                     let t = Template::parse(text);
                     for placeholder in t.placeholders() {
                         let first = placeholder.split('.').next().unwrap_or("").to_string();
-                        let known = BUILT_IN_ATTRIBUTES.contains(&first.as_str()) || signals.iter().any(|s| s.name == first);
+                        let known = BUILT_IN_ATTRIBUTES.contains(&first.as_str())
+                            || signals.iter().any(|s| s.name == first);
                         if !known {
-                            let suggestion = suggest(&first, BUILT_IN_ATTRIBUTES.iter().copied().chain(signals.iter().map(|s| s.name.as_str())));
+                            let suggestion = suggest(
+                                &first,
+                                BUILT_IN_ATTRIBUTES
+                                    .iter()
+                                    .copied()
+                                    .chain(signals.iter().map(|s| s.name.as_str())),
+                            );
                             self.errors.push(RuleError::new(
                                 path_key(&cpath, field),
-                                RuleErrorKind::UnknownReference { what: "attribute or signal in {{...}}", name: first, suggestion },
+                                RuleErrorKind::UnknownReference {
+                                    what: "attribute or signal in {{...}}",
+                                    name: first,
+                                    suggestion,
+                                },
                             ));
                         }
                     }
@@ -538,7 +690,13 @@ impl Compiler<'_> {
                 let set_attributes = content
                     .set_attributes
                     .iter()
-                    .map(|(k, v)| (k.clone(), template("set_attributes", &Some(v.clone())).unwrap_or_else(|| Template::parse(v))))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            template("set_attributes", &Some(v.clone()))
+                                .unwrap_or_else(|| Template::parse(v)),
+                        )
+                    })
                     .collect();
                 contents.push(CompiledContent {
                     segment,
@@ -550,9 +708,19 @@ impl Compiler<'_> {
                     after,
                 });
             }
-            contents.sort_by_key(|c| (-(segments[c.segment].priority as i64), segments[c.segment].order));
+            contents.sort_by_key(|c| {
+                (
+                    -(segments[c.segment].priority as i64),
+                    segments[c.segment].order,
+                )
+            });
             if let Some(selector) = selector {
-                blocks.push(CompiledBlock { id: id.clone(), selector_text, selector, contents });
+                blocks.push(CompiledBlock {
+                    id: id.clone(),
+                    selector_text,
+                    selector,
+                    contents,
+                });
             }
         }
         blocks
@@ -571,22 +739,38 @@ impl Compiler<'_> {
             ));
         }
         if c.inner_html.is_some() && c.outer_html.is_some() {
-            self.err(path, RuleErrorKind::Invalid("use inner_html or outer_html, not both".into()));
+            self.err(
+                path,
+                RuleErrorKind::Invalid("use inner_html or outer_html, not both".into()),
+            );
         }
-        if c.remove && (c.inner_html.is_some() || c.outer_html.is_some() || !c.set_attributes.is_empty()) {
+        if c.remove
+            && (c.inner_html.is_some() || c.outer_html.is_some() || !c.set_attributes.is_empty())
+        {
             self.err(path, RuleErrorKind::Invalid(
                 "remove takes the element away: it cannot be combined with inner_html, outer_html or set_attributes".into(),
             ));
         }
         if c.outer_html.is_some() && !c.set_attributes.is_empty() {
-            self.err(path, RuleErrorKind::Invalid("outer_html replaces the element: set its attributes in the HTML instead".into()));
+            self.err(
+                path,
+                RuleErrorKind::Invalid(
+                    "outer_html replaces the element: set its attributes in the HTML instead"
+                        .into(),
+                ),
+            );
         }
         for name in c.set_attributes.keys() {
             let ok = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':' || b == b'.');
+                && name.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b':' || b == b'.'
+                });
             let lower = name.to_ascii_lowercase();
             if !ok {
-                self.err(path_key(&path_key(path, "set_attributes"), name), RuleErrorKind::Invalid(format!("\"{name}\" is not a valid attribute name")));
+                self.err(
+                    path_key(&path_key(path, "set_attributes"), name),
+                    RuleErrorKind::Invalid(format!("\"{name}\" is not a valid attribute name")),
+                );
             } else if lower.starts_with("on") {
                 self.err(path_key(&path_key(path, "set_attributes"), name), RuleErrorKind::Invalid(
                     "event-handler attributes (on...) can not be set: they would run script from request values".into(),
@@ -601,5 +785,8 @@ fn is_identifier(s: &str) -> bool {
 }
 
 fn is_cookie_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
