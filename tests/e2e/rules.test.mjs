@@ -44,7 +44,8 @@ test('a schema-invalid document is rejected with every error and its path; the l
   const doc = JSON.parse(text);
   doc.version = 'bad-schema';
   doc.segments[0].priority = 'three';
-  doc.segments[1].conditon = {};
+  doc.segments[1].conditon = doc.segments[1].condition;
+  delete doc.segments[1].condition;
   doc.signals.product_views_10m.within = '10 minutes';
   await worker.kvPut('rules', JSON.stringify(doc));
   const h = await eventually(async () => {
@@ -53,7 +54,7 @@ test('a schema-invalid document is rejected with every error and its path; the l
   }, { timeout: 15_000, what: 'the validation errors' });
   const errors = h.last_error.errors.join('\n');
   assert.match(errors, /segments\[0\]\.priority: expected .*"three"/);
-  assert.match(errors, /segments\[1\]: unknown field "conditon" \(did you mean "condition"\?\)/);
+  assert.match(errors, /segments\[1\]\.conditon: unknown field "conditon" \(did you mean "condition"\?\)/);
   assert.match(errors, /signals\.product_views_10m\.within: invalid duration "10 minutes"/);
   assert.notEqual(h.rules_version, 'bad-schema');
   for (const path of ['/', '/category/', '/products/trail-runner']) {
