@@ -119,3 +119,16 @@ fn example_rules_compile() {
         }
     }
 }
+
+/// Regression: a `score` signal with a zero window (`"within": "0s"`) was
+/// accepted and silently scored over 1 s, while a `count` with the same window
+/// was rejected.
+#[test]
+fn score_signal_with_zero_window_is_rejected() {
+    let text = r#"{"format": 1, "version": "x",
+        "signals": {"s": {"score": {"page_view": 1}, "within": "0s"}}}"#;
+    assert_eq!(
+        error_lines(text),
+        vec!["signals.s.within: the window must be longer than 0s"]
+    );
+}

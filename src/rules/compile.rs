@@ -400,6 +400,12 @@ impl Compiler<'_> {
                 },
                 SignalSpec::Score(s) => {
                     let window = self.duration(path_key(&path, "within"), &s.within);
+                    if window == 0 {
+                        self.err(
+                            path_key(&path, "within"),
+                            RuleErrorKind::Invalid("the window must be longer than 0s".into()),
+                        );
+                    }
                     if s.score.is_empty() {
                         self.err(
                             path_key(&path, "score"),
