@@ -88,7 +88,10 @@ fn semantic_fixtures_are_structurally_valid() {
             continue;
         }
         if let Err(e) = structural {
-            panic!("{} does not pass the structural validator:\n{e}", name(&case));
+            panic!(
+                "{} does not pass the structural validator:\n{e}",
+                name(&case)
+            );
         }
     }
 }
@@ -130,5 +133,20 @@ fn score_signal_with_zero_window_is_rejected() {
     assert_eq!(
         error_lines(text),
         vec!["signals.s.within: the window must be longer than 0s"]
+    );
+}
+
+/// Regression: an unknown `{{placeholder}}` in a `set_attributes` value was
+/// reported at `...set_attributes`, without the attribute it is in.
+#[test]
+fn placeholder_error_in_set_attributes_names_the_attribute() {
+    let text = r#"{"format": 1, "version": "x",
+        "segments": [{"id": "s", "priority": 1, "condition": {}}],
+        "blocks": {"b": {"content": {"s": {"set_attributes": {"title": "{{nope}}"}}}}}}"#;
+    assert_eq!(
+        error_lines(text),
+        vec![
+            r#"blocks.b.content.s.set_attributes.title: unknown attribute or signal in {{...}} "nope""#
+        ]
     );
 }
