@@ -400,6 +400,12 @@ impl Compiler<'_> {
                 },
                 SignalSpec::Score(s) => {
                     let window = self.duration(path_key(&path, "within"), &s.within);
+                    if window == 0 {
+                        self.err(
+                            path_key(&path, "within"),
+                            RuleErrorKind::Invalid("the window must be longer than 0s".into()),
+                        );
+                    }
                     if s.score.is_empty() {
                         self.err(
                             path_key(&path, "score"),
@@ -656,7 +662,7 @@ impl Compiler<'_> {
                     continue;
                 };
                 self.check_content(&cpath, content);
-                let mut template = |field: &str, text: &Option<String>| -> Option<Template> {
+                let mut template = |at: String, text: &Option<String>| -> Option<Template> {
                     let text = text.as_ref()?;
                     let t = Template::parse(text);
                     for placeholder in t.placeholders() {
@@ -672,7 +678,7 @@ impl Compiler<'_> {
                                     .chain(signals.iter().map(|s| s.name.as_str())),
                             );
                             self.errors.push(RuleError::new(
-                                path_key(&cpath, field),
+                                at.clone(),
                                 RuleErrorKind::UnknownReference {
                                     what: "attribute or signal in {{...}}",
                                     name: first,
@@ -683,18 +689,21 @@ impl Compiler<'_> {
                     }
                     Some(t)
                 };
-                let inner_html = template("inner_html", &content.inner_html);
-                let outer_html = template("outer_html", &content.outer_html);
-                let before = template("before", &content.before);
-                let after = template("after", &content.after);
+                let inner_html = template(path_key(&cpath, "inner_html"), &content.inner_html);
+                let outer_html = template(path_key(&cpath, "outer_html"), &content.outer_html);
+                let before = template(path_key(&cpath, "before"), &content.before);
+                let after = template(path_key(&cpath, "after"), &content.after);
                 let set_attributes = content
                     .set_attributes
                     .iter()
                     .map(|(k, v)| {
                         (
                             k.clone(),
-                            template("set_attributes", &Some(v.clone()))
-                                .unwrap_or_else(|| Template::parse(v)),
+                            template(
+                                path_key(&path_key(&cpath, "set_attributes"), k),
+                                &Some(v.clone()),
+                            )
+                            .unwrap_or_else(|| Template::parse(v)),
                         )
                     })
                     .collect();
