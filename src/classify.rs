@@ -271,7 +271,7 @@ fn advance(
                 segment: segment.key,
                 since: now,
                 member: true,
-                false_since: None,
+                last_held: Some(now),
             }),
             Standing::Entered,
         ),
@@ -280,7 +280,7 @@ fn advance(
                 segment: segment.key,
                 since: now,
                 member: false,
-                false_since: None,
+                last_held: None,
             }),
             Standing::Pending {
                 since: now,
@@ -294,7 +294,7 @@ fn advance(
                     Some(Membership {
                         member: true,
                         since: now,
-                        false_since: None,
+                        last_held: Some(now),
                         ..m
                     }),
                     Standing::Entered,
@@ -311,24 +311,23 @@ fn advance(
         }
         (Some(m), true) => (
             Some(Membership {
-                false_since: None,
+                last_held: Some(now),
                 ..m
             }),
             Standing::Member { since: m.since },
         ),
         (Some(m), false) if !m.member => (None, Standing::Out),
         (Some(m), false) => {
-            let false_since = m.false_since.unwrap_or(now);
-            if now.saturating_sub(false_since) >= segment.hold_for {
+            // Hold from the last request at which the condition held, not from
+            // the first one where it failed: a visitor back a week later is out.
+            let held = m.last_held.unwrap_or(m.since);
+            if now.saturating_sub(held) >= segment.hold_for {
                 (None, Standing::Out)
             } else {
                 (
-                    Some(Membership {
-                        false_since: Some(false_since),
-                        ..m
-                    }),
+                    Some(m),
                     Standing::Holding {
-                        until: false_since + segment.hold_for,
+                        until: held + segment.hold_for,
                     },
                 )
             }

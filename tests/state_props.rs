@@ -46,11 +46,11 @@ fn membership() -> impl Strategy<Value = Membership> {
         any::<bool>(),
         proptest::option::of(time()),
     )
-        .prop_map(|(segment, since, member, false_since)| Membership {
+        .prop_map(|(segment, since, member, last_held)| Membership {
             segment,
             since,
             member,
-            false_since,
+            last_held,
         })
 }
 
@@ -154,7 +154,7 @@ fn realistic_state() -> VisitorState {
             segment: 0xc2b2_ae35u32.wrapping_mul(m + 1),
             since: NOW - u64::from(m) * 40_000,
             member: m != 4,
-            false_since: (m == 2).then_some(NOW - 600),
+            last_held: (m == 2).then_some(NOW - 600),
         });
     }
     s
@@ -451,7 +451,7 @@ fn trimming_reaches_memberships_last_and_drops_pending_ones_first() {
             segment: i,
             since: u64::MAX - u64::from(i),
             member: i % 4 != 0, // 50 pending
-            false_since: Some(u64::MAX),
+            last_held: Some(u64::MAX),
         });
     }
     let value = encode(&s, &key());

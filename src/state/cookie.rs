@@ -53,8 +53,8 @@
 //! varint    number of memberships (<= 128), then for each:
 //!   u32le     segment
 //!   Δt        since
-//!   u8        flags: bit 0 = member, bit 1 = false_since follows; others 0
-//!   [Δt       false_since]                    if bit 1
+//!   u8        flags: bit 0 = member, bit 1 = last_held follows; others 0
+//!   [Δt       last_held]                    if bit 1
 //! ```
 //!
 //! Nothing may follow the last membership. Items keep their order, so a state

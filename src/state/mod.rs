@@ -68,9 +68,10 @@ pub struct Membership {
     pub since: Timestamp,
     /// `false` while waiting out `enter_after`.
     pub member: bool,
-    /// For a member whose condition stopped holding: when it was first seen not
-    /// to hold (membership lasts `hold_for` past this).
-    pub false_since: Option<Timestamp>,
+    /// For a member: the last request at which its condition held.
+    /// Membership lasts `hold_for` past this, so a visitor who comes back long
+    /// after the condition stopped holding is out at once.
+    pub last_held: Option<Timestamp>,
 }
 
 /// A fixed window rate limit on events sent by the page.

@@ -164,7 +164,7 @@ proptest! {
         let k = key();
         let mut state = VisitorState::fresh([9; 16], 1_700_000_000);
         state.counts.push(WindowCount { tracker: 1, series: Series { width: 10, head: 170_000_000, counts: buckets } });
-        state.memberships.push(crate::state::Membership { segment: 1, since: 1, member: true, false_since: Some(2) });
+        state.memberships.push(crate::state::Membership { segment: 1, since: 1, member: true, last_held: Some(2) });
         let mut payload = trim::payload(&state);
         let at = at.min(payload.len());
         payload.splice(at..at, junk);

@@ -63,13 +63,13 @@ pub(super) fn write(state: &VisitorState, out: &mut Vec<u8>) {
         put_u32(out, m.segment);
         put_delta(out, m.since, base);
         let flags = if m.member { IS_MEMBER } else { 0 }
-            | if m.false_since.is_some() {
+            | if m.last_held.is_some() {
                 HAS_FALSE_SINCE
             } else {
                 0
             };
         out.push(flags);
-        if let Some(t) = m.false_since {
+        if let Some(t) = m.last_held {
             put_delta(out, t, base);
         }
     }
@@ -167,7 +167,7 @@ pub(super) fn read(r: &mut Reader<'_>) -> Result<VisitorState, CookieError> {
         if flags & !(IS_MEMBER | HAS_FALSE_SINCE) != 0 {
             return Err(CookieError::Malformed("unknown membership flags"));
         }
-        let false_since = if flags & HAS_FALSE_SINCE != 0 {
+        let last_held = if flags & HAS_FALSE_SINCE != 0 {
             Some(r.delta(base)?)
         } else {
             None
@@ -176,7 +176,7 @@ pub(super) fn read(r: &mut Reader<'_>) -> Result<VisitorState, CookieError> {
             segment,
             since,
             member: flags & IS_MEMBER != 0,
-            false_since,
+            last_held,
         });
     }
 
