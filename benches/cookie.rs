@@ -46,7 +46,7 @@ mod bench {
                 segment: 0xc2b2_ae35u32.wrapping_mul(m + 1),
                 since: NOW - u64::from(m) * 40_000,
                 member: m != 4,
-                false_since: None,
+                last_held: None,
             });
         }
         s

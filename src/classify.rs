@@ -223,6 +223,9 @@ pub fn classify(
             content.push((block.id.clone(), segment_id));
         }
     }
+    if !segments.is_empty() {
+        plan.head_append = Some(segments_script(&segments));
+    }
     Classification {
         segments,
         entered,
@@ -232,6 +235,16 @@ pub fn classify(
         content,
         plan,
     }
+}
+
+/// The script that tells the page's own code (`window.edgeseg.segments`, see
+/// `www/__edgeseg/edgeseg.js`) which segments the visitor is in. Segment ids
+/// are validated as `[A-Za-z0-9_]+`, so the JSON needs no further escaping.
+pub fn segments_script(segments: &[String]) -> String {
+    let list = serde_json::to_string(segments).unwrap_or_else(|_| "[]".into());
+    format!(
+        "<script>window.edgeseg=Object.assign(window.edgeseg||{{}},{{segments:{list}}});</script>"
+    )
 }
 
 fn render(c: &CompiledContent, attributes: &Map<String, Value>) -> BlockAction {

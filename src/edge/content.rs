@@ -13,8 +13,7 @@ use worker::{
 use crate::classify::{self, ClassifyOptions};
 use crate::request::RequestFacts;
 use crate::rules::CompiledRules;
-use crate::state::cookie::{self, CookieKey};
-use crate::state::VisitorState;
+use super::visitor::Visitor;
 
 pub async fn handle(req: Request, env: &Env, _ctx: &Context) -> Result<Response> {
     let started = super::now_millis();
@@ -44,8 +43,7 @@ pub async fn handle(req: Request, env: &Env, _ctx: &Context) -> Result<Response>
 /// handed to the origin. `None` for requests that are never personalized.
 struct Visit {
     facts: RequestFacts,
-    cookie_header: String,
-    gpc: bool,
+    headers: Headers,
 }
 
 impl Visit {
@@ -65,11 +63,7 @@ impl Visit {
             .cf()
             .and_then(|cf| cf.country())
             .filter(|c| c != "XX" && c != "T1");
-        Some(Visit {
-            facts,
-            cookie_header: header("cookie").unwrap_or_default(),
-            gpc: header("sec-gpc").is_some_and(|v| v.trim() == "1"),
-        })
+        Some(Visit { facts, headers: headers.clone() })
     }
 }
 
@@ -118,49 +112,15 @@ fn personalize(
     env: &Env,
     started: f64,
 ) -> Result<Response> {
-    let settings = &rules.settings;
-    let key = env
-        .secret(super::SECRET_NAME)
-        .ok()
-        .map(|s| s.to_string())
-        .filter(|s| !s.is_empty())
-        .map(|s| CookieKey::new(s.as_bytes()));
-    if key.is_none() {
-        console_error!(
-            "edgeseg: the {} secret is not set; visitors are not tracked",
-            super::SECRET_NAME
-        );
-    }
-    let consent_denied = settings.consent_cookie.as_deref().is_some_and(|name| {
-        cookie::find_cookie(&visit.cookie_header, name)
-            .is_some_and(|v| settings.consent_deny_values.iter().any(|d| d == v))
-    });
-    let tracked = key.is_some() && !(settings.respect_gpc && visit.gpc) && !consent_denied;
-
     let now = visit.facts.now;
-    let incoming = cookie::find_cookie(&visit.cookie_header, &settings.cookie_name);
-    let decoded = match (&key, incoming, tracked) {
-        (Some(key), Some(value), true) => cookie::decode(value, key).ok(),
-        _ => None,
-    };
-    let mut state = decoded.unwrap_or_else(|| VisitorState::fresh(random_id(), now));
-    classify::record_page_view(rules, &mut state, &visit.facts.path, now);
-    let classification =
-        classify::classify(rules, &visit.facts, &mut state, &ClassifyOptions::default());
+    let mut visitor = Visitor::load(&visit.headers, rules, env, now);
+    classify::record_page_view(rules, &mut visitor.state, &visit.facts.path, now);
+    let classification = classify::classify(rules, &visit.facts, &mut visitor.state, &ClassifyOptions::default());
 
     let headers = copy_headers(origin.headers())?;
     headers.delete("content-length")?;
-    if let (true, Some(key)) = (tracked, &key) {
-        let value = cookie::encode(&state, key);
-        if incoming != Some(value.as_str()) {
-            headers.append(
-                "set-cookie",
-                &format!(
-                    "{}={}; Max-Age={}; Path=/; HttpOnly; Secure; SameSite=Lax",
-                    settings.cookie_name, value, settings.cookie_lifetime
-                ),
-            )?;
-        }
+    if let Some(cookie) = visitor.set_cookie(rules) {
+        headers.append("set-cookie", &cookie)?;
     }
     // The page now depends on the visitor: no shared cache may store it.
     headers.set("cache-control", "private, no-cache")?;
@@ -168,10 +128,7 @@ fn personalize(
     let spent = (super::now_millis() - started).max(0.0);
     headers.append(
         "server-timing",
-        &format!(
-            "edgeseg;dur={spent:.1};desc=\"segments: {}\"",
-            classification.segments.len()
-        ),
+        &format!("edgeseg;dur={spent:.1};desc=\"segments: {}\"", classification.segments.len()),
     )?;
 
     let status = origin.status_code();
@@ -190,15 +147,4 @@ fn copy_headers(from: &Headers) -> Result<Headers> {
         to.append(&name, &value)?;
     }
     Ok(to)
-}
-
-fn random_id() -> [u8; 16] {
-    let mut id = [0u8; 16];
-    if getrandom::getrandom(&mut id).is_err() {
-        // Without a random source, fall back to the clock: ids then only need
-        // to differ, not to be unguessable (they carry no authority).
-        let t = (super::now_millis() as u128).to_le_bytes();
-        id.copy_from_slice(&t);
-    }
-    id
 }

@@ -6,6 +6,9 @@ use worker::{Env, Request, Response, Result};
 pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
     match (req.method(), rest) {
         (worker::Method::Get, "health") => health(env).await,
+        (worker::Method::Post, "event") => super::events::handle(req, env).await,
+        // The page script is a static file (www/__edgeseg/edgeseg.js).
+        (worker::Method::Get, "edgeseg.js") => env.assets("ASSETS")?.fetch_request(req).await,
         _ => Response::error("Not found", 404),
     }
 }

@@ -10,8 +10,11 @@
 
 mod content;
 mod endpoints;
+mod events;
+mod counters;
 mod rules_cache;
 mod stream;
+mod visitor;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

@@ -1,0 +1,75 @@
+//! `POST /__edgeseg/event`: events from the page (`edgeseg.track`, auto-tracked
+//! clicks, `navigator.sendBeacon`) recorded into the visitor's state.
+//!
+//! Validation is all-or-nothing: any problem is a 400 with a message saying
+//! which event and what, and the state is left as it was. Accepted events are
+//! rate-limited per visitor (the excess is dropped and counted in the state)
+//! and the reply (204) carries the updated cookie.
+
+use futures_util::StreamExt;
+use serde_json::json;
+use worker::{Env, Request, Response, Result};
+
+use super::visitor::Visitor;
+use crate::classify;
+use crate::events::{admit, parse_events, RateLimit, MAX_BODY_BYTES};
+
+pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
+    let Some(rules) = super::rules_cache::current(env).await else {
+        return error(400, "no rules are loaded, so no events are declared yet");
+    };
+    let declared_len = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return error(400, &format!("the body is larger than {MAX_BODY_BYTES} bytes"));
+    }
+    let Some(body) = read_bounded(&mut req, MAX_BODY_BYTES).await? else {
+        return error(400, &format!("the body is larger than {MAX_BODY_BYTES} bytes"));
+    };
+    let events = match parse_events(&body, &rules) {
+        Ok(events) => events,
+        Err(e) => return error(400, &e.to_string()),
+    };
+    let now = (super::now_millis() / 1_000.0) as u64;
+    let mut visitor = Visitor::load(req.headers(), &rules, env, now);
+    let mut response = Response::empty()?.with_status(204);
+    response.headers_mut().set("cache-control", "no-store")?;
+    if !visitor.tracked {
+        // Consent said no: accept (so pages need no special case) but keep nothing.
+        return Ok(response);
+    }
+    let admitted = admit(&mut visitor.state.rate, events.len(), now, RateLimit::default());
+    for event in &events[..admitted] {
+        classify::record_event(&rules, &mut visitor.state, &event.name, &event.path, &event.props, now);
+        super::counters::add(&format!("events:{}", event.name), now, 1);
+    }
+    if let Some(cookie) = visitor.set_cookie(&rules) {
+        response.headers_mut().append("set-cookie", &cookie)?;
+    }
+    Ok(response)
+}
+
+/// Reads the body, giving up (None) as soon as it exceeds `limit` bytes, so an
+/// oversized body is never held in memory whole.
+async fn read_bounded(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Some(Vec::new()));
+    };
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+fn error(status: u16, message: &str) -> Result<Response> {
+    let mut r = Response::from_json(&json!({ "error": message }))?.with_status(status);
+    r.headers_mut().set("cache-control", "no-store")?;
+    Ok(r)
+}

@@ -1,0 +1,70 @@
+//! The visitor behind a request: consent, the signed state cookie, and the
+//! `Set-Cookie` that carries the new state back.
+
+use worker::{console_error, Env, Headers};
+
+use crate::rules::CompiledRules;
+use crate::state::cookie::{self, CookieKey};
+use crate::state::{Timestamp, VisitorState};
+
+pub struct Visitor {
+    pub state: VisitorState,
+    /// False when consent says no (GPC, the consent cookie) or no secret is
+    /// configured: nothing is stored and nothing per-visitor is counted.
+    pub tracked: bool,
+    key: Option<CookieKey>,
+    incoming: Option<String>,
+}
+
+impl Visitor {
+    pub fn load(headers: &Headers, rules: &CompiledRules, env: &Env, now: Timestamp) -> Visitor {
+        let settings = &rules.settings;
+        let header = |name: &str| headers.get(name).ok().flatten();
+        let cookie_header = header("cookie").unwrap_or_default();
+        let gpc = header("sec-gpc").is_some_and(|v| v.trim() == "1");
+        let key = env
+            .secret(super::SECRET_NAME)
+            .ok()
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty())
+            .map(|s| CookieKey::new(s.as_bytes()));
+        if key.is_none() {
+            console_error!("edgeseg: the {} secret is not set; visitors are not tracked", super::SECRET_NAME);
+        }
+        let consent_denied = settings.consent_cookie.as_deref().is_some_and(|name| {
+            cookie::find_cookie(&cookie_header, name)
+                .is_some_and(|v| settings.consent_deny_values.iter().any(|d| d == v))
+        });
+        let tracked = key.is_some() && !(settings.respect_gpc && gpc) && !consent_denied;
+        let incoming = cookie::find_cookie(&cookie_header, &settings.cookie_name).map(str::to_string);
+        let decoded = match (&key, &incoming, tracked) {
+            (Some(key), Some(value), true) => cookie::decode(value, key).ok(),
+            _ => None,
+        };
+        let state = decoded.unwrap_or_else(|| VisitorState::fresh(random_id(), now));
+        Visitor { state, tracked, key, incoming }
+    }
+
+    /// The `Set-Cookie` value when the state is to be stored and has changed.
+    pub fn set_cookie(&self, rules: &CompiledRules) -> Option<String> {
+        let key = self.key.as_ref().filter(|_| self.tracked)?;
+        let value = cookie::encode(&self.state, key);
+        (self.incoming.as_deref() != Some(value.as_str())).then(|| {
+            format!(
+                "{}={}; Max-Age={}; Path=/; HttpOnly; Secure; SameSite=Lax",
+                rules.settings.cookie_name, value, rules.settings.cookie_lifetime
+            )
+        })
+    }
+}
+
+fn random_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    if getrandom::getrandom(&mut id).is_err() {
+        // Without a random source, fall back to the clock: ids then only need
+        // to differ, not to be unguessable (they carry no authority).
+        let t = (super::now_millis() as u128).to_le_bytes();
+        id.copy_from_slice(&t);
+    }
+    id
+}
