@@ -40,15 +40,40 @@ fn rule_error(name: &str, text: &str, e: &RuleError) -> String {
         return syntax_error(name, text, message, *line, *column);
     }
     let mut out = format!("ERROR: {name}: {e}\n");
-    if let Some(found) = locate(text, &e.path) {
-        let spot = match (&e.kind, found.key) {
-            (RuleErrorKind::UnknownField { .. }, Some(key)) => key,
+    // An unknown name used as a key inside the value (a condition's attribute):
+    // point at that key.
+    let inner = match &e.kind {
+        RuleErrorKind::UnknownReference { name, .. } => {
+            locate(text, &edgeseg::error::path_key(&e.path, name)).and_then(|f| f.key)
+        }
+        _ => None,
+    };
+    let found = locate(text, &e.path);
+    let spot = inner.or_else(|| {
+        found.map(|found| match found.key {
+            Some(key) if about_the_key(e) => key,
             _ => found.value,
-        };
+        })
+    });
+    if let Some(spot) = spot {
         let _ = writeln!(out, "  at {name}:{}:{}", spot.line, spot.column);
         out.push_str(&caret(text, spot));
     }
     out
+}
+
+/// Whether the error is about the name of the last key in its path rather than
+/// its value (an unknown field, a content key naming an unknown segment).
+fn about_the_key(e: &RuleError) -> bool {
+    let name = match &e.kind {
+        RuleErrorKind::UnknownField { .. } => return true,
+        RuleErrorKind::UnknownReference { name, .. } | RuleErrorKind::Duplicate { name, .. } => {
+            name
+        }
+        _ => return false,
+    };
+    e.path == edgeseg::error::path_key("", name)
+        || e.path.ends_with(&edgeseg::error::path_key("x", name)[1..])
 }
 
 /// cel-rust style: `ERROR: NAME:LINE:COL: message`, the line, a caret.
