@@ -70,7 +70,10 @@ impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "error: {}", self.message)?;
         writeln!(f)?;
-        match self.command.and_then(|c| COMMANDS.iter().find(|s| s.name == c)) {
+        match self
+            .command
+            .and_then(|c| COMMANDS.iter().find(|s| s.name == c))
+        {
             Some(spec) => {
                 writeln!(f, "Usage: {}", spec.usage)?;
                 write!(f, "Run `edgeseg {} --help` for details.", spec.name)
@@ -261,9 +264,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             if pos.is_empty() {
                 return Err(usage(cmd, "missing FILE"));
             }
-            Command::Validate {
-                files: pos.clone(),
-            }
+            Command::Validate { files: pos.clone() }
         }
         "simulate" => {
             let visitor = visitor(spec.name, &s, 1)?;
@@ -344,7 +345,10 @@ fn visitor(cmd: &'static str, s: &Split, files: usize) -> Result<Visitor, UsageE
     }
     let now = match s.single(cmd, "--now")? {
         Some(text) => Some(text.parse::<u64>().map_err(|_| {
-            usage(c, format!("--now expects whole seconds since 1970, got {text:?}"))
+            usage(
+                c,
+                format!("--now expects whole seconds since 1970, got {text:?}"),
+            )
         })?),
         None => None,
     };
@@ -365,7 +369,9 @@ fn visitor(cmd: &'static str, s: &Split, files: usize) -> Result<Visitor, UsageE
 
 /// Parses `NAME[:PATH][@-DURATION]`.
 pub fn parse_event(spec: &str) -> Result<EventSpec, String> {
-    let bad = |why: &str| format!("invalid --event {spec:?}: {why} (expected NAME[:PATH][@-DURATION], like page_view:/products/boots@-5m)");
+    let bad = |why: &str| {
+        format!("invalid --event {spec:?}: {why} (expected NAME[:PATH][@-DURATION], like page_view:/products/boots@-5m)")
+    };
     let (head, ago) = match spec.rsplit_once('@') {
         Some((head, when)) => {
             let Some(dur) = when.strip_prefix('-') else {
@@ -482,14 +488,19 @@ Check rules documents.
 Usage: edgeseg validate FILE...
 
 Prints `FILE: valid (version \"...\", N segments, M blocks)` for a good document.
-For a bad one, prints every error to stderr and exits 1:
+For a bad one, prints every error to stderr and exits 1. A JSON syntax error
+gives the line and column, the line, and a caret:
 
-  ERROR: rules.json:12:5: expected `,` or `}`          (JSON syntax: line and column,
-   | \"priority\": 3                                     the line, a caret)
-   |    ^
-  ERROR: rules.json: segments[1].priority: expected a whole number, got \"high\"
-    at rules.json:14:19                                (where the path was found)
-   |       \"priority\": \"high\",
+  ERROR: rules.json:3:3: expected `,` or `}`
+   |   \"version\": \"x\"
+   |   ^
+
+Any other error gives its JSON path, then (when the path is found in the text)
+where it is:
+
+  ERROR: rules.json: segments[1].priority: expected a whole number, got \"three\"
+    at rules.json:11:19
+   |       \"priority\": \"three\",
    |                   ^
 
 `-` reads the document from stdin.
@@ -584,9 +595,15 @@ mod tests {
     #[test]
     fn events_parse_name_path_and_time() {
         let e = parse_event("page_view:/products/boots@-5m").unwrap();
-        assert_eq!((e.name.as_str(), e.path.as_str(), e.ago), ("page_view", "/products/boots", 300));
+        assert_eq!(
+            (e.name.as_str(), e.path.as_str(), e.ago),
+            ("page_view", "/products/boots", 300)
+        );
         let e = parse_event("add_to_cart@-2m").unwrap();
-        assert_eq!((e.name.as_str(), e.path.as_str(), e.ago), ("add_to_cart", "/", 120));
+        assert_eq!(
+            (e.name.as_str(), e.path.as_str(), e.ago),
+            ("add_to_cart", "/", 120)
+        );
         let e = parse_event("purchase:/checkout").unwrap();
         assert_eq!((e.path.as_str(), e.ago), ("/checkout", 0));
         assert!(parse_event("page_view@5m").is_err());
@@ -597,10 +614,15 @@ mod tests {
 
     #[test]
     fn flags_take_values_inline_or_next() {
-        let Command::Simulate { visitor, json } =
-            parse(&args(&["simulate", "r.json", "--now=100", "--url", "https://a.test/x", "--json"]))
-                .unwrap()
-        else {
+        let Command::Simulate { visitor, json } = parse(&args(&[
+            "simulate",
+            "r.json",
+            "--now=100",
+            "--url",
+            "https://a.test/x",
+            "--json",
+        ]))
+        .unwrap() else {
             panic!("not simulate")
         };
         assert!(json);

@@ -214,11 +214,11 @@ mod tests {
             locate(DOC, "segments[1].priority").unwrap().key,
             Some(Place { line: 6, column: 7 })
         );
-        assert_eq!(at("segments[0].priority"), Some((3, 30)));
+        assert_eq!(at("segments[0].priority"), Some((3, 29)));
         assert_eq!(at("segments[1]"), Some((4, 5)));
         assert_eq!(
             at(r#"blocks["hero \"main\""].content["vip buyers"].inner_html"#),
-            Some((9, 74))
+            Some((9, 73))
         );
         assert_eq!(at(r#"signals["views.10m"].within"#), Some((10, 39)));
     }

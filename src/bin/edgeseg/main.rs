@@ -59,9 +59,7 @@ mod cli {
 
     pub fn main() -> ExitCode {
         let argv: Vec<String> = std::env::args().skip(1).collect();
-        let result = args::parse(&argv)
-            .map_err(Failure::from)
-            .and_then(run);
+        let result = args::parse(&argv).map_err(Failure::from).and_then(run);
         match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(Failure::Usage(e)) => {
@@ -244,7 +242,9 @@ mod cli {
 
     fn preview(visitor: &Visitor, page: &str, forced: &[String]) -> Result<(), Failure> {
         if visitor.rules == "-" && page == "-" {
-            return Err(Failure::Input("only one of FILE and PAGE can be `-`".into()));
+            return Err(Failure::Input(
+                "only one of FILE and PAGE can be `-`".into(),
+            ));
         }
         // Check the forced segments before reading the page.
         let rules = load_rules(&visitor.rules)?;

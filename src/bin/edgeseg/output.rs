@@ -86,7 +86,13 @@ pub fn syntax_error(name: &str, text: &str, message: &str, line: usize, column: 
             cut -= 1;
         }
         let chars = src[..cut].chars().count() + 1;
-        out.push_str(&caret(text, Place { line, column: chars }));
+        out.push_str(&caret(
+            text,
+            Place {
+                line,
+                column: chars,
+            },
+        ));
     } else if line > 0 && text.lines().count() > 0 {
         // The text ended early: point just past its last line.
         let last = text.lines().last().unwrap_or("");
@@ -131,7 +137,13 @@ pub fn simulate_human(rules: &CompiledRules, c: &Classification, now: u64, url: 
         out.push_str("  (none)\n");
     }
 
-    let width = c.outcomes.iter().map(|o| o.id.len()).max().unwrap_or(7).max(7);
+    let width = c
+        .outcomes
+        .iter()
+        .map(|o| o.id.len())
+        .max()
+        .unwrap_or(7)
+        .max(7);
     let _ = writeln!(
         out,
         "\nsegments\n  {:<width$}  priority  condition  standing",
