@@ -79,6 +79,7 @@ fn about_the_key(e: &RuleError) -> bool {
 /// cel-rust style: `ERROR: NAME:LINE:COL: message`, the line, a caret.
 /// `column` may count bytes (as serde_json does); the caret is placed by bytes.
 pub fn syntax_error(name: &str, text: &str, message: &str, line: usize, column: usize) -> String {
+    let column = column.max(1);
     let mut out = format!("ERROR: {name}:{line}:{column}: {message}\n");
     if let Some(src) = text.lines().nth(line.saturating_sub(1)) {
         let mut cut = column.saturating_sub(1).min(src.len());
