@@ -1,0 +1,640 @@
+//! Command-line arguments: every flag of every command is parsed here, in one
+//! place, into a [`Command`]. Nothing here reads files or knows the rules.
+
+use std::fmt;
+
+use edgeseg::duration::parse_duration;
+
+/// What the user asked for.
+#[derive(Debug)]
+pub enum Command {
+    /// Print help: the overview, or one command's.
+    Help(Option<&'static str>),
+    Version,
+    Validate {
+        files: Vec<String>,
+    },
+    Simulate {
+        visitor: Visitor,
+        json: bool,
+    },
+    Preview {
+        visitor: Visitor,
+        page: String,
+        segments: Vec<String>,
+    },
+    Schema,
+    Eval {
+        condition: String,
+        attributes: String,
+        groups: Option<String>,
+    },
+}
+
+/// A simulated visitor: the rules, what it did, and its last request.
+#[derive(Debug, Default)]
+pub struct Visitor {
+    pub rules: String,
+    pub events: Vec<EventSpec>,
+    pub attrs: Attrs,
+    pub url: Option<String>,
+    pub now: Option<u64>,
+}
+
+/// One `--event NAME[:PATH][@-DURATION]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSpec {
+    pub name: String,
+    pub path: String,
+    /// Seconds before `now`.
+    pub ago: u64,
+}
+
+/// Request facts set with `--attr KEY=VALUE`.
+#[derive(Debug, Default)]
+pub struct Attrs {
+    pub country: Option<String>,
+    pub user_agent: Option<String>,
+    pub referrer: Option<String>,
+    pub language: Option<String>,
+}
+
+/// A usage error (exit 2): what is wrong, and for which command.
+#[derive(Debug)]
+pub struct UsageError {
+    pub message: String,
+    pub command: Option<&'static str>,
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error: {}", self.message)?;
+        writeln!(f)?;
+        match self
+            .command
+            .and_then(|c| COMMANDS.iter().find(|s| s.name == c))
+        {
+            Some(spec) => {
+                writeln!(f, "Usage: {}", spec.usage)?;
+                write!(f, "Run `edgeseg {} --help` for details.", spec.name)
+            }
+            None => {
+                writeln!(f, "Usage: edgeseg COMMAND [ARGS]")?;
+                write!(f, "Run `edgeseg help` for the commands.")
+            }
+        }
+    }
+}
+
+fn usage(command: Option<&'static str>, message: impl Into<String>) -> UsageError {
+    UsageError {
+        message: message.into(),
+        command,
+    }
+}
+
+/// A command's name, flags and help.
+struct Spec {
+    name: &'static str,
+    usage: &'static str,
+    /// Flags that take a value.
+    valued: &'static [&'static str],
+    /// Flags without a value.
+    switches: &'static [&'static str],
+    help: &'static str,
+}
+
+const COMMANDS: &[Spec] = &[
+    Spec {
+        name: "validate",
+        usage: "edgeseg validate FILE...",
+        valued: &[],
+        switches: &[],
+        help: VALIDATE_HELP,
+    },
+    Spec {
+        name: "simulate",
+        usage: "edgeseg simulate FILE [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--json]",
+        valued: &["--event", "--attr", "--url", "--now"],
+        switches: &["--json"],
+        help: SIMULATE_HELP,
+    },
+    Spec {
+        name: "preview",
+        usage: "edgeseg preview FILE PAGE.html [--segment S]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS]",
+        valued: &["--segment", "--event", "--attr", "--url", "--now"],
+        switches: &[],
+        help: PREVIEW_HELP,
+    },
+    Spec {
+        name: "schema",
+        usage: "edgeseg schema",
+        valued: &[],
+        switches: &[],
+        help: SCHEMA_HELP,
+    },
+    Spec {
+        name: "eval",
+        usage: "edgeseg eval CONDITION ATTRIBUTES [--groups SAVED_GROUPS]",
+        valued: &["--groups"],
+        switches: &[],
+        help: EVAL_HELP,
+    },
+];
+
+/// Flags and positionals of one command, split but not yet interpreted.
+struct Split {
+    positionals: Vec<String>,
+    flags: Vec<(&'static str, String)>,
+    switches: Vec<&'static str>,
+    help: bool,
+}
+
+impl Split {
+    fn values<'a>(&'a self, flag: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.flags
+            .iter()
+            .filter(move |(f, _)| *f == flag)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The value of a flag given at most once.
+    fn single(&self, cmd: &'static str, flag: &str) -> Result<Option<String>, UsageError> {
+        let mut values = self.values(flag);
+        let first = values.next().map(str::to_string);
+        if values.next().is_some() {
+            return Err(usage(Some(cmd), format!("{flag} may be given only once")));
+        }
+        Ok(first)
+    }
+
+    fn has(&self, switch: &str) -> bool {
+        self.switches.contains(&switch)
+    }
+}
+
+fn split(spec: &Spec, args: &[String]) -> Result<Split, UsageError> {
+    let cmd = Some(spec.name);
+    let mut out = Split {
+        positionals: Vec::new(),
+        flags: Vec::new(),
+        switches: Vec::new(),
+        help: false,
+    };
+    let mut it = args.iter();
+    let mut only_positionals = false;
+    while let Some(arg) = it.next() {
+        if only_positionals || arg == "-" || !arg.starts_with('-') {
+            out.positionals.push(arg.clone());
+            continue;
+        }
+        if arg == "--" {
+            only_positionals = true;
+            continue;
+        }
+        if arg == "-h" || arg == "--help" {
+            out.help = true;
+            continue;
+        }
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (arg.as_str(), None),
+        };
+        if let Some(&flag) = spec.valued.iter().find(|f| **f == name) {
+            let value = match inline {
+                Some(v) => v,
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| usage(cmd, format!("{flag} needs a value")))?,
+            };
+            out.flags.push((flag, value));
+        } else if let Some(&switch) = spec.switches.iter().find(|f| **f == name) {
+            if inline.is_some() {
+                return Err(usage(cmd, format!("{switch} takes no value")));
+            }
+            out.switches.push(switch);
+        } else {
+            let known = spec.valued.iter().chain(spec.switches).copied();
+            let hint = match edgeseg::error::suggest(name, known) {
+                Some(s) => format!(" (did you mean {s}?)"),
+                None if spec.valued.is_empty() && spec.switches.is_empty() => {
+                    format!(" (`edgeseg {}` takes no flags)", spec.name)
+                }
+                None => String::new(),
+            };
+            return Err(usage(cmd, format!("unknown flag {name}{hint}")));
+        }
+    }
+    Ok(out)
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> Result<Command, UsageError> {
+    let Some(first) = args.first() else {
+        return Err(usage(None, "no command given"));
+    };
+    let rest = &args[1..];
+    match first.as_str() {
+        "-h" | "--help" => return Ok(Command::Help(None)),
+        "-V" | "--version" => return Ok(Command::Version),
+        "help" => {
+            return match rest {
+                [] => Ok(Command::Help(None)),
+                [topic] => match COMMANDS.iter().find(|s| s.name == topic) {
+                    Some(s) => Ok(Command::Help(Some(s.name))),
+                    None => Err(unknown_command(topic)),
+                },
+                _ => Err(usage(None, "`edgeseg help` takes at most one command")),
+            }
+        }
+        _ => {}
+    }
+    let Some(spec) = COMMANDS.iter().find(|s| s.name == first) else {
+        return Err(unknown_command(first));
+    };
+    let cmd = Some(spec.name);
+    let s = split(spec, rest)?;
+    if s.help {
+        return Ok(Command::Help(Some(spec.name)));
+    }
+    let pos = &s.positionals;
+    let command = match spec.name {
+        "validate" => {
+            if pos.is_empty() {
+                return Err(usage(cmd, "missing FILE"));
+            }
+            Command::Validate { files: pos.clone() }
+        }
+        "simulate" => {
+            let visitor = visitor(spec.name, &s, 1)?;
+            Command::Simulate {
+                visitor,
+                json: s.has("--json"),
+            }
+        }
+        "preview" => {
+            let visitor = visitor(spec.name, &s, 2)?;
+            Command::Preview {
+                visitor,
+                page: pos[1].clone(),
+                segments: s.values("--segment").map(str::to_string).collect(),
+            }
+        }
+        "schema" => {
+            if let Some(extra) = pos.first() {
+                return Err(usage(cmd, format!("unexpected argument {extra:?}")));
+            }
+            Command::Schema
+        }
+        "eval" => {
+            match pos.len() {
+                0 => return Err(usage(cmd, "missing CONDITION and ATTRIBUTES")),
+                1 => return Err(usage(cmd, "missing ATTRIBUTES")),
+                2 => {}
+                _ => return Err(usage(cmd, format!("unexpected argument {:?}", pos[2]))),
+            }
+            let groups = s.single(spec.name, "--groups")?;
+            let stdin_uses = pos.iter().chain(&groups).filter(|a| *a == "-").count();
+            if stdin_uses > 1 {
+                return Err(usage(cmd, "only one argument can be `-` (read from stdin)"));
+            }
+            Command::Eval {
+                condition: pos[0].clone(),
+                attributes: pos[1].clone(),
+                groups,
+            }
+        }
+        _ => unreachable!("every command in COMMANDS is handled"),
+    };
+    Ok(command)
+}
+
+fn unknown_command(name: &str) -> UsageError {
+    let hint = match edgeseg::error::suggest(name, COMMANDS.iter().map(|s| s.name)) {
+        Some(s) => format!(" (did you mean `{s}`?)"),
+        None => String::new(),
+    };
+    usage(None, format!("unknown command {name:?}{hint}"))
+}
+
+/// The visitor flags shared by `simulate` and `preview`; `files` is how many
+/// positionals the command takes (FILE, or FILE and PAGE).
+fn visitor(cmd: &'static str, s: &Split, files: usize) -> Result<Visitor, UsageError> {
+    let c = Some(cmd);
+    let pos = &s.positionals;
+    if pos.is_empty() {
+        return Err(usage(c, "missing FILE"));
+    }
+    if pos.len() < files {
+        return Err(usage(c, "missing PAGE.html"));
+    }
+    if let Some(extra) = pos.get(files) {
+        return Err(usage(c, format!("unexpected argument {extra:?}")));
+    }
+    if pos.iter().filter(|p| *p == "-").count() > 1 {
+        return Err(usage(c, "only one file can be `-` (read from stdin)"));
+    }
+    let events = s
+        .values("--event")
+        .map(|spec| parse_event(spec).map_err(|m| usage(c, m)))
+        .collect::<Result<_, _>>()?;
+    let mut attrs = Attrs::default();
+    for kv in s.values("--attr") {
+        set_attr(&mut attrs, kv).map_err(|m| usage(c, m))?;
+    }
+    let now = match s.single(cmd, "--now")? {
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            usage(
+                c,
+                format!("--now expects whole seconds since 1970, got {text:?}"),
+            )
+        })?),
+        None => None,
+    };
+    let url = s.single(cmd, "--url")?;
+    if let Some(u) = &url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err(usage(c, format!("--url expects an http(s) URL, got {u:?}")));
+        }
+    }
+    Ok(Visitor {
+        rules: pos[0].clone(),
+        events,
+        attrs,
+        url,
+        now,
+    })
+}
+
+/// Parses `NAME[:PATH][@-DURATION]`.
+pub fn parse_event(spec: &str) -> Result<EventSpec, String> {
+    let bad = |why: &str| {
+        format!("invalid --event {spec:?}: {why} (expected NAME[:PATH][@-DURATION], like page_view:/products/boots@-5m)")
+    };
+    let (head, ago) = match spec.rsplit_once('@') {
+        Some((head, when)) => {
+            let Some(dur) = when.strip_prefix('-') else {
+                return Err(bad("the time is how long ago, like @-5m"));
+            };
+            let secs = parse_duration(dur)
+                .ok_or_else(|| bad("the duration is a whole number and s, m, h or d"))?;
+            (head, secs)
+        }
+        None => (spec, 0),
+    };
+    let (name, path) = match head.split_once(':') {
+        Some((name, path)) => (name, path),
+        None => (head, "/"),
+    };
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(bad("the name uses letters, digits and _"));
+    }
+    if !path.starts_with('/') {
+        return Err(bad("the path starts with /"));
+    }
+    Ok(EventSpec {
+        name: name.to_string(),
+        path: path.to_string(),
+        ago,
+    })
+}
+
+const ATTR_KEYS: &[&str] = &["country", "device", "user_agent", "referrer", "language"];
+
+fn set_attr(attrs: &mut Attrs, kv: &str) -> Result<(), String> {
+    let Some((key, value)) = kv.split_once('=') else {
+        return Err(format!("invalid --attr {kv:?}: expected KEY=VALUE"));
+    };
+    let value = value.to_string();
+    match key {
+        "country" => attrs.country = Some(value),
+        "user_agent" => attrs.user_agent = Some(value),
+        "referrer" => attrs.referrer = Some(value),
+        "language" => attrs.language = Some(value),
+        "device" => {
+            attrs.user_agent = Some(
+                device_user_agent(&value)
+                    .ok_or_else(|| {
+                        format!(
+                            "invalid --attr device={value}: expected mobile, tablet, desktop or bot"
+                        )
+                    })?
+                    .to_string(),
+            )
+        }
+        k if k.starts_with("utm_") || k == "query" || k == "path" || k == "url" => {
+            return Err(format!(
+                "--attr {k} comes from the URL: use --url 'https://example.test/?utm_campaign=spring'"
+            ))
+        }
+        other => {
+            let hint = match edgeseg::error::suggest(other, ATTR_KEYS.iter().copied()) {
+                Some(s) => format!("did you mean {s}? "),
+                None => String::new(),
+            };
+            return Err(format!(
+                "unknown --attr key {other:?} ({hint}known: {})",
+                ATTR_KEYS.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A representative User-Agent for each device class.
+fn device_user_agent(device: &str) -> Option<&'static str> {
+    Some(match device {
+        "mobile" => "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
+        "tablet" => "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/604.1",
+        "desktop" => "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+        "bot" => "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        _ => return None,
+    })
+}
+
+/// The help text for the overview (`None`) or one command.
+pub fn help(command: Option<&str>) -> &'static str {
+    match command.and_then(|c| COMMANDS.iter().find(|s| s.name == c)) {
+        Some(spec) => spec.help,
+        None => OVERVIEW_HELP,
+    }
+}
+
+const OVERVIEW_HELP: &str = "\
+edgeseg: check, simulate and preview edgeseg rules on your machine.
+
+Usage: edgeseg COMMAND [ARGS]
+
+Commands:
+  validate FILE...          check a rules document; every error with its JSON path and line
+  simulate FILE [flags]     which segments a simulated visitor is in, and which content it gets
+  preview FILE PAGE.html    the page as that visitor (or a forced segment) would see it
+  schema                    print the rules JSON Schema
+  eval CONDITION ATTRS      evaluate one GrowthBook-style condition
+  help [COMMAND]            this help, or a command's
+
+Options:
+  -h, --help                help (also after a command: `edgeseg simulate --help`)
+  -V, --version             print the version
+
+A FILE of `-` is read from stdin.
+Exit codes: 0 success, 1 invalid input (rules, page, JSON, unknown names), 2 usage error.
+";
+
+const VALIDATE_HELP: &str = "\
+Check rules documents.
+
+Usage: edgeseg validate FILE...
+
+Prints `FILE: valid (version \"...\", N segments, M blocks)` for a good document.
+For a bad one, prints every error to stderr and exits 1. A JSON syntax error
+gives the line and column, the line, and a caret:
+
+  ERROR: rules.json:3:3: expected `,` or `}`
+   |   \"version\": \"x\"
+   |   ^
+
+Any other error gives its JSON path, then (when the path is found in the text)
+where it is:
+
+  ERROR: rules.json: segments[1].priority: expected a whole number, got \"three\"
+    at rules.json:11:19
+   |       \"priority\": \"three\",
+   |                   ^
+
+`-` reads the document from stdin.
+Exit codes: 0 all valid, 1 an invalid or unreadable file, 2 usage error.
+";
+
+const SIMULATE_HELP: &str = "\
+Simulate a visitor and show how the rules classify it.
+
+Usage: edgeseg simulate FILE [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--json]
+
+The visitor starts fresh, does each --event in time order (every page_view is a
+request, classified as the Worker would), then makes one last request for --url
+at --now, which is the one shown.
+
+Flags:
+  --event NAME[:PATH][@-DURATION]
+        an event: page_view or an event the rules declare; PATH defaults to /,
+        the time to now: page_view:/products/boots@-5m, add_to_cart@-40m
+  --attr KEY=VALUE
+        request facts: country=DE, device=mobile|tablet|desktop|bot,
+        user_agent=..., referrer=https://..., language=de (utm_* and other query
+        parameters come from --url)
+  --url URL           the last request (default https://example.test/)
+  --now UNIX_SECONDS  the time of the last request (default: the clock)
+  --json              print one JSON object instead of the report
+
+JSON output fields:
+  rules_version     the rules' `version`
+  now, url          the last request
+  signals           {name: number, or null when absent}
+  segments          every segment in document order: {id, priority, condition
+                    (did it hold), member (bool), standing: \"out\" | \"pending\" |
+                    \"entered\" | \"member\" | \"holding\" | \"forced\", and by standing
+                    since (member, pending), enters_at (pending), until (holding),
+                    all in unix seconds}
+  visitor_segments  the visitor's segments, best first
+  entered           segments entered on the last request
+  blocks            {block id: segment whose content applies, or null for the default}
+
+Exit codes: 0 success, 1 invalid rules or an unknown event, 2 usage error.
+";
+
+const PREVIEW_HELP: &str = "\
+Print a page rewritten for a visitor.
+
+Usage: edgeseg preview FILE PAGE.html [--segment S]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS]
+
+Prints the rewritten HTML to stdout (and which segment filled each block to stderr).
+
+Flags:
+  --segment S   force segment S on, whatever its condition (repeatable); the
+                visitor keeps any segment it is in by itself
+  --event, --attr, --url, --now
+                the visitor, as for `edgeseg simulate`; try
+                --url 'https://x.test/?utm_campaign=spring'
+
+Exit codes: 0 success, 1 invalid rules or page, an unknown segment or event, 2 usage error.
+";
+
+const SCHEMA_HELP: &str = "\
+Print the JSON Schema of the rules document (the same as schema/rules.schema.json).
+
+Usage: edgeseg schema
+
+Exit codes: 0 success, 2 usage error.
+";
+
+const EVAL_HELP: &str = "\
+Evaluate one GrowthBook-style condition against attributes.
+
+Usage: edgeseg eval CONDITION ATTRIBUTES [--groups SAVED_GROUPS]
+
+CONDITION, ATTRIBUTES and SAVED_GROUPS are JSON; one of them may be `-` to read
+it from stdin. Prints `true` or `false`. Problems in the condition (an unknown
+operator, a bad regex) are reported on stderr as warnings; such a test fails.
+
+  edgeseg eval '{\"country\": {\"$in\": [\"DE\", \"AT\"]}}' '{\"country\": \"DE\"}'
+  edgeseg eval '{\"id\": {\"$inGroup\": \"staff\"}}' '{\"id\": \"42\"}' --groups '{\"staff\": [\"42\"]}'
+
+Exit codes: 0 true or false, 1 invalid JSON (with its position), 2 usage error.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn events_parse_name_path_and_time() {
+        let e = parse_event("page_view:/products/boots@-5m").unwrap();
+        assert_eq!(
+            (e.name.as_str(), e.path.as_str(), e.ago),
+            ("page_view", "/products/boots", 300)
+        );
+        let e = parse_event("add_to_cart@-2m").unwrap();
+        assert_eq!(
+            (e.name.as_str(), e.path.as_str(), e.ago),
+            ("add_to_cart", "/", 120)
+        );
+        let e = parse_event("purchase:/checkout").unwrap();
+        assert_eq!((e.path.as_str(), e.ago), ("/checkout", 0));
+        assert!(parse_event("page_view@5m").is_err());
+        assert!(parse_event("page_view@-5 minutes").is_err());
+        assert!(parse_event("page_view:products").is_err());
+        assert!(parse_event(":/x").is_err());
+    }
+
+    #[test]
+    fn flags_take_values_inline_or_next() {
+        let Command::Simulate { visitor, json } = parse(&args(&[
+            "simulate",
+            "r.json",
+            "--now=100",
+            "--url",
+            "https://a.test/x",
+            "--json",
+        ]))
+        .unwrap() else {
+            panic!("not simulate")
+        };
+        assert!(json);
+        assert_eq!(visitor.now, Some(100));
+        assert_eq!(visitor.url.as_deref(), Some("https://a.test/x"));
+    }
+
+    #[test]
+    fn unknown_flags_suggest_the_closest() {
+        let e = parse(&args(&["simulate", "r.json", "--evnt", "x"])).unwrap_err();
+        assert!(e.message.contains("did you mean --event?"), "{}", e.message);
+        let e = parse(&args(&["valdate"])).unwrap_err();
+        assert!(e.message.contains("`validate`"), "{}", e.message);
+    }
+}

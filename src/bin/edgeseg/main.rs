@@ -1,0 +1,321 @@
+//! `edgeseg`, the command-line tool: validate rules, simulate a visitor, preview
+//! a page, print the schema, evaluate a condition.
+//!
+//! Arguments are parsed in one place ([`args`]), the commands below only call
+//! into the core, and everything printed is formatted in [`output`]. Native
+//! only: for wasm32 (which cargo builds bins for in workspace-wide runs) this is
+//! an empty program.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod args;
+#[cfg(not(target_arch = "wasm32"))]
+mod locate;
+#[cfg(not(target_arch = "wasm32"))]
+mod output;
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    cli::main()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use std::io::{Read, Write};
+    use std::process::ExitCode;
+
+    use edgeseg::classify::{self, Classification, ClassifyOptions};
+    use edgeseg::condition::{Condition, SavedGroups};
+    use edgeseg::request::RequestFacts;
+    use edgeseg::rewrite::rewrite_document;
+    use edgeseg::rules::CompiledRules;
+    use edgeseg::state::VisitorState;
+    use serde_json::{Map, Value};
+
+    use crate::args::{self, Command, UsageError, Visitor};
+    use crate::output;
+
+    /// The simulated visitor's id: fixed, so runs are reproducible.
+    const VISITOR_ID: [u8; 16] = [0x5e; 16];
+    const DEFAULT_URL: &str = "https://example.test/";
+
+    /// Why a command failed.
+    enum Failure {
+        /// Exit 2.
+        Usage(UsageError),
+        /// Exit 1, with a message still to print.
+        Input(String),
+        /// Exit 1, the command has printed its errors.
+        Reported,
+    }
+
+    impl From<UsageError> for Failure {
+        fn from(e: UsageError) -> Self {
+            Failure::Usage(e)
+        }
+    }
+
+    pub fn main() -> ExitCode {
+        let argv: Vec<String> = std::env::args().skip(1).collect();
+        let result = args::parse(&argv).map_err(Failure::from).and_then(run);
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(Failure::Usage(e)) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+            Err(Failure::Input(message)) => {
+                eprintln!("error: {message}");
+                ExitCode::from(1)
+            }
+            Err(Failure::Reported) => ExitCode::from(1),
+        }
+    }
+
+    fn run(command: Command) -> Result<(), Failure> {
+        match command {
+            Command::Help(topic) => print(args::help(topic)),
+            Command::Version => print(&format!("edgeseg {}\n", env!("CARGO_PKG_VERSION"))),
+            Command::Schema => print(&edgeseg::rules::schema::generate_pretty()),
+            Command::Validate { files } => validate(&files),
+            Command::Simulate { visitor, json } => {
+                let rules = load_rules(&visitor.rules)?;
+                let (c, url, now) = simulate(&rules, &visitor, &[])?;
+                let text = if json {
+                    let value = output::simulate_json(&rules, &c, now, &url);
+                    let mut s = serde_json::to_string_pretty(&value).expect("JSON serializes");
+                    s.push('\n');
+                    s
+                } else {
+                    output::simulate_human(&rules, &c, now, &url)
+                };
+                print(&text)
+            }
+            Command::Preview {
+                visitor,
+                page,
+                segments,
+            } => preview(&visitor, &page, &segments),
+            Command::Eval {
+                condition,
+                attributes,
+                groups,
+            } => eval(&condition, &attributes, groups.as_deref()),
+        }
+    }
+
+    fn print(text: &str) -> Result<(), Failure> {
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`edgeseg schema | head`) is not an error worth reporting.
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+        Ok(())
+    }
+
+    /// The text of FILE, or stdin for `-`; and the name to show for it.
+    fn read(file: &str) -> Result<(String, String), Failure> {
+        if file == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::Input(format!("cannot read stdin: {e}")))?;
+            Ok(("<stdin>".into(), text))
+        } else {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Failure::Input(format!("cannot read {file}: {e}")))?;
+            Ok((file.to_string(), text))
+        }
+    }
+
+    fn validate(files: &[String]) -> Result<(), Failure> {
+        let mut failed = false;
+        for file in files {
+            let (name, text) = match read(file) {
+                Ok(read) => read,
+                Err(Failure::Input(m)) => {
+                    eprintln!("error: {m}");
+                    failed = true;
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
+            match CompiledRules::from_json(&text) {
+                Ok(rules) => println!("{}", output::valid(&name, &rules)),
+                Err(errors) => {
+                    eprint!("{}", output::rule_errors(&name, &text, &errors));
+                    failed = true;
+                }
+            }
+        }
+        if failed {
+            Err(Failure::Reported)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn load_rules(file: &str) -> Result<CompiledRules, Failure> {
+        let (name, text) = read(file)?;
+        CompiledRules::from_json(&text).map_err(|errors| {
+            eprint!("{}", output::rule_errors(&name, &text, &errors));
+            Failure::Reported
+        })
+    }
+
+    /// Runs the visitor's events, then classifies its last request.
+    fn simulate(
+        rules: &CompiledRules,
+        visitor: &Visitor,
+        forced: &[String],
+    ) -> Result<(Classification, String, u64), Failure> {
+        for e in &visitor.events {
+            if !rules.events.contains_key(&e.name) {
+                let known: Vec<&str> = rules.events.keys().map(String::as_str).collect();
+                let hint = match edgeseg::error::suggest(&e.name, known.iter().copied()) {
+                    Some(s) => format!(" (did you mean {s:?}?)"),
+                    None => String::new(),
+                };
+                return Err(Failure::Input(format!(
+                    "unknown event {:?}{hint}; the rules know: {}",
+                    e.name,
+                    known.join(", ")
+                )));
+            }
+        }
+        let now = visitor.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
+        let url = visitor.url.clone().unwrap_or_else(|| DEFAULT_URL.into());
+        let origin = origin(&url);
+
+        let mut events: Vec<_> = visitor
+            .events
+            .iter()
+            .map(|e| (now.saturating_sub(e.ago), e))
+            .collect();
+        events.sort_by_key(|(at, _)| *at); // stable: same-time events keep their order
+        let start = events.first().map_or(now, |(at, _)| *at);
+        let mut state = VisitorState::fresh(VISITOR_ID, start);
+        for (at, e) in events {
+            if e.name == "page_view" {
+                // A page view is a request: the Worker classifies it too, which
+                // is what moves `enter_after` and `hold_for` along.
+                classify::record_page_view(rules, &mut state, &e.path, at);
+                let facts = facts(visitor, &format!("{origin}{}", e.path), at);
+                classify::classify(rules, &facts, &mut state, &ClassifyOptions::default());
+            } else {
+                classify::record_event(rules, &mut state, &e.name, &e.path, &Map::new(), at);
+            }
+        }
+        let facts = facts(visitor, &url, now);
+        classify::record_page_view(rules, &mut state, &facts.path, now);
+        let options = ClassifyOptions {
+            forced,
+            ..ClassifyOptions::default()
+        };
+        let c = classify::classify(rules, &facts, &mut state, &options);
+        Ok((c, url, now))
+    }
+
+    /// `https://host:port` of a URL (everything before its path).
+    fn origin(url: &str) -> &str {
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        match url[after_scheme..].find(['/', '?', '#']) {
+            Some(i) => &url[..after_scheme + i],
+            None => url,
+        }
+    }
+
+    fn facts(visitor: &Visitor, url: &str, at: u64) -> RequestFacts {
+        let a = &visitor.attrs;
+        RequestFacts {
+            referrer: a.referrer.clone(),
+            user_agent: a.user_agent.clone(),
+            country: a.country.clone(),
+            accept_language: a.language.clone(),
+            ..RequestFacts::from_url(url, at)
+        }
+    }
+
+    fn preview(visitor: &Visitor, page: &str, forced: &[String]) -> Result<(), Failure> {
+        if visitor.rules == "-" && page == "-" {
+            return Err(Failure::Input(
+                "only one of FILE and PAGE can be `-`".into(),
+            ));
+        }
+        // Check the forced segments before reading the page.
+        let rules = load_rules(&visitor.rules)?;
+        let known: Vec<&str> = rules.segments.iter().map(|s| s.id.as_str()).collect();
+        for s in forced {
+            if !known.contains(&s.as_str()) {
+                let hint = match edgeseg::error::suggest(s, known.iter().copied()) {
+                    Some(h) => format!(" (did you mean {h:?}?)"),
+                    None => String::new(),
+                };
+                return Err(Failure::Input(format!(
+                    "unknown segment {s:?}{hint}; the rules have: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        let (c, _, _) = simulate(&rules, visitor, forced)?;
+        let (page_name, html) = read(page)?;
+        let (bytes, _report) = rewrite_document(&c.plan, html.as_bytes())
+            .map_err(|e| Failure::Input(format!("cannot rewrite {page_name}: {e}")))?;
+        let sources: Vec<String> = output::block_sources(&rules, &c)
+            .into_iter()
+            .map(|(id, s)| format!("{id}: {}", s.unwrap_or("default")))
+            .collect();
+        eprintln!("edgeseg preview: {}", sources.join(", "));
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(&bytes).and_then(|()| out.flush());
+        Ok(())
+    }
+
+    fn eval(condition: &str, attributes: &str, groups: Option<&str>) -> Result<(), Failure> {
+        let condition = json_arg("CONDITION", condition)?;
+        let attributes = json_arg("ATTRIBUTES", attributes)?;
+        let groups: SavedGroups = match groups {
+            None => SavedGroups::new(),
+            Some(text) => match json_arg("SAVED_GROUPS", text)? {
+                Value::Object(map) => map,
+                other => {
+                    return Err(Failure::Input(format!(
+                        "SAVED_GROUPS: expected an object of lists, got {}",
+                        edgeseg::error::describe(&other)
+                    )))
+                }
+            },
+        };
+        let mut problems = Vec::new();
+        let compiled = Condition::compile(&condition, "", &mut problems);
+        for p in &problems {
+            eprintln!("warning: CONDITION: {p}");
+        }
+        print(&format!("{}\n", compiled.eval(&attributes, &groups)))
+    }
+
+    /// A JSON argument (or stdin for `-`); bad JSON is reported with a caret.
+    fn json_arg(name: &str, text: &str) -> Result<Value, Failure> {
+        let (shown, text) = if text == "-" {
+            let (_, t) = read("-")?;
+            (format!("{name} (stdin)"), t)
+        } else {
+            (name.to_string(), text.to_string())
+        };
+        serde_json::from_str(&text).map_err(|e| {
+            let full = e.to_string();
+            let message = full
+                .rfind(" at line ")
+                .map_or(full.as_str(), |i| &full[..i]);
+            eprint!(
+                "{}",
+                output::syntax_error(&shown, &text, message, e.line(), e.column())
+            );
+            Failure::Reported
+        })
+    }
+}
