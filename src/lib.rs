@@ -14,6 +14,7 @@
 //!   - [`state`]: the visitor state and its signed cookie codec.
 //!   - [`request`]: request facts and the attribute object conditions see.
 //!   - [`classify`]: request + state + rules + now → segments and a rewrite plan.
+//!   - [`simulate`]: a described visitor replayed (CLI and admin API).
 //!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
 //!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
 //! * **The edge adapter** — [`edge`], compiled only for `wasm32`, the one module
@@ -29,6 +30,7 @@ pub mod request;
 pub mod rewrite;
 pub mod rules;
 pub mod signals;
+pub mod simulate;
 pub mod state;
 pub mod template;
 

@@ -11,9 +11,10 @@ use worker::{console_error, ByteStream};
 use crate::rewrite::{RewritePlan, Rewriter};
 
 type Sink = Rc<RefCell<Vec<u8>>>;
+type Output = Box<dyn FnMut(&[u8])>;
 
 enum Mode {
-    Rewriting(Box<Rewriter<Box<dyn FnMut(&[u8])>>>),
+    Rewriting(Box<Rewriter<Output>>),
     /// After a rewrite error: the rest of the body passes through unchanged.
     PassThrough,
 }
@@ -21,7 +22,7 @@ enum Mode {
 pub fn rewrite(body: ByteStream, plan: RewritePlan) -> impl Stream<Item = worker::Result<Vec<u8>>> {
     let sink: Sink = Rc::new(RefCell::new(Vec::new()));
     let out = sink.clone();
-    let output: Box<dyn FnMut(&[u8])> =
+    let output: Output =
         Box::new(move |c: &[u8]| out.borrow_mut().extend_from_slice(c));
     let rewriter = Rewriter::new(Rc::new(plan), output);
     let state = Some((body, Mode::Rewriting(Box::new(rewriter)), sink));

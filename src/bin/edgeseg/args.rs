@@ -414,7 +414,7 @@ fn set_attr(attrs: &mut Attrs, kv: &str) -> Result<(), String> {
         "language" => attrs.language = Some(value),
         "device" => {
             attrs.user_agent = Some(
-                device_user_agent(&value)
+                edgeseg::simulate::device_user_agent(&value)
                     .ok_or_else(|| {
                         format!(
                             "invalid --attr device={value}: expected mobile, tablet, desktop or bot"
@@ -440,17 +440,6 @@ fn set_attr(attrs: &mut Attrs, kv: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// A representative User-Agent for each device class.
-fn device_user_agent(device: &str) -> Option<&'static str> {
-    Some(match device {
-        "mobile" => "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1",
-        "tablet" => "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/604.1",
-        "desktop" => "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
-        "bot" => "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-        _ => return None,
-    })
 }
 
 /// The help text for the overview (`None`) or one command.

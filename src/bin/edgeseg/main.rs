@@ -9,7 +9,6 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod args;
 #[cfg(not(target_arch = "wasm32"))]
-mod locate;
 #[cfg(not(target_arch = "wasm32"))]
 mod output;
 
@@ -26,19 +25,16 @@ mod cli {
     use std::io::{Read, Write};
     use std::process::ExitCode;
 
-    use edgeseg::classify::{self, Classification, ClassifyOptions};
+    use edgeseg::classify::Classification;
     use edgeseg::condition::{Condition, SavedGroups};
-    use edgeseg::request::RequestFacts;
     use edgeseg::rewrite::rewrite_document;
     use edgeseg::rules::CompiledRules;
-    use edgeseg::state::VisitorState;
-    use serde_json::{Map, Value};
+    use edgeseg::simulate::{PastEvent, SimulatedVisitor};
+    use serde_json::Value;
 
     use crate::args::{self, Command, UsageError, Visitor};
     use crate::output;
 
-    /// The simulated visitor's id: fixed, so runs are reproducible.
-    const VISITOR_ID: [u8; 16] = [0x5e; 16];
     const DEFAULT_URL: &str = "https://example.test/";
 
     /// Why a command failed.
@@ -169,75 +165,33 @@ mod cli {
         visitor: &Visitor,
         forced: &[String],
     ) -> Result<(Classification, String, u64), Failure> {
-        for e in &visitor.events {
-            if !rules.events.contains_key(&e.name) {
-                let known: Vec<&str> = rules.events.keys().map(String::as_str).collect();
-                let hint = match edgeseg::error::suggest(&e.name, known.iter().copied()) {
-                    Some(s) => format!(" (did you mean {s:?}?)"),
-                    None => String::new(),
-                };
-                return Err(Failure::Input(format!(
-                    "unknown event {:?}{hint}; the rules know: {}",
-                    e.name,
-                    known.join(", ")
-                )));
-            }
-        }
         let now = visitor.now.unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs())
         });
         let url = visitor.url.clone().unwrap_or_else(|| DEFAULT_URL.into());
-        let origin = origin(&url);
-
-        let mut events: Vec<_> = visitor
-            .events
-            .iter()
-            .map(|e| (now.saturating_sub(e.ago), e))
-            .collect();
-        events.sort_by_key(|(at, _)| *at); // stable: same-time events keep their order
-        let start = events.first().map_or(now, |(at, _)| *at);
-        let mut state = VisitorState::fresh(VISITOR_ID, start);
-        for (at, e) in events {
-            if e.name == "page_view" {
-                // A page view is a request: the Worker classifies it too, which
-                // is what moves `enter_after` and `hold_for` along.
-                classify::record_page_view(rules, &mut state, &e.path, at);
-                let facts = facts(visitor, &format!("{origin}{}", e.path), at);
-                classify::classify(rules, &facts, &mut state, &ClassifyOptions::default());
-            } else {
-                classify::record_event(rules, &mut state, &e.name, &e.path, &Map::new(), at);
-            }
-        }
-        let facts = facts(visitor, &url, now);
-        classify::record_page_view(rules, &mut state, &facts.path, now);
-        let options = ClassifyOptions {
-            forced,
-            ..ClassifyOptions::default()
-        };
-        let c = classify::classify(rules, &facts, &mut state, &options);
-        Ok((c, url, now))
-    }
-
-    /// `https://host:port` of a URL (everything before its path).
-    fn origin(url: &str) -> &str {
-        let after_scheme = url.find("://").map_or(0, |i| i + 3);
-        match url[after_scheme..].find(['/', '?', '#']) {
-            Some(i) => &url[..after_scheme + i],
-            None => url,
-        }
-    }
-
-    fn facts(visitor: &Visitor, url: &str, at: u64) -> RequestFacts {
         let a = &visitor.attrs;
-        RequestFacts {
+        let simulated = SimulatedVisitor {
+            events: visitor
+                .events
+                .iter()
+                .map(|e| PastEvent {
+                    name: e.name.clone(),
+                    path: e.path.clone(),
+                    ago: e.ago,
+                })
+                .collect(),
+            url: url.clone(),
             referrer: a.referrer.clone(),
             user_agent: a.user_agent.clone(),
             country: a.country.clone(),
             accept_language: a.language.clone(),
-            ..RequestFacts::from_url(url, at)
-        }
+            now,
+        };
+        let c = edgeseg::simulate::simulate(rules, &simulated, forced)
+            .map_err(|e| Failure::Input(e.to_string()))?;
+        Ok((c, url, now))
     }
 
     fn preview(visitor: &Visitor, page: &str, forced: &[String]) -> Result<(), Failure> {

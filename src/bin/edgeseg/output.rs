@@ -9,7 +9,7 @@ use edgeseg::rules::CompiledRules;
 use edgeseg::{RuleError, RuleErrorKind, RuleErrors};
 use serde_json::{json, Map, Value};
 
-use crate::locate::{locate, Place};
+use edgeseg::rules::locate::{locate, Place};
 
 /// `NAME: valid (version "...", N segments, M blocks)`.
 pub fn valid(name: &str, rules: &CompiledRules) -> String {
