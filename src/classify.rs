@@ -356,3 +356,51 @@ fn advance(
     }
     standing
 }
+
+/// One line saying which segments matched and why, for the preview's debug
+/// header: `product_browser: condition held (product_views_10m=3); campaign_visitor: forced`.
+/// Values come from the attributes the conditions saw.
+pub fn explain(rules: &CompiledRules, c: &Classification) -> String {
+    let mut parts = Vec::new();
+    for id in &c.segments {
+        let Some(outcome) = c.outcomes.iter().find(|o| &o.id == id) else { continue };
+        let reason = match outcome.standing {
+            Standing::Forced => "forced by preview".to_string(),
+            Standing::Holding { until } => format!("held until {until} (hold_for)"),
+            _ => {
+                let values: Vec<String> = rules
+                    .segment_index(id)
+                    .map(|i| rules.segments[i].condition.referenced_paths())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|path| {
+                        let value = lookup(&c.attributes, &path)
+                            .map_or_else(|| "absent".to_string(), |v| v.to_string());
+                        format!("{path}={value}")
+                    })
+                    .collect();
+                format!("condition held ({})", values.join(", "))
+            }
+        };
+        parts.push(format!("{id}: {reason}"));
+    }
+    if parts.is_empty() {
+        "no segment matched".into()
+    } else {
+        // Header values must stay on one line of visible ASCII.
+        parts
+            .join("; ")
+            .chars()
+            .map(|ch| if ch.is_ascii_graphic() || ch == ' ' { ch } else { '?' })
+            .collect()
+    }
+}
+
+fn lookup<'a>(attributes: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
+    let mut parts = path.split('.');
+    let mut value = attributes.get(parts.next()?)?;
+    for key in parts {
+        value = value.as_object()?.get(key)?;
+    }
+    Some(value)
+}

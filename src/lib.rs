@@ -10,6 +10,8 @@
 //!   - [`rules`]: the rules document — parse, validate with JSON paths, compile once.
 //!   - [`condition`]: GrowthBook-compatible targeting conditions.
 //!   - [`bucketing`]: GrowthBook's hash and bucket functions.
+//!   - [`auth`]: the admin bearer token, compared in constant time.
+//!   - [`preview`]: signed preview links that force segments.
 //!   - [`signals`]: behavioural values derived from the visitor state.
 //!   - [`state`]: the visitor state and its signed cookie codec.
 //!   - [`request`]: request facts and the attribute object conditions see.
@@ -21,6 +23,7 @@
 //!   that knows the `worker` crate: it turns a Cloudflare request into facts,
 //!   drives the core, and streams the response.
 
+pub mod auth;
 pub mod bucketing;
 pub mod classify;
 pub mod condition;
@@ -30,6 +33,7 @@ pub mod request;
 pub mod rewrite;
 pub mod rules;
 pub mod signals;
+pub mod preview;
 pub mod simulate;
 pub mod state;
 pub mod template;

@@ -14,6 +14,8 @@ use crate::classify::{self, ClassifyOptions};
 use crate::request::RequestFacts;
 use crate::rules::CompiledRules;
 use super::visitor::Visitor;
+use crate::preview::{self, PreviewGrant, PreviewKey};
+use crate::state::cookie;
 
 pub async fn handle(req: Request, env: &Env, _ctx: &Context) -> Result<Response> {
     let started = super::now_millis();
@@ -114,13 +116,40 @@ fn personalize(
 ) -> Result<Response> {
     let now = visit.facts.now;
     let mut visitor = Visitor::load(&visit.headers, rules, env, now);
+    let preview = Preview::from_visit(&visit, env, now);
+    let forced: &[String] = match &preview {
+        Preview::Active { grant, .. } => &grant.segments,
+        _ => &[],
+    };
     classify::record_page_view(rules, &mut visitor.state, &visit.facts.path, now);
-    let classification = classify::classify(rules, &visit.facts, &mut visitor.state, &ClassifyOptions::default());
+    let options = ClassifyOptions { forced, ..ClassifyOptions::default() };
+    let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
 
     let headers = copy_headers(origin.headers())?;
     headers.delete("content-length")?;
-    if let Some(cookie) = visitor.set_cookie(rules) {
-        headers.append("set-cookie", &cookie)?;
+    match &preview {
+        Preview::Active { grant, set_cookie } => {
+            // A preview is the marketer's look at content: it keeps nothing of
+            // the visit and counts nothing.
+            if let Some(c) = set_cookie {
+                headers.append("set-cookie", c)?;
+            }
+            let banner = preview::banner_script(grant);
+            let head = classification.plan.head_append.get_or_insert_with(String::new);
+            head.push_str(&banner);
+            headers.set("x-edgeseg-debug", &classify::explain(rules, &classification))?;
+        }
+        Preview::End { clear_cookie } => {
+            headers.append("set-cookie", clear_cookie)?;
+            if let Some(cookie) = visitor.set_cookie(rules) {
+                headers.append("set-cookie", &cookie)?;
+            }
+        }
+        Preview::None => {
+            if let Some(cookie) = visitor.set_cookie(rules) {
+                headers.append("set-cookie", &cookie)?;
+            }
+        }
     }
     // The page now depends on the visitor: no shared cache may store it.
     headers.set("cache-control", "private, no-cache")?;
@@ -139,6 +168,47 @@ fn personalize(
         Response::from_stream(super::stream::rewrite(body, classification.plan))?
     };
     Ok(response.with_status(status).with_headers(headers))
+}
+
+/// A signed preview link (query parameter) or the preview cookie it set.
+enum Preview {
+    None,
+    Active { grant: PreviewGrant, set_cookie: Option<String> },
+    End { clear_cookie: String },
+}
+
+impl Preview {
+    fn from_visit(visit: &Visit, env: &Env, now: u64) -> Preview {
+        let Some(key) = env
+            .secret(super::SECRET_NAME)
+            .ok()
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty())
+            .map(|s| PreviewKey::new(s.as_bytes()))
+        else {
+            return Preview::None;
+        };
+        let clear = format!("{}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax", preview::COOKIE_NAME);
+        if let Some(token) = visit.facts.query_param(preview::QUERY_PARAM) {
+            if token == "off" {
+                return Preview::End { clear_cookie: clear };
+            }
+            if let Ok(grant) = preview::verify(token, &key, now) {
+                let set_cookie = format!(
+                    "{}={token}; Max-Age={}; Path=/; HttpOnly; Secure; SameSite=Lax",
+                    preview::COOKIE_NAME,
+                    grant.expires.saturating_sub(now)
+                );
+                return Preview::Active { grant, set_cookie: Some(set_cookie) };
+            }
+        }
+        let cookies = visit.headers.get("cookie").ok().flatten().unwrap_or_default();
+        match cookie::find_cookie(&cookies, preview::COOKIE_NAME).map(|t| preview::verify(t, &key, now)) {
+            Some(Ok(grant)) => Preview::Active { grant, set_cookie: None },
+            Some(Err(_)) => Preview::End { clear_cookie: clear },
+            None => Preview::None,
+        }
+    }
 }
 
 fn copy_headers(from: &Headers) -> Result<Headers> {

@@ -9,6 +9,10 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (worker::Method::Post, "event") => super::events::handle(req, env).await,
         // The page script is a static file (www/__edgeseg/edgeseg.js).
         (worker::Method::Get, "edgeseg.js") => env.assets("ASSETS")?.fetch_request(req).await,
+        (_, admin) if admin == "admin" || admin.starts_with("admin/") => {
+            let rest = admin.strip_prefix("admin").unwrap_or("").trim_start_matches('/');
+            super::admin::handle(rest, req, env).await
+        }
         _ => Response::error("Not found", 404),
     }
 }

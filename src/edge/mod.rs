@@ -8,6 +8,7 @@
 //! goes wrong on the content path falls back to the origin's response as it
 //! was: a visitor never sees an error of our making.
 
+mod admin;
 mod content;
 mod endpoints;
 mod events;

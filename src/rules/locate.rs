@@ -24,7 +24,7 @@ enum Step {
     Index(usize),
 }
 
-/// Finds `path` (as [`edgeseg::RuleError`] writes it; empty for the document) in `text`.
+/// Finds `path` (as [`crate::RuleError`] writes it; empty for the document) in `text`.
 pub fn locate(text: &str, path: &str) -> Option<Found> {
     let steps = parse_path(path)?;
     let bytes = text.as_bytes();

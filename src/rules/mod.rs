@@ -2,6 +2,7 @@
 
 pub mod compile;
 pub mod document;
+pub mod history;
 pub mod locate;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod schema;

@@ -1,0 +1,435 @@
+//! `/__edgeseg/admin/...`: the marketer's API (behind a bearer token) and the
+//! admin page (static files under `www/__edgeseg/admin/`).
+//!
+//! Every API call needs `Authorization: Bearer <EDGESEG_ADMIN_TOKEN>`: none is
+//! 401, a wrong one 403 (logged, without the token). Writes also need a JSON
+//! content type, so no third-party form post can reach them (no CSRF).
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use worker::{console_log, Env, KvStore, Method, Request, Response, Result};
+
+use crate::auth::{check_bearer, Auth};
+use crate::duration::parse_duration;
+use crate::preview::{self, PreviewGrant, PreviewKey};
+use crate::rules::history::{self, locate_errors, RevisionMeta, META_KEY, RULES_KEY};
+use crate::rules::CompiledRules;
+use crate::simulate::{self, PastEvent, SimulatedVisitor};
+
+/// Secret holding the admin token.
+pub const ADMIN_TOKEN: &str = "EDGESEG_ADMIN_TOKEN";
+/// Largest rules document the API accepts.
+const MAX_RULES_BYTES: usize = 512 * 1024;
+
+pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
+    let Some(api) = rest.strip_prefix("api/") else {
+        // The page itself: index.html, app.js, app.css from the assets.
+        return env.assets("ASSETS")?.fetch_request(req).await;
+    };
+    let token = env.secret(ADMIN_TOKEN).map(|s| s.to_string()).unwrap_or_default();
+    match check_bearer(req.headers().get("authorization")?.as_deref(), &token) {
+        Auth::Missing => return error(401, "sign in: send Authorization: Bearer <admin token>"),
+        Auth::Wrong => {
+            console_log!("edgeseg admin: refused a wrong token for {:?} {}", req.method(), req.path());
+            return error(403, "that admin token is not valid");
+        }
+        Auth::Granted => {}
+    }
+    let method = req.method();
+    if matches!(method, Method::Post | Method::Put) {
+        let json = req
+            .headers()
+            .get("content-type")?
+            .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/json"));
+        if !json {
+            return error(415, "send the body as JSON with Content-Type: application/json");
+        }
+    }
+    let kv = env.kv(super::KV_BINDING)?;
+    let mut req = req;
+    match (method, api) {
+        (Method::Get, "rules") => get_rules(&kv).await,
+        (Method::Post, "rules/validate") => validate(&mut req).await,
+        (Method::Put, "rules") => save(&mut req, &kv).await,
+        (Method::Get, "rules/versions") => versions(&kv).await,
+        (Method::Get, v) if v.starts_with("rules/versions/") => {
+            match v["rules/versions/".len()..].parse::<u64>() {
+                Ok(n) => get_revision(&kv, n).await,
+                Err(_) => error(400, "a revision is a whole number"),
+            }
+        }
+        (Method::Post, "rules/rollback") => rollback(&mut req, &kv).await,
+        (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
+        (Method::Post, "preview") => preview_link(&mut req, env).await,
+        (Method::Get, "stats") => super::counters::stats(&req, env).await,
+        _ => error(404, "no such admin endpoint"),
+    }
+}
+
+fn error(status: u16, message: &str) -> Result<Response> {
+    json_response(status, &json!({ "error": message }))
+}
+
+fn json_response(status: u16, body: &Value) -> Result<Response> {
+    let mut r = Response::from_json(body)?.with_status(status);
+    r.headers_mut().set("cache-control", "no-store")?;
+    Ok(r)
+}
+
+async fn body_json<T: for<'de> Deserialize<'de>>(req: &mut Request) -> std::result::Result<T, String> {
+    let bytes = req.bytes().await.map_err(|e| e.to_string())?;
+    if bytes.len() > MAX_RULES_BYTES + 4096 {
+        return Err(format!("the body is larger than {} KB", MAX_RULES_BYTES / 1024));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| format!("the body is not the expected JSON: {e}"))
+}
+
+async fn read_meta(kv: &KvStore) -> Result<Option<RevisionMeta>> {
+    Ok(kv.get(META_KEY).json::<RevisionMeta>().await?)
+}
+
+fn now_iso() -> String {
+    String::from(worker::js_sys::Date::new_0().to_iso_string())
+}
+
+async fn get_rules(kv: &KvStore) -> Result<Response> {
+    let Some(text) = kv.get(RULES_KEY).text().await? else {
+        return error(404, "there are no rules yet");
+    };
+    let meta = read_meta(kv).await?;
+    let mut r = json_response(200, &rules_body(&text, meta.as_ref()))?;
+    let revision = meta.map_or(0, |m| m.revision);
+    r.headers_mut().set("etag", &format!("\"{revision}\""))?;
+    Ok(r)
+}
+
+fn rules_body(text: &str, meta: Option<&RevisionMeta>) -> Value {
+    json!({
+        "revision": meta.map_or(0, |m| m.revision),
+        "label": meta.map(|m| m.label.clone()).or_else(|| label_of(text)),
+        "text": text,
+        "author": meta.map(|m| m.author.clone()),
+        "message": meta.map(|m| m.message.clone()),
+        "saved_at": meta.map(|m| m.saved_at.clone()),
+        "rollback_of": meta.and_then(|m| m.rollback_of),
+    })
+}
+
+fn label_of(text: &str) -> Option<String> {
+    serde_json::from_str::<Value>(text).ok()?.get("version")?.as_str().map(str::to_string)
+}
+
+#[derive(Deserialize)]
+struct TextBody {
+    text: String,
+}
+
+fn check(text: &str) -> std::result::Result<CompiledRules, Value> {
+    if text.len() > MAX_RULES_BYTES {
+        return Err(json!({"valid": false, "errors": [{"path": "", "message": format!("the document is larger than {} KB", MAX_RULES_BYTES / 1024), "line": null, "column": null}]}));
+    }
+    CompiledRules::from_json(text).map_err(|errors| json!({"valid": false, "errors": locate_errors(text, &errors)}))
+}
+
+async fn validate(req: &mut Request) -> Result<Response> {
+    let body: TextBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    match check(&body.text) {
+        Ok(rules) => json_response(200, &json!({
+            "valid": true,
+            "label": rules.version(),
+            "segments": rules.segments.len(),
+            "blocks": rules.blocks.len(),
+        })),
+        Err(errors) => json_response(422, &errors),
+    }
+}
+
+#[derive(Deserialize)]
+struct SaveBody {
+    text: String,
+    #[serde(default)]
+    author: String,
+    #[serde(default)]
+    message: String,
+}
+
+async fn save(req: &mut Request, kv: &KvStore) -> Result<Response> {
+    let if_match = req.headers().get("if-match")?;
+    let body: SaveBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let current = read_meta(kv).await?;
+    let current_revision = current.as_ref().map_or(0, |m| m.revision);
+    let expected = if_match.as_deref().map(|v| v.trim().trim_start_matches("W/").trim_matches('"').to_string());
+    match expected {
+        None if current_revision > 0 => {
+            return error(428, "send If-Match with the revision you edited, so no one's save is overwritten");
+        }
+        Some(e) if e != current_revision.to_string() => {
+            return json_response(409, &json!({
+                "error": format!("someone saved revision {current_revision} after the revision you edited; load it and apply your change again"),
+                "current_revision": current_revision,
+            }));
+        }
+        _ => {}
+    }
+    let rules = match check(&body.text) {
+        Ok(r) => r,
+        Err(errors) => return json_response(422, &errors),
+    };
+    let revision = write_revision(kv, current.as_ref(), &body.text, rules.version(), &body.author, &body.message, None).await?;
+    json_response(200, &json!({ "revision": revision }))
+}
+
+/// Saves `text` as the next revision and makes it current.
+async fn write_revision(
+    kv: &KvStore,
+    current: Option<&RevisionMeta>,
+    text: &str,
+    label: &str,
+    author: &str,
+    message: &str,
+    rollback_of: Option<u64>,
+) -> Result<u64> {
+    let mut next = current.map_or(0, |m| m.revision) + 1;
+    // Rules edited outside the admin API (wrangler kv key put) are kept as a
+    // revision of their own before they are replaced.
+    if let Some(live) = kv.get(RULES_KEY).text().await? {
+        let recorded = match current {
+            Some(m) => kv.get(&history::revision_key(m.revision)).text().await?,
+            None => None,
+        };
+        if recorded.as_deref() != Some(live.as_str()) && live != text {
+            let meta = RevisionMeta {
+                revision: next,
+                label: label_of(&live).unwrap_or_default(),
+                author: "(outside the admin API)".into(),
+                message: "rules as found in KV before this save".into(),
+                saved_at: now_iso(),
+                rollback_of: None,
+            };
+            kv.put(&history::revision_key(next), live)?.metadata(&meta)?.execute().await?;
+            next += 1;
+        }
+    }
+    let meta = RevisionMeta {
+        revision: next,
+        label: label.to_string(),
+        author: if author.trim().is_empty() { "(anonymous)".into() } else { author.trim().to_string() },
+        message: message.trim().to_string(),
+        saved_at: now_iso(),
+        rollback_of,
+    };
+    kv.put(&history::revision_key(next), text)?.metadata(&meta)?.execute().await?;
+    kv.put(RULES_KEY, text)?.execute().await?;
+    kv.put(META_KEY, serde_json::to_string(&meta)?)?.execute().await?;
+    console_log!("edgeseg admin: saved rules revision {} ({:?}) by {:?}", meta.revision, meta.label, meta.author);
+    Ok(next)
+}
+
+async fn versions(kv: &KvStore) -> Result<Response> {
+    let mut versions: Vec<RevisionMeta> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut list = kv.list().prefix(history::REVISION_PREFIX.to_string());
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await?;
+        versions.extend(page.keys.into_iter().filter_map(|k| serde_json::from_value(k.metadata?).ok()));
+        match page.cursor {
+            Some(c) if !page.list_complete => cursor = Some(c),
+            _ => break,
+        }
+    }
+    versions.sort_by(|a, b| b.revision.cmp(&a.revision));
+    let current = read_meta(kv).await?.map_or(0, |m| m.revision);
+    json_response(200, &json!({ "current": current, "versions": versions }))
+}
+
+async fn get_revision(kv: &KvStore, revision: u64) -> Result<Response> {
+    let (text, meta) = kv.get(&history::revision_key(revision)).text_with_metadata::<RevisionMeta>().await?;
+    match text {
+        Some(text) => json_response(200, &rules_body(&text, meta.as_ref())),
+        None => error(404, &format!("there is no revision {revision}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct RollbackBody {
+    revision: u64,
+    #[serde(default)]
+    author: String,
+    #[serde(default)]
+    message: String,
+}
+
+async fn rollback(req: &mut Request, kv: &KvStore) -> Result<Response> {
+    let body: RollbackBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let Some(text) = kv.get(&history::revision_key(body.revision)).text().await? else {
+        return error(404, &format!("there is no revision {}", body.revision));
+    };
+    let rules = match check(&text) {
+        Ok(r) => r,
+        Err(errors) => return json_response(422, &errors),
+    };
+    let current = read_meta(kv).await?;
+    let message = if body.message.trim().is_empty() { format!("roll back to revision {}", body.revision) } else { body.message };
+    let revision = write_revision(kv, current.as_ref(), &text, rules.version(), &body.author, &message, Some(body.revision)).await?;
+    json_response(200, &json!({ "revision": revision }))
+}
+
+#[derive(Deserialize)]
+struct SimulateBody {
+    #[serde(default)]
+    events: Vec<SimulateEvent>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    country: Option<String>,
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    referrer: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SimulateEvent {
+    name: String,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    ago: Option<String>,
+}
+
+async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
+    let body: SimulateBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let Some(rules) = super::rules_cache::current(env).await else {
+        return error(409, "no rules are loaded yet");
+    };
+    let mut events = Vec::new();
+    for (i, e) in body.events.iter().enumerate() {
+        let ago = match e.ago.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            None => 0,
+            Some(a) => match parse_duration(a.trim_start_matches('-')) {
+                Some(s) => s,
+                None => return error(400, &format!("events[{i}].ago: \"{a}\" is not a duration like \"5m\"")),
+            },
+        };
+        events.push(PastEvent { name: e.name.clone(), path: e.path.clone().unwrap_or_else(|| "/".into()), ago });
+    }
+    let user_agent = match body.device.as_deref().filter(|d| !d.is_empty()) {
+        Some(d) => match simulate::device_user_agent(d) {
+            Some(ua) => Some(ua.to_string()),
+            None => return error(400, "device: expected mobile, tablet, desktop or bot"),
+        },
+        None => None,
+    };
+    let visitor = SimulatedVisitor {
+        events,
+        url: body.url.filter(|u| !u.is_empty()).unwrap_or_else(|| "https://example.test/".into()),
+        referrer: body.referrer,
+        user_agent,
+        country: body.country.filter(|c| !c.is_empty()),
+        accept_language: body.language.filter(|l| !l.is_empty()),
+        now: (super::now_millis() / 1_000.0) as u64,
+    };
+    let c = match simulate::simulate(&rules, &visitor, &[]) {
+        Ok(c) => c,
+        Err(e) => return error(400, &e.to_string()),
+    };
+    let signals: serde_json::Map<String, Value> = c
+        .signals
+        .iter()
+        .map(|(name, v)| (name.clone(), v.map_or(Value::Null, crate::signals::to_json)))
+        .collect();
+    let outcomes: Vec<Value> = c
+        .outcomes
+        .iter()
+        .map(|o| json!({"id": o.id, "priority": o.priority, "condition": o.condition, "standing": standing_name(o.standing)}))
+        .collect();
+    let blocks: serde_json::Map<String, Value> = rules
+        .blocks
+        .iter()
+        .map(|b| {
+            let chosen = c.content.iter().find(|(id, _)| id == &b.id).map(|(_, s)| Value::String(s.clone()));
+            (b.id.clone(), chosen.unwrap_or(Value::Null))
+        })
+        .collect();
+    json_response(200, &json!({
+        "signals": signals,
+        "segments": c.segments,
+        "outcomes": outcomes,
+        "blocks": blocks,
+        "explain": crate::classify::explain(&rules, &c),
+    }))
+}
+
+fn standing_name(s: crate::classify::Standing) -> &'static str {
+    use crate::classify::Standing::*;
+    match s {
+        Out => "out",
+        Pending { .. } => "pending",
+        Entered => "entered",
+        Member { .. } => "member",
+        Holding { .. } => "holding",
+        Forced => "forced",
+    }
+}
+
+#[derive(Deserialize)]
+struct PreviewBody {
+    segments: Vec<String>,
+    #[serde(default)]
+    ttl: Option<String>,
+    #[serde(default)]
+    path: Option<String>,
+}
+
+async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
+    let body: PreviewBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let Some(rules) = super::rules_cache::current(env).await else {
+        return error(409, "no rules are loaded yet");
+    };
+    for s in &body.segments {
+        if rules.segment_index(s).is_none() {
+            let known: Vec<&str> = rules.segments.iter().map(|s| s.id.as_str()).collect();
+            return error(400, &format!("unknown segment \"{s}\"; the rules have: {}", known.join(", ")));
+        }
+    }
+    let ttl = match body.ttl.as_deref() {
+        None => 3_600,
+        Some(t) => match parse_duration(t) {
+            Some(s) if s > 0 && s <= 7 * 86_400 => s,
+            _ => return error(400, "ttl: expected a duration from 1s to 7d, like \"1h\""),
+        },
+    };
+    let Some(secret) = env.secret(super::SECRET_NAME).ok().map(|s| s.to_string()).filter(|s| !s.is_empty()) else {
+        return error(409, "EDGESEG_SECRET is not set, so preview links can not be signed");
+    };
+    let now = (super::now_millis() / 1_000.0) as u64;
+    let grant = PreviewGrant { segments: body.segments, expires: now + ttl };
+    let token = preview::issue(&grant, &PreviewKey::new(secret.as_bytes()));
+    let path = body.path.filter(|p| p.starts_with('/')).unwrap_or_else(|| "/".into());
+    let sep = if path.contains('?') { '&' } else { '?' };
+    json_response(200, &json!({
+        "url": format!("{path}{sep}{}={token}", preview::QUERY_PARAM),
+        "token": token,
+        "expires_at": grant.expires,
+    }))
+}

@@ -1,0 +1,139 @@
+//! Signed preview links: a marketer forces segments in their own browser.
+//!
+//! A token carries the forced segments and an expiry, signed with a key derived
+//! from `EDGESEG_SECRET` (separate from the cookie's key), so a query parameter
+//! can force nothing without it. Format: `base64url(json) "." base64url(tag16)`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::state::Timestamp;
+
+/// The query parameter that carries a preview token (`off` ends a preview).
+pub const QUERY_PARAM: &str = "__edgeseg_preview";
+/// The cookie that keeps a preview for the marketer's browser.
+pub const COOKIE_NAME: &str = "edgeseg_preview";
+const MAX_TOKEN_LEN: usize = 2048;
+
+/// What a preview forces, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewGrant {
+    #[serde(rename = "s")]
+    pub segments: Vec<String>,
+    #[serde(rename = "e")]
+    pub expires: Timestamp,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PreviewError {
+    #[error("the preview link is malformed")]
+    Malformed,
+    #[error("the preview link's signature does not match")]
+    BadSignature,
+    #[error("the preview link expired")]
+    Expired,
+}
+
+/// The signing key for preview tokens.
+#[derive(Clone)]
+pub struct PreviewKey(Vec<u8>);
+
+impl PreviewKey {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
+        mac.update(b"edgeseg/preview/v1-signing-key");
+        PreviewKey(mac.finalize().into_bytes().to_vec())
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length")
+    }
+}
+
+/// Signs a grant into a token.
+pub fn issue(grant: &PreviewGrant, key: &PreviewKey) -> String {
+    let payload = serde_json::to_vec(grant).expect("a grant serializes");
+    let mut mac = key.mac();
+    mac.update(&payload);
+    let tag = mac.finalize().into_bytes();
+    format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(&tag[..16]))
+}
+
+/// Verifies a token and its expiry.
+pub fn verify(token: &str, key: &PreviewKey, now: Timestamp) -> Result<PreviewGrant, PreviewError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(PreviewError::Malformed);
+    }
+    let (payload, tag) = token.split_once('.').ok_or(PreviewError::Malformed)?;
+    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| PreviewError::Malformed)?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| PreviewError::Malformed)?;
+    let mut mac = key.mac();
+    mac.update(&payload);
+    mac.verify_truncated_left(&tag).map_err(|_| PreviewError::BadSignature)?;
+    if tag.len() != 16 {
+        return Err(PreviewError::BadSignature);
+    }
+    let grant: PreviewGrant = serde_json::from_slice(&payload).map_err(|_| PreviewError::Malformed)?;
+    if grant.expires <= now {
+        return Err(PreviewError::Expired);
+    }
+    Ok(grant)
+}
+
+/// The dismissible banner a previewed page carries (appended to `<head>`; it
+/// adds itself to the body when the page has loaded). Segment ids are
+/// identifiers, so they need no escaping; the text is escaped anyway.
+pub fn banner_script(grant: &PreviewGrant) -> String {
+    let what = crate::template::escape_html(&grant.segments.join(", "));
+    let what = what.replace('\\', "\\\\").replace('\'', "\\'");
+    format!(
+        "<script>document.addEventListener('DOMContentLoaded',function(){{var b=document.createElement('div');\
+b.setAttribute('data-edgeseg-preview','');\
+b.setAttribute('style','position:fixed;z-index:2147483647;left:0;right:0;bottom:0;padding:8px 12px;background:#1f2937;color:#fff;font:14px/1.4 system-ui,sans-serif;display:flex;gap:12px;align-items:center;justify-content:center');\
+b.innerHTML='<span>edgeseg preview: forcing <strong>{what}</strong></span><a href=\"?{QUERY_PARAM}=off\" style=\"color:#93c5fd\">End preview</a><button type=\"button\" aria-label=\"Dismiss\" style=\"background:none;border:0;color:#fff;font-size:18px;cursor:pointer\">\u{d7}</button>';\
+b.querySelector('button').onclick=function(){{b.remove()}};document.body.appendChild(b)}});</script>"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> PreviewGrant {
+        PreviewGrant { segments: vec!["campaign_visitor".into()], expires: 2_000 }
+    }
+
+    #[test]
+    fn tokens_round_trip_until_they_expire() {
+        let key = PreviewKey::new(b"secret");
+        let token = issue(&grant(), &key);
+        assert_eq!(verify(&token, &key, 1_000), Ok(grant()));
+        assert_eq!(verify(&token, &key, 2_000), Err(PreviewError::Expired));
+    }
+
+    #[test]
+    fn forged_or_altered_tokens_are_refused() {
+        let key = PreviewKey::new(b"secret");
+        let token = issue(&grant(), &key);
+        assert_eq!(verify(&token, &PreviewKey::new(b"other"), 1_000), Err(PreviewError::BadSignature));
+        let forged = PreviewGrant { segments: vec!["vip".into()], expires: 9_999 };
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let tag = token.split_once('.').unwrap().1;
+        assert_eq!(verify(&format!("{payload}.{tag}"), &key, 1_000), Err(PreviewError::BadSignature));
+        assert_eq!(verify("nonsense", &key, 1_000), Err(PreviewError::Malformed));
+        assert_eq!(verify(&format!("{}.", payload), &key, 1_000), Err(PreviewError::BadSignature));
+    }
+
+    #[test]
+    fn the_banner_escapes_what_it_shows() {
+        let g = PreviewGrant { segments: vec!["a<b".into()], expires: 1 };
+        let s = banner_script(&g);
+        assert!(s.contains("a&lt;b"));
+        assert!(!s.contains("a<b"));
+    }
+}
