@@ -14,6 +14,8 @@
 //!   - [`state`]: the visitor state and its signed cookie codec.
 //!   - [`request`]: request facts and the attribute object conditions see.
 //!   - [`classify`]: request + state + rules + now → segments and a rewrite plan.
+//!   - [`events`]: events sent by the page — parse, validate, rate-limit.
+//!   - [`counters`]: aggregate counters in KV — per-isolate batches, the cron fold, stats.
 //!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
 //!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
 //! * **The edge adapter** — [`edge`], compiled only for `wasm32`, the one module
@@ -23,8 +25,10 @@
 pub mod bucketing;
 pub mod classify;
 pub mod condition;
+pub mod counters;
 pub mod duration;
 pub mod error;
+pub mod events;
 pub mod request;
 pub mod rewrite;
 pub mod rules;
