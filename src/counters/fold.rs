@@ -108,7 +108,14 @@ pub fn plan_fold(
     let settled_before = now.saturating_sub(settings.settle_secs);
     let mut read_budget = settings.max_delta_reads;
     let mut delete_budget = settings.max_deletes;
-    let mut plans: Vec<(u64, Option<TotalsDoc>, Vec<(&DeltaKey, &str)>, Vec<String>)> = Vec::new();
+    // Per hour: its totals (`None`: past retention), the deltas to fold, the keys to delete.
+    type HourPlan<'k> = (
+        u64,
+        Option<TotalsDoc>,
+        Vec<(&'k DeltaKey, &'k str)>,
+        Vec<String>,
+    );
+    let mut plans: Vec<HourPlan<'_>> = Vec::new();
     for (&hour, keys) in &by_hour {
         if hour < oldest {
             let take = keys.len().min(delete_budget);
@@ -223,16 +230,20 @@ pub struct FoldError {
 
 /// Runs one whole fold against a KV: list every delta key, plan, read, commit.
 ///
-/// Reads are issued one after another; a Worker that wants them in parallel
-/// can drive [`plan_fold`] itself the same way. A failed list or read ends
-/// the fold before it writes anything; a failed totals write skips that
-/// hour's deletes; failed deletes are only reported (the key is deleted by a
-/// later fold).
+/// `clock` is the Worker's clock (Unix seconds). Reads are issued one after
+/// another; a Worker that wants them in parallel can drive [`plan_fold`]
+/// itself the same way, keeping the same rules: a failed list or read ends the
+/// fold before it writes anything; no totals write is issued later than
+/// `settings.max_fold_secs` after the fold started (a fold that slow works
+/// from reads too old to be trusted, see [`CounterSettings::max_fold_secs`]);
+/// a failed totals write skips that hour's deletes; failed deletes are only
+/// reported (a later fold deletes the key).
 pub async fn run_fold<K: Kv + ?Sized>(
     kv: &K,
-    now: Timestamp,
+    clock: impl Fn() -> Timestamp,
     settings: &CounterSettings,
 ) -> Result<FoldReport, FoldError> {
+    let started = clock();
     let mut listed = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -252,7 +263,7 @@ pub async fn run_fold<K: Kv + ?Sized>(
     }
     let mut values = HashMap::new();
     let commit = loop {
-        match plan_fold(now, settings, &listed, &values) {
+        match plan_fold(clock(), settings, &listed, &values) {
             FoldStep::Read(keys) => {
                 for key in keys {
                     let v = kv.get(&key).await.map_err(|e| FoldError {
@@ -269,6 +280,13 @@ pub async fn run_fold<K: Kv + ?Sized>(
     let mut report = commit.report;
     for hour in commit.hours {
         if let Some(w) = &hour.write {
+            if clock().saturating_sub(started) > settings.max_fold_secs {
+                report.problems.push(format!(
+                    "the fold ran over {} s and stopped before writing {}; the next fold redoes it",
+                    settings.max_fold_secs, w.key
+                ));
+                break;
+            }
             if let Err(e) = kv.put(&w.key, &w.value, w.ttl_secs).await {
                 report.problems.push(format!(
                     "{}: write failed ({e}); its deletes wait for the next fold",
@@ -309,6 +327,10 @@ mod tests {
 
     const HOUR: u64 = 480_000;
     const NOW: Timestamp = HOUR * 3600 + 600;
+
+    fn at(t: Timestamp) -> impl Fn() -> Timestamp {
+        move || t
+    }
 
     fn settings() -> CounterSettings {
         CounterSettings::default()
@@ -363,16 +385,16 @@ mod tests {
         b.record("entries:vip", NOW, 1);
         flush(&kv, &mut a, NOW);
         flush(&kv, &mut b, NOW);
-        let r = block_on(run_fold(&kv, NOW + 60, &settings())).unwrap();
+        let r = block_on(run_fold(&kv, at(NOW + 60), &settings())).unwrap();
         assert_eq!((r.folded, r.deletes, r.settling), (2, 0, 2));
         assert_eq!(totals(&kv, HOUR).counts["page_views"], 5);
         assert_eq!(kv.latest_keys("c:").len(), 2);
         // Folding again before they settle changes nothing.
-        let r = block_on(run_fold(&kv, NOW + 120, &settings())).unwrap();
+        let r = block_on(run_fold(&kv, at(NOW + 120), &settings())).unwrap();
         assert_eq!((r.folded, r.deletes), (0, 0));
         // After the settle time they are deleted, and the totals stay.
         let later = NOW + 60 + settings().settle_secs;
-        let r = block_on(run_fold(&kv, later, &settings())).unwrap();
+        let r = block_on(run_fold(&kv, at(later), &settings())).unwrap();
         assert_eq!((r.folded, r.deletes), (0, 2));
         assert!(kv.latest_keys("c:").is_empty());
         let t = totals(&kv, HOUR);
@@ -390,15 +412,15 @@ mod tests {
         a.record("page_views", NOW, 2);
         let w = a.take_flush(NOW);
         block_on(put_writes(&kv, &w));
-        block_on(run_fold(&kv, NOW, &settings())).unwrap();
+        block_on(run_fold(&kv, at(NOW), &settings())).unwrap();
         let later = NOW + settings().settle_secs + 1;
         kv.set_now(later);
-        block_on(run_fold(&kv, later, &settings())).unwrap();
+        block_on(run_fold(&kv, at(later), &settings())).unwrap();
         assert!(kv.latest_keys("c:").is_empty());
         // A late retry of the same write lands again.
         kv.set_now(later + 10);
         block_on(put_writes(&kv, &w));
-        let r = block_on(run_fold(&kv, later + 10, &settings())).unwrap();
+        let r = block_on(run_fold(&kv, at(later + 10), &settings())).unwrap();
         assert_eq!((r.folded, r.deletes), (0, 1));
         assert_eq!(totals(&kv, HOUR).counts["page_views"], 2);
     }
@@ -416,10 +438,10 @@ mod tests {
             max_delta_reads: 2,
             ..settings()
         };
-        let r = block_on(run_fold(&kv, NOW + 60, &s)).unwrap();
+        let r = block_on(run_fold(&kv, at(NOW + 60), &s)).unwrap();
         assert_eq!((r.folded, r.deferred), (2, 3));
-        block_on(run_fold(&kv, NOW + 120, &s)).unwrap();
-        block_on(run_fold(&kv, NOW + 180, &s)).unwrap();
+        block_on(run_fold(&kv, at(NOW + 120), &s)).unwrap();
+        block_on(run_fold(&kv, at(NOW + 180), &s)).unwrap();
         assert_eq!(totals(&kv, HOUR).counts["x"], 5);
     }
 
@@ -433,7 +455,7 @@ mod tests {
         block_on(kv.put("c:480000:nope", "{}", 600)).unwrap();
         block_on(kv.put("t:479999", "garbage", 600)).unwrap();
         block_on(kv.put("c:479999:0101010101010101:00000002", "{\"x\":1}", 600)).unwrap();
-        let r = block_on(run_fold(&kv, NOW, &settings())).unwrap();
+        let r = block_on(run_fold(&kv, at(NOW), &settings())).unwrap();
         assert_eq!(r.deletes, 1);
         assert_eq!(r.problems.len(), 3, "{:?}", r.problems);
         assert_eq!(

@@ -133,6 +133,11 @@ pub struct CounterSettings {
     pub totals_ttl_secs: u64,
     /// How long a folded delta key is kept before it is deleted (see the module doc).
     pub settle_secs: u64,
+    /// Longest a fold may run, from its list to its last totals write. A fold
+    /// writes totals derived from what it read at its start; the settle time
+    /// must cover this plus KV's staleness, so the fold stops rather than
+    /// write late.
+    pub max_fold_secs: u64,
     /// Delta keys read per fold (a Worker invocation has a budget of KV operations).
     pub max_delta_reads: usize,
     /// Delta keys deleted per fold.
@@ -148,6 +153,7 @@ impl Default for CounterSettings {
             delta_ttl_secs: 7 * 86_400,
             totals_ttl_secs: 35 * 86_400,
             settle_secs: 300,
+            max_fold_secs: 60,
             max_delta_reads: 400,
             max_deletes: 400,
         }
