@@ -53,7 +53,10 @@
 //! is safe only once no run can start from a version without it, i.e. after
 //! every write of the totals for a good while has held it. Several KV
 //! staleness windows of margin buys that; deleting at once would not.
-//! Every run that deletes a key also rewrites the totals holding it first.
+//! Every run that deletes a key also rewrites the totals holding it first,
+//! and no run writes totals more than `max_fold_secs` (60 s) after it started,
+//! so its base is never older than that plus KV's 60 s. The model test shows
+//! the margin matters: with `settle_secs = 0` it finds lost counts.
 //!
 //! # What is approximate, and by how much
 //! * Totals are exact once quiescent: each acknowledged (or landed) delta is
