@@ -2,7 +2,7 @@
 //!
 //! The crate is split in two, and the split is the point:
 //!
-//! * **The pure core** — every module below except [`edge`]. No I/O, no clock,
+//! * **The pure core** — every module below except `edge`. No I/O, no clock,
 //!   no randomness of its own: callers hand it plain values (request facts, the
 //!   cookie string, the rules JSON, counter values, the time, random bytes) and
 //!   get plain values back (segments, a rewrite plan, the new cookie). It compiles
@@ -17,9 +17,11 @@
 //!   - [`request`]: request facts and the attribute object conditions see.
 //!   - [`classify`]: request + state + rules + now → segments and a rewrite plan.
 //!   - [`simulate`]: a described visitor replayed (CLI and admin API).
+//!   - [`events`]: events sent by the page — parse, validate, rate-limit.
+//!   - [`counters`]: aggregate counters in KV — per-isolate batches, the cron fold, stats.
 //!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
 //!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
-//! * **The edge adapter** — [`edge`], compiled only for `wasm32`, the one module
+//! * **The edge adapter** — `edge` (`src/edge/`), compiled only for `wasm32`, the one module
 //!   that knows the `worker` crate: it turns a Cloudflare request into facts,
 //!   drives the core, and streams the response.
 
@@ -27,13 +29,15 @@ pub mod auth;
 pub mod bucketing;
 pub mod classify;
 pub mod condition;
+pub mod counters;
 pub mod duration;
 pub mod error;
+pub mod events;
 pub mod request;
 pub mod rewrite;
 pub mod rules;
-pub mod signals;
 pub mod preview;
+pub mod signals;
 pub mod simulate;
 pub mod state;
 pub mod template;
