@@ -20,7 +20,10 @@ pub enum Auth {
 pub fn check_bearer(header: Option<&str>, admin_token: &str) -> Auth {
     let Some(given) = header
         .map(str::trim)
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
     else {
@@ -36,7 +39,10 @@ pub fn check_bearer(header: Option<&str>, admin_token: &str) -> Auth {
 /// Equality of two byte strings in time independent of their contents.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let (ha, hb) = (Sha256::digest(a), Sha256::digest(b));
-    ha.iter().zip(hb.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    ha.iter()
+        .zip(hb.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 #[cfg(test)]
@@ -50,7 +56,11 @@ mod tests {
         assert_eq!(check_bearer(Some("Bearer "), "s3cret"), Auth::Missing);
         assert_eq!(check_bearer(Some("Bearer nope"), "s3cret"), Auth::Wrong);
         assert_eq!(check_bearer(Some("Bearer s3cret"), "s3cret"), Auth::Granted);
-        assert_eq!(check_bearer(Some("Bearer s3cret"), ""), Auth::Wrong, "no token configured grants nothing");
+        assert_eq!(
+            check_bearer(Some("Bearer s3cret"), ""),
+            Auth::Wrong,
+            "no token configured grants nothing"
+        );
         assert_eq!(check_bearer(Some("Bearer s3cre"), "s3cret"), Auth::Wrong);
     }
 }

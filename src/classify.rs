@@ -363,7 +363,9 @@ fn advance(
 pub fn explain(rules: &CompiledRules, c: &Classification) -> String {
     let mut parts = Vec::new();
     for id in &c.segments {
-        let Some(outcome) = c.outcomes.iter().find(|o| &o.id == id) else { continue };
+        let Some(outcome) = c.outcomes.iter().find(|o| &o.id == id) else {
+            continue;
+        };
         let reason = match outcome.standing {
             Standing::Forced => "forced by preview".to_string(),
             Standing::Holding { until } => format!("held until {until} (hold_for)"),
@@ -391,7 +393,13 @@ pub fn explain(rules: &CompiledRules, c: &Classification) -> String {
         parts
             .join("; ")
             .chars()
-            .map(|ch| if ch.is_ascii_graphic() || ch == ' ' { ch } else { '?' })
+            .map(|ch| {
+                if ch.is_ascii_graphic() || ch == ' ' {
+                    ch
+                } else {
+                    '?'
+                }
+            })
             .collect()
     }
 }

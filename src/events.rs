@@ -554,14 +554,14 @@ mod tests {
                 limit: MAX_BODY_BYTES
             })
         );
-        let items = vec![r#"{"name": "purchase"}"#; MAX_EVENTS];
+        let items = [r#"{"name": "purchase"}"#; MAX_EVENTS];
         assert_eq!(
             parse(&format!(r#"{{"events": [{}]}}"#, items.join(",")))
                 .unwrap()
                 .len(),
             MAX_EVENTS
         );
-        let items = vec![r#"{"name": "purchase"}"#; MAX_EVENTS + 1];
+        let items = [r#"{"name": "purchase"}"#; MAX_EVENTS + 1];
         assert_eq!(
             parse(&format!(r#"{{"events": [{}]}}"#, items.join(","))),
             Err(EventError::TooMany {

@@ -61,7 +61,11 @@ pub fn issue(grant: &PreviewGrant, key: &PreviewKey) -> String {
     let mut mac = key.mac();
     mac.update(&payload);
     let tag = mac.finalize().into_bytes();
-    format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(&tag[..16]))
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(&payload),
+        URL_SAFE_NO_PAD.encode(&tag[..16])
+    )
 }
 
 /// Verifies a token and its expiry.
@@ -70,15 +74,21 @@ pub fn verify(token: &str, key: &PreviewKey, now: Timestamp) -> Result<PreviewGr
         return Err(PreviewError::Malformed);
     }
     let (payload, tag) = token.split_once('.').ok_or(PreviewError::Malformed)?;
-    let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| PreviewError::Malformed)?;
-    let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| PreviewError::Malformed)?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| PreviewError::Malformed)?;
+    let tag = URL_SAFE_NO_PAD
+        .decode(tag)
+        .map_err(|_| PreviewError::Malformed)?;
     let mut mac = key.mac();
     mac.update(&payload);
-    mac.verify_truncated_left(&tag).map_err(|_| PreviewError::BadSignature)?;
+    mac.verify_truncated_left(&tag)
+        .map_err(|_| PreviewError::BadSignature)?;
     if tag.len() != 16 {
         return Err(PreviewError::BadSignature);
     }
-    let grant: PreviewGrant = serde_json::from_slice(&payload).map_err(|_| PreviewError::Malformed)?;
+    let grant: PreviewGrant =
+        serde_json::from_slice(&payload).map_err(|_| PreviewError::Malformed)?;
     if grant.expires <= now {
         return Err(PreviewError::Expired);
     }
@@ -105,7 +115,10 @@ mod tests {
     use super::*;
 
     fn grant() -> PreviewGrant {
-        PreviewGrant { segments: vec!["campaign_visitor".into()], expires: 2_000 }
+        PreviewGrant {
+            segments: vec!["campaign_visitor".into()],
+            expires: 2_000,
+        }
     }
 
     #[test]
@@ -120,18 +133,36 @@ mod tests {
     fn forged_or_altered_tokens_are_refused() {
         let key = PreviewKey::new(b"secret");
         let token = issue(&grant(), &key);
-        assert_eq!(verify(&token, &PreviewKey::new(b"other"), 1_000), Err(PreviewError::BadSignature));
-        let forged = PreviewGrant { segments: vec!["vip".into()], expires: 9_999 };
+        assert_eq!(
+            verify(&token, &PreviewKey::new(b"other"), 1_000),
+            Err(PreviewError::BadSignature)
+        );
+        let forged = PreviewGrant {
+            segments: vec!["vip".into()],
+            expires: 9_999,
+        };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         let tag = token.split_once('.').unwrap().1;
-        assert_eq!(verify(&format!("{payload}.{tag}"), &key, 1_000), Err(PreviewError::BadSignature));
-        assert_eq!(verify("nonsense", &key, 1_000), Err(PreviewError::Malformed));
-        assert_eq!(verify(&format!("{}.", payload), &key, 1_000), Err(PreviewError::BadSignature));
+        assert_eq!(
+            verify(&format!("{payload}.{tag}"), &key, 1_000),
+            Err(PreviewError::BadSignature)
+        );
+        assert_eq!(
+            verify("nonsense", &key, 1_000),
+            Err(PreviewError::Malformed)
+        );
+        assert_eq!(
+            verify(&format!("{}.", payload), &key, 1_000),
+            Err(PreviewError::BadSignature)
+        );
     }
 
     #[test]
     fn the_banner_escapes_what_it_shows() {
-        let g = PreviewGrant { segments: vec!["a<b".into()], expires: 1 };
+        let g = PreviewGrant {
+            segments: vec!["a<b".into()],
+            expires: 1,
+        };
         let s = banner_script(&g);
         assert!(s.contains("a&lt;b"));
         assert!(!s.contains("a<b"));

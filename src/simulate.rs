@@ -49,7 +49,9 @@ pub enum SimulateError {
 }
 
 fn did_you_mean(s: &Option<String>) -> String {
-    s.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default()
+    s.as_ref()
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
 }
 
 /// A representative User-Agent for a device class (`mobile`, `tablet`,

@@ -13,6 +13,8 @@
 //! must equal, per hour and counter, exactly what the isolates recorded.
 //! Finally, after the settle time, every delta key must be gone.
 
+#![cfg(not(target_arch = "wasm32"))]
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use edgeseg::counters::{

@@ -26,11 +26,18 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         // The page itself: index.html, app.js, app.css from the assets.
         return env.assets("ASSETS")?.fetch_request(req).await;
     };
-    let token = env.secret(ADMIN_TOKEN).map(|s| s.to_string()).unwrap_or_default();
+    let token = env
+        .secret(ADMIN_TOKEN)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     match check_bearer(req.headers().get("authorization")?.as_deref(), &token) {
         Auth::Missing => return error(401, "sign in: send Authorization: Bearer <admin token>"),
         Auth::Wrong => {
-            console_log!("edgeseg admin: refused a wrong token for {:?} {}", req.method(), req.path());
+            console_log!(
+                "edgeseg admin: refused a wrong token for {:?} {}",
+                req.method(),
+                req.path()
+            );
             return error(403, "that admin token is not valid");
         }
         Auth::Granted => {}
@@ -42,7 +49,10 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
             .get("content-type")?
             .is_some_and(|t| t.to_ascii_lowercase().starts_with("application/json"));
         if !json {
-            return error(415, "send the body as JSON with Content-Type: application/json");
+            return error(
+                415,
+                "send the body as JSON with Content-Type: application/json",
+            );
         }
     }
     let kv = env.kv(super::KV_BINDING)?;
@@ -76,10 +86,15 @@ fn json_response(status: u16, body: &Value) -> Result<Response> {
     Ok(r)
 }
 
-async fn body_json<T: for<'de> Deserialize<'de>>(req: &mut Request) -> std::result::Result<T, String> {
+async fn body_json<T: for<'de> Deserialize<'de>>(
+    req: &mut Request,
+) -> std::result::Result<T, String> {
     let bytes = req.bytes().await.map_err(|e| e.to_string())?;
     if bytes.len() > MAX_RULES_BYTES + 4096 {
-        return Err(format!("the body is larger than {} KB", MAX_RULES_BYTES / 1024));
+        return Err(format!(
+            "the body is larger than {} KB",
+            MAX_RULES_BYTES / 1024
+        ));
     }
     serde_json::from_slice(&bytes).map_err(|e| format!("the body is not the expected JSON: {e}"))
 }
@@ -116,7 +131,11 @@ fn rules_body(text: &str, meta: Option<&RevisionMeta>) -> Value {
 }
 
 fn label_of(text: &str) -> Option<String> {
-    serde_json::from_str::<Value>(text).ok()?.get("version")?.as_str().map(str::to_string)
+    serde_json::from_str::<Value>(text)
+        .ok()?
+        .get("version")?
+        .as_str()
+        .map(str::to_string)
 }
 
 #[derive(Deserialize)]
@@ -126,9 +145,12 @@ struct TextBody {
 
 fn check(text: &str) -> std::result::Result<CompiledRules, Value> {
     if text.len() > MAX_RULES_BYTES {
-        return Err(json!({"valid": false, "errors": [{"path": "", "message": format!("the document is larger than {} KB", MAX_RULES_BYTES / 1024), "line": null, "column": null}]}));
+        return Err(
+            json!({"valid": false, "errors": [{"path": "", "message": format!("the document is larger than {} KB", MAX_RULES_BYTES / 1024), "line": null, "column": null}]}),
+        );
     }
-    CompiledRules::from_json(text).map_err(|errors| json!({"valid": false, "errors": locate_errors(text, &errors)}))
+    CompiledRules::from_json(text)
+        .map_err(|errors| json!({"valid": false, "errors": locate_errors(text, &errors)}))
 }
 
 async fn validate(req: &mut Request) -> Result<Response> {
@@ -137,12 +159,15 @@ async fn validate(req: &mut Request) -> Result<Response> {
         Err(e) => return error(400, &e),
     };
     match check(&body.text) {
-        Ok(rules) => json_response(200, &json!({
-            "valid": true,
-            "label": rules.version(),
-            "segments": rules.segments.len(),
-            "blocks": rules.blocks.len(),
-        })),
+        Ok(rules) => json_response(
+            200,
+            &json!({
+                "valid": true,
+                "label": rules.version(),
+                "segments": rules.segments.len(),
+                "blocks": rules.blocks.len(),
+            }),
+        ),
         Err(errors) => json_response(422, &errors),
     }
 }
@@ -164,16 +189,27 @@ async fn save(req: &mut Request, kv: &KvStore) -> Result<Response> {
     };
     let current = read_meta(kv).await?;
     let current_revision = current.as_ref().map_or(0, |m| m.revision);
-    let expected = if_match.as_deref().map(|v| v.trim().trim_start_matches("W/").trim_matches('"').to_string());
+    let expected = if_match.as_deref().map(|v| {
+        v.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_string()
+    });
     match expected {
         None if current_revision > 0 => {
-            return error(428, "send If-Match with the revision you edited, so no one's save is overwritten");
+            return error(
+                428,
+                "send If-Match with the revision you edited, so no one's save is overwritten",
+            );
         }
         Some(e) if e != current_revision.to_string() => {
-            return json_response(409, &json!({
-                "error": format!("someone saved revision {current_revision} after the revision you edited; load it and apply your change again"),
-                "current_revision": current_revision,
-            }));
+            return json_response(
+                409,
+                &json!({
+                    "error": format!("someone saved revision {current_revision} after the revision you edited; load it and apply your change again"),
+                    "current_revision": current_revision,
+                }),
+            );
         }
         _ => {}
     }
@@ -181,7 +217,16 @@ async fn save(req: &mut Request, kv: &KvStore) -> Result<Response> {
         Ok(r) => r,
         Err(errors) => return json_response(422, &errors),
     };
-    let revision = write_revision(kv, current.as_ref(), &body.text, rules.version(), &body.author, &body.message, None).await?;
+    let revision = write_revision(
+        kv,
+        current.as_ref(),
+        &body.text,
+        rules.version(),
+        &body.author,
+        &body.message,
+        None,
+    )
+    .await?;
     json_response(200, &json!({ "revision": revision }))
 }
 
@@ -212,22 +257,39 @@ async fn write_revision(
                 saved_at: now_iso(),
                 rollback_of: None,
             };
-            kv.put(&history::revision_key(next), live)?.metadata(&meta)?.execute().await?;
+            kv.put(&history::revision_key(next), live)?
+                .metadata(&meta)?
+                .execute()
+                .await?;
             next += 1;
         }
     }
     let meta = RevisionMeta {
         revision: next,
         label: label.to_string(),
-        author: if author.trim().is_empty() { "(anonymous)".into() } else { author.trim().to_string() },
+        author: if author.trim().is_empty() {
+            "(anonymous)".into()
+        } else {
+            author.trim().to_string()
+        },
         message: message.trim().to_string(),
         saved_at: now_iso(),
         rollback_of,
     };
-    kv.put(&history::revision_key(next), text)?.metadata(&meta)?.execute().await?;
+    kv.put(&history::revision_key(next), text)?
+        .metadata(&meta)?
+        .execute()
+        .await?;
     kv.put(RULES_KEY, text)?.execute().await?;
-    kv.put(META_KEY, serde_json::to_string(&meta)?)?.execute().await?;
-    console_log!("edgeseg admin: saved rules revision {} ({:?}) by {:?}", meta.revision, meta.label, meta.author);
+    kv.put(META_KEY, serde_json::to_string(&meta)?)?
+        .execute()
+        .await?;
+    console_log!(
+        "edgeseg admin: saved rules revision {} ({:?}) by {:?}",
+        meta.revision,
+        meta.label,
+        meta.author
+    );
     Ok(next)
 }
 
@@ -240,19 +302,26 @@ async fn versions(kv: &KvStore) -> Result<Response> {
             list = list.cursor(c);
         }
         let page = list.execute().await?;
-        versions.extend(page.keys.into_iter().filter_map(|k| serde_json::from_value(k.metadata?).ok()));
+        versions.extend(
+            page.keys
+                .into_iter()
+                .filter_map(|k| serde_json::from_value(k.metadata?).ok()),
+        );
         match page.cursor {
             Some(c) if !page.list_complete => cursor = Some(c),
             _ => break,
         }
     }
-    versions.sort_by(|a, b| b.revision.cmp(&a.revision));
+    versions.sort_by_key(|v| std::cmp::Reverse(v.revision));
     let current = read_meta(kv).await?.map_or(0, |m| m.revision);
     json_response(200, &json!({ "current": current, "versions": versions }))
 }
 
 async fn get_revision(kv: &KvStore, revision: u64) -> Result<Response> {
-    let (text, meta) = kv.get(&history::revision_key(revision)).text_with_metadata::<RevisionMeta>().await?;
+    let (text, meta) = kv
+        .get(&history::revision_key(revision))
+        .text_with_metadata::<RevisionMeta>()
+        .await?;
     match text {
         Some(text) => json_response(200, &rules_body(&text, meta.as_ref())),
         None => error(404, &format!("there is no revision {revision}")),
@@ -281,8 +350,21 @@ async fn rollback(req: &mut Request, kv: &KvStore) -> Result<Response> {
         Err(errors) => return json_response(422, &errors),
     };
     let current = read_meta(kv).await?;
-    let message = if body.message.trim().is_empty() { format!("roll back to revision {}", body.revision) } else { body.message };
-    let revision = write_revision(kv, current.as_ref(), &text, rules.version(), &body.author, &message, Some(body.revision)).await?;
+    let message = if body.message.trim().is_empty() {
+        format!("roll back to revision {}", body.revision)
+    } else {
+        body.message
+    };
+    let revision = write_revision(
+        kv,
+        current.as_ref(),
+        &text,
+        rules.version(),
+        &body.author,
+        &message,
+        Some(body.revision),
+    )
+    .await?;
     json_response(200, &json!({ "revision": revision }))
 }
 
@@ -325,10 +407,19 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
             None => 0,
             Some(a) => match parse_duration(a.trim_start_matches('-')) {
                 Some(s) => s,
-                None => return error(400, &format!("events[{i}].ago: \"{a}\" is not a duration like \"5m\"")),
+                None => {
+                    return error(
+                        400,
+                        &format!("events[{i}].ago: \"{a}\" is not a duration like \"5m\""),
+                    )
+                }
             },
         };
-        events.push(PastEvent { name: e.name.clone(), path: e.path.clone().unwrap_or_else(|| "/".into()), ago });
+        events.push(PastEvent {
+            name: e.name.clone(),
+            path: e.path.clone().unwrap_or_else(|| "/".into()),
+            ago,
+        });
     }
     let user_agent = match body.device.as_deref().filter(|d| !d.is_empty()) {
         Some(d) => match simulate::device_user_agent(d) {
@@ -339,7 +430,10 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
     };
     let visitor = SimulatedVisitor {
         events,
-        url: body.url.filter(|u| !u.is_empty()).unwrap_or_else(|| "https://example.test/".into()),
+        url: body
+            .url
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "https://example.test/".into()),
         referrer: body.referrer,
         user_agent,
         country: body.country.filter(|c| !c.is_empty()),
@@ -364,17 +458,24 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
         .blocks
         .iter()
         .map(|b| {
-            let chosen = c.content.iter().find(|(id, _)| id == &b.id).map(|(_, s)| Value::String(s.clone()));
+            let chosen = c
+                .content
+                .iter()
+                .find(|(id, _)| id == &b.id)
+                .map(|(_, s)| Value::String(s.clone()));
             (b.id.clone(), chosen.unwrap_or(Value::Null))
         })
         .collect();
-    json_response(200, &json!({
-        "signals": signals,
-        "segments": c.segments,
-        "outcomes": outcomes,
-        "blocks": blocks,
-        "explain": crate::classify::explain(&rules, &c),
-    }))
+    json_response(
+        200,
+        &json!({
+            "signals": signals,
+            "segments": c.segments,
+            "outcomes": outcomes,
+            "blocks": blocks,
+            "explain": crate::classify::explain(&rules, &c),
+        }),
+    )
 }
 
 fn standing_name(s: crate::classify::Standing) -> &'static str {
@@ -409,7 +510,13 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
     for s in &body.segments {
         if rules.segment_index(s).is_none() {
             let known: Vec<&str> = rules.segments.iter().map(|s| s.id.as_str()).collect();
-            return error(400, &format!("unknown segment \"{s}\"; the rules have: {}", known.join(", ")));
+            return error(
+                400,
+                &format!(
+                    "unknown segment \"{s}\"; the rules have: {}",
+                    known.join(", ")
+                ),
+            );
         }
     }
     let ttl = match body.ttl.as_deref() {
@@ -419,17 +526,34 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
             _ => return error(400, "ttl: expected a duration from 1s to 7d, like \"1h\""),
         },
     };
-    let Some(secret) = env.secret(super::SECRET_NAME).ok().map(|s| s.to_string()).filter(|s| !s.is_empty()) else {
-        return error(409, "EDGESEG_SECRET is not set, so preview links can not be signed");
+    let Some(secret) = env
+        .secret(super::SECRET_NAME)
+        .ok()
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty())
+    else {
+        return error(
+            409,
+            "EDGESEG_SECRET is not set, so preview links can not be signed",
+        );
     };
     let now = (super::now_millis() / 1_000.0) as u64;
-    let grant = PreviewGrant { segments: body.segments, expires: now + ttl };
+    let grant = PreviewGrant {
+        segments: body.segments,
+        expires: now + ttl,
+    };
     let token = preview::issue(&grant, &PreviewKey::new(secret.as_bytes()));
-    let path = body.path.filter(|p| p.starts_with('/')).unwrap_or_else(|| "/".into());
+    let path = body
+        .path
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or_else(|| "/".into());
     let sep = if path.contains('?') { '&' } else { '?' };
-    json_response(200, &json!({
-        "url": format!("{path}{sep}{}={token}", preview::QUERY_PARAM),
-        "token": token,
-        "expires_at": grant.expires,
-    }))
+    json_response(
+        200,
+        &json!({
+            "url": format!("{path}{sep}{}={token}", preview::QUERY_PARAM),
+            "token": token,
+            "expires_at": grant.expires,
+        }),
+    )
 }

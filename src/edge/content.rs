@@ -10,14 +10,15 @@ use worker::{
     console_error, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result,
 };
 
+use super::visitor::Visitor;
 use crate::classify::{self, ClassifyOptions};
+use crate::counters::names as counter_names;
+use crate::preview::{self, PreviewGrant, PreviewKey};
 use crate::request::RequestFacts;
 use crate::rules::CompiledRules;
-use super::visitor::Visitor;
-use crate::preview::{self, PreviewGrant, PreviewKey};
 use crate::state::cookie;
 
-pub async fn handle(req: Request, env: &Env, _ctx: &Context) -> Result<Response> {
+pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let started = super::now_millis();
     let rules = super::rules_cache::current(env).await;
     let visit = Visit::from_request(&req);
@@ -31,8 +32,15 @@ pub async fn handle(req: Request, env: &Env, _ctx: &Context) -> Result<Response>
     if !is_personalizable(&origin) {
         return Ok(origin);
     }
+    let counters = if rules.reads_counters {
+        Some(super::counters::for_conditions(env).await)
+    } else {
+        None
+    };
     let mut origin = origin;
-    match personalize(&mut origin, visit, &rules, env, started) {
+    let result = personalize(&mut origin, visit, &rules, env, started, counters.as_ref());
+    super::counters::flush_later(env, ctx);
+    match result {
         Ok(response) => Ok(response),
         Err(e) => {
             console_error!("edgeseg: personalization failed, passing the page through: {e}");
@@ -65,35 +73,52 @@ impl Visit {
             .cf()
             .and_then(|cf| cf.country())
             .filter(|c| c != "XX" && c != "T1");
-        Some(Visit { facts, headers: headers.clone() })
+        Some(Visit {
+            facts,
+            headers: headers.clone(),
+        })
     }
 }
 
 async fn fetch_origin(req: Request, env: &Env) -> Result<Response> {
-    let origin_url = env
-        .var("ORIGIN_URL")
-        .map(|v| v.to_string())
-        .unwrap_or_default();
-    if origin_url.trim().is_empty() {
-        return env.assets("ASSETS")?.fetch_request(req).await;
-    }
+    let origin_url = env.var("ORIGIN_URL").map(|v| v.to_string()).unwrap_or_default();
     let url = req.url()?;
-    let mut target = origin_url.trim_end_matches('/').to_string();
-    target.push_str(url.path());
-    if let Some(q) = url.query() {
-        target.push('?');
-        target.push_str(q);
+    let target = if origin_url.trim().is_empty() {
+        url.to_string()
+    } else {
+        let mut target = origin_url.trim().trim_end_matches('/').to_string();
+        target.push_str(url.path());
+        if let Some(q) = url.query() {
+            target.push('?');
+            target.push_str(q);
+        }
+        target
+    };
+    let headers = copy_headers(req.headers())?;
+    // A page may be personalized differently each time: never let the origin
+    // answer a navigation with 304 and the browser reuse its copy of an earlier
+    // version. (Personalized pages also go out without validators.)
+    let navigation = headers
+        .get("accept")?
+        .is_some_and(|a| a.contains("text/html"))
+        || headers.get("sec-fetch-dest")?.as_deref() == Some("document");
+    if navigation {
+        headers.delete("if-none-match")?;
+        headers.delete("if-modified-since")?;
     }
     let mut init = RequestInit::new();
     init.with_method(req.method())
-        .with_headers(req.headers().clone())
+        .with_headers(headers)
         .with_redirect(worker::RequestRedirect::Manual);
     if !matches!(req.method(), Method::Get | Method::Head) {
         init.with_body(req.inner().body().map(Into::into));
     }
-    Fetch::Request(Request::new_with_init(&target, &init)?)
-        .send()
-        .await
+    let request = Request::new_with_init(&target, &init)?;
+    if origin_url.trim().is_empty() {
+        env.assets("ASSETS")?.fetch_request(request).await
+    } else {
+        Fetch::Request(request).send().await
+    }
 }
 
 fn is_personalizable(resp: &Response) -> bool {
@@ -113,6 +138,7 @@ fn personalize(
     rules: &Rc<CompiledRules>,
     env: &Env,
     started: f64,
+    counters: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response> {
     let now = visit.facts.now;
     let mut visitor = Visitor::load(&visit.headers, rules, env, now);
@@ -122,11 +148,14 @@ fn personalize(
         _ => &[],
     };
     classify::record_page_view(rules, &mut visitor.state, &visit.facts.path, now);
-    let options = ClassifyOptions { forced, ..ClassifyOptions::default() };
+    let options = ClassifyOptions { forced, counters };
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
 
     let headers = copy_headers(origin.headers())?;
     headers.delete("content-length")?;
+    // Validators describe the origin's bytes, not this visitor's page.
+    headers.delete("etag")?;
+    headers.delete("last-modified")?;
     match &preview {
         Preview::Active { grant, set_cookie } => {
             // A preview is the marketer's look at content: it keeps nothing of
@@ -135,9 +164,15 @@ fn personalize(
                 headers.append("set-cookie", c)?;
             }
             let banner = preview::banner_script(grant);
-            let head = classification.plan.head_append.get_or_insert_with(String::new);
+            let head = classification
+                .plan
+                .head_append
+                .get_or_insert_with(String::new);
             head.push_str(&banner);
-            headers.set("x-edgeseg-debug", &classify::explain(rules, &classification))?;
+            headers.set(
+                "x-edgeseg-debug",
+                &classify::explain(rules, &classification),
+            )?;
         }
         Preview::End { clear_cookie } => {
             headers.append("set-cookie", clear_cookie)?;
@@ -157,15 +192,37 @@ fn personalize(
     let spent = (super::now_millis() - started).max(0.0);
     headers.append(
         "server-timing",
-        &format!("edgeseg;dur={spent:.1};desc=\"segments: {}\"", classification.segments.len()),
+        &format!(
+            "edgeseg;dur={spent:.1};desc=\"segments: {}\"",
+            classification.segments.len()
+        ),
     )?;
 
+    // Counted only for visitors who may be tracked, and never for previews.
+    let counted = visitor.tracked && matches!(preview, Preview::None | Preview::End { .. });
+    if counted {
+        super::counters::add(counter_names::PAGE_VIEWS, now, 1);
+        for segment in &classification.entered {
+            super::counters::add(&counter_names::entries(segment), now, 1);
+        }
+    }
     let status = origin.status_code();
     let response = if classification.plan.is_empty() {
         Response::from_body(origin.body().clone())?
     } else {
         let body = origin.stream()?;
-        Response::from_stream(super::stream::rewrite(body, classification.plan))?
+        let content = classification.content.clone();
+        let on_end: Box<dyn FnOnce(crate::rewrite::RewriteReport)> = Box::new(move |report| {
+            if !counted {
+                return;
+            }
+            for block in report.applied {
+                if let Some((_, segment)) = content.iter().find(|(b, _)| *b == block) {
+                    super::counters::add(&counter_names::impressions(&block, segment), now, 1);
+                }
+            }
+        });
+        Response::from_stream(super::stream::rewrite(body, classification.plan, on_end))?
     };
     Ok(response.with_status(status).with_headers(headers))
 }
@@ -173,8 +230,13 @@ fn personalize(
 /// A signed preview link (query parameter) or the preview cookie it set.
 enum Preview {
     None,
-    Active { grant: PreviewGrant, set_cookie: Option<String> },
-    End { clear_cookie: String },
+    Active {
+        grant: PreviewGrant,
+        set_cookie: Option<String>,
+    },
+    End {
+        clear_cookie: String,
+    },
 }
 
 impl Preview {
@@ -188,10 +250,15 @@ impl Preview {
         else {
             return Preview::None;
         };
-        let clear = format!("{}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax", preview::COOKIE_NAME);
+        let clear = format!(
+            "{}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax",
+            preview::COOKIE_NAME
+        );
         if let Some(token) = visit.facts.query_param(preview::QUERY_PARAM) {
             if token == "off" {
-                return Preview::End { clear_cookie: clear };
+                return Preview::End {
+                    clear_cookie: clear,
+                };
             }
             if let Ok(grant) = preview::verify(token, &key, now) {
                 let set_cookie = format!(
@@ -199,13 +266,28 @@ impl Preview {
                     preview::COOKIE_NAME,
                     grant.expires.saturating_sub(now)
                 );
-                return Preview::Active { grant, set_cookie: Some(set_cookie) };
+                return Preview::Active {
+                    grant,
+                    set_cookie: Some(set_cookie),
+                };
             }
         }
-        let cookies = visit.headers.get("cookie").ok().flatten().unwrap_or_default();
-        match cookie::find_cookie(&cookies, preview::COOKIE_NAME).map(|t| preview::verify(t, &key, now)) {
-            Some(Ok(grant)) => Preview::Active { grant, set_cookie: None },
-            Some(Err(_)) => Preview::End { clear_cookie: clear },
+        let cookies = visit
+            .headers
+            .get("cookie")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        match cookie::find_cookie(&cookies, preview::COOKIE_NAME)
+            .map(|t| preview::verify(t, &key, now))
+        {
+            Some(Ok(grant)) => Preview::Active {
+                grant,
+                set_cookie: None,
+            },
+            Some(Err(_)) => Preview::End {
+                clear_cookie: clear,
+            },
             None => Preview::None,
         }
     }

@@ -7,10 +7,15 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
     match (req.method(), rest) {
         (worker::Method::Get, "health") => health(env).await,
         (worker::Method::Post, "event") => super::events::handle(req, env).await,
+        // Issue 4's path for the stats; the admin page uses admin/api/stats.
+        (worker::Method::Get, "stats") => super::admin::handle("api/stats", req, env).await,
         // The page script is a static file (www/__edgeseg/edgeseg.js).
         (worker::Method::Get, "edgeseg.js") => env.assets("ASSETS")?.fetch_request(req).await,
         (_, admin) if admin == "admin" || admin.starts_with("admin/") => {
-            let rest = admin.strip_prefix("admin").unwrap_or("").trim_start_matches('/');
+            let rest = admin
+                .strip_prefix("admin")
+                .unwrap_or("")
+                .trim_start_matches('/');
             super::admin::handle(rest, req, env).await
         }
         _ => Response::error("Not found", 404),

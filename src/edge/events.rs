@@ -23,10 +23,16 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         .get("content-length")?
         .and_then(|v| v.trim().parse::<usize>().ok());
     if declared_len.is_some_and(|n| n > MAX_BODY_BYTES) {
-        return error(400, &format!("the body is larger than {MAX_BODY_BYTES} bytes"));
+        return error(
+            400,
+            &format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        );
     }
     let Some(body) = read_bounded(&mut req, MAX_BODY_BYTES).await? else {
-        return error(400, &format!("the body is larger than {MAX_BODY_BYTES} bytes"));
+        return error(
+            400,
+            &format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+        );
     };
     let events = match parse_events(&body, &rules) {
         Ok(events) => events,
@@ -40,10 +46,22 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         // Consent said no: accept (so pages need no special case) but keep nothing.
         return Ok(response);
     }
-    let admitted = admit(&mut visitor.state.rate, events.len(), now, RateLimit::default());
+    let admitted = admit(
+        &mut visitor.state.rate,
+        events.len(),
+        now,
+        RateLimit::default(),
+    );
     for event in &events[..admitted] {
-        classify::record_event(&rules, &mut visitor.state, &event.name, &event.path, &event.props, now);
-        super::counters::add(&format!("events:{}", event.name), now, 1);
+        classify::record_event(
+            &rules,
+            &mut visitor.state,
+            &event.name,
+            &event.path,
+            &event.props,
+            now,
+        );
+        super::counters::add(&crate::counters::names::events(&event.name), now, 1);
     }
     if let Some(cookie) = visitor.set_cookie(&rules) {
         response.headers_mut().append("set-cookie", &cookie)?;

@@ -10,9 +10,9 @@
 
 mod admin;
 mod content;
+mod counters;
 mod endpoints;
 mod events;
-mod counters;
 mod rules_cache;
 mod stream;
 mod visitor;
@@ -36,10 +36,18 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     handle(req, env, ctx).await
 }
 
+/// The cron trigger (wrangler.toml): fold the counters.
+#[event(scheduled)]
+async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    counters::scheduled(&env).await;
+}
+
 async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let path = req.path();
     if let Some(rest) = path.strip_prefix("/__edgeseg/") {
-        return endpoints::handle(rest, req, &env).await;
+        let response = endpoints::handle(rest, req, &env).await;
+        counters::flush_later(&env, &ctx);
+        return response;
     }
     content::handle(req, &env, &ctx).await
 }

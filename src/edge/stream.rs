@@ -8,7 +8,7 @@ use std::rc::Rc;
 use futures_util::stream::{self, Stream, StreamExt};
 use worker::{console_error, ByteStream};
 
-use crate::rewrite::{RewritePlan, Rewriter};
+use crate::rewrite::{RewritePlan, RewriteReport, Rewriter};
 
 type Sink = Rc<RefCell<Vec<u8>>>;
 type Output = Box<dyn FnMut(&[u8])>;
@@ -19,39 +19,48 @@ enum Mode {
     PassThrough,
 }
 
-pub fn rewrite(body: ByteStream, plan: RewritePlan) -> impl Stream<Item = worker::Result<Vec<u8>>> {
+/// `on_end` receives what was rewritten (for impression counts) once the page is done.
+pub fn rewrite(
+    body: ByteStream,
+    plan: RewritePlan,
+    on_end: Box<dyn FnOnce(RewriteReport)>,
+) -> impl Stream<Item = worker::Result<Vec<u8>>> {
     let sink: Sink = Rc::new(RefCell::new(Vec::new()));
     let out = sink.clone();
-    let output: Output =
-        Box::new(move |c: &[u8]| out.borrow_mut().extend_from_slice(c));
+    let output: Output = Box::new(move |c: &[u8]| out.borrow_mut().extend_from_slice(c));
     let rewriter = Rewriter::new(Rc::new(plan), output);
-    let state = Some((body, Mode::Rewriting(Box::new(rewriter)), sink));
+    let state = Some((body, Mode::Rewriting(Box::new(rewriter)), sink, on_end));
     stream::unfold(state, |state| async move {
-        let (mut body, mut mode, sink) = state?;
+        let (mut body, mut mode, sink, on_end) = state?;
         loop {
             match body.next().await {
-                Some(Ok(chunk)) => {
-                    match &mut mode {
-                        Mode::Rewriting(rw) => {
-                            if let Err(e) = rw.write(&chunk) {
-                                console_error!("edgeseg: rewrite failed mid-page, passing the rest through: {e}");
-                                let mut out = std::mem::take(&mut *sink.borrow_mut());
-                                out.extend_from_slice(&chunk);
-                                return Some((Ok(out), Some((body, Mode::PassThrough, sink))));
-                            }
-                            let out = std::mem::take(&mut *sink.borrow_mut());
-                            if !out.is_empty() {
-                                return Some((Ok(out), Some((body, mode, sink))));
-                            }
+                Some(Ok(chunk)) => match &mut mode {
+                    Mode::Rewriting(rw) => {
+                        if let Err(e) = rw.write(&chunk) {
+                            console_error!(
+                                "edgeseg: rewrite failed mid-page, passing the rest through: {e}"
+                            );
+                            let mut out = std::mem::take(&mut *sink.borrow_mut());
+                            out.extend_from_slice(&chunk);
+                            return Some((Ok(out), Some((body, Mode::PassThrough, sink, on_end))));
                         }
-                        Mode::PassThrough => return Some((Ok(chunk), Some((body, mode, sink)))),
+                        let out = std::mem::take(&mut *sink.borrow_mut());
+                        if !out.is_empty() {
+                            return Some((Ok(out), Some((body, mode, sink, on_end))));
+                        }
                     }
-                }
+                    Mode::PassThrough => {
+                        return Some((Ok(chunk), Some((body, mode, sink, on_end))))
+                    }
+                },
                 Some(Err(e)) => return Some((Err(e), None)),
                 None => {
                     if let Mode::Rewriting(rw) = mode {
-                        if let Err(e) = rw.end() {
-                            console_error!("edgeseg: rewrite failed at the end of the page: {e}");
+                        match rw.end() {
+                            Ok(report) => on_end(report),
+                            Err(e) => console_error!(
+                                "edgeseg: rewrite failed at the end of the page: {e}"
+                            ),
                         }
                     }
                     let out = std::mem::take(&mut *sink.borrow_mut());

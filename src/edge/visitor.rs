@@ -29,20 +29,29 @@ impl Visitor {
             .filter(|s| !s.is_empty())
             .map(|s| CookieKey::new(s.as_bytes()));
         if key.is_none() {
-            console_error!("edgeseg: the {} secret is not set; visitors are not tracked", super::SECRET_NAME);
+            console_error!(
+                "edgeseg: the {} secret is not set; visitors are not tracked",
+                super::SECRET_NAME
+            );
         }
         let consent_denied = settings.consent_cookie.as_deref().is_some_and(|name| {
             cookie::find_cookie(&cookie_header, name)
                 .is_some_and(|v| settings.consent_deny_values.iter().any(|d| d == v))
         });
         let tracked = key.is_some() && !(settings.respect_gpc && gpc) && !consent_denied;
-        let incoming = cookie::find_cookie(&cookie_header, &settings.cookie_name).map(str::to_string);
+        let incoming =
+            cookie::find_cookie(&cookie_header, &settings.cookie_name).map(str::to_string);
         let decoded = match (&key, &incoming, tracked) {
             (Some(key), Some(value), true) => cookie::decode(value, key).ok(),
             _ => None,
         };
         let state = decoded.unwrap_or_else(|| VisitorState::fresh(random_id(), now));
-        Visitor { state, tracked, key, incoming }
+        Visitor {
+            state,
+            tracked,
+            key,
+            incoming,
+        }
     }
 
     /// The `Set-Cookie` value when the state is to be stored and has changed.

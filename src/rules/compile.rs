@@ -45,6 +45,8 @@ pub struct CompiledRules {
     pub segments: Vec<CompiledSegment>,
     pub blocks: Vec<CompiledBlock>,
     pub groups: SavedGroups,
+    /// Whether any condition reads `counters`, so the Worker fetches them only then.
+    pub reads_counters: bool,
 }
 
 /// Settings with durations resolved to seconds.
@@ -113,6 +115,12 @@ impl CompiledRules {
         let compiled = c.run();
         if errors.is_empty() {
             let (settings, events, tracking, signals, segments, blocks, groups) = compiled;
+            let reads_counters = segments.iter().any(|s| {
+                s.condition
+                    .referenced_paths()
+                    .iter()
+                    .any(|p| p == "counters" || p.starts_with("counters."))
+            });
             Ok(CompiledRules {
                 document,
                 settings,
@@ -122,6 +130,7 @@ impl CompiledRules {
                 segments,
                 blocks,
                 groups,
+                reads_counters,
             })
         } else {
             Err(RuleErrors(errors))

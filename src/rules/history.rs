@@ -56,10 +56,16 @@ pub fn locate_errors(text: &str, errors: &RuleErrors) -> Vec<LocatedError> {
         .iter()
         .map(|e| {
             let (line, column) = match &e.kind {
-                crate::RuleErrorKind::Syntax { line, column, .. } => (Some(*line), Some((*column).max(1))),
+                crate::RuleErrorKind::Syntax { line, column, .. } => {
+                    (Some(*line), Some((*column).max(1)))
+                }
                 _ => match locate(text, &e.path) {
                     Some(found) => {
-                        let at = if matches!(e.kind, crate::RuleErrorKind::UnknownField { .. }) { found.key.unwrap_or(found.value) } else { found.value };
+                        let at = if matches!(e.kind, crate::RuleErrorKind::UnknownField { .. }) {
+                            found.key.unwrap_or(found.value)
+                        } else {
+                            found.value
+                        };
                         (Some(at.line), Some(at.column))
                     }
                     None => (None, None),
@@ -91,7 +97,10 @@ mod tests {
         let text = "{\n  \"format\": 1,\n  \"version\": \"x\",\n  \"segments\": [\n    {\"id\": \"a\", \"priority\": \"high\", \"condition\": {}}\n  ]\n}\n";
         let errors = CompiledRules::from_json(text).unwrap_err();
         let located = locate_errors(text, &errors);
-        let e = located.iter().find(|e| e.path == "segments[0].priority").expect("priority error");
+        let e = located
+            .iter()
+            .find(|e| e.path == "segments[0].priority")
+            .expect("priority error");
         assert_eq!(e.line, Some(5));
         let syntax = CompiledRules::from_json("{\n  \"format\": 1,\n}").unwrap_err();
         let located = locate_errors("{\n  \"format\": 1,\n}", &syntax);

@@ -262,5 +262,5 @@ pub fn find_cookie<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;

@@ -125,3 +125,16 @@ test('the health endpoint reports the rules version in use', async () => {
   assert.equal(h.last_error, null);
   assert.equal(h.secret_configured, true);
 });
+
+test('regression: a navigation carrying validators still gets this visitor\'s page, never a 304 of an earlier one', async () => {
+  const v = new Visitor(worker.url);
+  for (const p of ['/products/trail-runner', '/products/daypack-28', '/products/down-jacket']) await v.get(p);
+  const r = await v.get('/', { headers: { 'if-none-match': '*', 'if-modified-since': new Date(Date.now() + 86_400_000).toUTCString() } });
+  assert.equal(r.status, 200);
+  assert.match(r.text, /data-variant="product_browser"/);
+  assert.equal(r.headers.get('etag'), null, 'a personalized page carries no validator');
+  // Assets keep their validators and 304s.
+  const css = await fetch(`${worker.url}/styles.css`);
+  const etag = css.headers.get('etag');
+  if (etag) assert.equal((await fetch(`${worker.url}/styles.css`, { headers: { 'if-none-match': etag } })).status, 304);
+});

@@ -54,7 +54,7 @@ export async function startWorker({ rules, vars = {} } = {}) {
   if (rules !== null && rules !== undefined) await kvPut(persistDir, 'rules', rules);
   const allVars = { EDGESEG_SECRET: TEST_SECRET, ...vars };
   const args = [WRANGLER, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
-    '--persist-to', persistDir, '--show-interactive-dev-session=false', '--log-level', 'log'];
+    '--persist-to', persistDir, '--show-interactive-dev-session=false', '--log-level', 'log', '--test-scheduled'];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   const child = spawn(process.execPath, args, { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
