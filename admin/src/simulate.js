@@ -11,7 +11,7 @@ const DEFAULT_EVENTS = [
 
 export function simulateView(app) {
   const names = h('datalist#event-names');
-  const rows = h('tbody#event-rows');
+  const rows = h('div.events#event-rows');
   const url = h('input#sim-url', { name: 'url', type: 'url', value: 'https://shop.test/', placeholder: 'https://shop.test/?utm_campaign=spring' });
   const country = h('input#sim-country', { name: 'country', maxlength: 2, placeholder: 'DE', autocapitalize: 'characters', size: 3 });
   const device = h('select#sim-device', { name: 'device' }, ['desktop', 'mobile', 'tablet', 'bot'].map((d) => h('option', { value: d }, d)));
@@ -22,9 +22,8 @@ export function simulateView(app) {
   const form = h('form.sim-form#simulate-form', { novalidate: true },
     h('fieldset',
       h('legend', 'What the visitor did'),
-      h('div.table-scroll', h('table.events',
-        h('thead', h('tr', h('th', 'Event'), h('th', 'Path'), h('th', 'How long ago'), h('th', h('span.sr-only', 'Remove')))),
-        rows)),
+      h('div.events-head', { 'aria-hidden': 'true' }, h('span', 'Event'), h('span', 'Path'), h('span', 'How long ago'), h('span')),
+      rows,
       h('button.secondary#add-event', { type: 'button', onclick: () => addRow({ name: 'page_view', path: '/', ago: '1m' }, true) }, '+ Add event'),
       h('p.hint', 'How long ago: a whole number and s, m, h or d (“5m”, “2h”, “3d”). Page views take a path.')),
     h('fieldset',
@@ -47,9 +46,9 @@ export function simulateView(app) {
     const name = h('input.ev-name', { list: 'event-names', value: ev.name, 'aria-label': 'Event name', required: true });
     const path = h('input.ev-path', { value: ev.path || '', placeholder: '/products/x', 'aria-label': 'Path' });
     const ago = h('input.ev-ago', { value: ev.ago, placeholder: '5m', 'aria-label': 'How long ago', size: 5, required: true });
-    const tr = h('tr.event-row', h('td', name), h('td', path), h('td', ago),
-      h('td', h('button.icon.remove-event', { type: 'button', title: 'Remove this event', 'aria-label': 'Remove this event', onclick: () => tr.remove() }, '×')));
-    rows.append(tr);
+    const row = h('div.event-row', { role: 'group', 'aria-label': 'Event' }, name, path, ago,
+      h('button.icon.remove-event', { type: 'button', title: 'Remove this event', 'aria-label': 'Remove this event', onclick: () => row.remove() }, '×'));
+    rows.append(row);
     if (focus) name.focus();
   }
 
@@ -65,7 +64,7 @@ export function simulateView(app) {
   function readForm() {
     const events = [];
     const problems = [];
-    [...rows.querySelectorAll('tr')].forEach((tr, i) => {
+    [...rows.querySelectorAll('.event-row')].forEach((tr, i) => {
       const name = tr.querySelector('.ev-name').value.trim();
       const path = tr.querySelector('.ev-path').value.trim();
       const ago = tr.querySelector('.ev-ago').value.trim();
@@ -116,7 +115,7 @@ export function simulateView(app) {
       h('section.card.wide#sim-outcomes',
         h('h2', 'Every segment'),
         h('div.table-scroll', h('table.outcomes',
-          h('thead', h('tr', h('th', 'Segment'), h('th.num', 'Priority'), h('th', 'Condition'), h('th', 'Standing'))),
+          h('thead', h('tr', h('th', 'Segment'), h('th.num', 'Prio.'), h('th', 'Condition'), h('th', 'Standing'))),
           h('tbody', outcomes.map((o) => h('tr', { dataset: { segment: o.id }, class: segs.includes(o.id) ? 'in' : '' },
             h('td', o.id), h('td.num', o.priority ?? ''),
             h('td', o.condition ? h('span.yes', '✓ holds') : h('span.no', '✗ no')),

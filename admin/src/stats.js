@@ -3,7 +3,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { call } from './api.js';
-import { h, statusLine } from './ui.js';
+import { h, statusLine, formatTime } from './ui.js';
 
 const RANGES = { '24h': 24 * 3600, '7d': 7 * 24 * 3600 };
 const PALETTE = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d', '#475569', '#ea580c'];
@@ -24,6 +24,7 @@ export function statsView(app) {
     status.el, charts);
 
   let plots = [];
+  let colorOf = () => PALETTE[0];
   let loaded = false;
   const ro = new ResizeObserver(() => resize());
 
@@ -55,11 +56,12 @@ export function statsView(app) {
       return;
     }
     const groups = groupCounters(counters);
+    colorOf = colorMap(groups);
     addChart('page-views', 'Page views', hours, [['page views', counters.page_views || zeros(hours)]]);
     addChart('segment-entries', 'Segment entries', hours, groups.entries);
     for (const [block, series] of groups.impressions) addChart(`impressions-${block}`, `Impressions of block “${block}”, by segment`, hours, series);
     if (groups.events.length) addChart('events', 'Events', hours, groups.events);
-    status.set('', `${hours.length} hours, ${new Date(hours[0] * 1000).toLocaleString()} – ${new Date((hours[hours.length - 1] + 3600) * 1000).toLocaleString()}`);
+    status.set('', `${hours.length} hours: ${formatTime(hours[0] * 1000)} – ${formatTime((hours[hours.length - 1] + 3600) * 1000)}`);
   }
 
   function addChart(id, title, hours, series) {
@@ -80,8 +82,8 @@ export function statsView(app) {
       legend: { live: true },
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       axes: [{ stroke: '#555', grid: { stroke: '#eee' } }, { stroke: '#555', grid: { stroke: '#eee' }, size: 48 }],
-      series: [{}, ...series.map(([label], i) => ({
-        label, stroke: PALETTE[i % PALETTE.length], width: 2, fill: series.length === 1 ? `${PALETTE[0]}22` : undefined, points: { show: false },
+      series: [{}, ...series.map(([label]) => ({
+        label, stroke: colorOf(label), width: 2, fill: series.length === 1 ? `${colorOf(label)}22` : undefined, points: { show: false },
       }))],
     };
     const plot = new uPlot(opts, [hours, ...series.map(([, v]) => v)], box);
@@ -93,6 +95,16 @@ export function statsView(app) {
     el,
     async onShow() { if (!loaded) await app.run(load, status); else resize(); },
   };
+}
+
+/** One color per series name (segment, event) across all charts. */
+function colorMap(groups) {
+  const names = [];
+  const add = (n) => { if (!names.includes(n)) names.push(n); };
+  groups.entries.forEach(([n]) => add(n));
+  groups.impressions.forEach(([, series]) => series.forEach(([n]) => add(n)));
+  groups.events.forEach(([n]) => add(n));
+  return (n) => (names.includes(n) ? PALETTE[names.indexOf(n) % PALETTE.length] : PALETTE[0]);
 }
 
 function chartHeight() { return window.innerWidth < 600 ? 180 : 240; }

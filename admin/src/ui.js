@@ -92,6 +92,7 @@ export function relativeTime(iso, now = Date.now()) {
   const t = new Date(iso).getTime();
   if (Number.isNaN(t)) return '';
   const s = Math.round((now - t) / 1000);
+  if (s < -60) return formatTime(iso);
   if (s < 60) return 'just now';
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
   if (s < 86400) return `${Math.round(s / 3600)} h ago`;

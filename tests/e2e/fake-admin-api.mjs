@@ -20,10 +20,10 @@ const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; ch
  */
 export async function startFakeAdminApi({ token = 'test-admin-token', rules = null, history = [], port = 0 } = {}) {
   const state = { versions: [], current: null, requests: [] };
-  const t0 = Date.parse('2026-11-27T09:00:00Z');
+  const t0 = Date.now() - (history.length + 2) * 86400e3; // seeded versions: a day apart, in the past
   for (const text of [...history, ...(rules === null ? [] : [rules])]) {
     const n = state.versions.length + 1;
-    store(state, { text, author: n === 1 ? 'ann' : 'ben', message: n === 1 ? 'first rules' : `update ${n}`, saved_at: new Date(t0 + n * 3600e3).toISOString() });
+    store(state, { text, author: n === 1 ? 'ann' : 'ben', message: n === 1 ? 'first rules' : `update ${n}`, saved_at: new Date(t0 + n * 86400e3).toISOString() });
   }
   const server = createServer((req, res) => {
     handle(req, res, state, token).catch((e) => {
