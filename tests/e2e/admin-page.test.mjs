@@ -27,11 +27,15 @@ after(async () => {
   await fake?.stop();
 });
 
-test('the built page is committed and within budget', async () => {
+test('the built page is committed, up to date with admin/ and within budget', async () => {
   const dir = join(ROOT, 'www', '__edgeseg', 'admin');
   const js = await stat(join(dir, 'app.js'));
   assert.ok(js.size < 600 * 1024, `app.js is ${js.size} bytes`);
-  await stat(join(dir, 'app.css'));
+  const { bundle } = await import('../../admin/build.mjs');
+  for (const [name, data] of Object.entries(await bundle())) {
+    const committed = await readFile(join(dir, name));
+    assert.ok(Buffer.from(data).equals(committed), `www/__edgeseg/admin/${name} is stale: run npm run build:admin`);
+  }
   const html = await readFile(join(dir, 'index.html'), 'utf8');
   assert.match(html, /src="app\.js"/);
   assert.doesNotMatch(html, /https?:\/\//, 'no CDN: everything is bundled');
