@@ -1,0 +1,42 @@
+// Builds the admin page: admin/src/main.js (+ its CSS) -> www/__edgeseg/admin/{app.js,app.css,index.html}.
+// Run with `npm run build:admin`. The output is committed: the Worker serves it as static assets,
+// and tests/e2e/admin-page.test.mjs fails when it is stale (bundle() compared with the files).
+import { build } from 'esbuild';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const OUT = resolve(HERE, '..', 'www', '__edgeseg', 'admin');
+export const LIMIT = 600 * 1024;
+
+/** Bundles in memory; returns { 'index.html': Uint8Array, 'app.js': ..., 'app.css': ... }. */
+export async function bundle() {
+  const result = await build({
+    entryPoints: { app: join(HERE, 'src', 'main.js') },
+    outdir: OUT,
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
+    legalComments: 'none',
+    logLevel: 'warning',
+    write: false,
+  });
+  const files = { 'index.html': await readFile(join(HERE, 'index.html')) };
+  for (const f of result.outputFiles) files[f.path.slice(OUT.length + 1)] = f.contents;
+  return files;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const files = await bundle();
+  await mkdir(OUT, { recursive: true });
+  for (const [name, data] of Object.entries(files)) {
+    await writeFile(join(OUT, name), data);
+    console.log(`${name.padEnd(11)} ${(data.length / 1024).toFixed(1)} KB`);
+  }
+  if (files['app.js'].length > LIMIT) {
+    console.error(`app.js is ${files['app.js'].length} bytes, over the ${LIMIT}-byte budget`);
+    process.exit(1);
+  }
+}

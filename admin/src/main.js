@@ -1,0 +1,132 @@
+// The edgeseg admin page: sign in with the admin token, then four tabs —
+// Rules (editor), Versions, Simulate, Stats. Everything talks to api/ beside the page.
+import './style.css';
+import { call, token, AuthError, ApiError } from './api.js';
+import { h } from './ui.js';
+import { rulesView } from './rules.js';
+import { versionsView } from './versions.js';
+import { simulateView } from './simulate.js';
+import { statsView } from './stats.js';
+
+const TABS = [
+  ['rules', 'Rules'],
+  ['versions', 'Versions'],
+  ['simulate', 'Simulate'],
+  ['stats', 'Stats'],
+];
+
+const root = document.getElementById('app');
+let app = null;
+
+function signInView(message) {
+  const input = h('input#token', { type: 'password', name: 'token', autocomplete: 'current-password', required: true, placeholder: 'the EDGESEG_ADMIN_TOKEN secret' });
+  const msg = h('p.status.status-error#signin-message', { role: 'alert', hidden: !message }, message || '');
+  const button = h('button.primary#signin-button', { type: 'submit' }, 'Sign in');
+  const form = h('form.signin-card#signin', { autocomplete: 'on' },
+    h('h1', h('span.logo', 'edgeseg'), ' admin'),
+    h('p', 'Sign in with the admin token. It is kept in this tab only (session storage) and sent with each request.'),
+    h('label', h('span', 'Admin token'), input),
+    button, msg);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const t = input.value.trim();
+    if (!t) return;
+    button.disabled = true;
+    msg.hidden = true;
+    token.set(t);
+    try {
+      await start();
+    } catch (e) {
+      token.clear();
+      msg.textContent = e instanceof AuthError || e instanceof ApiError ? e.message : `Could not sign in: ${e.message}`;
+      msg.hidden = false;
+      button.disabled = false;
+      input.select();
+    }
+  });
+  root.replaceChildren(h('main.signin', form));
+  input.focus();
+}
+
+/** Builds the signed-in app and loads the rules; throws (AuthError, ApiError) when it cannot. */
+async function start() {
+  const ctx = {
+    doc: { exists: false, revision: null },
+    go,
+    setRevision: (r) => { revBadge.textContent = r === null ? 'no rules yet' : `revision ${r}`; },
+    invalidateVersions: () => views.versions.invalidate(),
+    signOut,
+    /** Runs an action; auth failures sign out, other failures go to the view's status line. */
+    async run(fn, status) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (e instanceof AuthError) return signOut(e.message);
+        console.error(e);
+        status?.set('error', e.message || String(e));
+        return undefined;
+      }
+    },
+  };
+  const revBadge = h('span.badge#revision-badge', '');
+  const nav = h('nav.tabs', { role: 'tablist', 'aria-label': 'Sections' }, TABS.map(([id, label]) => h('a.tab', {
+    href: `#${id}`, id: `tab-${id}`, role: 'tab', dataset: { tab: id },
+  }, label)));
+  const header = h('header.top',
+    h('div.brand', h('span.logo', 'edgeseg'), h('span.brand-sub', 'admin')),
+    nav,
+    h('div.session', revBadge, h('button.secondary.small#signout', { type: 'button', onclick: () => signOut('Signed out.') }, 'Sign out')));
+  const main = h('main.content');
+  const views = {};
+  ctx.rules = views.rules = rulesView(ctx);
+  views.versions = versionsView(ctx);
+  views.simulate = simulateView(ctx);
+  views.stats = statsView(ctx);
+  for (const v of Object.values(views)) main.append(v.el);
+
+  await views.rules.load(); // checks the token, too
+  root.replaceChildren(header, main);
+  app = { ctx, views, nav };
+  window.addEventListener('hashchange', route);
+  route();
+
+  function go(tab) { if (location.hash !== `#${tab}`) location.hash = tab; else route(); }
+  return app;
+}
+
+function route() {
+  if (!app) return;
+  const id = (location.hash.slice(1) || 'rules');
+  const tab = TABS.some(([t]) => t === id) ? id : 'rules';
+  for (const [t] of TABS) {
+    const on = t === tab;
+    app.views[t].el.hidden = !on;
+    const a = app.nav.querySelector(`[data-tab="${t}"]`);
+    a.setAttribute('aria-selected', String(on));
+    if (on) a.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  }
+  document.title = `${TABS.find(([t]) => t === tab)[1]} · edgeseg admin`;
+  app.views[tab].onShow?.();
+}
+
+function signOut(message) {
+  token.clear();
+  window.removeEventListener('hashchange', route);
+  app = null;
+  signInView(message);
+}
+
+window.addEventListener('beforeunload', (ev) => {
+  if (app && app.views.rules.isDirty()) { ev.preventDefault(); ev.returnValue = ''; }
+});
+
+// A test hook: lets browser tests select text in the editor before typing over it.
+window.edgesegAdmin = {
+  get editor() { return app ? app.views.rules.editor : null; },
+};
+
+if (token.get()) {
+  start().catch((e) => { token.clear(); signInView(e.message); });
+} else {
+  signInView('');
+}

@@ -1,0 +1,65 @@
+// The admin page in headless Chromium against the in-memory fake of the admin API
+// (fake-admin-api.mjs). The same checks (admin-page-checks.mjs) can run against the Worker.
+// Run `npm run build:admin` after changing admin/; this test uses the committed build.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ROOT } from './harness.mjs';
+import { launchBrowser, browserMissing } from './browser.mjs';
+import { startFakeAdminApi } from './fake-admin-api.mjs';
+import { runAdminPageChecks } from './admin-page-checks.mjs';
+
+const skip = browserMissing() ?? false;
+const rules = await readFile(join(ROOT, 'examples', 'rules.json'), 'utf8');
+// An older version to diff against: another label and a different hero headline.
+const older = rules.replace('"version": "example-1"', '"version": "example-0"').replace(/Still deciding\?/g, 'Need help choosing?');
+const TOKEN = 'fake-admin-token-0123456789';
+
+let fake;
+let browser;
+before(async () => {
+  fake = await startFakeAdminApi({ token: TOKEN, rules, history: [older] });
+  if (!skip) browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await fake?.stop();
+});
+
+test('the built page is committed, up to date with admin/ and within budget', async () => {
+  const dir = join(ROOT, 'www', '__edgeseg', 'admin');
+  const js = await stat(join(dir, 'app.js'));
+  assert.ok(js.size < 600 * 1024, `app.js is ${js.size} bytes`);
+  const { bundle } = await import('../../admin/build.mjs');
+  for (const [name, data] of Object.entries(await bundle())) {
+    const committed = await readFile(join(dir, name));
+    assert.ok(Buffer.from(data).equals(committed), `www/__edgeseg/admin/${name} is stale: run npm run build:admin`);
+  }
+  const html = await readFile(join(dir, 'index.html'), 'utf8');
+  assert.match(html, /src="app\.js"/);
+  assert.doesNotMatch(html, /https?:\/\//, 'no CDN: everything is bundled');
+});
+
+test('the fake API answers by the contract', async () => {
+  const api = (path, init = {}) => fetch(`${fake.baseUrl}api/${path}`, init);
+  assert.equal((await api('rules')).status, 401);
+  assert.equal((await api('rules', { headers: { authorization: 'Bearer nope' } })).status, 403);
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  const r = await api('rules', { headers: auth });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get('etag'), '"2"');
+  const bad = await api('rules/validate', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ text: '{\n  "format": 1,\n  "version": "x",\n  "segments": [{"id": "a", "priority": "three"}]\n}' }) });
+  assert.equal(bad.status, 422);
+  assert.deepEqual((await bad.json()).errors[0], { path: 'segments[0].priority', message: 'expected a whole number, got "three"', line: 4, column: 40 });
+  const syntax = await api('rules/validate', { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ text: '{\n  "format": 1,\n  "version": "x" "y"\n}' }) });
+  const e = (await syntax.json()).errors[0];
+  assert.deepEqual([e.line, e.column], [3, 18]);
+  const stale = await api('rules', { method: 'PUT', headers: { ...auth, 'content-type': 'application/json', 'if-match': '"1"' }, body: JSON.stringify({ text: rules, author: 'x', message: 'y' }) });
+  assert.equal(stale.status, 409);
+  assert.equal((await stale.json()).current_revision, 2);
+});
+
+test('admin page in Chromium (fake API)', { skip }, async (t) => {
+  await runAdminPageChecks({ t, baseUrl: fake.baseUrl, token: TOKEN, browser, screenshotPrefix: 'admin-fake' });
+});
