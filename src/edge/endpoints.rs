@@ -11,7 +11,13 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (worker::Method::Get, "stats") => super::admin::handle("api/stats", req, env).await,
         // The page script is a static file (www/__edgeseg/edgeseg.js).
         (worker::Method::Get, "edgeseg.js") => env.assets("ASSETS")?.fetch_request(req).await,
-        (_, admin) if admin == "admin" || admin.starts_with("admin/") => {
+        (worker::Method::Get, "admin") => {
+            // The page loads app.js relative to its own address.
+            let mut url = req.url()?;
+            url.set_path("/__edgeseg/admin/");
+            Response::redirect_with_status(url, 308)
+        }
+        (_, admin) if admin.starts_with("admin/") => {
             let rest = admin
                 .strip_prefix("admin")
                 .unwrap_or("")

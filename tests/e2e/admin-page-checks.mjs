@@ -320,7 +320,7 @@ async function openPage(b, viewport, ctx) {
   return page;
 }
 
-async function signIn(page, baseUrl, token) {
+export async function signIn(page, baseUrl, token) {
   await page.goto(baseUrl);
   await page.locator('#token').fill(token);
   await page.locator('#signin-button').click();
@@ -332,10 +332,10 @@ async function screenshot(page, name) {
   return saveScreenshot(page, name);
 }
 
-const editorText = (page) => page.evaluate(() => window.edgesegAdmin.editor.getText());
+export const editorText = (page) => page.evaluate(() => window.edgesegAdmin.editor.getText());
 
 /** Selects [from, to) in the editor and types `text` over it, as a user would. */
-async function replaceRange(page, from, to, text) {
+export async function replaceRange(page, from, to, text) {
   await page.evaluate(([a, b]) => {
     const { view } = window.edgesegAdmin.editor;
     view.focus();
@@ -354,7 +354,7 @@ async function replaceJsonString(page, key, value) {
   await replaceRange(page, from, from + m[1].length, value);
 }
 
-async function fillDialog(page, sel, values) {
+export async function fillDialog(page, sel, values) {
   const dlg = page.locator(`dialog${sel}`);
   await dlg.waitFor();
   for (const [k, v] of Object.entries(values)) await dlg.locator(`input[name="${k}"]`).fill(v);
@@ -362,7 +362,7 @@ async function fillDialog(page, sel, values) {
   await dlg.waitFor({ state: 'detached' });
 }
 
-async function waitText(page, selector, re) {
+export async function waitText(page, selector, re) {
   try {
     await page.waitForFunction(([s, src, flags]) => {
       const el = document.querySelector(s);
