@@ -22,6 +22,7 @@ RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock schema/rule
 ## make dev: install what is missing, build, seed local KV, serve the demo store at http://127.0.0.1:$(PORT)
 dev: tools worker .dev.vars seed-local
 	@echo "edgeseg: serving the personalized demo store at http://127.0.0.1:$(PORT)"
+	@echo "edgeseg: admin page at http://127.0.0.1:$(PORT)/__edgeseg/admin/ (token: EDGESEG_ADMIN_TOKEN in .dev.vars)"
 	wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to .wrangler/state
 
 ## make test: every test — lint, native, wasm32 (Node), end to end in workerd and Chromium
@@ -71,12 +72,15 @@ wasm-test: tools
 e2e: tools worker
 	node --test --test-concurrency=1 tests/e2e/
 
+## make bench: criterion benchmarks of the core (native), then classification in wasm32 under Node.
 bench: tools
 	cargo bench --bench cookie --bench classify --bench rewrite
+	cargo test --release --target $(WASM_TARGET) --test wasm_bench -- --nocapture
 
 .dev.vars:
 	@echo "EDGESEG_SECRET=$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" > $@
-	@echo "created .dev.vars with a random EDGESEG_SECRET"
+	@echo "EDGESEG_ADMIN_TOKEN=$$(head -c 24 /dev/urandom | base64 | tr -d '=+/')" >> $@
+	@echo "created .dev.vars with a random EDGESEG_SECRET and EDGESEG_ADMIN_TOKEN"
 
 seed-local: tools
 	wrangler kv key put --binding EDGESEG_KV --local --persist-to .wrangler/state rules --path examples/rules.json

@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startWorker, ROOT, eventually } from './harness.mjs';
+import { startWorker, ROOT, eventually, Visitor } from './harness.mjs';
 import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
 import { runAdminPageChecks, signIn, replaceRange, fillDialog, waitText, editorText, WIDE } from './admin-page-checks.mjs';
 
@@ -22,14 +22,25 @@ async function put(text, revision) {
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...(revision ? { 'if-match': `"${revision}"` } : {}) },
     body: JSON.stringify({ text, author: 'seed', message: 'seeded by the test' }),
   });
-  assert.equal(res.status, 200, await res.text());
-  return (await res.json()).revision;
+  const body = await res.text();
+  assert.equal(res.status, 200, body);
+  return JSON.parse(body).revision;
 }
 
 before(async () => {
   worker = await startWorker({ rules: older, vars: { EDGESEG_ADMIN_TOKEN: TOKEN } });
   const r1 = await put(older, null);
   await put(rules, r1);
+  // Some traffic, folded, so the stats page has page views, entries and impressions to chart.
+  const shopper = new Visitor(worker.url);
+  for (const p of ['/products/trail-runner', '/products/daypack-28', '/products/down-jacket', '/', '/category/']) await shopper.get(p);
+  await new Visitor(worker.url).get('/?utm_campaign=spring');
+  await eventually(async () => {
+    await fetch(`${worker.url}/__scheduled`);
+    const r = await fetch(`${worker.url}/__edgeseg/stats`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const s = await r.json();
+    return Object.keys(s.counters || {}).some((k) => k.startsWith('entries:'));
+  }, { timeout: 20_000, every: 1_000, what: 'counters in the stats' });
   if (!skip) browser = await launchBrowser();
 });
 after(async () => {
