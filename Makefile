@@ -60,14 +60,14 @@ build/worker/shim.mjs: $(RUST_SOURCES) | tools
 lint: tools
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	cargo clippy --lib --tests --target $(WASM_TARGET) -- -D warnings
+	cargo clippy --lib --tests --no-default-features --target $(WASM_TARGET) -- -D warnings
 
 unit: tools
 	cargo test
 
 ## The core's tests compiled to wasm32 and run under Node by wasm-bindgen-test-runner.
 wasm-test: tools
-	cargo test --target $(WASM_TARGET) --test conformance --test rewrite_fixtures --test wasm_core
+	cargo test --no-default-features --target $(WASM_TARGET) --test conformance --test rewrite_fixtures --test wasm_core
 
 e2e: tools worker
 	node --test --test-concurrency=1 tests/e2e/
@@ -75,7 +75,7 @@ e2e: tools worker
 ## make bench: criterion benchmarks of the core (native), then classification in wasm32 under Node.
 bench: tools
 	cargo bench --bench cookie --bench classify --bench rewrite
-	cargo test --release --target $(WASM_TARGET) --test wasm_bench -- --nocapture
+	cargo test --release --no-default-features --target $(WASM_TARGET) --test wasm_bench -- --nocapture
 
 .dev.vars:
 	@echo "EDGESEG_SECRET=$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" > $@

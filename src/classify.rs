@@ -36,6 +36,18 @@ pub enum Standing {
 }
 
 impl Standing {
+    /// The standing's name in JSON output (`out`, `pending`, `entered`, `member`, `holding`, `forced`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Standing::Out => "out",
+            Standing::Pending { .. } => "pending",
+            Standing::Entered => "entered",
+            Standing::Member { .. } => "member",
+            Standing::Holding { .. } => "holding",
+            Standing::Forced => "forced",
+        }
+    }
+
     pub fn is_member(self) -> bool {
         matches!(
             self,
@@ -64,7 +76,7 @@ pub struct Classification {
     pub segments: Vec<String>,
     /// Segments entered on this request (for entry counters).
     pub entered: Vec<String>,
-    /// Every segment, in document order.
+    /// Every segment, in document order (empty with [`ClassifyOptions::lean`]).
     pub outcomes: Vec<SegmentOutcome>,
     /// Every signal with its value (`None`: absent).
     pub signals: Vec<(String, Option<f64>)>,
@@ -82,6 +94,9 @@ pub struct ClassifyOptions<'a> {
     pub counters: Option<&'a Map<String, Value>>,
     /// Segments forced on (a signed preview): members whatever their condition.
     pub forced: &'a [String],
+    /// Skip the per-segment report ([`Classification::outcomes`] stays empty):
+    /// the Worker's hot path needs only segments and the plan.
+    pub lean: bool,
 }
 
 /// Records a page view into the state (sessions, `page_view` trackers) and
@@ -140,14 +155,23 @@ pub fn classify(
     let mut attributes = Value::Object(attributes);
     let mut standings: Vec<Standing> = Vec::with_capacity(rules.segments.len());
     let mut holds: Vec<bool> = Vec::with_capacity(rules.segments.len());
+    // Memberships sorted by segment key for lookup; rebuilt in evaluation order,
+    // which also forgets segments that no longer exist.
+    let mut previous = std::mem::take(&mut state.memberships);
+    previous.sort_unstable_by_key(|m| m.segment);
+    let mut memberships = Vec::with_capacity(previous.len());
     for segment in &rules.segments {
         let condition = segment.condition.eval(&attributes, &rules.groups);
-        let standing = if options.forced.iter().any(|f| f == &segment.id) {
-            Standing::Forced
-        } else {
-            advance(state, segment, condition, now)
-        };
-        if standing.is_member() {
+        let current = previous
+            .binary_search_by_key(&segment.key, |m| m.segment)
+            .ok()
+            .map(|i| previous[i]);
+        let (next, mut standing) = advance(current, segment, condition, now);
+        if options.forced.iter().any(|f| f == &segment.id) {
+            standing = Standing::Forced;
+        }
+        memberships.extend(next);
+        if standing.is_member() && rules.reads_segments {
             if let Some(Value::Array(list)) = attributes.get_mut("segments") {
                 list.push(Value::String(segment.id.clone()));
             }
@@ -155,10 +179,7 @@ pub fn classify(
         standings.push(standing);
         holds.push(condition);
     }
-    // Forget memberships of segments that no longer exist.
-    state
-        .memberships
-        .retain(|m| rules.segments.iter().any(|s| s.key == m.segment));
+    state.memberships = memberships;
 
     let mut members: Vec<usize> = (0..rules.segments.len())
         .filter(|&i| standings[i].is_member())
@@ -181,24 +202,24 @@ pub fn classify(
         .filter(|&&i| standings[i] == Standing::Entered)
         .map(|&i| rules.segments[i].id.clone())
         .collect();
-    let mut outcomes: Vec<SegmentOutcome> = rules
-        .segments
-        .iter()
-        .zip(standings.iter().zip(&holds))
-        .map(|(s, (standing, holds))| SegmentOutcome {
-            id: s.id.clone(),
-            priority: s.priority,
-            condition: *holds,
-            standing: *standing,
-        })
-        .collect();
-    outcomes.sort_by_key(|o| {
-        rules
-            .segments
-            .iter()
-            .find(|s| s.id == o.id)
-            .map_or(0, |s| s.order)
-    });
+    // Outcomes in document order (`order` is each segment's index in the document).
+    let report_len = if options.lean {
+        0
+    } else {
+        rules.segments.len()
+    };
+    let mut outcomes: Vec<Option<SegmentOutcome>> = vec![None; report_len];
+    for ((s, standing), holds) in rules.segments.iter().zip(&standings).zip(&holds) {
+        if let Some(slot) = outcomes.get_mut(s.order) {
+            *slot = Some(SegmentOutcome {
+                id: s.id.clone(),
+                priority: s.priority,
+                condition: *holds,
+                standing: *standing,
+            });
+        }
+    }
+    let outcomes: Vec<SegmentOutcome> = outcomes.into_iter().flatten().collect();
 
     let attributes = match attributes {
         Value::Object(map) => map,
@@ -268,16 +289,11 @@ fn render(c: &CompiledContent, attributes: &Map<String, Value>) -> BlockAction {
 /// `enter_after`" means: it held at a request at least `enter_after` after the
 /// request where it was first seen to hold, and at every request in between.
 fn advance(
-    state: &mut VisitorState,
+    current: Option<Membership>,
     segment: &CompiledSegment,
     holds: bool,
     now: Timestamp,
-) -> Standing {
-    let index = state
-        .memberships
-        .iter()
-        .position(|m| m.segment == segment.key);
-    let current = index.map(|i| state.memberships[i]);
+) -> (Option<Membership>, Standing) {
     let (next, standing) = match (current, holds) {
         (None, true) if segment.enter_after == 0 => (
             Some(Membership {
@@ -346,15 +362,7 @@ fn advance(
             }
         }
     };
-    match (index, next) {
-        (Some(i), Some(m)) => state.memberships[i] = m,
-        (Some(i), None) => {
-            state.memberships.remove(i);
-        }
-        (None, Some(m)) => state.memberships.push(m),
-        (None, None) => {}
-    }
-    standing
+    (next, standing)
 }
 
 /// One line saying which segments matched and why, for the preview's debug

@@ -30,11 +30,17 @@ fn classification_per_visitor_in_wasm() {
         let state = workload::visitor(&rules);
         let median = {
             let mut runs: Vec<f64> = (0..5)
-                .map(|_| time_per_op(iterations, || workload::classify_once(&rules, &state, &facts)))
+                .map(|_| {
+                    time_per_op(iterations, || {
+                        workload::classify_once(&rules, &state, &facts)
+                    })
+                })
                 .collect();
             runs.sort_by(f64::total_cmp);
             runs[2]
         };
-        console_log!("wasm32 classify/{n}: {median:.2} µs per visitor (median of 5 runs of {iterations})");
+        console_log!(
+            "wasm32 classify/{n}: {median:.2} µs per visitor (median of 5 runs of {iterations})"
+        );
     }
 }

@@ -99,6 +99,11 @@ pub fn facts() -> RequestFacts {
 /// One classification, as the Worker does it per page view (state cloned so every run sees the same input).
 pub fn classify_once(rules: &CompiledRules, state: &VisitorState, facts: &RequestFacts) -> usize {
     let mut s = state.clone();
-    let c = classify::classify(rules, facts, &mut s, &ClassifyOptions::default());
+    // As the Worker classifies a page view: without the per-segment report.
+    let options = ClassifyOptions {
+        lean: true,
+        ..ClassifyOptions::default()
+    };
+    let c = classify::classify(rules, facts, &mut s, &options);
     c.segments.len()
 }

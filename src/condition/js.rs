@@ -219,6 +219,10 @@ pub fn fold_case(s: &str) -> String {
 
 /// Case-insensitive string equality without allocating.
 pub fn eq_fold(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        // The common case, and much faster than per-char Unicode lowering.
+        return a.eq_ignore_ascii_case(b);
+    }
     a.chars()
         .flat_map(char::to_lowercase)
         .eq(b.chars().flat_map(char::to_lowercase))

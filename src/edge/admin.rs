@@ -452,7 +452,7 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
     let outcomes: Vec<Value> = c
         .outcomes
         .iter()
-        .map(|o| json!({"id": o.id, "priority": o.priority, "condition": o.condition, "standing": standing_name(o.standing)}))
+        .map(|o| json!({"id": o.id, "priority": o.priority, "condition": o.condition, "standing": o.standing.name()}))
         .collect();
     let blocks: serde_json::Map<String, Value> = rules
         .blocks
@@ -476,18 +476,6 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
             "explain": crate::classify::explain(&rules, &c),
         }),
     )
-}
-
-fn standing_name(s: crate::classify::Standing) -> &'static str {
-    use crate::classify::Standing::*;
-    match s {
-        Out => "out",
-        Pending { .. } => "pending",
-        Entered => "entered",
-        Member { .. } => "member",
-        Holding { .. } => "holding",
-        Forced => "forced",
-    }
 }
 
 #[derive(Deserialize)]

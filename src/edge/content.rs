@@ -81,7 +81,10 @@ impl Visit {
 }
 
 async fn fetch_origin(req: Request, env: &Env) -> Result<Response> {
-    let origin_url = env.var("ORIGIN_URL").map(|v| v.to_string()).unwrap_or_default();
+    let origin_url = env
+        .var("ORIGIN_URL")
+        .map(|v| v.to_string())
+        .unwrap_or_default();
     let url = req.url()?;
     let target = if origin_url.trim().is_empty() {
         url.to_string()
@@ -148,7 +151,13 @@ fn personalize(
         _ => &[],
     };
     classify::record_page_view(rules, &mut visitor.state, &visit.facts.path, now);
-    let options = ClassifyOptions { forced, counters };
+    // The per-segment report is only needed to explain a preview.
+    let lean = !matches!(preview, Preview::Active { .. });
+    let options = ClassifyOptions {
+        forced,
+        counters,
+        lean,
+    };
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
 
     let headers = copy_headers(origin.headers())?;

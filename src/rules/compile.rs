@@ -47,6 +47,9 @@ pub struct CompiledRules {
     pub groups: SavedGroups,
     /// Whether any condition reads `counters`, so the Worker fetches them only then.
     pub reads_counters: bool,
+    /// Whether any condition reads `segments`, so classification maintains the
+    /// growing list only then.
+    pub reads_segments: bool,
 }
 
 /// Settings with durations resolved to seconds.
@@ -115,12 +118,17 @@ impl CompiledRules {
         let compiled = c.run();
         if errors.is_empty() {
             let (settings, events, tracking, signals, segments, blocks, groups) = compiled;
-            let reads_counters = segments.iter().any(|s| {
-                s.condition
-                    .referenced_paths()
-                    .iter()
-                    .any(|p| p == "counters" || p.starts_with("counters."))
-            });
+            let reads = |attribute: &str| {
+                let nested = format!("{attribute}.");
+                segments.iter().any(|s| {
+                    s.condition
+                        .referenced_paths()
+                        .iter()
+                        .any(|p| p == attribute || p.starts_with(&nested))
+                })
+            };
+            let reads_counters = reads("counters");
+            let reads_segments = reads("segments");
             Ok(CompiledRules {
                 document,
                 settings,
@@ -131,6 +139,7 @@ impl CompiledRules {
                 blocks,
                 groups,
                 reads_counters,
+                reads_segments,
             })
         } else {
             Err(RuleErrors(errors))

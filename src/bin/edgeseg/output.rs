@@ -196,15 +196,15 @@ pub fn simulate_json(rules: &CompiledRules, c: &Classification, now: u64, url: &
                 "condition": o.condition,
                 "member": o.standing.is_member(),
             });
+            let name = o.standing.name();
             let fields = match o.standing {
-                Standing::Out => json!({"standing": "out"}),
                 Standing::Pending { since, enters_at } => {
-                    json!({"standing": "pending", "since": since, "enters_at": enters_at})
+                    json!({"standing": name, "since": since, "enters_at": enters_at})
                 }
-                Standing::Entered => json!({"standing": "entered", "since": now}),
-                Standing::Member { since } => json!({"standing": "member", "since": since}),
-                Standing::Holding { until } => json!({"standing": "holding", "until": until}),
-                Standing::Forced => json!({"standing": "forced"}),
+                Standing::Entered => json!({"standing": name, "since": now}),
+                Standing::Member { since } => json!({"standing": name, "since": since}),
+                Standing::Holding { until } => json!({"standing": name, "until": until}),
+                Standing::Out | Standing::Forced => json!({"standing": name}),
             };
             if let (Value::Object(seg), Value::Object(fields)) = (&mut seg, fields) {
                 seg.extend(fields);
