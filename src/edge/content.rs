@@ -22,7 +22,14 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> 
     let started = super::now_millis();
     let rules = super::rules_cache::current(env).await;
     let visit = Visit::from_request(&req);
-    let origin = fetch_origin(req, env).await?;
+    let origin = match fetch_origin(req, env).await {
+        Ok(origin) => origin,
+        Err(e) => {
+            // Not ours to hide: the origin could not be reached at all.
+            console_error!("edgeseg: fetching the page from the origin failed: {e}");
+            return Response::error("Bad gateway: the origin could not be reached", 502);
+        }
+    };
     let Some(rules) = rules else {
         return Ok(origin);
     };
@@ -213,6 +220,9 @@ fn personalize(
         super::counters::add(counter_names::PAGE_VIEWS, now, 1);
         for segment in &classification.entered {
             super::counters::add(&counter_names::entries(segment), now, 1);
+            for declared in rules.counters_for_entry(segment) {
+                super::counters::add(declared, now, 1);
+            }
         }
     }
     let status = origin.status_code();
@@ -221,6 +231,7 @@ fn personalize(
     } else {
         let body = origin.stream()?;
         let content = classification.content.clone();
+        let rules = Rc::clone(rules);
         let on_end: Box<dyn FnOnce(crate::rewrite::RewriteReport)> = Box::new(move |report| {
             if !counted {
                 return;
@@ -228,6 +239,9 @@ fn personalize(
             for block in report.applied {
                 if let Some((_, segment)) = content.iter().find(|(b, _)| *b == block) {
                     super::counters::add(&counter_names::impressions(&block, segment), now, 1);
+                    for declared in rules.counters_for_impression(&block, segment) {
+                        super::counters::add(declared, now, 1);
+                    }
                 }
             }
         });

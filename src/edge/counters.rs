@@ -91,7 +91,11 @@ pub async fn scheduled(env: &Env) {
             b.ack(k);
         })
     });
-    match run_fold(&kv, now_secs, &CounterSettings::default()).await {
+    let mut settings = CounterSettings::default();
+    if let Some(rules) = super::rules_cache::current(env).await {
+        settings.totals_ttl_secs = rules.settings.counter_retention;
+    }
+    match run_fold(&kv, now_secs, &settings).await {
         Ok(report) => {
             console_log!(
                 "edgeseg: counter fold: {} folded, {} deleted, {} settling, {} deferred",

@@ -62,6 +62,9 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
             now,
         );
         super::counters::add(&crate::counters::names::events(&event.name), now, 1);
+        for declared in rules.counters_for_event(&event.name) {
+            super::counters::add(declared, now, 1);
+        }
     }
     if let Some(cookie) = visitor.set_cookie(&rules) {
         response.headers_mut().append("set-cookie", &cookie)?;

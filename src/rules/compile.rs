@@ -45,11 +45,66 @@ pub struct CompiledRules {
     pub segments: Vec<CompiledSegment>,
     pub blocks: Vec<CompiledBlock>,
     pub groups: SavedGroups,
+    /// Counters the rules declare.
+    pub counters: Vec<DeclaredCounter>,
     /// Whether any condition reads `counters`, so the Worker fetches them only then.
     pub reads_counters: bool,
     /// Whether any condition reads `segments`, so classification maintains the
     /// growing list only then.
     pub reads_segments: bool,
+}
+
+/// A counter the rules declare, and what it counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredCounter {
+    pub name: String,
+    pub source: CounterSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CounterSource {
+    Event(String),
+    Impressions {
+        block: String,
+        segment: Option<String>,
+    },
+    Entries(String),
+}
+
+impl CompiledRules {
+    /// Declared counters that also count an event.
+    pub fn counters_for_event<'a>(&'a self, event: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.counters.iter().filter_map(move |c| match &c.source {
+            CounterSource::Event(e) if e == event => Some(c.name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Declared counters that also count an impression of `block` with `segment`'s content.
+    pub fn counters_for_impression<'a>(
+        &'a self,
+        block: &'a str,
+        segment: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.counters.iter().filter_map(move |c| match &c.source {
+            CounterSource::Impressions {
+                block: b,
+                segment: s,
+            } if b == block && s.as_deref().is_none_or(|s| s == segment) => Some(c.name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Declared counters that also count entering `segment`.
+    pub fn counters_for_entry<'a>(
+        &'a self,
+        segment: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.counters.iter().filter_map(move |c| match &c.source {
+            CounterSource::Entries(s) if s == segment => Some(c.name.as_str()),
+            _ => None,
+        })
+    }
 }
 
 /// Settings with durations resolved to seconds.
@@ -62,6 +117,7 @@ pub struct CompiledSettings {
     pub respect_gpc: bool,
     pub consent_cookie: Option<String>,
     pub consent_deny_values: Vec<String>,
+    pub counter_retention: u64,
 }
 
 #[derive(Debug)]
@@ -117,7 +173,8 @@ impl CompiledRules {
         };
         let compiled = c.run();
         if errors.is_empty() {
-            let (settings, events, tracking, signals, segments, blocks, groups) = compiled;
+            let (settings, events, tracking, signals, segments, blocks, groups, counters) =
+                compiled;
             let reads = |attribute: &str| {
                 let nested = format!("{attribute}.");
                 segments.iter().any(|s| {
@@ -138,6 +195,7 @@ impl CompiledRules {
                 segments,
                 blocks,
                 groups,
+                counters,
                 reads_counters,
                 reads_segments,
             })
@@ -165,6 +223,7 @@ type Compiled = (
     Vec<CompiledSegment>,
     Vec<CompiledBlock>,
     SavedGroups,
+    Vec<DeclaredCounter>,
 );
 
 struct Compiler<'a> {
@@ -208,13 +267,14 @@ impl Compiler<'_> {
         let (tracking, signals) = self.signals(&events, settings.session_timeout);
         let segments = self.segments(&signals);
         let blocks = self.blocks(&segments, &signals);
+        let counters = self.counters(&events, &segments, &blocks);
         let groups: SavedGroups = doc
             .saved_groups
             .iter()
             .map(|(k, v)| (k.clone(), Value::Array(v.clone())))
             .collect();
         (
-            settings, events, tracking, signals, segments, blocks, groups,
+            settings, events, tracking, signals, segments, blocks, groups, counters,
         )
     }
 
@@ -222,6 +282,17 @@ impl Compiler<'_> {
         let s = &self.doc.settings;
         let cookie_lifetime = self.duration("settings.cookie_lifetime".into(), &s.cookie_lifetime);
         let session_timeout = self.duration("settings.session_timeout".into(), &s.session_timeout);
+        let counter_retention =
+            self.duration("settings.counter_retention".into(), &s.counter_retention);
+        if counter_retention < 8 * 86_400 {
+            self.err(
+                "settings.counter_retention",
+                RuleErrorKind::Invalid(
+                    "keep counters at least 8d: totals must outlive the 7-day delta keys they fold"
+                        .into(),
+                ),
+            );
+        }
         if !is_cookie_name(&s.cookie_name) {
             self.err(
                 "settings.cookie_name",
@@ -245,6 +316,7 @@ impl Compiler<'_> {
             respect_gpc: s.consent.respect_gpc,
             consent_cookie: s.consent.cookie.clone(),
             consent_deny_values: s.consent.deny_values.clone(),
+            counter_retention,
         }
     }
 
@@ -751,6 +823,100 @@ impl Compiler<'_> {
             }
         }
         blocks
+    }
+
+    fn counters(
+        &mut self,
+        events: &BTreeMap<String, u32>,
+        segments: &[CompiledSegment],
+        blocks: &[CompiledBlock],
+    ) -> Vec<DeclaredCounter> {
+        let mut declared = Vec::new();
+        for (name, spec) in &self.doc.counters {
+            let path = path_key("counters", name);
+            if !is_identifier(name) {
+                self.err(path.clone(), RuleErrorKind::Invalid(format!(
+                    "counter name \"{name}\" must use only letters, digits and '_' (conditions read it as counters.{name})"
+                )));
+            } else if name == crate::counters::names::PAGE_VIEWS {
+                self.err(
+                    path.clone(),
+                    RuleErrorKind::Invalid("page_views is built in: choose another name".into()),
+                );
+            }
+            let segment_ref = |this: &mut Self, field: &str, id: &str| {
+                if !segments.iter().any(|s| s.id == id) {
+                    let suggestion = suggest(id, segments.iter().map(|s| s.id.as_str()));
+                    this.err(
+                        path_key(&path, field),
+                        RuleErrorKind::UnknownReference {
+                            what: "segment",
+                            name: id.into(),
+                            suggestion,
+                        },
+                    );
+                }
+            };
+            let kinds = [
+                spec.event.is_some(),
+                spec.impressions.is_some(),
+                spec.entries.is_some(),
+            ];
+            if kinds.iter().filter(|k| **k).count() != 1 {
+                self.err(
+                    path.clone(),
+                    RuleErrorKind::Invalid(
+                        "say what to count with exactly one of event, impressions or entries"
+                            .into(),
+                    ),
+                );
+                continue;
+            }
+            if spec.segment.is_some() && spec.impressions.is_none() {
+                self.err(
+                    path_key(&path, "segment"),
+                    RuleErrorKind::Invalid("segment narrows impressions only".into()),
+                );
+            }
+            let source = if let Some(event) = &spec.event {
+                if event == "page_view" {
+                    self.err(path_key(&path, "event"), RuleErrorKind::Invalid(
+                        "page views are counted as page_views already: read counters.page_views".into(),
+                    ));
+                } else {
+                    self.event_ref(events, path_key(&path, "event"), event);
+                }
+                CounterSource::Event(event.clone())
+            } else if let Some(block) = &spec.impressions {
+                if !blocks.iter().any(|b| &b.id == block) {
+                    let suggestion = suggest(block, blocks.iter().map(|b| b.id.as_str()));
+                    self.err(
+                        path_key(&path, "impressions"),
+                        RuleErrorKind::UnknownReference {
+                            what: "block",
+                            name: block.clone(),
+                            suggestion,
+                        },
+                    );
+                }
+                if let Some(seg) = &spec.segment {
+                    segment_ref(self, "segment", seg);
+                }
+                CounterSource::Impressions {
+                    block: block.clone(),
+                    segment: spec.segment.clone(),
+                }
+            } else {
+                let seg = spec.entries.clone().unwrap_or_default();
+                segment_ref(self, "entries", &seg);
+                CounterSource::Entries(seg)
+            };
+            declared.push(DeclaredCounter {
+                name: name.clone(),
+                source,
+            });
+        }
+        declared
     }
 
     fn check_content(&mut self, path: &str, c: &ContentSpec) {

@@ -49,6 +49,32 @@ pub struct RulesDocument {
     /// Named lists of values for the `$inGroup` / `$notInGroup` operators.
     #[serde(default)]
     pub saved_groups: BTreeMap<String, Vec<Value>>,
+    /// Counters of your own, by name: counted per hour in KV beside the
+    /// built-in ones, and readable in conditions as `counters.NAME` (today's
+    /// UTC total, approximate).
+    #[serde(default)]
+    pub counters: BTreeMap<String, CounterSpec>,
+}
+
+/// What a declared counter counts: one of `event`, `impressions` or `entries`.
+/// Example: `{"impressions": "offer", "segment": "cart_abandoner"}` (a budget
+/// cap's counter), `{"event": "request_demo"}`, `{"entries": "likely_buyer"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CounterSpec {
+    /// Count this event (sent by the page) each time it is recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// Count each time this block is shown with a segment's content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impressions: Option<String>,
+    /// Count each time a visitor enters this segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<String>,
+    /// With `impressions`: only impressions of this segment's content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
 }
 
 /// Settings that apply to the whole document.
@@ -74,6 +100,12 @@ pub struct Settings {
     pub session_timeout: String,
     /// Consent policy: when not to track.
     pub consent: ConsentSettings,
+    /// How long hourly counter totals are kept in KV (a duration, default "35d").
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub counter_retention: String,
 }
 
 impl Default for Settings {
@@ -84,6 +116,7 @@ impl Default for Settings {
             refresh_seconds: 30,
             session_timeout: "30m".into(),
             consent: ConsentSettings::default(),
+            counter_retention: "35d".into(),
         }
     }
 }

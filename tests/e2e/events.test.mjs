@@ -94,6 +94,7 @@ test('after N page views and a scheduled run, the stats report exactly N more', 
   const N = 7;
   const v = new Visitor(worker.url);
   for (let i = 0; i < N; i++) assert.equal((await v.get(i % 2 ? '/category/' : '/products/camp-mug')).status, 200);
+  assert.equal((await sendEvents(v, { name: 'request_demo', path: '/' })).status, 204);
   // Entering product_browser happens once; its hero impressions on category pages are counted.
   const s = await eventually(async () => {
     await fetch(`${worker.url}/__scheduled`);
@@ -104,6 +105,12 @@ test('after N page views and a scheduled run, the stats report exactly N more', 
   assert.equal(total(s, 'entries:product_browser') - total(before, 'entries:product_browser'), 1);
   assert.ok(total(s, 'impressions:hero:product_browser') > total(before, 'impressions:hero:product_browser'));
   assert.equal(s.hours.length, s.counters.page_views.length);
+  // A counter the rules declare ("demo_requests": {"event": "request_demo"}) counts beside the built-in one.
+  assert.equal(total(s, 'events:request_demo') - total(before, 'events:request_demo'), 1);
+  assert.equal(total(s, 'demo_requests') - total(before, 'demo_requests'), 1);
+  // "cart_offer_shown": {"impressions": "offer", "segment": "cart_abandoner"} — the first test showed it.
+  assert.ok(total(s, 'cart_offer_shown') > 0);
+  assert.equal(total(s, 'cart_offer_shown'), total(s, 'impressions:offer:cart_abandoner'));
   // Folding again changes nothing: nothing is counted twice.
   await fetch(`${worker.url}/__scheduled`);
   await sleep(500);
