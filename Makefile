@@ -17,7 +17,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 WASM_TARGET := wasm32-unknown-unknown
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock schema/rules.schema.json
 
-.PHONY: dev test tools lint unit wasm-test e2e bench bench-wasm worker seed-local deploy schema clean-local
+.PHONY: dev test tools lint unit wasm-test e2e bench worker seed-local reseed deploy schema clean-local
 
 ## make dev: install what is missing, build, seed local KV, serve the demo store at http://127.0.0.1:$(PORT)
 dev: tools worker .dev.vars seed-local
@@ -82,7 +82,14 @@ bench: tools
 	@echo "EDGESEG_ADMIN_TOKEN=$$(head -c 24 /dev/urandom | base64 | tr -d '=+/')" >> $@
 	@echo "created .dev.vars with a random EDGESEG_SECRET and EDGESEG_ADMIN_TOKEN"
 
+## Seeds local KV with the example rules, unless rules are there already (edits
+## made in the local admin page survive a restart; `make reseed` forces it).
 seed-local: tools
+	@if wrangler kv key get --binding EDGESEG_KV --local --persist-to .wrangler/state rules >/dev/null 2>&1; then \
+	  echo "local KV already has rules (make reseed replaces them with examples/rules.json)"; \
+	else $(MAKE) -s reseed; fi
+
+reseed: tools
 	wrangler kv key put --binding EDGESEG_KV --local --persist-to .wrangler/state rules --path examples/rules.json
 
 ## make deploy: build and ship to Cloudflare (needs `wrangler login`, a KV id in wrangler.toml and the secret)
