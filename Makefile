@@ -85,7 +85,7 @@ bench: tools
 ## Seeds local KV with the example rules, unless rules are there already (edits
 ## made in the local admin page survive a restart; `make reseed` forces it).
 seed-local: tools
-	@if wrangler kv key get --binding EDGESEG_KV --local --persist-to .wrangler/state rules >/dev/null 2>&1; then \
+	@if wrangler kv key get --binding EDGESEG_KV --local --persist-to .wrangler/state rules 2>&1 | grep -q '^{'; then \
 	  echo "local KV already has rules (make reseed replaces them with examples/rules.json)"; \
 	else $(MAKE) -s reseed; fi
 
