@@ -352,10 +352,12 @@ function matches(cond, attrs) {
         case '$exists': return x ? v != null : v == null;
         case '$eq': return v === x;
         case '$ne': return v !== x;
-        case '$gt': return v != null && v > x;
-        case '$gte': return v != null && v >= x;
-        case '$lt': return v != null && v < x;
-        case '$lte': return v != null && v <= x;
+        // GrowthBook compares a missing attribute as null, with JS coercion
+        // (null < 5000 holds), which budget caps on counters rely on.
+        case '$gt': return (v ?? null) > x;
+        case '$gte': return (v ?? null) >= x;
+        case '$lt': return (v ?? null) < x;
+        case '$lte': return (v ?? null) <= x;
         case '$in': return Array.isArray(v) ? v.some((e) => x.includes(e)) : x.includes(v);
         case '$nin': return Array.isArray(v) ? !v.some((e) => x.includes(e)) : !x.includes(v);
         default: return false;
