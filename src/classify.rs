@@ -80,7 +80,8 @@ pub struct Classification {
     pub outcomes: Vec<SegmentOutcome>,
     /// Every signal with its value (`None`: absent).
     pub signals: Vec<(String, Option<f64>)>,
-    /// The attribute object the conditions saw.
+    /// The attribute object the conditions saw (`segments` in it is filled
+    /// only when some condition or template reads it).
     pub attributes: Map<String, Value>,
     /// Content chosen per block: (block id, segment id).
     pub content: Vec<(String, String)>,
@@ -194,8 +195,10 @@ pub fn classify(
         .iter()
         .map(|&i| rules.segments[i].id.clone())
         .collect();
-    if let Some(Value::Array(list)) = attributes.get_mut("segments") {
-        *list = segments.iter().cloned().map(Value::String).collect();
+    if rules.reads_segments {
+        if let Some(Value::Array(list)) = attributes.get_mut("segments") {
+            *list = segments.iter().cloned().map(Value::String).collect();
+        }
     }
     let entered = members
         .iter()

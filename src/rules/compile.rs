@@ -49,8 +49,8 @@ pub struct CompiledRules {
     pub counters: Vec<DeclaredCounter>,
     /// Whether any condition reads `counters`, so the Worker fetches them only then.
     pub reads_counters: bool,
-    /// Whether any condition reads `segments`, so classification maintains the
-    /// growing list only then.
+    /// Whether any condition or content template reads `segments`, so
+    /// classification maintains that list only then.
     pub reads_segments: bool,
 }
 
@@ -69,6 +69,16 @@ pub enum CounterSource {
         segment: Option<String>,
     },
     Entries(String),
+}
+
+impl CompiledContent {
+    /// Every template of this content.
+    pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        [&self.inner_html, &self.outer_html, &self.before, &self.after]
+            .into_iter()
+            .flatten()
+            .chain(self.set_attributes.iter().map(|(_, t)| t))
+    }
 }
 
 impl CompiledRules {
@@ -185,7 +195,12 @@ impl CompiledRules {
                 })
             };
             let reads_counters = reads("counters");
-            let reads_segments = reads("segments");
+            let templates_read_segments = blocks.iter().flat_map(|b| &b.contents).any(|c| {
+                c.templates()
+                    .flat_map(Template::placeholders)
+                    .any(|p| p == "segments" || p.starts_with("segments."))
+            });
+            let reads_segments = reads("segments") || templates_read_segments;
             Ok(CompiledRules {
                 document,
                 settings,

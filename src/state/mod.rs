@@ -103,6 +103,26 @@ impl VisitorState {
 
     /// The visitor id as 32 lowercase hex digits (the bucketing hash input).
     pub fn visitor_id_hex(&self) -> String {
-        self.visitor_id.iter().map(|b| format!("{b:02x}")).collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(32);
+        for b in self.visitor_id {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visitor_ids_print_as_32_lowercase_hex_digits() {
+        let mut id = [0u8; 16];
+        id[0] = 0xab;
+        id[15] = 0x0f;
+        let hex = VisitorState::fresh(id, 0).visitor_id_hex();
+        assert_eq!(hex, "ab00000000000000000000000000000f");
     }
 }
