@@ -11,6 +11,10 @@ use worker::{console_error, ByteStream};
 use crate::rewrite::{RewritePlan, RewriteReport, Rewriter};
 
 type Sink = Rc<RefCell<Vec<u8>>>;
+
+/// Least output handed to the runtime at once (the rest of the page waits at
+/// most this much longer before it streams on).
+const OUTPUT_CHUNK: usize = 32 * 1024;
 type Output = Box<dyn FnMut(&[u8])>;
 
 enum Mode {
@@ -44,8 +48,11 @@ pub fn rewrite(
                             out.extend_from_slice(&chunk);
                             return Some((Ok(out), Some((body, Mode::PassThrough, sink, on_end))));
                         }
-                        let out = std::mem::take(&mut *sink.borrow_mut());
-                        if !out.is_empty() {
+                        // Origins arrive in small chunks (4 KiB in workerd); each
+                        // chunk handed back costs a promise round trip, so
+                        // output goes out in pieces of at least OUTPUT_CHUNK.
+                        if sink.borrow().len() >= OUTPUT_CHUNK {
+                            let out = std::mem::take(&mut *sink.borrow_mut());
                             return Some((Ok(out), Some((body, mode, sink, on_end))));
                         }
                     }

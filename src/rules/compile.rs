@@ -74,10 +74,15 @@ pub enum CounterSource {
 impl CompiledContent {
     /// Every template of this content.
     pub fn templates(&self) -> impl Iterator<Item = &Template> {
-        [&self.inner_html, &self.outer_html, &self.before, &self.after]
-            .into_iter()
-            .flatten()
-            .chain(self.set_attributes.iter().map(|(_, t)| t))
+        [
+            &self.inner_html,
+            &self.outer_html,
+            &self.before,
+            &self.after,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(self.set_attributes.iter().map(|(_, t)| t))
     }
 }
 
