@@ -71,7 +71,8 @@ fn rewrite_of_a_100_kb_page_in_wasm() {
     let rules = CompiledRules::from_json(include_str!("../examples/test-rules.json")).unwrap();
     let facts = RequestFacts::from_url("https://shop.test/page?utm_campaign=load", workload::NOW);
     let mut state = VisitorState::fresh([3; 16], workload::NOW);
-    let plan = Rc::new(classify::classify(&rules, &facts, &mut state, &ClassifyOptions::default()).plan);
+    let plan =
+        Rc::new(classify::classify(&rules, &facts, &mut state, &ClassifyOptions::default()).plan);
     assert_eq!(plan.blocks.len(), 3);
     let page = page();
     let rewrite = |plan: &Rc<edgeseg::rewrite::RewritePlan>| {
