@@ -387,7 +387,7 @@ pub fn explain(rules: &CompiledRules, c: &Classification) -> String {
                     .unwrap_or_default()
                     .into_iter()
                     .map(|path| {
-                        let value = lookup(&c.attributes, &path)
+                        let value = crate::template::lookup(&c.attributes, path.split('.'))
                             .map_or_else(|| "absent".to_string(), |v| v.to_string());
                         format!("{path}={value}")
                     })
@@ -413,13 +413,4 @@ pub fn explain(rules: &CompiledRules, c: &Classification) -> String {
             })
             .collect()
     }
-}
-
-fn lookup<'a>(attributes: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
-    let mut parts = path.split('.');
-    let mut value = attributes.get(parts.next()?)?;
-    for key in parts {
-        value = value.as_object()?.get(key)?;
-    }
-    Some(value)
 }

@@ -108,11 +108,15 @@ fn value_text(v: &Value) -> String {
     }
 }
 
-fn lookup<'a>(attributes: &'a Map<String, Value>, path: &[String]) -> Option<&'a Value> {
-    let (first, rest) = path.split_first()?;
-    let mut value = attributes.get(first)?;
-    for key in rest {
-        value = value.as_object()?.get(key)?;
+/// The value at a dotted attribute path (`query.ref`), given as its keys.
+pub fn lookup<K: AsRef<str>>(
+    attributes: &Map<String, Value>,
+    path: impl IntoIterator<Item = K>,
+) -> Option<&Value> {
+    let mut keys = path.into_iter();
+    let mut value = attributes.get(keys.next()?.as_ref())?;
+    for key in keys {
+        value = value.as_object()?.get(key.as_ref())?;
     }
     Some(value)
 }

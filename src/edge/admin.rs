@@ -26,10 +26,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         // The page itself: index.html, app.js, app.css from the assets.
         return env.assets("ASSETS")?.fetch_request(req).await;
     };
-    let token = env
-        .secret(ADMIN_TOKEN)
-        .map(|s| s.to_string())
-        .unwrap_or_default();
+    let token = super::secret(env, ADMIN_TOKEN).unwrap_or_default();
     match check_bearer(req.headers().get("authorization")?.as_deref(), &token) {
         Auth::Missing => return error(401, "sign in: send Authorization: Bearer <admin token>"),
         Auth::Wrong => {
@@ -76,15 +73,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
     }
 }
 
-fn error(status: u16, message: &str) -> Result<Response> {
-    json_response(status, &json!({ "error": message }))
-}
-
-fn json_response(status: u16, body: &Value) -> Result<Response> {
-    let mut r = Response::from_json(body)?.with_status(status);
-    r.headers_mut().set("cache-control", "no-store")?;
-    Ok(r)
-}
+use super::{error_reply as error, json_reply as json_response};
 
 async fn body_json<T: for<'de> Deserialize<'de>>(
     req: &mut Request,
@@ -438,7 +427,7 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
         user_agent,
         country: body.country.filter(|c| !c.is_empty()),
         accept_language: body.language.filter(|l| !l.is_empty()),
-        now: (super::now_millis() / 1_000.0) as u64,
+        now: super::now_secs(),
     };
     let c = match simulate::simulate(&rules, &visitor, &[]) {
         Ok(c) => c,
@@ -514,18 +503,13 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
             _ => return error(400, "ttl: expected a duration from 1s to 7d, like \"1h\""),
         },
     };
-    let Some(secret) = env
-        .secret(super::SECRET_NAME)
-        .ok()
-        .map(|s| s.to_string())
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(secret) = super::secret(env, super::SECRET_NAME) else {
         return error(
             409,
             "EDGESEG_SECRET is not set, so preview links can not be signed",
         );
     };
-    let now = (super::now_millis() / 1_000.0) as u64;
+    let now = super::now_secs();
     let grant = PreviewGrant {
         segments: body.segments,
         expires: now + ttl,

@@ -71,8 +71,7 @@ impl Visit {
         let url = req.url().ok()?;
         let headers = req.headers();
         let header = |name: &str| headers.get(name).ok().flatten();
-        let now_secs = (super::now_millis() / 1_000.0) as u64;
-        let mut facts = RequestFacts::from_url(url.as_str(), now_secs);
+        let mut facts = RequestFacts::from_url(url.as_str(), super::now_secs());
         facts.referrer = header("referer");
         facts.user_agent = header("user-agent");
         facts.accept_language = header("accept-language");
@@ -264,19 +263,12 @@ enum Preview {
 
 impl Preview {
     fn from_visit(visit: &Visit, env: &Env, now: u64) -> Preview {
-        let Some(key) = env
-            .secret(super::SECRET_NAME)
-            .ok()
-            .map(|s| s.to_string())
-            .filter(|s| !s.is_empty())
-            .map(|s| PreviewKey::new(s.as_bytes()))
+        let Some(key) =
+            super::secret(env, super::SECRET_NAME).map(|s| PreviewKey::new(s.as_bytes()))
         else {
             return Preview::None;
         };
-        let clear = format!(
-            "{}=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax",
-            preview::COOKIE_NAME
-        );
+        let clear = super::cookie_header(preview::COOKIE_NAME, "", 0);
         if let Some(token) = visit.facts.query_param(preview::QUERY_PARAM) {
             if token == "off" {
                 return Preview::End {
@@ -284,10 +276,10 @@ impl Preview {
                 };
             }
             if let Ok(grant) = preview::verify(token, &key, now) {
-                let set_cookie = format!(
-                    "{}={token}; Max-Age={}; Path=/; HttpOnly; Secure; SameSite=Lax",
+                let set_cookie = super::cookie_header(
                     preview::COOKIE_NAME,
-                    grant.expires.saturating_sub(now)
+                    token,
+                    grant.expires.saturating_sub(now),
                 );
                 return Preview::Active {
                     grant,

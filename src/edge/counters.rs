@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 use worker::{console_error, console_log, Context, Env, KvStore, Request, Response, Result};
 
+use super::now_secs;
 use crate::counters::{
     counters_today, put_writes, run_fold, today_hours, totals_between, totals_key, CounterBatch,
     CounterSettings, IsolateId, Kv, ListPage, TotalsDoc,
@@ -30,10 +31,7 @@ fn with_batch<T>(f: impl FnOnce(&mut CounterBatch) -> T) -> T {
     BATCH.with(|b| {
         let mut b = b.borrow_mut();
         let batch = b.get_or_insert_with(|| {
-            let mut id = [0u8; 8];
-            if getrandom::getrandom(&mut id).is_err() {
-                id = (super::now_millis() as u64).to_le_bytes();
-            }
+            let id = super::random_bytes();
             CounterBatch::new(IsolateId::from_bytes(id), CounterSettings::default())
         });
         f(batch)
@@ -213,17 +211,11 @@ pub async fn stats(req: &Request, env: &Env) -> Result<Response> {
         "hours": hours.iter().map(|h| h * 3_600).collect::<Vec<_>>(),
         "counters": counters,
     });
-    let mut r = Response::from_json(&body)?;
-    r.headers_mut().set("cache-control", "no-store")?;
-    Ok(r)
+    super::json_reply(200, &body)
 }
 
 fn bad(message: &str) -> Result<Response> {
-    Ok(Response::from_json(&json!({ "error": message }))?.with_status(400))
-}
-
-fn now_secs() -> Timestamp {
-    (super::now_millis() / 1_000.0) as Timestamp
+    super::error_reply(400, message)
 }
 
 /// The core's KV trait over Workers KV.

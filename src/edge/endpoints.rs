@@ -29,10 +29,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
 }
 
 async fn health(env: &Env) -> Result<Response> {
-    let secret_set = env
-        .secret(super::SECRET_NAME)
-        .map(|s| !s.to_string().is_empty())
-        .unwrap_or(false);
+    let secret_set = super::secret(env, super::SECRET_NAME).is_some();
     let body = super::rules_cache::status(env, |s| {
         json!({
             "status": if s.rules.is_some() { "ok" } else { "no_rules" },
@@ -51,9 +48,7 @@ async fn health(env: &Env) -> Result<Response> {
         })
     })
     .await;
-    let mut resp = Response::from_json(&body)?;
-    resp.headers_mut().set("cache-control", "no-store")?;
-    Ok(resp)
+    super::json_reply(200, &body)
 }
 
 fn iso_time(ms: f64) -> String {

@@ -7,7 +7,6 @@
 //! and the reply (204) carries the updated cookie.
 
 use futures_util::StreamExt;
-use serde_json::json;
 use worker::{Env, Request, Response, Result};
 
 use super::visitor::Visitor;
@@ -38,7 +37,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         Ok(events) => events,
         Err(e) => return error(400, &e.to_string()),
     };
-    let now = (super::now_millis() / 1_000.0) as u64;
+    let now = super::now_secs();
     let mut visitor = Visitor::load(req.headers(), &rules, env, now);
     let mut response = Response::empty()?.with_status(204);
     response.headers_mut().set("cache-control", "no-store")?;
@@ -89,8 +88,4 @@ async fn read_bounded(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>
     Ok(Some(body))
 }
 
-fn error(status: u16, message: &str) -> Result<Response> {
-    let mut r = Response::from_json(&json!({ "error": message }))?.with_status(status);
-    r.headers_mut().set("cache-control", "no-store")?;
-    Ok(r)
-}
+use super::error_reply as error;

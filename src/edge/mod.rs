@@ -52,6 +52,49 @@ async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
     content::handle(req, &env, &ctx).await
 }
 
+/// A secret (or var) that is set and not empty.
+pub(crate) fn secret(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .ok()
+        .map(|s| s.to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// A `Set-Cookie` value with the flags every edgeseg cookie carries.
+pub(crate) fn cookie_header(name: &str, value: &str, max_age: u64) -> String {
+    format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Lax")
+}
+
+/// A JSON reply that no cache stores (every endpoint's answers are per-caller or live).
+pub(crate) fn json_reply(status: u16, body: &serde_json::Value) -> Result<Response> {
+    let mut r = Response::from_json(body)?.with_status(status);
+    r.headers_mut().set("cache-control", "no-store")?;
+    Ok(r)
+}
+
+/// `{"error": message}` with a status.
+pub(crate) fn error_reply(status: u16, message: &str) -> Result<Response> {
+    json_reply(status, &serde_json::json!({ "error": message }))
+}
+
+/// Random bytes for ids (visitor, isolate). Without a random source, the
+/// clock: such ids then only need to differ, not to be unguessable, since they
+/// carry no authority.
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut id = [0u8; N];
+    if getrandom::getrandom(&mut id).is_err() {
+        let t = (now_millis() as u128).to_le_bytes();
+        let n = N.min(t.len());
+        id[..n].copy_from_slice(&t[..n]);
+    }
+    id
+}
+
+/// Unix seconds.
+pub(crate) fn now_secs() -> u64 {
+    (now_millis() / 1_000.0) as u64
+}
+
 /// Milliseconds since the Unix epoch. Inside workerd the clock only moves
 /// between I/O events, which is what Cloudflare bills as CPU time anyway.
 pub(crate) fn now_millis() -> f64 {

@@ -22,12 +22,7 @@ impl Visitor {
         let header = |name: &str| headers.get(name).ok().flatten();
         let cookie_header = header("cookie").unwrap_or_default();
         let gpc = header("sec-gpc").is_some_and(|v| v.trim() == "1");
-        let key = env
-            .secret(super::SECRET_NAME)
-            .ok()
-            .map(|s| s.to_string())
-            .filter(|s| !s.is_empty())
-            .map(|s| CookieKey::new(s.as_bytes()));
+        let key = super::secret(env, super::SECRET_NAME).map(|s| CookieKey::new(s.as_bytes()));
         if key.is_none() {
             console_error!(
                 "edgeseg: the {} secret is not set; visitors are not tracked",
@@ -45,7 +40,7 @@ impl Visitor {
             (Some(key), Some(value), true) => cookie::decode(value, key).ok(),
             _ => None,
         };
-        let state = decoded.unwrap_or_else(|| VisitorState::fresh(random_id(), now));
+        let state = decoded.unwrap_or_else(|| VisitorState::fresh(super::random_bytes(), now));
         Visitor {
             state,
             tracked,
@@ -59,21 +54,11 @@ impl Visitor {
         let key = self.key.as_ref().filter(|_| self.tracked)?;
         let value = cookie::encode(&self.state, key);
         (self.incoming.as_deref() != Some(value.as_str())).then(|| {
-            format!(
-                "{}={}; Max-Age={}; Path=/; HttpOnly; Secure; SameSite=Lax",
-                rules.settings.cookie_name, value, rules.settings.cookie_lifetime
+            super::cookie_header(
+                &rules.settings.cookie_name,
+                &value,
+                rules.settings.cookie_lifetime,
             )
         })
     }
-}
-
-fn random_id() -> [u8; 16] {
-    let mut id = [0u8; 16];
-    if getrandom::getrandom(&mut id).is_err() {
-        // Without a random source, fall back to the clock: ids then only need
-        // to differ, not to be unguessable (they carry no authority).
-        let t = (super::now_millis() as u128).to_le_bytes();
-        id.copy_from_slice(&t);
-    }
-    id
 }

@@ -622,14 +622,7 @@ impl Compiler<'_> {
             let condition = Condition::compile(&spec.condition, &cond_path, self.errors);
             for attr in condition.referenced_paths() {
                 let first = attr.split('.').next().unwrap_or("");
-                let known =
-                    BUILT_IN_ATTRIBUTES.contains(&first) || signals.iter().any(|s| s.name == first);
-                if !known {
-                    let candidates = BUILT_IN_ATTRIBUTES
-                        .iter()
-                        .copied()
-                        .chain(signals.iter().map(|s| s.name.as_str()));
-                    let suggestion = suggest(first, candidates);
+                if let Some(suggestion) = unknown_attribute(first, signals) {
                     self.err(
                         cond_path.clone(),
                         RuleErrorKind::UnknownReference {
@@ -777,16 +770,7 @@ impl Compiler<'_> {
                     let t = Template::parse(text);
                     for placeholder in t.placeholders() {
                         let first = placeholder.split('.').next().unwrap_or("").to_string();
-                        let known = BUILT_IN_ATTRIBUTES.contains(&first.as_str())
-                            || signals.iter().any(|s| s.name == first);
-                        if !known {
-                            let suggestion = suggest(
-                                &first,
-                                BUILT_IN_ATTRIBUTES
-                                    .iter()
-                                    .copied()
-                                    .chain(signals.iter().map(|s| s.name.as_str())),
-                            );
+                        if let Some(suggestion) = unknown_attribute(&first, signals) {
                             self.errors.push(RuleError::new(
                                 at.clone(),
                                 RuleErrorKind::UnknownReference {
@@ -991,6 +975,17 @@ impl Compiler<'_> {
             }
         }
     }
+}
+
+/// `None` when `name` is an attribute conditions and templates can read (a
+/// built-in or a signal); otherwise the did-you-mean for the error.
+fn unknown_attribute(name: &str, signals: &[Signal]) -> Option<Option<String>> {
+    let known = BUILT_IN_ATTRIBUTES.contains(&name) || signals.iter().any(|s| s.name == name);
+    let candidates = BUILT_IN_ATTRIBUTES
+        .iter()
+        .copied()
+        .chain(signals.iter().map(|s| s.name.as_str()));
+    (!known).then(|| suggest(name, candidates))
 }
 
 fn is_identifier(s: &str) -> bool {
