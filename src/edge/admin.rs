@@ -69,6 +69,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
         (Method::Post, "preview") => preview_link(&mut req, env).await,
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
+        (Method::Post, "rewrite") => rewrite_check(&mut req).await,
         _ => error(404, "no such admin endpoint"),
     }
 }
@@ -526,6 +527,42 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
             "url": format!("{path}{sep}{}={token}", preview::QUERY_PARAM),
             "token": token,
             "expires_at": grant.expires,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RewriteBody {
+    html: String,
+    plan: crate::rewrite::PlanSpec,
+    /// Feed the page to the runtime in pieces of this many bytes (default: whole).
+    #[serde(default)]
+    chunk: Option<usize>,
+}
+
+/// `POST rewrite {html, plan, chunk}`: the page as the Worker's native
+/// rewriter outputs it for that plan, with its report. For checking the
+/// Worker against `edgeseg preview` (the differential test does, for every
+/// fixture and demo page); it stores and counts nothing.
+async fn rewrite_check(req: &mut Request) -> Result<Response> {
+    let body: RewriteBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let plan = match body.plan.compile() {
+        Ok(p) => p,
+        Err(e) => return error(422, &e.to_string()),
+    };
+    let chunk = body.chunk.unwrap_or(usize::MAX).max(1);
+    let (html, report) =
+        super::html_rewriter::rewrite_text(body.html.as_bytes(), chunk, plan).await?;
+    json_response(
+        200,
+        &json!({
+            "html": html,
+            "applied": report.applied,
+            "head_appended": report.head_appended,
         }),
     )
 }

@@ -167,7 +167,6 @@ fn personalize(
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
 
     let headers = copy_headers(origin.headers())?;
-    headers.delete("content-length")?;
     // Validators describe the origin's bytes, not this visitor's page.
     headers.delete("etag")?;
     headers.delete("last-modified")?;
@@ -225,28 +224,50 @@ fn personalize(
         }
     }
     let status = origin.status_code();
-    let response = if classification.plan.is_empty() {
-        Response::from_body(origin.body().clone())?
-    } else {
-        let body = origin.stream()?;
-        let content = classification.content.clone();
-        let rules = Rc::clone(rules);
-        let on_end: Box<dyn FnOnce(crate::rewrite::RewriteReport)> = Box::new(move |report| {
-            if !counted {
-                return;
-            }
-            for block in report.applied {
-                if let Some((_, segment)) = content.iter().find(|(b, _)| *b == block) {
-                    super::counters::add(&counter_names::impressions(&block, segment), now, 1);
-                    for declared in rules.counters_for_impression(&block, segment) {
-                        super::counters::add(declared, now, 1);
-                    }
+    let body = match origin.body() {
+        worker::ResponseBody::Stream(body) => Some(body.clone()),
+        _ => None,
+    };
+    if classification.plan.is_empty() {
+        // Nothing to change: the origin's body goes out untouched, and with
+        // it its Content-Length (the runtime knows the stream's length).
+        return Ok(Response::from_body(
+            body.map_or(worker::ResponseBody::Empty, worker::ResponseBody::Stream),
+        )?
+        .with_status(status)
+        .with_headers(headers));
+    }
+    // The rewritten page's length is not known in advance.
+    headers.delete("content-length")?;
+    let content = classification.content.clone();
+    let rules = Rc::clone(rules);
+    let on_end: Box<dyn FnOnce(crate::rewrite::RewriteReport)> = Box::new(move |report| {
+        if !counted {
+            return;
+        }
+        for block in report.applied {
+            if let Some((_, segment)) = content.iter().find(|(b, _)| *b == block) {
+                super::counters::add(&counter_names::impressions(&block, segment), now, 1);
+                for declared in rules.counters_for_impression(&block, segment) {
+                    super::counters::add(declared, now, 1);
                 }
             }
-        });
-        Response::from_stream(super::stream::rewrite(body, classification.plan, on_end))?
-    };
-    Ok(response.with_status(status).with_headers(headers))
+        }
+    });
+    let input = web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &{
+        let init = web_sys::ResponseInit::new();
+        init.set_status(status);
+        init.set_headers(&headers.0);
+        init
+    })
+    .map_err(js_error)?;
+    let output =
+        super::html_rewriter::transform(&input, classification.plan, on_end).map_err(js_error)?;
+    Ok(Response::from(output))
+}
+
+fn js_error(e: wasm_bindgen::JsValue) -> worker::Error {
+    worker::Error::JsError(format!("{e:?}"))
 }
 
 /// A signed preview link (query parameter) or the preview cookie it set.
@@ -308,10 +329,10 @@ impl Preview {
     }
 }
 
+/// A mutable copy of `from` in one call into the runtime (copying entry by
+/// entry costs a JS round trip per header).
 fn copy_headers(from: &Headers) -> Result<Headers> {
-    let to = Headers::new();
-    for (name, value) in from.entries() {
-        to.append(&name, &value)?;
-    }
-    Ok(to)
+    web_sys::Headers::new_with_headers(&from.0)
+        .map(Headers)
+        .map_err(js_error)
 }

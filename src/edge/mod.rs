@@ -13,8 +13,8 @@ mod content;
 mod counters;
 mod endpoints;
 mod events;
+mod html_rewriter;
 mod rules_cache;
-mod stream;
 mod visitor;
 
 use worker::{event, Context, Env, Request, Response, Result};
