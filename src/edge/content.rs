@@ -13,15 +13,15 @@ use worker::{
 use super::visitor::Visitor;
 use crate::classify::{self, ClassifyOptions};
 use crate::counters::names as counter_names;
-use crate::preview::{self, PreviewGrant, PreviewKey};
+use crate::preview::{self, PreviewGrant};
 use crate::request::RequestFacts;
 use crate::rules::CompiledRules;
 use crate::state::cookie;
 
 pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     let started = super::now_millis();
-    let rules = super::rules_cache::current(env).await;
-    let visit = Visit::from_request(&req);
+    let (rules, refreshing) = super::rules_cache::for_request(env, ctx).await;
+    let visit = Visit::from_request(&req, rules.as_ref().is_some_and(|r| r.reads_country));
     let origin = match fetch_origin(req, env).await {
         Ok(origin) => origin,
         Err(e) => {
@@ -45,7 +45,11 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> 
         None
     };
     let mut origin = origin;
-    let result = personalize(&mut origin, visit, &rules, env, started, counters.as_ref());
+    let timing = Timing {
+        started,
+        refreshing,
+    };
+    let result = personalize(&mut origin, visit, &rules, env, timing, counters.as_ref());
     super::counters::flush_later(env, ctx);
     match result {
         Ok(response) => Ok(response),
@@ -56,6 +60,12 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> 
     }
 }
 
+/// When the worker started on this request, and whether it started a rules refresh.
+struct Timing {
+    started: f64,
+    refreshing: bool,
+}
+
 /// The request facts the content path needs, read before the request is
 /// handed to the origin. `None` for requests that are never personalized.
 struct Visit {
@@ -64,7 +74,9 @@ struct Visit {
 }
 
 impl Visit {
-    fn from_request(req: &Request) -> Option<Visit> {
+    /// `country` costs a look at `request.cf`, which the runtime builds anew
+    /// on each access: only when the rules read it.
+    fn from_request(req: &Request, country: bool) -> Option<Visit> {
         if !matches!(req.method(), Method::Get) {
             return None;
         }
@@ -75,10 +87,12 @@ impl Visit {
         facts.referrer = header("referer");
         facts.user_agent = header("user-agent");
         facts.accept_language = header("accept-language");
-        facts.country = req
-            .cf()
-            .and_then(|cf| cf.country())
-            .filter(|c| c != "XX" && c != "T1");
+        if country {
+            facts.country = req
+                .cf()
+                .and_then(|cf| cf.country())
+                .filter(|c| c != "XX" && c != "T1");
+        }
         Some(Visit {
             facts,
             headers: headers.clone(),
@@ -146,7 +160,7 @@ fn personalize(
     visit: Visit,
     rules: &Rc<CompiledRules>,
     env: &Env,
-    started: f64,
+    timing: Timing,
     counters: Option<&serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Response> {
     let now = visit.facts.now;
@@ -203,12 +217,17 @@ fn personalize(
     // The page now depends on the visitor: no shared cache may store it.
     headers.set("cache-control", "private, no-cache")?;
     headers.append("vary", "Cookie")?;
-    let spent = (super::now_millis() - started).max(0.0);
+    let spent = (super::now_millis() - timing.started).max(0.0);
     headers.append(
         "server-timing",
         &format!(
-            "edgeseg;dur={spent:.1};desc=\"segments: {}\"",
-            classification.segments.len()
+            "edgeseg;dur={spent:.1};desc=\"segments: {}{}\"",
+            classification.segments.len(),
+            if timing.refreshing {
+                ", rules refresh after the response"
+            } else {
+                ""
+            }
         ),
     )?;
 
@@ -284,11 +303,10 @@ enum Preview {
 
 impl Preview {
     fn from_visit(visit: &Visit, env: &Env, now: u64) -> Preview {
-        let Some(key) =
-            super::secret(env, super::SECRET_NAME).map(|s| PreviewKey::new(s.as_bytes()))
-        else {
+        let Some(keys) = super::secret_keys(env) else {
             return Preview::None;
         };
+        let key = &keys.preview;
         let clear = super::cookie_header(preview::COOKIE_NAME, "", 0);
         if let Some(token) = visit.facts.query_param(preview::QUERY_PARAM) {
             if token == "off" {
@@ -296,7 +314,7 @@ impl Preview {
                     clear_cookie: clear,
                 };
             }
-            if let Ok(grant) = preview::verify(token, &key, now) {
+            if let Ok(grant) = preview::verify(token, key, now) {
                 let set_cookie = super::cookie_header(
                     preview::COOKIE_NAME,
                     token,
@@ -315,7 +333,7 @@ impl Preview {
             .flatten()
             .unwrap_or_default();
         match cookie::find_cookie(&cookies, preview::COOKIE_NAME)
-            .map(|t| preview::verify(t, &key, now))
+            .map(|t| preview::verify(t, key, now))
         {
             Some(Ok(grant)) => Preview::Active {
                 grant,

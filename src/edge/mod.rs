@@ -60,6 +60,35 @@ pub(crate) fn secret(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The keys derived from `EDGESEG_SECRET`.
+pub(crate) struct SecretKeys {
+    pub cookie: crate::state::cookie::CookieKey,
+    pub preview: crate::preview::PreviewKey,
+}
+
+thread_local! {
+    static SECRET_KEYS: std::cell::OnceCell<Option<std::rc::Rc<SecretKeys>>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// The cookie and preview keys, derived once per isolate: a secret changes
+/// only with a new deployment, which starts new isolates, and deriving them
+/// (two HMACs, and reading the secret across the JS boundary) on every request
+/// is work for nothing. `None` when the secret is not set.
+pub(crate) fn secret_keys(env: &Env) -> Option<std::rc::Rc<SecretKeys>> {
+    SECRET_KEYS.with(|k| {
+        k.get_or_init(|| {
+            secret(env, SECRET_NAME).map(|s| {
+                std::rc::Rc::new(SecretKeys {
+                    cookie: crate::state::cookie::CookieKey::new(s.as_bytes()),
+                    preview: crate::preview::PreviewKey::new(s.as_bytes()),
+                })
+            })
+        })
+        .clone()
+    })
+}
+
 /// A `Set-Cookie` value with the flags every edgeseg cookie carries.
 pub(crate) fn cookie_header(name: &str, value: &str, max_age: u64) -> String {
     format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Lax")

@@ -48,10 +48,11 @@ export async function rssMiB(pid) {
  *   from ORIGIN_URL; the assets router would add CPU Cloudflare does not bill).
  * - otherwise `script`: a JavaScript module Worker's path.
  * `vars` become bindings; `rules` (text) is put under the KV key `rules`;
- * `persist` (a directory) keeps KV and Durable Objects across restarts.
+ * `persist` (a directory) keeps KV and Durable Objects across restarts;
+ * `inspectorPort` opens workerd's inspector (for CPU profiles).
  * Returns { url, pid, mf, kv, scheduled(), cpu(), rss(), stop() }.
  */
-export async function startMiniflare({ edgeseg = false, script, vars = {}, rules = null, persist } = {}) {
+export async function startMiniflare({ edgeseg = false, script, vars = {}, rules = null, persist, inspectorPort } = {}) {
   const before = await workerdChildren();
   const port = await freePort();
   let options;
@@ -79,6 +80,7 @@ export async function startMiniflare({ edgeseg = false, script, vars = {}, rules
     host: '127.0.0.1',
     port,
     ...(persist ? { defaultPersistRoot: persist } : {}),
+    ...(inspectorPort ? { inspectorPort } : {}),
   });
   const url = (await mf.ready).toString().replace(/\/$/, '');
   const after = await workerdChildren();
