@@ -6,9 +6,8 @@
 
 use std::rc::Rc;
 
-use worker::{
-    console_error, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result,
-};
+use wasm_bindgen::JsCast;
+use worker::{console_error, Context, Env, Headers, Request, Response, Result};
 
 use super::visitor::Visitor;
 use crate::classify::{self, ClassifyOptions};
@@ -18,16 +17,23 @@ use crate::request::RequestFacts;
 use crate::rules::CompiledRules;
 use crate::state::cookie;
 
-pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+/// `req` is the runtime's request as it came: turning it into a
+/// `worker::Request` would read `request.cf`, which the runtime builds anew on
+/// every access, and the content path needs it only for `country`.
+///
+/// The answer is the runtime's own response object: the origin's response,
+/// when it passes through, goes back as it came, not rebuilt.
+pub async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<web_sys::Response> {
     let started = super::now_millis();
     let (rules, refreshing) = super::rules_cache::for_request(env, ctx).await;
     let visit = Visit::from_request(&req, rules.as_ref().is_some_and(|r| r.reads_country));
-    let origin = match fetch_origin(req, env).await {
+    let origin = match fetch_origin(&req, env).await {
         Ok(origin) => origin,
         Err(e) => {
             // Not ours to hide: the origin could not be reached at all.
             console_error!("edgeseg: fetching the page from the origin failed: {e}");
-            return Response::error("Bad gateway: the origin could not be reached", 502);
+            return Response::error("Bad gateway: the origin could not be reached", 502)
+                .map(Into::into);
         }
     };
     let Some(rules) = rules else {
@@ -44,12 +50,11 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> 
     } else {
         None
     };
-    let mut origin = origin;
     let timing = Timing {
         started,
         refreshing,
     };
-    let result = personalize(&mut origin, visit, &rules, env, timing, counters.as_ref());
+    let result = personalize(&origin, visit, &rules, env, timing, counters.as_ref());
     super::counters::flush_later(env, ctx);
     match result {
         Ok(response) => Ok(response),
@@ -74,50 +79,59 @@ struct Visit {
 }
 
 impl Visit {
-    /// `country` costs a look at `request.cf`, which the runtime builds anew
-    /// on each access: only when the rules read it.
-    fn from_request(req: &Request, country: bool) -> Option<Visit> {
-        if !matches!(req.method(), Method::Get) {
+    fn from_request(req: &web_sys::Request, country: bool) -> Option<Visit> {
+        if req.method() != "GET" {
             return None;
         }
-        let url = req.url().ok()?;
-        let headers = req.headers();
+        let headers = Headers(req.headers());
         let header = |name: &str| headers.get(name).ok().flatten();
-        let mut facts = RequestFacts::from_url(url.as_str(), super::now_secs());
+        let mut facts = RequestFacts::from_url(&req.url(), super::now_secs());
         facts.referrer = header("referer");
         facts.user_agent = header("user-agent");
         facts.accept_language = header("accept-language");
         if country {
-            facts.country = req
-                .cf()
-                .and_then(|cf| cf.country())
-                .filter(|c| c != "XX" && c != "T1");
+            facts.country = cf_country(req).filter(|c| c != "XX" && c != "T1");
         }
-        Some(Visit {
-            facts,
-            headers: headers.clone(),
-        })
+        Some(Visit { facts, headers })
     }
 }
 
-async fn fetch_origin(req: Request, env: &Env) -> Result<Response> {
+/// `request.cf.country`, read alone.
+fn cf_country(req: &web_sys::Request) -> Option<String> {
+    let cf = js_sys::Reflect::get(req, &"cf".into()).ok()?;
+    if cf.is_undefined() || cf.is_null() {
+        return None;
+    }
+    js_sys::Reflect::get(&cf, &"country".into())
+        .ok()?
+        .as_string()
+}
+
+/// Everything of a URL from its path on (`/a/b?q=1`), without parsing it
+/// again: the runtime's URLs are already normalized.
+fn path_and_query(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    url[after_scheme..]
+        .find('/')
+        .map_or("/", |i| &url[after_scheme + i..])
+}
+
+async fn fetch_origin(req: &web_sys::Request, env: &Env) -> Result<web_sys::Response> {
     let origin_url = env
         .var("ORIGIN_URL")
         .map(|v| v.to_string())
         .unwrap_or_default();
-    let url = req.url()?;
-    let target = if origin_url.trim().is_empty() {
-        url.to_string()
+    let origin_url = origin_url.trim();
+    let url = req.url();
+    let target = if origin_url.is_empty() {
+        url.clone()
     } else {
-        let mut target = origin_url.trim().trim_end_matches('/').to_string();
-        target.push_str(url.path());
-        if let Some(q) = url.query() {
-            target.push('?');
-            target.push_str(q);
-        }
-        target
+        // The fragment never reaches a server, so the rest is path and query.
+        let rest = path_and_query(&url);
+        let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+        format!("{}{rest}", origin_url.trim_end_matches('/'))
     };
-    let headers = copy_headers(req.headers())?;
+    let headers = copy_headers(&Headers(req.headers()))?;
     // A page may be personalized differently each time: never let the origin
     // answer a navigation with 304 and the browser reuse its copy of an earlier
     // version. (Personalized pages also go out without validators.)
@@ -129,23 +143,34 @@ async fn fetch_origin(req: Request, env: &Env) -> Result<Response> {
         headers.delete("if-none-match")?;
         headers.delete("if-modified-since")?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(req.method())
-        .with_headers(headers)
-        .with_redirect(worker::RequestRedirect::Manual);
-    if !matches!(req.method(), Method::Get | Method::Head) {
-        init.with_body(req.inner().body().map(Into::into));
+    let method = req.method();
+    let init = web_sys::RequestInit::new();
+    init.set_method(&method);
+    init.set_headers(&headers.0);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if method != "GET" && method != "HEAD" {
+        if let Some(body) = req.body() {
+            init.set_body(&body);
+        }
     }
-    let request = Request::new_with_init(&target, &init)?;
-    if origin_url.trim().is_empty() {
-        env.assets("ASSETS")?.fetch_request(request).await
+    let request = web_sys::Request::new_with_str_and_init(&target, &init).map_err(js_error)?;
+    if origin_url.is_empty() {
+        env.assets("ASSETS")?
+            .fetch_request(Request::from(request))
+            .await
+            .map(Into::into)
     } else {
-        Fetch::Request(request).send().await
+        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let response =
+            worker::wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&request))
+                .await
+                .map_err(js_error)?;
+        Ok(response.unchecked_into())
     }
 }
 
-fn is_personalizable(resp: &Response) -> bool {
-    let status = resp.status_code();
+fn is_personalizable(resp: &web_sys::Response) -> bool {
+    let status = resp.status();
     let html = resp
         .headers()
         .get("content-type")
@@ -156,13 +181,13 @@ fn is_personalizable(resp: &Response) -> bool {
 }
 
 fn personalize(
-    origin: &mut Response,
+    origin: &web_sys::Response,
     visit: Visit,
     rules: &Rc<CompiledRules>,
     env: &Env,
     timing: Timing,
     counters: Option<&serde_json::Map<String, serde_json::Value>>,
-) -> Result<Response> {
+) -> Result<web_sys::Response> {
     let now = visit.facts.now;
     let mut visitor = Visitor::load(&visit.headers, rules, env, now);
     let preview = Preview::from_visit(&visit, env, now);
@@ -180,7 +205,7 @@ fn personalize(
     };
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
 
-    let headers = copy_headers(origin.headers())?;
+    let headers = copy_headers(&Headers(origin.headers()))?;
     // Validators describe the origin's bytes, not this visitor's page.
     headers.delete("etag")?;
     headers.delete("last-modified")?;
@@ -242,19 +267,18 @@ fn personalize(
             }
         }
     }
-    let status = origin.status_code();
-    let body = match origin.body() {
-        worker::ResponseBody::Stream(body) => Some(body.clone()),
-        _ => None,
+    let status = origin.status();
+    let body = origin.body();
+    let with_headers = |body: Option<&web_sys::ReadableStream>| {
+        let init = web_sys::ResponseInit::new();
+        init.set_status(status);
+        init.set_headers(&headers.0);
+        web_sys::Response::new_with_opt_readable_stream_and_init(body, &init).map_err(js_error)
     };
     if classification.plan.is_empty() {
         // Nothing to change: the origin's body goes out untouched, and with
         // it its Content-Length (the runtime knows the stream's length).
-        return Ok(Response::from_body(
-            body.map_or(worker::ResponseBody::Empty, worker::ResponseBody::Stream),
-        )?
-        .with_status(status)
-        .with_headers(headers));
+        return with_headers(body.as_ref());
     }
     // The rewritten page's length is not known in advance.
     headers.delete("content-length")?;
@@ -273,16 +297,8 @@ fn personalize(
             }
         }
     });
-    let input = web_sys::Response::new_with_opt_readable_stream_and_init(body.as_ref(), &{
-        let init = web_sys::ResponseInit::new();
-        init.set_status(status);
-        init.set_headers(&headers.0);
-        init
-    })
-    .map_err(js_error)?;
-    let output =
-        super::html_rewriter::transform(&input, classification.plan, on_end).map_err(js_error)?;
-    Ok(Response::from(output))
+    let input = with_headers(body.as_ref())?;
+    super::html_rewriter::transform(&input, classification.plan, on_end).map_err(js_error)
 }
 
 fn js_error(e: wasm_bindgen::JsValue) -> worker::Error {

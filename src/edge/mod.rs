@@ -31,8 +31,10 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The raw request, so the content path can avoid what converting it to a
+/// `worker::Request` costs (see [`content::handle`]).
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     handle(req, env, ctx).await
 }
 
@@ -42,14 +44,23 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     counters::scheduled(&env).await;
 }
 
-async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let path = req.path();
-    if let Some(rest) = path.strip_prefix("/__edgeseg/") {
-        let response = endpoints::handle(rest, req, &env).await;
+async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+    let url = req.url();
+    if let Some(rest) = own_endpoint(&url) {
+        let rest = rest.to_owned();
+        let response = endpoints::handle(&rest, Request::from(req), &env).await;
         counters::flush_later(&env, &ctx);
-        return response;
+        return response.map(Into::into);
     }
     content::handle(req, &env, &ctx).await
+}
+
+/// The part after `/__edgeseg/` of a URL whose path starts with it.
+fn own_endpoint(url: &str) -> Option<&str> {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path = &url[after_scheme + url[after_scheme..].find('/')?..];
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    path.strip_prefix("/__edgeseg/")
 }
 
 /// A secret (or var) that is set and not empty.
