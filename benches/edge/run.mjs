@@ -112,9 +112,11 @@ await new Promise((ok) => origin.listen(port, '127.0.0.1', ok));
     for (const [pageName, page] of Object.entries(PAGES)) {
       ttfb[pageName] = await timeToFirstByte(`${workers.edgeseg.url}${page.path}?utm_campaign=bench`, headers, 40);
     }
+    const refresh = await refreshLatency(vars, rules, headers);
     const rssEnd = await workers.edgeseg.rss();
     console.log('');
     console.log(`bench-edge: edgeseg time to first byte (median of 40, sequential, personalized): ${Object.entries(ttfb).map(([p, t]) => `${p} ${t.toFixed(2)} ms`).join(', ')}`);
+    console.log(`bench-edge: requests that started a rules refresh (after the response) ${refresh.refreshing.toFixed(2)} ms median of ${refresh.n.refreshing}, the others ${refresh.others.toFixed(2)} ms median of ${refresh.n.others} (rules with refresh_seconds 1, sequential, 100 KB personalized)`);
     console.log(`bench-edge: edgeseg workerd RSS ${rssStart.toFixed(0)} MiB at start, ${rssEnd.toFixed(0)} MiB at the end`);
     console.log(`bench-edge: ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${ROUNDS} rounds, concurrency ${CONCURRENCY}, node ${process.version}, ${new Date().toISOString()}`);
   } finally {
@@ -134,6 +136,39 @@ function printRow(page, caseName, s) {
   console.log(caseName === 'personalized'
     ? `${addedLine}; edgeseg / js = ${ratio.toFixed(2)}x (budget: at most 1.2x)`
     : `${addedLine} (js passes this visitor through; edgeseg classifies, sets the cookie, passes the body through)`);
+}
+
+/**
+ * Latency of the requests that start a rules refresh against those that do
+ * not: an edgeseg Worker whose rules say `refresh_seconds: 1`, requests
+ * 50 ms apart for a few seconds, told apart by their Server-Timing.
+ */
+async function refreshLatency(vars, rulesText, headers) {
+  const doc = JSON.parse(rulesText);
+  doc.settings = { ...(doc.settings ?? {}), refresh_seconds: 1 };
+  const w = await startMiniflare({ edgeseg: true, vars, rules: JSON.stringify(doc) });
+  const groups = { refreshing: [], others: [] };
+  try {
+    const url = `${w.url}${PAGES['100 KB'].path}?utm_campaign=bench`;
+    await drive({ total: 200, concurrency: 4, request: () => ({ url, headers }) });
+    for (let i = 0; i < 120; i++) {
+      const t0 = process.hrtime.bigint();
+      const res = await fetch(url, { headers });
+      await res.arrayBuffer();
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      const refreshing = (res.headers.get('server-timing') ?? '').includes('rules refresh');
+      groups[refreshing ? 'refreshing' : 'others'].push(ms);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await w.stop();
+  }
+  if (!groups.refreshing.length) throw new Error('no request started a rules refresh');
+  return {
+    refreshing: median(groups.refreshing),
+    others: median(groups.others),
+    n: { refreshing: groups.refreshing.length, others: groups.others.length },
+  };
 }
 
 /** Median time until the first byte of the body arrives, over `n` sequential requests. */
