@@ -56,7 +56,6 @@ export function previewFrame(title) {
   frame.className = 'content-preview';
   frame.setAttribute('sandbox', '');
   frame.setAttribute('title', title);
-  frame.setAttribute('loading', 'lazy');
   frame.setAttribute('referrerpolicy', 'no-referrer');
   return {
     el: frame,
