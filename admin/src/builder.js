@@ -257,9 +257,9 @@ export function segmentBuilder({ shared, index, onDone, onSave }) {
     const samples = sampleValues(doc);
     const host = h('div.block-fields');
     const refresh = (s) => frame.update(s === undefined ? '' : contentPreviewHtml(s, samples));
+    const previewBox = h('div.preview-box', h('p.preview-label', 'Preview (sample values, escaped)'), frame.el);
     const section = h('section.block-edit', { dataset: { block: b }, 'aria-label': `Block ${b}` },
-      h('h4', 'Block ', h('code', b)), host,
-      h('div.preview-box', h('p.preview-label', 'Preview (sample values, escaped)'), frame.el));
+      h('h4', 'Block ', h('code', b)), host, previewBox);
     if (spec === undefined) {
       host.append(h('p.hint', 'Not changed for this segment: visitors see the page’s default content.'),
         h('button.secondary.small.change-block', { type: 'button', onclick: () => {
@@ -267,7 +267,7 @@ export function segmentBuilder({ shared, index, onDone, onSave }) {
           renderContent();
           contentHost.querySelector(`[data-block="${b}"] textarea`)?.focus();
         } }, `Change ${b} for this segment`));
-      frame.el.hidden = true;
+      previewBox.hidden = true;
       return section;
     }
     if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
