@@ -6,7 +6,7 @@
 import { h } from './ui.js';
 import { field } from './fields.js';
 import {
-  OPERATORS, TYPES, fromCondition, toCondition, row, group, raw, inputKind, formatValue, parseValue,
+  OPERATORS, TYPES, fromCondition, toCondition, row, group, inputKind, formatValue, parseValue,
 } from './conditions.js';
 import {
   segmentFields, applySegmentFields, contentFields, applyContentFields, HTML_ACTIONS,
@@ -214,7 +214,30 @@ export function segmentBuilder({ shared, index, onDone, onSave }) {
       setErr(fl, error || '');
       writeCondition();
     };
-    const enumValues = ATTRIBUTES[r.attr]?.values;
+    const enumValues = r.attr === 'segments' ? vocabulary(doc).segments : ATTRIBUTES[r.attr]?.values;
+    if (kind === 'list' && enumValues && enumValues.length) {
+      // A list of known values (segments, device classes): pick them, do not type them.
+      const id = `ms-${Math.random().toString(36).slice(2, 9)}`;
+      const sel = h('select.row-value', { id, multiple: true, size: Math.min(4, Math.max(2, enumValues.length)) },
+        [...new Set([...enumValues, ...r.value])].map((v) => h('option', { value: v, selected: r.value.includes(v) }, enumValues.includes(v) ? v : `${v} (not known)`)));
+      const err = h('p.field-error', { id: `${id}-err`, hidden: true, role: 'alert' });
+      sel.setAttribute('aria-describedby', `${id}-err`);
+      const el2 = h('div.field.row-value-field', { dataset: { path } }, h('label.sr-only', { for: id }, label), sel,
+        h('p.hint', 'Ctrl/Cmd-click (or Shift+arrows) picks several'), err);
+      fl = {
+        el: el2, input: sel, path, cond: true,
+        get: () => [...sel.selectedOptions].map((o) => o.value),
+        setError: (msg) => { err.hidden = !msg; err.textContent = msg || ''; el2.classList.toggle('invalid', !!msg); if (msg) sel.setAttribute('aria-invalid', 'true'); else sel.removeAttribute('aria-invalid'); },
+      };
+      sel.addEventListener('change', () => {
+        const picked = fl.get();
+        // Keep the document's order for values still picked, then the new ones.
+        r.value = [...r.value.filter((v) => picked.includes(v)), ...picked.filter((v) => !r.value.includes(v))];
+        setErr(fl, picked.length ? '' : 'pick at least one');
+        writeCondition();
+      });
+      return track(fl);
+    }
     if (kind === 'bool') fl = field({ label, kind: 'select', options: [['true', 'yes'], ['false', 'no']], value: String(r.value), hideLabel: true, onInput, path });
     else if (kind === 'type') fl = field({ label, kind: 'select', options: TYPES.map((t) => [t, t]), value: r.value, hideLabel: true, onInput, path });
     else if (kind === 'group') fl = field({ label, kind: 'select', options: vocabulary(doc).groups.map((g) => [g, g]), value: r.value, hideLabel: true, onInput, path });

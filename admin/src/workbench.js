@@ -194,8 +194,13 @@ export function segmentsView(app) {
       if (builder) {
         // Keep the builder open as the user left it, unless the JSON changed meanwhile:
         // then show the segment as the JSON has it now.
-        if (doc.text() !== builderText) openBuilder(builder.index);
-        return;
+        if (doc.text() === builderText) return;
+        const segs = doc.read().doc?.segments;
+        if (Array.isArray(segs) && segs[builder.index]) { openBuilder(builder.index); return; }
+        // The segment is gone from the JSON (or the JSON does not parse): back to the overview.
+        builder = null;
+        builderHost.replaceChildren();
+        overview.hidden = false;
       }
       await app.run(render, status);
     },
@@ -255,7 +260,14 @@ export function signalsView(app) {
     el,
     async onShow() {
       const doc = shared(app);
-      if (builder) { if (doc.text() !== builderText) openBuilder(builder.name()); return; }
+      if (builder) {
+        if (doc.text() === builderText) return;
+        const sigs = doc.read().doc?.signals;
+        if (sigs && Object.prototype.hasOwnProperty.call(sigs, builder.name())) { openBuilder(builder.name()); return; }
+        builder = null;
+        builderHost.replaceChildren();
+        overview.hidden = false;
+      }
       await app.run(async () => render(), status);
     },
   };

@@ -29,7 +29,14 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
   page.on('dialog', (d) => d.accept());
   const puts = [];
   page.on('request', (r) => { if (r.method() === 'PUT' && r.url().endsWith('/api/rules')) puts.push(r); });
-  const shot = async (p, name) => { await p.evaluate(() => document.fonts.ready); return saveScreenshot(p, `${screenshotPrefix}-${name}`); };
+  const shot = async (p, name) => {
+    await p.evaluate(() => document.fonts.ready);
+    // Chromium paints an iframe only once it has been on screen: show each preview once.
+    for (const f of await p.locator('iframe.content-preview:visible').all()) await f.scrollIntoViewIfNeeded();
+    await p.evaluate(() => window.scrollTo(0, 0));
+    await p.waitForTimeout(200);
+    return saveScreenshot(p, `${screenshotPrefix}-${name}`);
+  };
 
   try {
     await step('segments overview: a card per segment with its sentence, stickiness, entries per day and block previews', async () => {
@@ -178,6 +185,26 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
       await stay.fill('');
       assert.equal(await page.locator('#segment-builder .field.invalid').count(), 0);
     });
+
+    if (storeUrl) {
+      await step('an error only the Worker finds (a bad regular expression) shows at its row, and nothing is saved', async () => {
+        const savedBefore = (await api('GET', 'rules')).json;
+        const putsBefore = puts.length;
+        await page.locator('.add-row').first().click();
+        const r = page.locator('.cond-row').last();
+        await r.locator('select.row-attr').selectOption('path');
+        await r.locator('select.row-op').selectOption('$regex');
+        await page.locator('.cond-row').last().locator('input.row-value').fill('^/products/[unclosed');
+        await page.locator('#builder-save').click();
+        await waitText(page, '#builder-status', /Not saved: 1 error, marked at the fields/);
+        const at = page.locator('.cond-row').last().locator('.field.invalid .field-error');
+        assert.match(await at.textContent(), /invalid regular expression/);
+        assert.equal(puts.length, putsBefore, 'nothing was sent');
+        assert.equal((await api('GET', 'rules')).json.revision, savedBefore.revision);
+        await page.locator('.cond-row').last().locator('.remove-item').click();
+        assert.equal(await page.locator('.cond-row').count(), 1);
+      });
+    }
 
     await step('signals: each explained; a form per kind creates one', async () => {
       await page.locator('#builder-done').click();
