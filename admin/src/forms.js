@@ -142,8 +142,7 @@ export function applySignalFields(spec, f, known = { events: [], signals: [] }) 
     setOptional(out, 'bias', f.bias, (t) => numberOf('bias', t));
   }
   // Keep the kind's key first, as people write it (and as the Worker tells kinds apart).
-  const key = f.kind === 'visitor' ? 'visitor' : f.kind === 'count' ? 'count' : f.kind === 'since' ? 'since' : f.kind;
-  if (signalKind(spec) !== f.kind) return { value: { [key]: out[key], ...out }, errors };
+  if (signalKind(spec) !== f.kind) return { value: { [f.kind]: out[f.kind], ...out }, errors };
   return { value: out, errors };
 }
 

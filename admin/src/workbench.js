@@ -104,6 +104,48 @@ async function builderSave(app, b, statusEl) {
   else say('info', `Saved; the server now holds revision ${app.doc.revision}.`);
 }
 
+/**
+ * Where a tab shows its builder in place of its overview. make: segmentBuilder or
+ * signalBuilder; arg(builder): what reopens the same one (index, name).
+ */
+function builderSlot(app, { overview, host, status, make, arg, render }) {
+  const doc = shared(app);
+  let builder = null;
+  let text = null; // the editor's text as the open builder last wrote or read it
+  doc.onChange((source) => { if (source === 'builder') text = doc.text(); });
+  const close = () => { builder = null; host.replaceChildren(); overview.hidden = false; };
+  const slot = {
+    current: () => builder,
+    open(which) {
+      builder = make({
+        shared: doc,
+        index: which,
+        name: which,
+        onDone: () => { close(); render(); },
+        onSave: () => app.run(() => builderSave(app, builder, builder.status), status),
+      });
+      doc.errorsShown = (errors) => builder?.showServerErrors(errors);
+      overview.hidden = true;
+      host.replaceChildren(builder.el);
+      text = doc.text();
+      builder.el.querySelector('input')?.focus();
+    },
+    /**
+     * On showing the tab: true when a builder stays open. It stays as the user left it,
+     * unless the JSON changed meanwhile: then it shows the JSON's version, or, when its
+     * segment or signal is gone from the JSON (stillThere(doc) false), the overview again.
+     */
+    reshow(stillThere) {
+      if (!builder) return false;
+      if (doc.text() === text) return true;
+      if (stillThere(doc.read().doc)) { slot.open(arg(builder)); return true; }
+      close();
+      return false;
+    },
+  };
+  return slot;
+}
+
 export function segmentsView(app) {
   shared(app); // completion and hover in the editor, and the builder's link to it, from the start
   const status = statusLine('segments-status');
@@ -115,24 +157,8 @@ export function segmentsView(app) {
   const el = h('section.view#view-segments', { 'aria-labelledby': 'tab-segments', hidden: true }, overview, builderHost);
   let stats = null;
   let statsAt = 0;
-  let builder = null;
-  let builderText = null; // the editor's text as the open builder last wrote or read it
-
-  function openBuilder(index) {
-    const doc = shared(app);
-    builderText = doc.text();
-    builder = segmentBuilder({
-      shared: doc, index,
-      onDone: () => { builder = null; builderHost.replaceChildren(); overview.hidden = false; render(); },
-      onSave: () => app.run(() => builderSave(app, builder, builder.status), status),
-    });
-    doc.errorsShown = (errors) => builder?.showServerErrors(errors);
-    overview.hidden = true;
-    builderHost.replaceChildren(builder.el);
-    builderText = doc.text();
-    builder.el.querySelector('input')?.focus();
-  }
-  shared(app).onChange((source) => { if (source === 'builder') builderText = shared(app).text(); });
+  const slot = builderSlot(app, { overview, host: builderHost, status, make: segmentBuilder, arg: (b) => b.index, render: () => render() });
+  const openBuilder = (index) => slot.open(index);
 
   async function render() {
     const doc = shared(app);
@@ -190,21 +216,9 @@ export function segmentsView(app) {
   return {
     el,
     async onShow() {
-      const doc = shared(app);
-      if (builder) {
-        // Keep the builder open as the user left it, unless the JSON changed meanwhile:
-        // then show the segment as the JSON has it now.
-        if (doc.text() === builderText) return;
-        const segs = doc.read().doc?.segments;
-        if (Array.isArray(segs) && segs[builder.index]) { openBuilder(builder.index); return; }
-        // The segment is gone from the JSON (or the JSON does not parse): back to the overview.
-        builder = null;
-        builderHost.replaceChildren();
-        overview.hidden = false;
-      }
+      if (slot.reshow((doc) => Array.isArray(doc?.segments) && !!doc.segments[slot.current().index])) return;
       await app.run(render, status);
     },
-    get builder() { return builder; },
   };
 }
 
@@ -217,23 +231,8 @@ export function signalsView(app) {
     h('div.toolbar', h('div.toolbar-meta', h('strong', 'Signals'), h('span.meta-more', ' · values from what the visitor did; conditions read them by name')), h('div.actions', newBtn)),
     status.el, list);
   const el = h('section.view#view-signals', { 'aria-labelledby': 'tab-signals', hidden: true }, overview, builderHost);
-  let builder = null;
-  let builderText = null;
-  shared(app).onChange((source) => { if (source === 'builder') builderText = shared(app).text(); });
-
-  function openBuilder(name) {
-    const doc = shared(app);
-    builder = signalBuilder({
-      shared: doc, name,
-      onDone: () => { builder = null; builderHost.replaceChildren(); overview.hidden = false; render(); },
-      onSave: () => app.run(() => builderSave(app, builder, builder.status), status),
-    });
-    doc.errorsShown = (errors) => builder?.showServerErrors(errors);
-    overview.hidden = true;
-    builderHost.replaceChildren(builder.el);
-    builderText = doc.text();
-    builder.el.querySelector('input')?.focus();
-  }
+  const slot = builderSlot(app, { overview, host: builderHost, status, make: signalBuilder, arg: (b) => b.name(), render: () => render() });
+  const openBuilder = (name) => slot.open(name);
 
   function render() {
     const r = shared(app).read();
@@ -259,15 +258,7 @@ export function signalsView(app) {
   return {
     el,
     async onShow() {
-      const doc = shared(app);
-      if (builder) {
-        if (doc.text() === builderText) return;
-        const sigs = doc.read().doc?.signals;
-        if (sigs && Object.prototype.hasOwnProperty.call(sigs, builder.name())) { openBuilder(builder.name()); return; }
-        builder = null;
-        builderHost.replaceChildren();
-        overview.hidden = false;
-      }
+      if (slot.reshow((doc) => !!doc?.signals && Object.prototype.hasOwnProperty.call(doc.signals, slot.current().name()))) return;
       await app.run(async () => render(), status);
     },
   };
