@@ -31,11 +31,17 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
   page.on('request', (r) => { if (r.method() === 'PUT' && r.url().endsWith('/api/rules')) puts.push(r); });
   const shot = async (p, name) => {
     await p.evaluate(() => document.fonts.ready);
-    // Chromium paints an iframe only once it has been on screen: show each preview once.
-    for (const f of await p.locator('iframe.content-preview:visible').all()) await f.scrollIntoViewIfNeeded();
-    await p.evaluate(() => window.scrollTo(0, 0));
-    await p.waitForTimeout(200);
-    return saveScreenshot(p, `${screenshotPrefix}-${name}`);
+    // A full-page capture leaves the sandboxed (out-of-process) preview frames below the
+    // first screen unpainted: make the viewport as tall as the page for the picture.
+    const vp = p.viewportSize();
+    const height = await p.evaluate(() => document.documentElement.scrollHeight);
+    await p.setViewportSize({ width: vp.width, height: Math.min(height, 8000) });
+    await p.waitForTimeout(400);
+    try {
+      return await saveScreenshot(p, `${screenshotPrefix}-${name}`);
+    } finally {
+      await p.setViewportSize(vp);
+    }
   };
 
   try {
