@@ -75,7 +75,7 @@ function entriesChart(days, counts) {
     svg.append(t);
   });
   const total = counts.reduce((a, b) => a + b, 0);
-  return h('div.entries', h('span.entries-total', `${total.toLocaleString()} entries this week`), svg);
+  return h('div.entries', h('span.entries-total', `${total.toLocaleString()} ${total === 1 ? 'entry' : 'entries'} this week`), svg);
 }
 
 /** Shared save from a builder: its own field errors first, then the server's, then the dialog. */
