@@ -65,6 +65,7 @@ lint: tools
 
 unit: tools
 	cargo test
+	node --test tests/admin-unit/
 
 ## The core's tests compiled to wasm32 and run under Node by wasm-bindgen-test-runner.
 wasm-test: tools

@@ -1,15 +1,19 @@
-// The edgeseg admin page: sign in with the admin token, then four tabs —
-// Rules (editor), Versions, Simulate, Stats. Everything talks to api/ beside the page.
+// The edgeseg admin page: sign in with the admin token, then the tabs —
+// Rules (editor), Segments and Signals (the workbench), Versions, Simulate, Stats. Everything talks to api/ beside the page.
 import './style.css';
+import { EditorView } from '@codemirror/view';
 import { call, token, AuthError, ApiError } from './api.js';
 import { h } from './ui.js';
 import { rulesView } from './rules.js';
 import { versionsView } from './versions.js';
 import { simulateView } from './simulate.js';
 import { statsView } from './stats.js';
+import { segmentsView, signalsView } from './workbench.js';
 
 const TABS = [
   ['rules', 'Rules'],
+  ['segments', 'Segments'],
+  ['signals', 'Signals'],
   ['versions', 'Versions'],
   ['simulate', 'Simulate'],
   ['stats', 'Stats'],
@@ -79,6 +83,8 @@ async function start() {
   const main = h('main.content');
   const views = {};
   ctx.rules = views.rules = rulesView(ctx);
+  views.segments = segmentsView(ctx);
+  views.signals = signalsView(ctx);
   views.versions = versionsView(ctx);
   views.simulate = simulateView(ctx);
   views.stats = statsView(ctx);
@@ -123,6 +129,8 @@ window.addEventListener('beforeunload', (ev) => {
 // A test hook: lets browser tests select text in the editor before typing over it.
 window.edgesegAdmin = {
   get editor() { return app ? app.views.rules.editor : null; },
+  get shared() { return app ? app.ctx.shared : null; },
+  scrollTo: (pos) => EditorView.scrollIntoView(pos, { y: 'center' }),
 };
 
 if (token.get()) {

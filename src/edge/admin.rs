@@ -372,6 +372,11 @@ struct SimulateBody {
     language: Option<String>,
     #[serde(default)]
     referrer: Option<String>,
+    /// A rules document to simulate against instead of the loaded rules: the
+    /// admin page sends the editor's unsaved text. Invalid text is a 422 with
+    /// the same errors as `rules/validate`.
+    #[serde(default)]
+    text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -388,8 +393,15 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
         Ok(b) => b,
         Err(e) => return error(400, &e),
     };
-    let Some(rules) = super::rules_cache::current(env).await else {
-        return error(409, "no rules are loaded yet");
+    let rules = match body.text.as_deref() {
+        Some(text) => match check(text) {
+            Ok(r) => std::rc::Rc::new(r),
+            Err(errors) => return json_response(422, &errors),
+        },
+        None => match super::rules_cache::current(env).await {
+            Some(r) => r,
+            None => return error(409, "no rules are loaded yet"),
+        },
     };
     let mut events = Vec::new();
     for (i, e) in body.events.iter().enumerate() {
