@@ -109,13 +109,18 @@ await new Promise((ok) => origin.listen(port, '127.0.0.1', ok));
       }
     }
     const ttfb = {};
-    for (const [pageName, page] of Object.entries(PAGES)) {
-      ttfb[pageName] = await timeToFirstByte(`${workers.edgeseg.url}${page.path}?utm_campaign=bench`, headers, 40);
+    for (const [name, w] of Object.entries(workers)) {
+      ttfb[name] = {};
+      for (const [pageName, page] of Object.entries(PAGES)) {
+        ttfb[name][pageName] = await timeToFirstByte(`${w.url}${page.path}?utm_campaign=bench`, headers, 40);
+      }
     }
     const refresh = await refreshLatency(vars, rules, headers);
     const rssEnd = await workers.edgeseg.rss();
     console.log('');
-    console.log(`bench-edge: edgeseg time to first byte (median of 40, sequential, personalized): ${Object.entries(ttfb).map(([p, t]) => `${p} ${t.toFixed(2)} ms`).join(', ')}`);
+    for (const [name, t] of Object.entries(ttfb)) {
+      console.log(`bench-edge: ${name} time to first byte (median of 40, sequential, personalized): ${Object.entries(t).map(([p, ms]) => `${p} ${ms.toFixed(2)} ms`).join(', ')}`);
+    }
     console.log(`bench-edge: requests that started a rules refresh (after the response) ${refresh.refreshing.toFixed(2)} ms median of ${refresh.n.refreshing}, the others ${refresh.others.toFixed(2)} ms median of ${refresh.n.others} (rules with refresh_seconds 1, sequential, 100 KB personalized)`);
     console.log(`bench-edge: edgeseg workerd RSS ${rssStart.toFixed(0)} MiB at start, ${rssEnd.toFixed(0)} MiB at the end`);
     console.log(`bench-edge: ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), ${ROUNDS} rounds, concurrency ${CONCURRENCY}, node ${process.version}, ${new Date().toISOString()}`);

@@ -25,7 +25,23 @@ use crate::state::cookie;
 /// when it passes through, goes back as it came, not rebuilt.
 pub async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<web_sys::Response> {
     let started = super::now_millis();
-    let (rules, refreshing) = super::rules_cache::for_request(env, ctx).await;
+    let (rules, refresh) = super::rules_cache::for_request(env).await;
+    let timing = Timing {
+        started,
+        refreshing: refresh.is_due(),
+    };
+    let response = respond(req, rules, env, ctx, timing).await;
+    super::rules_cache::refresh_later(refresh, env, ctx);
+    response
+}
+
+async fn respond(
+    req: web_sys::Request,
+    rules: Option<Rc<CompiledRules>>,
+    env: &Env,
+    ctx: &Context,
+    timing: Timing,
+) -> Result<web_sys::Response> {
     let visit = Visit::from_request(&req, rules.as_ref().is_some_and(|r| r.reads_country));
     let origin = match fetch_origin(&req, env).await {
         Ok(origin) => origin,
@@ -49,10 +65,6 @@ pub async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<w
         Some(super::counters::for_conditions(env).await)
     } else {
         None
-    };
-    let timing = Timing {
-        started,
-        refreshing,
     };
     let result = personalize(&origin, visit, &rules, env, timing, counters.as_ref());
     super::counters::flush_later(env, ctx);

@@ -55,21 +55,20 @@ pub async fn current(env: &Env) -> Option<Rc<CompiledRules>> {
     cached()
 }
 
-/// What the content path uses: the cached rules at once, refreshed after the
-/// response when due (see the module doc). The flag says whether this request
-/// started a refresh (for `Server-Timing`).
-pub async fn for_request(env: &Env, ctx: &Context) -> (Option<Rc<CompiledRules>>, bool) {
+/// What the content path uses: the cached rules at once (see the module doc).
+/// When a refresh is due, the answer says so and the caller starts it with
+/// [`refresh_later`] once its response is ready, so that the read overlaps
+/// the body going out rather than the origin's answer.
+pub async fn for_request(env: &Env) -> (Option<Rc<CompiledRules>>, RefreshDue) {
     let now = super::now_millis();
     if !due(now) {
-        return (cached(), false);
+        return (cached(), RefreshDue(None));
     }
     if cached().is_some() {
-        let env = env.clone();
-        // `refresh` marks the check at once, so the requests that follow
-        // while KV answers do not start another.
+        // Marked now, so the requests that follow while KV answers do not
+        // start another.
         CACHE.with(|c| c.borrow_mut().checked_at_ms = Some(now));
-        ctx.wait_until(async move { refresh(&env, now).await });
-        return (cached(), true);
+        return (cached(), RefreshDue(Some(now)));
     }
     let read = refresh(env, now);
     let bound = worker::Delay::from(Duration::from_millis(FIRST_LOAD_BOUND_MS));
@@ -79,7 +78,25 @@ pub async fn for_request(env: &Env, ctx: &Context) -> (Option<Rc<CompiledRules>>
             "edgeseg: reading the rules from KV took over {FIRST_LOAD_BOUND_MS} ms; this page passes through"
         );
     }
-    (cached(), true)
+    (cached(), RefreshDue(None))
+}
+
+/// A rules refresh this request is to start after its response (or none).
+#[must_use = "start it with rules_cache::refresh_later"]
+pub struct RefreshDue(Option<f64>);
+
+impl RefreshDue {
+    pub fn is_due(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// Starts the refresh `due` asks for, after the response (`ctx.wait_until`).
+pub fn refresh_later(due: RefreshDue, env: &Env, ctx: &Context) {
+    if let Some(now) = due.0 {
+        let env = env.clone();
+        ctx.wait_until(async move { refresh(&env, now).await });
+    }
 }
 
 fn cached() -> Option<Rc<CompiledRules>> {

@@ -124,3 +124,29 @@ test('every demo store page as every segment: the Worker outputs what `edgeseg p
   }
   assert.ok(rewritten > pages.length, `blocks were actually rewritten on the demo pages (${rewritten} runs)`);
 });
+
+test('a handler that fails does not cut the page: the rest streams on unchanged', async () => {
+  // The runtime refuses the attribute name (a space in it); the hero before
+  // it is already rewritten, the offer after it is left as the origin sent it.
+  const html = '<html><head></head><body><div data-edgeseg-block="hero">Hero</div>'
+    + '<div data-edgeseg-block="bad">Bad</div><p>middle</p>'
+    + '<div data-edgeseg-block="offer">Offer</div><p>tail</p></body></html>';
+  const plan = {
+    blocks: [
+      { id: 'hero', inner_html: 'New hero' },
+      { id: 'bad', set_attributes: [['not valid', 'x']], inner_html: 'never' },
+      { id: 'offer', inner_html: 'New offer' },
+    ],
+  };
+  for (const chunk of [0, 5]) {
+    const got = await workerRewrite(html, plan, chunk);
+    assert.equal(got.html, html.replace('>Hero<', '>New hero<'), `chunk ${chunk}: the page after the failure is unchanged`);
+    assert.deepEqual(got.applied, ['hero', 'bad'], 'what matched before the failure is reported');
+  }
+  await eventuallyLogged(/rewriting failed mid-page, passing the rest through/);
+});
+
+async function eventuallyLogged(pattern) {
+  for (let i = 0; i < 20 && !pattern.test(worker.logs()); i++) await new Promise((r) => setTimeout(r, 250));
+  assert.match(worker.logs(), pattern, 'the failure is logged');
+}
