@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use edgeseg::counters::{
-    block_on, plan_fold, run_fold, totals_key, CounterBatch, CounterSettings, Faults, FoldStep,
+    block_on, plan_fold, run_fold, totals_key, DeltaBatch, FoldSettings, Faults, FoldStep,
     IsolateId, KvWrite, MemoryKv, TotalsDoc, DELTA_PREFIX, TOTALS_PREFIX,
 };
 use proptest::prelude::*;
@@ -45,7 +45,7 @@ impl Rng {
 }
 
 struct Isolate {
-    batch: CounterBatch,
+    batch: DeltaBatch,
     /// Writes handed out by `take_flush`, not yet issued.
     queue: VecDeque<KvWrite>,
 }
@@ -82,7 +82,7 @@ impl FoldRun {
     }
 
     /// One KV operation (or one pure planning step). Returns false when done.
-    fn step(&mut self, kv: &MemoryKv, settings: &CounterSettings) -> bool {
+    fn step(&mut self, kv: &MemoryKv, settings: &FoldSettings) -> bool {
         if !self.list_done {
             let page = kv.list_now(DELTA_PREFIX, self.cursor.as_deref()).unwrap();
             self.listed.extend(page.keys);
@@ -163,12 +163,12 @@ fn scenarios() -> impl Strategy<Value = Scenario> {
         )
 }
 
-fn settings() -> CounterSettings {
-    CounterSettings {
+fn settings() -> FoldSettings {
+    FoldSettings {
         // Small budgets so folds take several rounds and interleave more.
         max_delta_reads: 4,
         max_deletes: 4,
-        ..CounterSettings::default()
+        ..FoldSettings::default()
     }
 }
 
@@ -184,7 +184,7 @@ fn all_totals(kv: &MemoryKv) -> BTreeMap<(u64, String), u64> {
     out
 }
 
-fn run(s: &Scenario, settings: &CounterSettings) -> Result<(), TestCaseError> {
+fn run(s: &Scenario, settings: &FoldSettings) -> Result<(), TestCaseError> {
     let settings = settings.clone();
     let mut rng = Rng(s.seed | 1);
     let faults = Faults {
@@ -201,7 +201,7 @@ fn run(s: &Scenario, settings: &CounterSettings) -> Result<(), TestCaseError> {
 
     let mut isolates: Vec<Isolate> = (0..s.isolates)
         .map(|i| Isolate {
-            batch: CounterBatch::new(IsolateId::from_bytes([i as u8 + 1; 8]), settings.clone()),
+            batch: DeltaBatch::new(IsolateId::from_bytes([i as u8 + 1; 8]), settings.clone()),
             queue: VecDeque::new(),
         })
         .collect();
@@ -353,7 +353,7 @@ fn deleting_at_once_loses_counts_under_staleness() {
             delete_fail: 0,
             crash_rate: 0,
         };
-        let no_settle = CounterSettings {
+        let no_settle = FoldSettings {
             settle_secs: 0,
             ..settings()
         };
