@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use edgeseg::counters::{
-    block_on, plan_fold, run_fold, totals_key, DeltaBatch, FoldSettings, Faults, FoldStep,
+    block_on, plan_fold, run_fold, totals_key, DeltaBatch, Faults, FoldSettings, FoldStep,
     IsolateId, KvWrite, MemoryKv, TotalsDoc, DELTA_PREFIX, TOTALS_PREFIX,
 };
 use proptest::prelude::*;

@@ -114,6 +114,12 @@ impl CounterBatch {
         &self.settings
     }
 
+    /// Replaces the settings (the Worker learns them from its vars after the
+    /// first count may have been recorded).
+    pub fn set_settings(&mut self, settings: CounterSettings) {
+        self.settings = settings;
+    }
+
     pub fn stats(&self) -> &BatchStats {
         &self.stats
     }
@@ -133,7 +139,10 @@ impl CounterBatch {
             return;
         }
         self.open_entries += 1;
-        self.open.entry(hour).or_default().insert(name.to_string(), n);
+        self.open
+            .entry(hour)
+            .or_default()
+            .insert(name.to_string(), n);
     }
 
     /// Adds `n` to counter `name` in the hour of `at`.
@@ -163,9 +172,9 @@ impl CounterBatch {
             }
         }
         if let Some(p) = &mut self.pending {
-            let waiting = p.in_flight_since.is_some_and(|t| {
-                now >= t && now - t < self.settings.in_flight_timeout_secs
-            });
+            let waiting = p
+                .in_flight_since
+                .is_some_and(|t| now >= t && now - t < self.settings.in_flight_timeout_secs);
             if waiting || (!force && now < p.next_try) {
                 return None;
             }
@@ -259,7 +268,12 @@ impl CounterBatch {
 /// `retry_base_secs * 2^(failures-1)`, capped at `retry_max_secs`, plus up to
 /// half of that again as jitter derived from the isolate id and batch (so
 /// isolates that lost their shard together do not come back together).
-pub fn backoff_secs(settings: &CounterSettings, isolate: &IsolateId, seq: u64, failures: u32) -> u64 {
+pub fn backoff_secs(
+    settings: &CounterSettings,
+    isolate: &IsolateId,
+    seq: u64,
+    failures: u32,
+) -> u64 {
     let exp = failures.saturating_sub(1).min(20);
     let base = settings
         .retry_base_secs

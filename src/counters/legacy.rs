@@ -108,7 +108,11 @@ pub fn legacy_isolate() -> IsolateId {
 /// The window holding the first listed hour at or after `next_hour`: its
 /// batch `seq` (the window number) and its hours. `None`: all moved.
 pub fn next_window(next_hour: u64, listed_hours: &[u64]) -> Option<(u64, Range<u64>)> {
-    let first = listed_hours.iter().copied().filter(|&h| h >= next_hour).min()?;
+    let first = listed_hours
+        .iter()
+        .copied()
+        .filter(|&h| h >= next_hour)
+        .min()?;
     let w = first / WINDOW_HOURS;
     Some((w, w * WINDOW_HOURS..(w + 1) * WINDOW_HOURS))
 }
@@ -143,7 +147,10 @@ mod tests {
         let m = m.after_fold(false, 380);
         assert_eq!(m.step(), LegacyStep::Migrate { next_hour: 0 });
         assert_eq!(LegacyMarker::from_kv(Some(&m.to_json())), m);
-        assert_eq!(LegacyMarker::from_kv(Some("garbage")).step(), LegacyStep::Fold);
+        assert_eq!(
+            LegacyMarker::from_kv(Some("garbage")).step(),
+            LegacyStep::Fold
+        );
 
         let hours = [480_001, 480_002, 480_100];
         let (seq, range) = next_window(0, &hours).unwrap();
@@ -157,7 +164,11 @@ mod tests {
         let b = legacy_batch(seq, &[(480_001, doc)]);
         let mut shard = ShardCore::new(0);
         assert_eq!(shard.apply(&b, 0), ApplyOutcome::Applied);
-        assert_eq!(shard.apply(&b, 0), ApplyOutcome::Duplicate, "re-sent window");
+        assert_eq!(
+            shard.apply(&b, 0),
+            ApplyOutcome::Duplicate,
+            "re-sent window"
+        );
         assert_eq!(shard.totals()[&480_001]["page_views"], 7);
     }
 }

@@ -65,16 +65,16 @@ pub mod totals;
 
 pub use batch::{Batch, BatchStats, CounterBatch, Counts};
 pub use delta_batch::{DeltaBatch, KvWrite};
+pub use fold::{
+    plan_fold, put_writes, run_fold, FoldCommit, FoldError, FoldReport, FoldStep, HourCommit,
+};
+pub use keys::{parse_totals_key, totals_key, DeltaKey, IsolateId, DELTA_PREFIX, TOTALS_PREFIX};
+pub use kv::{block_on, Faults, Kv, KvError, ListPage, MemoryKv};
 pub use legacy::{LegacyMarker, LegacyStep, LEGACY_ISOLATE, LEGACY_MARKER_KEY};
 pub use shard::{
     day_key, shard_for, ApplyOutcome, PublishWrite, PublishedDay, ShardCommit, ShardCore,
     ShardError, PUBLISHED_PREFIX,
 };
-pub use fold::{
-    plan_fold, put_writes, run_fold, FoldCommit, FoldError, FoldReport, FoldStep, HourCommit,
-};
-pub use keys::{totals_key, DeltaKey, IsolateId, DELTA_PREFIX, TOTALS_PREFIX};
-pub use kv::{block_on, Faults, Kv, KvError, ListPage, MemoryKv};
 pub use stats::{counters_today, day_keys, stats_json, sum_days, today_hours, totals_between};
 pub use totals::{BadTotals, TotalsDoc};
 

@@ -257,7 +257,11 @@ impl ShardCore {
     /// What to store now (`None`: nothing changed): the changed hours, the
     /// hours past retention to delete, and the meta row. Also forgets hours
     /// past `totals_ttl_secs` and isolates not heard from for `seen_ttl_secs`.
-    pub fn take_commit(&mut self, now: Timestamp, settings: &CounterSettings) -> Option<ShardCommit> {
+    pub fn take_commit(
+        &mut self,
+        now: Timestamp,
+        settings: &CounterSettings,
+    ) -> Option<ShardCommit> {
         self.prune(now, settings);
         if !self.has_uncommitted() {
             return None;
@@ -269,7 +273,9 @@ impl ShardCore {
                 Some((h, serde_json::to_string(counts).expect("counts serialize")))
             })
             .collect();
-        let deletes = std::mem::take(&mut self.deleted_hours).into_iter().collect();
+        let deletes = std::mem::take(&mut self.deleted_hours)
+            .into_iter()
+            .collect();
         self.meta_dirty = false;
         Some(ShardCommit {
             upserts,
@@ -287,14 +293,22 @@ impl ShardCore {
             self.deleted_hours.insert(h);
         }
         let oldest_day = day_of_hour(oldest_hour);
-        let before = (self.meta.versions.len(), self.meta.published.len(), self.meta.seen.len());
+        let before = (
+            self.meta.versions.len(),
+            self.meta.published.len(),
+            self.meta.seen.len(),
+        );
         self.meta.versions.retain(|d, _| *d >= oldest_day);
         self.meta.published.retain(|d, _| *d >= oldest_day);
         let ttl = settings.seen_ttl_secs;
         self.meta
             .seen
             .retain(|_, &mut (_, at)| now < at || now - at < ttl);
-        let after = (self.meta.versions.len(), self.meta.published.len(), self.meta.seen.len());
+        let after = (
+            self.meta.versions.len(),
+            self.meta.published.len(),
+            self.meta.seen.len(),
+        );
         if before != after {
             self.meta_dirty = true;
         }
@@ -419,7 +433,10 @@ mod tests {
         assert_eq!(s.take_commit(NOW, &settings), None, "nothing new");
         let loaded = ShardCore::load(3, c.upserts.clone(), Some(&c.meta)).unwrap();
         assert_eq!(loaded, s);
-        assert_eq!(loaded.clone().apply(&batch(1, 2, H, 9), NOW), ApplyOutcome::Duplicate);
+        assert_eq!(
+            loaded.clone().apply(&batch(1, 2, H, 9), NOW),
+            ApplyOutcome::Duplicate
+        );
         assert!(matches!(
             ShardCore::load(3, [(H, "x".to_string())], None),
             Err(ShardError::BadHour { hour: H, .. })
@@ -433,7 +450,10 @@ mod tests {
         let interval = settings.publish_interval_secs();
         assert_eq!(interval, 173, "1 shard, 500 writes a day");
         let mut s = ShardCore::new(0);
-        assert!(s.plan_publish(NOW, &settings, false).is_empty(), "nothing yet");
+        assert!(
+            s.plan_publish(NOW, &settings, false).is_empty(),
+            "nothing yet"
+        );
         s.apply(&batch(1, 1, H, 3), NOW);
         s.take_commit(NOW, &settings);
         let w = s.plan_publish(NOW, &settings, false);
@@ -442,9 +462,15 @@ mod tests {
         let doc = PublishedDay::from_json(&w[0].value).unwrap();
         assert_eq!(doc.hours[&H]["page_views"], 3);
         s.published(w[0].day, w[0].version);
-        assert!(s.plan_publish(NOW + 1, &settings, true).is_empty(), "unchanged");
+        assert!(
+            s.plan_publish(NOW + 1, &settings, true).is_empty(),
+            "unchanged"
+        );
         s.apply(&batch(1, 2, H, 1), NOW + 5);
-        assert!(s.plan_publish(NOW + 5, &settings, false).is_empty(), "not due");
+        assert!(
+            s.plan_publish(NOW + 5, &settings, false).is_empty(),
+            "not due"
+        );
         assert_eq!(s.next_publish_at(NOW + 5, &settings), Some(NOW + interval));
         assert_eq!(s.plan_publish(NOW + 5, &settings, true).len(), 1, "forced");
         s.publish_failed();
@@ -462,7 +488,10 @@ mod tests {
         assert_eq!(c.deletes, vec![H]);
         assert!(s.totals().is_empty());
         // The isolate was forgotten too: its next batch (a higher seq) applies.
-        assert_eq!(s.apply(&batch(1, 2, later / 3600, 1), later), ApplyOutcome::Applied);
+        assert_eq!(
+            s.apply(&batch(1, 2, later / 3600, 1), later),
+            ApplyOutcome::Applied
+        );
     }
 
     #[test]

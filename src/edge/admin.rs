@@ -69,6 +69,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
         (Method::Post, "preview") => preview_link(&mut req, env).await,
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
+        (Method::Post, "counters/flush") => super::counters::flush_and_publish(env).await,
         _ => error(404, "no such admin endpoint"),
     }
 }

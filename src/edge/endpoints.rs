@@ -41,6 +41,7 @@ async fn health(env: &Env) -> Result<Response> {
             })),
             "kv_error": s.kv_error,
             "secret_configured": secret_set,
+            "counters": super::counters::health(env),
             "build": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "commit": option_env!("EDGESEG_COMMIT").unwrap_or("unknown"),

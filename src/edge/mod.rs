@@ -14,6 +14,7 @@ mod counters;
 mod endpoints;
 mod events;
 mod rules_cache;
+mod shard;
 mod stream;
 mod visitor;
 
