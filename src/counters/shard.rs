@@ -204,6 +204,11 @@ impl ShardCore {
         &self.meta.stats
     }
 
+    /// The last `seq` applied for an isolate (while the shard remembers it).
+    pub fn last_seq(&self, isolate: &IsolateId) -> Option<u64> {
+        self.meta.seen.get(isolate).map(|&(seq, _)| seq)
+    }
+
     /// Hourly totals as this shard holds them (committed or not).
     pub fn totals(&self) -> &BTreeMap<u64, Counts> {
         &self.hours

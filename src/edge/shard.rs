@@ -35,7 +35,7 @@ use super::now_secs;
 use crate::counters::{ApplyOutcome, Batch, CounterSettings, ShardCommit, ShardCore};
 
 /// Longest a batch waits for the group commit that stores it.
-pub const COMMIT_WINDOW_MS: u64 = 1_000;
+pub const COMMIT_WINDOW_MS: u64 = 2_000;
 
 #[durable_object(alarm)]
 pub struct CounterShard {
