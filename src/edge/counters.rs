@@ -22,12 +22,10 @@ use worker::{
 };
 
 use super::now_secs;
-use crate::counters::legacy::{legacy_batch, legacy_isolate, next_window};
+use crate::counters::legacy::{self, LegacyReport, SendBatch};
 use crate::counters::{
-    counters_today, day_keys, names, parse_totals_key, run_fold, shard_for, sum_days, today_hours,
-    totals_between, totals_key, Batch, CounterBatch, CounterSettings, Counts, FoldSettings,
-    IsolateId, Kv, LegacyMarker, LegacyStep, ListPage, PublishedDay, TotalsDoc, LEGACY_MARKER_KEY,
-    TOTALS_PREFIX,
+    counters_today, day_keys, names, shard_for, sum_days, today_hours, totals_between, Batch,
+    CounterBatch, CounterSettings, Counts, FoldSettings, IsolateId, Kv, ListPage, PublishedDay,
 };
 use crate::state::Timestamp;
 
@@ -356,91 +354,39 @@ async fn migrate_legacy(env: &Env) -> std::result::Result<(), String> {
     if LEGACY_DONE.with(Cell::get) {
         return Ok(());
     }
-    let kv = env.kv(super::KV_BINDING).map_err(|e| e.to_string())?;
-    let stored = kv
-        .get(LEGACY_MARKER_KEY)
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
-    let marker = LegacyMarker::from_kv(stored.as_deref());
-    let now = now_secs();
-    let next = match marker.step() {
-        LegacyStep::Done => {
-            LEGACY_DONE.with(|d| d.set(true));
-            return Ok(());
-        }
-        LegacyStep::Fold => {
-            let mut settings = FoldSettings::default();
-            if let Some(rules) = super::rules_cache::current(env).await {
-                settings.totals_ttl_secs = rules.settings.counter_retention;
+    let kv = WorkerKv(env.kv(super::KV_BINDING).map_err(|e| e.to_string())?);
+    let mut fold = FoldSettings::default();
+    if let Some(rules) = super::rules_cache::current(env).await {
+        fold.totals_ttl_secs = rules.settings.counter_retention;
+    }
+    let sender = LegacyShard(env);
+    match legacy::step(&kv, &sender, now_secs, &fold).await? {
+        LegacyReport::AlreadyDone | LegacyReport::Finished => LEGACY_DONE.with(|d| d.set(true)),
+        LegacyReport::Folded { listed, problems } => {
+            if listed > 0 {
+                console_log!("edgeseg: counters upgrade: {listed} old delta keys still around");
             }
-            let report = run_fold(&WorkerKv(kv.clone()), now_secs, &settings)
-                .await
-                .map_err(|e| e.to_string())?;
-            for p in &report.problems {
+            for p in problems {
                 console_error!("edgeseg: counters upgrade fold: {p}");
             }
-            let listed_any =
-                report.folded + report.deletes + report.settling + report.deferred + report.missing
-                    > 0;
-            if listed_any {
-                console_log!(
-                    "edgeseg: counters upgrade: folded {} old delta keys, {} settling",
-                    report.folded,
-                    report.settling
-                );
-            }
-            marker.after_fold(listed_any, now)
         }
-        LegacyStep::Migrate { next_hour } => {
-            let wk = WorkerKv(kv.clone());
-            let mut hours = Vec::new();
-            let mut cursor = None;
-            loop {
-                let page = wk.list(TOTALS_PREFIX, cursor.as_deref()).await?;
-                hours.extend(page.keys.iter().filter_map(|k| parse_totals_key(k)));
-                match page.cursor {
-                    Some(c) => cursor = Some(c),
-                    None => break,
-                }
-            }
-            match next_window(next_hour, &hours) {
-                None => LegacyMarker::Done { at: now },
-                Some((seq, range)) => {
-                    let mut docs = Vec::new();
-                    for h in hours.iter().filter(|h| range.contains(h)) {
-                        let Some(text) = wk.get(&totals_key(*h)).await? else {
-                            continue;
-                        };
-                        match TotalsDoc::from_json(&text) {
-                            Ok(d) => docs.push((*h, d)),
-                            Err(e) => console_error!("edgeseg: counters upgrade: t:{h}: {e}"),
-                        }
-                    }
-                    let batch = legacy_batch(seq, &docs);
-                    if !batch.hours.is_empty() {
-                        let shard = shard_for(&legacy_isolate(), settings_from_env(env).shards);
-                        call_shard(env, shard, "batch", Some(batch.to_json())).await?;
-                        console_log!(
-                            "edgeseg: counters upgrade: moved {} hours of old totals to shard {shard}",
-                            batch.hours.len()
-                        );
-                    }
-                    LegacyMarker::Migrating {
-                        next_hour: range.end,
-                    }
-                }
-            }
+        LegacyReport::Moved { hours } => {
+            console_log!("edgeseg: counters upgrade: moved {hours} hours of old totals to a shard")
         }
-    };
-    if next != marker {
-        kv.put(LEGACY_MARKER_KEY, next.to_json())
-            .map_err(|e| e.to_string())?
-            .execute()
-            .await
-            .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The upgrade's batches go to the legacy isolate's shard.
+struct LegacyShard<'a>(&'a Env);
+
+impl SendBatch for LegacyShard<'_> {
+    async fn send(&self, batch: &Batch) -> std::result::Result<(), String> {
+        let shard = shard_for(&batch.isolate, settings_from_env(self.0).shards);
+        call_shard(self.0, shard, "batch", Some(batch.to_json()))
+            .await
+            .map(|_| ())
+    }
 }
 
 /// The core's KV trait over Workers KV (for the legacy fold).
@@ -454,13 +400,13 @@ impl Kv for WorkerKv {
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> std::result::Result<(), String> {
-        self.0
-            .put(key, value)
-            .map_err(|e| e.to_string())?
-            .expiration_ttl(ttl_secs.max(60))
-            .execute()
-            .await
-            .map_err(|e| e.to_string())
+        let put = self.0.put(key, value).map_err(|e| e.to_string())?;
+        let put = if ttl_secs == 0 {
+            put
+        } else {
+            put.expiration_ttl(ttl_secs.max(60))
+        };
+        put.execute().await.map_err(|e| e.to_string())
     }
 
     async fn delete(&self, key: &str) -> std::result::Result<(), String> {
