@@ -837,7 +837,14 @@ mod price {
 #[test]
 #[ignore]
 fn ops_per_day_table() {
-    let rows: [(&str, f64, usize, CounterSettings, u64); 4] = [
+    let rows: [(&str, f64, usize, CounterSettings, u64); 5] = [
+        (
+            "100k/day (the free plan's Worker limit), 20 isolates, free-plan defaults",
+            1e5,
+            20,
+            CounterSettings::default(),
+            5,
+        ),
         (
             "1M/day, 50 isolates, free-plan defaults",
             1e6,
@@ -866,7 +873,13 @@ fn ops_per_day_table() {
     ];
     println!("| traffic | design | DO requests | DO GB-s | SQLite rows written | KV writes | KV reads | KV lists | KV deletes | paid $/day | free plan | staleness p50/p99/max |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for (label, pv, isolates, settings, step) in rows {
+    let only: Option<Vec<usize>> = std::env::var("TABLE_ROWS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect());
+    for (row, (label, pv, isolates, settings, step)) in rows.into_iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !o.contains(&row)) {
+            continue;
+        }
         let shards = settings.shards;
         let o = run(Scenario {
             seed: 3,
