@@ -18,7 +18,7 @@
 //!   - [`classify`]: request + state + rules + now → segments and a rewrite plan.
 //!   - [`simulate`]: a described visitor replayed (CLI and admin API).
 //!   - [`events`]: events sent by the page — parse, validate, rate-limit.
-//!   - [`counters`]: aggregate counters in KV — per-isolate batches, the cron fold, stats.
+//!   - [`counters`]: aggregate counters — per-isolate batches, counter shards that add them up exactly once, published totals in KV, stats.
 //!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
 //!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
 //! * **The edge adapter** — `edge` (`src/edge/`), compiled only for `wasm32`, the one module

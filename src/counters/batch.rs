@@ -1,39 +1,82 @@
-//! One isolate's counts in memory, and the write-once delta writes they become.
+//! One isolate's counts in memory, and the batches it sends to its shard.
 
 use std::collections::BTreeMap;
 
-use super::keys::{DeltaKey, IsolateId};
+use serde::{Deserialize, Serialize};
+
+use super::keys::IsolateId;
 use super::{hour_of, CounterSettings};
 use crate::state::Timestamp;
 
-/// A KV write: `put(key, value, {expirationTtl: ttl_secs})`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KvWrite {
-    pub key: String,
-    pub value: String,
-    pub ttl_secs: u64,
+/// Counts by counter name.
+pub type Counts = BTreeMap<String, u64>;
+
+/// What an isolate sends to its shard: the counts it recorded between two
+/// sends, per UTC hour, under the id `(isolate, seq)`.
+///
+/// ```json
+/// {"isolate":"00010203fafbfcff","seq":17,"hours":{"480000":{"page_views":12}}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub isolate: IsolateId,
+    pub seq: u64,
+    pub hours: BTreeMap<u64, Counts>,
+}
+
+impl Batch {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("batch serializes")
+    }
+
+    /// Parses a batch as the shard receives it; the message says what is wrong.
+    pub fn from_json(text: &str) -> Result<Batch, String> {
+        serde_json::from_str(text).map_err(|e| format!("not a counter batch: {e}"))
+    }
+
+    /// Sum of all counts (for reports).
+    pub fn total(&self) -> u64 {
+        self.hours.values().flat_map(|c| c.values()).sum()
+    }
+}
+
+/// What an isolate's counting has done, for the health endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BatchStats {
+    /// Counts thrown away: recorded while the open map was full, or in a batch
+    /// that could not be delivered for `give_up_secs`.
+    pub dropped: u64,
+    /// Batches acknowledged by the shard.
+    pub acked: u64,
+    /// Send attempts that failed or timed out.
+    pub failures: u64,
+    /// Failures since the last acknowledgement.
+    pub consecutive_failures: u32,
+    /// The last failure's message.
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 struct Pending {
-    write: KvWrite,
-    hour: u64,
-    counts: BTreeMap<String, u64>,
-    last_attempt: Option<Timestamp>,
+    batch: Batch,
+    sealed_at: Timestamp,
+    failures: u32,
+    next_try: Timestamp,
+    in_flight_since: Option<Timestamp>,
 }
 
-/// Counts recorded by one isolate, batched in memory until they are flushed.
+/// Counts recorded by one isolate, batched in memory and sent to its shard.
 ///
-/// The Worker keeps one per isolate (in a `thread_local!`/static cell), calls
-/// [`record`](Self::record) while handling requests, and after the response
-/// (`ctx.wait_until`), when [`flush_due`](Self::flush_due):
+/// The Worker keeps one per isolate, calls [`record`](Self::record) while
+/// handling requests, and after the response (`ctx.wait_until`):
 ///
 /// ```text
-/// let writes = batch.take_flush(now);          // sync, under the borrow
-/// for w in writes {                            // async, borrow released
-///     if kv.put(&w.key, &w.value).expiration_ttl(w.ttl_secs).execute().await.is_ok() {
-///         batch.ack(&w.key);                   // sync again
-///     }                                        // else: returned again later, same key and value
+/// if let Some(batch) = counters.take_send(now, false) {   // sync
+///     match send_to_shard(&batch).await {                  // async, off the content path
+///         Ok(()) => counters.ack(batch.seq),
+///         Err(e) => counters.failed(batch.seq, now, e),    // re-sent later, same id
+///     }
 /// }
 /// ```
 #[derive(Debug, Clone)]
@@ -41,9 +84,11 @@ pub struct CounterBatch {
     isolate: IsolateId,
     settings: CounterSettings,
     next_seq: u64,
-    open: BTreeMap<u64, BTreeMap<String, u64>>,
-    pending: Vec<Pending>,
-    last_flush: Option<Timestamp>,
+    open: BTreeMap<u64, Counts>,
+    open_entries: usize,
+    pending: Option<Pending>,
+    last_seal: Option<Timestamp>,
+    stats: BatchStats,
 }
 
 impl CounterBatch {
@@ -52,10 +97,12 @@ impl CounterBatch {
         CounterBatch {
             isolate,
             settings,
-            next_seq: 0,
+            next_seq: 1,
             open: BTreeMap::new(),
-            pending: Vec::new(),
-            last_flush: None,
+            open_entries: 0,
+            pending: None,
+            last_seal: None,
+            stats: BatchStats::default(),
         }
     }
 
@@ -63,18 +110,39 @@ impl CounterBatch {
         &self.isolate
     }
 
-    /// Adds `n` to counter `name` in UTC hour `hour`.
+    pub fn settings(&self) -> &CounterSettings {
+        &self.settings
+    }
+
+    /// Replaces the settings (the Worker learns them from its vars after the
+    /// first count may have been recorded).
+    pub fn set_settings(&mut self, settings: CounterSettings) {
+        self.settings = settings;
+    }
+
+    pub fn stats(&self) -> &BatchStats {
+        &self.stats
+    }
+
+    /// Adds `n` to counter `name` in UTC hour `hour`. A new (hour, name) pair
+    /// beyond `max_open_entries` is dropped and counted in [`BatchStats::dropped`].
     pub fn add(&mut self, name: &str, hour: u64, n: u64) {
         if n == 0 {
             return;
         }
-        let hour_counts = self.open.entry(hour).or_default();
-        match hour_counts.get_mut(name) {
-            Some(c) => *c = c.saturating_add(n),
-            None => {
-                hour_counts.insert(name.to_string(), n);
-            }
+        if let Some(c) = self.open.get_mut(&hour).and_then(|h| h.get_mut(name)) {
+            *c = c.saturating_add(n);
+            return;
         }
+        if self.open_entries >= self.settings.max_open_entries {
+            self.stats.dropped = self.stats.dropped.saturating_add(n);
+            return;
+        }
+        self.open_entries += 1;
+        self.open
+            .entry(hour)
+            .or_default()
+            .insert(name.to_string(), n);
     }
 
     /// Adds `n` to counter `name` in the hour of `at`.
@@ -82,87 +150,97 @@ impl CounterBatch {
         self.add(name, hour_of(at), n);
     }
 
-    /// Whether there is something to write and the last flush was at least
-    /// `settings.flush_interval_secs` ago (one flush per few seconds per
-    /// isolate keeps KV writes cheap and well under its per-key limits).
-    pub fn flush_due(&self, now: Timestamp) -> bool {
-        let has_work = !self.open.is_empty() || self.pending.iter().any(|p| self.retry_due(p, now));
-        has_work
-            && self
-                .last_flush
-                .is_none_or(|t| now < t || now - t >= self.settings.flush_interval_secs)
-    }
-
-    fn retry_due(&self, p: &Pending, now: Timestamp) -> bool {
-        p.last_attempt
-            .is_none_or(|t| now < t || now - t >= self.settings.retry_after_secs)
-    }
-
-    /// Seals everything recorded since the last flush into new delta writes
-    /// (one key `c:{hour}:{isolate}:{seq:08}` per hour, all with this flush's
-    /// `seq`), empties the open counts, and returns the writes to issue now:
-    /// the new ones plus earlier unacknowledged ones whose last attempt was at
-    /// least `settings.retry_after_secs` ago, always with the same key and value.
+    /// The batch to send now, if any, marked as in flight:
+    /// * the outstanding batch again (same id, same counts) once its retry is
+    ///   due, or once its last attempt has gone unanswered for
+    ///   `in_flight_timeout_secs`;
+    /// * otherwise, if nothing is outstanding, everything recorded so far as a
+    ///   new batch, at most once per `send_interval_secs`.
     ///
-    /// While `settings.max_pending` writes await acknowledgement (KV is
-    /// failing), nothing new is sealed: counts keep accumulating in memory,
-    /// bounded by the number of distinct (counter, hour) pairs.
-    pub fn take_flush(&mut self, now: Timestamp) -> Vec<KvWrite> {
-        self.last_flush = Some(now);
-        if !self.open.is_empty() && self.pending.len() < self.settings.max_pending {
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            for (hour, counts) in std::mem::take(&mut self.open) {
-                let key = DeltaKey {
-                    hour,
-                    isolate: self.isolate.clone(),
-                    seq,
-                }
-                .to_string();
-                let value = serde_json::to_string(&counts).expect("counts serialize");
-                self.pending.push(Pending {
-                    write: KvWrite {
-                        key,
-                        value,
-                        ttl_secs: self.settings.delta_ttl_secs,
-                    },
-                    hour,
-                    counts,
-                    last_attempt: None,
-                });
+    /// `force` ignores the send interval and the retry delay (not an attempt
+    /// still in flight): for the cron and the admin "publish now".
+    ///
+    /// A batch still unacknowledged `give_up_secs` after it was sealed is
+    /// dropped (its counts go to [`BatchStats::dropped`]), so the shard's
+    /// memory of applied ids (`seen_ttl_secs`) always outlives every retry.
+    pub fn take_send(&mut self, now: Timestamp, force: bool) -> Option<Batch> {
+        if let Some(p) = &self.pending {
+            if now.saturating_sub(p.sealed_at) >= self.settings.give_up_secs {
+                let lost = p.batch.total();
+                self.stats.dropped = self.stats.dropped.saturating_add(lost);
+                self.pending = None;
             }
         }
-        let retry_after = self.settings.retry_after_secs;
-        let mut out = Vec::new();
-        for p in &mut self.pending {
-            if p.last_attempt
-                .is_none_or(|t| now < t || now - t >= retry_after)
-            {
-                p.last_attempt = Some(now);
-                out.push(p.write.clone());
+        if let Some(p) = &mut self.pending {
+            let waiting = p
+                .in_flight_since
+                .is_some_and(|t| now >= t && now - t < self.settings.in_flight_timeout_secs);
+            if waiting || (!force && now < p.next_try) {
+                return None;
             }
+            p.in_flight_since = Some(now);
+            return Some(p.batch.clone());
         }
-        out
+        if self.open.is_empty() {
+            return None;
+        }
+        let recent = self
+            .last_seal
+            .is_some_and(|t| now >= t && now - t < self.settings.send_interval_secs);
+        if recent && !force {
+            return None;
+        }
+        let batch = Batch {
+            isolate: self.isolate.clone(),
+            seq: self.next_seq,
+            hours: std::mem::take(&mut self.open),
+        };
+        self.open_entries = 0;
+        self.next_seq += 1;
+        self.last_seal = Some(now);
+        self.pending = Some(Pending {
+            batch: batch.clone(),
+            sealed_at: now,
+            failures: 0,
+            next_try: now,
+            in_flight_since: Some(now),
+        });
+        Some(batch)
     }
 
-    /// The write with this key succeeded: forget it. Returns whether it was pending.
-    pub fn ack(&mut self, key: &str) -> bool {
-        let n = self.pending.len();
-        self.pending.retain(|p| p.write.key != key);
-        self.pending.len() != n
+    /// The shard acknowledged batch `seq` (applied now or before): forget it.
+    /// Returns whether it was the outstanding batch.
+    pub fn ack(&mut self, seq: u64) -> bool {
+        if self.pending.as_ref().is_some_and(|p| p.batch.seq == seq) {
+            self.pending = None;
+            self.stats.acked += 1;
+            self.stats.consecutive_failures = 0;
+            true
+        } else {
+            false
+        }
     }
 
-    /// Writes issued but not yet acknowledged.
-    pub fn pending_writes(&self) -> impl Iterator<Item = &KvWrite> {
-        self.pending.iter().map(|p| &p.write)
+    /// Sending batch `seq` failed or its outcome is unknown: it is re-sent,
+    /// unchanged, after an exponential backoff with jitter.
+    pub fn failed(&mut self, seq: u64, now: Timestamp, error: impl Into<String>) {
+        self.stats.failures += 1;
+        self.stats.consecutive_failures = self.stats.consecutive_failures.saturating_add(1);
+        self.stats.last_error = Some(error.into());
+        let isolate = self.isolate.clone();
+        let settings = self.settings.clone();
+        if let Some(p) = self.pending.as_mut().filter(|p| p.batch.seq == seq) {
+            p.failures = p.failures.saturating_add(1);
+            p.in_flight_since = None;
+            p.next_try = now + backoff_secs(&settings, &isolate, seq, p.failures);
+        }
     }
 
-    /// Counts of `hour` this isolate holds that are not known to be in KV:
-    /// recorded but unflushed, plus flushed but unacknowledged.
-    pub fn unflushed(&self, hour: u64) -> BTreeMap<String, u64> {
+    /// Counts of `hour` this isolate holds that its shard has not acknowledged.
+    pub fn unflushed(&self, hour: u64) -> Counts {
         let mut out = self.open.get(&hour).cloned().unwrap_or_default();
-        for p in self.pending.iter().filter(|p| p.hour == hour) {
-            for (name, n) in &p.counts {
+        if let Some(counts) = self.pending.as_ref().and_then(|p| p.batch.hours.get(&hour)) {
+            for (name, n) in counts {
                 let c = out.entry(name.clone()).or_insert(0);
                 *c = c.saturating_add(*n);
             }
@@ -170,10 +248,42 @@ impl CounterBatch {
         out
     }
 
+    /// Whether a batch is sealed and not yet acknowledged.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Distinct (hour, counter) pairs recorded and not yet sealed.
+    pub fn open_entries(&self) -> usize {
+        self.open_entries
+    }
+
     /// Nothing recorded and nothing awaiting acknowledgement.
     pub fn is_empty(&self) -> bool {
-        self.open.is_empty() && self.pending.is_empty()
+        self.open.is_empty() && self.pending.is_none()
     }
+}
+
+/// Delay before retry number `failures` (1 = the first retry):
+/// `retry_base_secs * 2^(failures-1)`, capped at `retry_max_secs`, plus up to
+/// half of that again as jitter derived from the isolate id and batch (so
+/// isolates that lost their shard together do not come back together).
+pub fn backoff_secs(
+    settings: &CounterSettings,
+    isolate: &IsolateId,
+    seq: u64,
+    failures: u32,
+) -> u64 {
+    let exp = failures.saturating_sub(1).min(20);
+    let base = settings
+        .retry_base_secs
+        .max(1)
+        .saturating_mul(1u64 << exp)
+        .min(settings.retry_max_secs.max(1));
+    let mut h = super::shard::fnv1a(isolate.as_str().as_bytes());
+    h ^= seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(failures);
+    h = h.wrapping_mul(0x2545_f491_4f6c_dd1d);
+    base + (h >> 11) % (base / 2 + 1)
 }
 
 #[cfg(test)]
@@ -185,77 +295,81 @@ mod tests {
     }
 
     #[test]
-    fn one_write_per_hour_with_a_shared_seq() {
+    fn one_batch_at_a_time_resent_unchanged_until_acked() {
         let mut b = batch();
         b.add("page_views", 10, 2);
         b.add("page_views", 10, 1);
-        b.add("events:add_to_cart", 10, 1);
-        b.add("page_views", 11, 5);
+        b.add("events:add_to_cart", 11, 1);
         b.add("ignored", 11, 0);
-        let w = b.take_flush(1000);
-        assert_eq!(w.len(), 2);
-        assert_eq!(w[0].key, "c:10:abababababababab:00000000");
-        assert_eq!(w[0].value, r#"{"events:add_to_cart":1,"page_views":3}"#);
-        assert_eq!(w[1].key, "c:11:abababababababab:00000000");
-        assert_eq!(w[1].value, r#"{"page_views":5}"#);
-        assert_eq!(w[0].ttl_secs, CounterSettings::default().delta_ttl_secs);
-        b.add("page_views", 11, 1);
-        let w2 = b.take_flush(1001);
-        // Only the new write: the earlier ones were attempted just now.
-        assert_eq!(w2.len(), 1);
-        assert_eq!(w2[0].key, "c:11:abababababababab:00000001");
+        let first = b.take_send(1000, false).unwrap();
+        assert_eq!(
+            first.to_json(),
+            r#"{"isolate":"abababababababab","seq":1,"hours":{"10":{"page_views":3},"11":{"events:add_to_cart":1}}}"#
+        );
+        assert_eq!(Batch::from_json(&first.to_json()), Ok(first.clone()));
+        b.add("page_views", 10, 5);
+        assert_eq!(b.take_send(1001, true), None, "still in flight");
+        b.failed(1, 1002, "timeout");
+        assert_eq!(b.take_send(1003, false), None, "backing off");
+        let again = b.take_send(1003, true).unwrap();
+        assert_eq!(again, first, "same id, same counts");
+        assert_eq!(b.unflushed(10)["page_views"], 8);
+        assert!(b.ack(1));
+        assert!(!b.ack(1));
+        let next = b.take_send(1003 + 30, false).unwrap();
+        assert_eq!(next.seq, 2);
+        assert_eq!(next.hours[&10]["page_views"], 5);
+        assert_eq!(b.stats().acked, 1);
+        assert_eq!(b.stats().failures, 1);
     }
 
     #[test]
-    fn unacked_writes_come_back_unchanged_until_acked() {
+    fn sends_are_spaced_and_timeouts_retry() {
         let mut b = batch();
-        b.add("page_views", 10, 2);
-        let first = b.take_flush(1000);
-        assert!(b.take_flush(1001).is_empty(), "not due for retry yet");
-        assert!(!b.flush_due(1001));
-        let retry_at = 1000 + CounterSettings::default().retry_after_secs;
-        assert!(b.flush_due(retry_at));
-        assert_eq!(b.take_flush(retry_at), first);
-        assert_eq!(b.unflushed(10)["page_views"], 2);
-        assert!(b.ack(&first[0].key));
-        assert!(!b.ack(&first[0].key));
-        assert!(b.is_empty());
-        assert!(b.unflushed(10).is_empty());
-        assert!(b.take_flush(retry_at * 2).is_empty());
+        assert_eq!(b.take_send(0, false), None, "nothing to send");
+        b.add("x", 0, 1);
+        let s = b.take_send(100, false).unwrap();
+        b.ack(s.seq);
+        b.add("x", 0, 1);
+        assert_eq!(b.take_send(101, false), None, "within the send interval");
+        let s = b.take_send(130, false).unwrap();
+        // No answer at all: after the in-flight timeout it goes again.
+        assert_eq!(b.take_send(159, false), None);
+        assert_eq!(b.take_send(160, false), Some(s));
     }
 
     #[test]
-    fn flushes_are_spaced() {
-        let mut b = batch();
-        assert!(!b.flush_due(0), "nothing to flush");
-        b.add("x", 0, 1);
-        assert!(b.flush_due(0));
-        let w = b.take_flush(100);
-        b.ack(&w[0].key);
-        b.add("x", 0, 1);
-        assert!(!b.flush_due(101));
-        assert!(b.flush_due(100 + CounterSettings::default().flush_interval_secs));
+    fn backoff_grows_to_its_cap_with_jitter() {
+        let s = CounterSettings::default();
+        let id = IsolateId::from_bytes([3; 8]);
+        let d: Vec<u64> = (1..=12).map(|f| backoff_secs(&s, &id, 1, f)).collect();
+        assert!((5..=7).contains(&d[0]), "{d:?}");
+        assert!((10..=15).contains(&d[1]), "{d:?}");
+        assert!(d[11] >= 300 && d[11] <= 450, "{d:?}");
+        let other = backoff_secs(&s, &IsolateId::from_bytes([4; 8]), 1, 8);
+        assert!(other >= 300);
     }
 
     #[test]
-    fn a_failing_kv_stops_sealing_but_keeps_counting() {
+    fn memory_is_bounded_and_drops_are_counted() {
         let settings = CounterSettings {
-            max_pending: 2,
+            max_open_entries: 2,
             ..CounterSettings::default()
         };
         let mut b = CounterBatch::new(IsolateId::from_bytes([1; 8]), settings);
-        for t in 0..5u64 {
-            b.add("x", 0, 1);
-            b.take_flush(t * 1000);
-        }
-        assert_eq!(b.pending_writes().count(), 2);
-        assert_eq!(b.unflushed(0)["x"], 5);
-        let keys: Vec<String> = b.pending_writes().map(|w| w.key.clone()).collect();
-        for k in keys {
-            b.ack(&k);
-        }
-        let w = b.take_flush(10_000);
-        assert_eq!(w.len(), 1);
-        assert_eq!(w[0].value, r#"{"x":3}"#);
+        b.add("a", 0, 1);
+        b.add("b", 0, 1);
+        b.add("c", 0, 4);
+        b.add("a", 0, 1);
+        assert_eq!(b.stats().dropped, 4);
+        assert_eq!(b.unflushed(0)["a"], 2);
+        let s = b.take_send(0, false).unwrap();
+        b.add("c", 0, 1);
+        assert_eq!(b.open_entries(), 1);
+        // Undeliverable for longer than give_up_secs: dropped, counted, and the next batch goes.
+        let late = b.settings().give_up_secs;
+        let next = b.take_send(late, false).unwrap();
+        assert_eq!(next.seq, s.seq + 1);
+        assert_eq!(b.stats().dropped, 4 + 3);
     }
 }

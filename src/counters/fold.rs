@@ -1,12 +1,91 @@
-//! The fold: delta keys into `t:{hour}` totals, as a pure planner plus a driver.
+//! The legacy fold: delta keys into `t:{hour}` totals, as a pure planner plus a driver.
+//!
+//! This was the whole counters design before the shards ([`super::shard`]). The
+//! Worker now runs it only until an upgraded site has folded what old isolates
+//! wrote ([`super::legacy`]); its text below is kept as it was.
+//!
+//! # What KV gives us, and what it does not
+//! About one write per second per key; reads and lists that may be ~60 s
+//! stale (a location usually sees its own writes at once); no
+//! compare-and-swap; writes that fail and may or may not have happened;
+//! TTLs of at least 60 s. Many isolates run at once. So no key is ever
+//! incremented in place by more than one writer, and every write is safe to
+//! repeat.
+//!
+//! # Names and buckets
+//! Counter names are flat strings ([`names`](super::names)): `page_views`,
+//! `entries:SEGMENT`, `impressions:BLOCK:SEGMENT`, `events:NAME`. Counts are
+//! bucketed by UTC hour, `hour = unix_secs / 3600` ([`hour_of`](super::hour_of)).
+//!
+//! # KV keys
+//! * `c:{hour}:{isolate}:{seq:08}` — a **delta**: what one isolate recorded
+//!   for one hour between two flushes, `{"name": count, ...}`. Written once
+//!   (retries write the same key and value), owned by that isolate alone.
+//!   TTL [`FoldSettings::delta_ttl_secs`](super::FoldSettings::delta_ttl_secs).
+//! * `t:{hour}` — the hour's **totals** and the set of deltas folded into them
+//!   ([`TotalsDoc`](super::TotalsDoc)). Written only by the fold. TTL
+//!   `FoldSettings::totals_ttl_secs` from its last write.
+//!
+//! # Flushing (each isolate)
+//! [`DeltaBatch`](super::DeltaBatch) accumulates increments in memory. After a response
+//! (`ctx.wait_until`), at most once per `flush_interval_secs`, the Worker
+//! calls `DeltaBatch::take_flush`: everything recorded so far becomes one
+//! delta write per hour, all numbered with the isolate's next `seq`, and the
+//! batch is emptied. A write is acknowledged with `DeltaBatch::ack`; until
+//! then `take_flush` returns it again (every `retry_after_secs`) with the
+//! *same* key and value, so a write that failed but happened anyway, written
+//! again, is the same delta, not a second one.
+//!
+//! # Folding (the cron handler, a single logical writer)
+//! [`plan_fold`] (driven by [`run_fold`] or by the Worker itself): list `c:`;
+//! read each listed hour's `t:{hour}`; read every listed delta not yet in that
+//! hour's folded set and add it — its counts *and* its key, in the same
+//! value; write each changed `t:{hour}`; and only once that write succeeded,
+//! delete delta keys that have been in the folded set for at least
+//! `settle_secs`. A key seen again that is already in the folded set (a
+//! retried write landing late, a stale list, the undeleted keys of a fold that
+//! crashed between its writes and its deletes) is deleted, never added again.
+//! The folded set lives as long as the totals (ranges of `seq` per isolate,
+//! so it stays small), longer than any delta key can reappear.
+//!
+//! **Why wait `settle_secs` (default 5 min) before deleting.** The fold reads
+//! `t:{hour}` through KV's eventual consistency too: a cron run in another
+//! location, or two runs overlapping, may start from a version up to ~60 s
+//! old that lacks a delta the previous run folded. As long as that delta's
+//! key still exists, such a run simply folds it again into the older base and
+//! the result is right (counts and folded set move together). Deleting a key
+//! is safe only once no run can start from a version without it, i.e. after
+//! every write of the totals for a good while has held it. Several KV
+//! staleness windows of margin buys that; deleting at once would not.
+//! Every run that deletes a key also rewrites the totals holding it first,
+//! and no run writes totals more than `max_fold_secs` (60 s) after it started,
+//! so its base is never older than that plus KV's 60 s. The model test shows
+//! the margin matters: with `settle_secs = 0` it finds lost counts.
+//!
+//! # What is approximate, and by how much
+//! * Totals are exact once quiescent: each acknowledged (or landed) delta is
+//!   counted exactly once (`tests/counters_legacy_fold.rs` checks this against a KV
+//!   with stale reads, stale lists, failing writes that may have landed,
+//!   failing deletes, overlapping and crashing folds).
+//! * What an isolate holds in memory is lost if the isolate is evicted before
+//!   its flush (at most `flush_interval_secs` of its counts, or more while KV
+//!   writes fail); that is inherent in batching in memory.
+//! * `counters.NAME` in conditions : the sum of today's
+//!   UTC hours of folded totals (plus this isolate's own unflushed counts if
+//!   the Worker passes its batch). It lags the truth by up to
+//!   `flush_interval_secs` (an isolate's batch) + the cron interval (waiting
+//!   for a fold) + ~60 s (KV staleness of `t:{hour}`) + the Worker's own cache
+//!   of those values: with a 5 s flush, a 1 min cron and a 60 s cache, about
+//!   3 minutes. A budget cap written as a condition therefore overshoots by
+//!   whatever arrives in that time.
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::batch::KvWrite;
+use super::delta_batch::KvWrite;
 use super::keys::{totals_key, DeltaKey, DELTA_PREFIX};
 use super::kv::Kv;
 use super::totals::TotalsDoc;
-use super::{hour_of, CounterSettings};
+use super::{hour_of, FoldSettings};
 use crate::state::Timestamp;
 
 /// What the fold needs next.
@@ -71,7 +150,7 @@ pub struct FoldReport {
 /// Keys of hours older than the totals' retention are deleted unread.
 pub fn plan_fold(
     now: Timestamp,
-    settings: &CounterSettings,
+    settings: &FoldSettings,
     listed: &[String],
     values: &HashMap<String, Option<String>>,
 ) -> FoldStep {
@@ -235,13 +314,13 @@ pub struct FoldError {
 /// itself the same way, keeping the same rules: a failed list or read ends the
 /// fold before it writes anything; no totals write is issued later than
 /// `settings.max_fold_secs` after the fold started (a fold that slow works
-/// from reads too old to be trusted, see [`CounterSettings::max_fold_secs`]);
+/// from reads too old to be trusted, see [`FoldSettings::max_fold_secs`]);
 /// a failed totals write skips that hour's deletes; failed deletes are only
 /// reported (a later fold deletes the key).
 pub async fn run_fold<K: Kv + ?Sized>(
     kv: &K,
     clock: impl Fn() -> Timestamp,
-    settings: &CounterSettings,
+    settings: &FoldSettings,
 ) -> Result<FoldReport, FoldError> {
     let started = clock();
     let mut listed = Vec::new();
@@ -307,7 +386,7 @@ pub async fn run_fold<K: Kv + ?Sized>(
 }
 
 /// Writes a batch's flush writes and returns the keys that succeeded, for
-/// [`CounterBatch::ack`](super::CounterBatch::ack).
+/// [`DeltaBatch::ack`](super::DeltaBatch::ack).
 pub async fn put_writes<K: Kv + ?Sized>(kv: &K, writes: &[KvWrite]) -> Vec<String> {
     let mut acked = Vec::new();
     for w in writes {
@@ -323,7 +402,7 @@ mod tests {
     use super::*;
     use crate::counters::keys::IsolateId;
     use crate::counters::kv::{block_on, MemoryKv};
-    use crate::counters::CounterBatch;
+    use crate::counters::DeltaBatch;
 
     const HOUR: u64 = 480_000;
     const NOW: Timestamp = HOUR * 3600 + 600;
@@ -332,15 +411,15 @@ mod tests {
         move || t
     }
 
-    fn settings() -> CounterSettings {
-        CounterSettings::default()
+    fn settings() -> FoldSettings {
+        FoldSettings::default()
     }
 
     fn totals(kv: &MemoryKv, hour: u64) -> TotalsDoc {
         TotalsDoc::from_json(&kv.latest(&totals_key(hour)).expect("totals")).unwrap()
     }
 
-    fn flush(kv: &MemoryKv, b: &mut CounterBatch, now: Timestamp) {
+    fn flush(kv: &MemoryKv, b: &mut DeltaBatch, now: Timestamp) {
         let w = b.take_flush(now);
         for k in block_on(put_writes(kv, &w)) {
             b.ack(&k);
@@ -378,8 +457,8 @@ mod tests {
     fn fold_then_settle_then_delete() {
         let kv = MemoryKv::new();
         kv.set_now(NOW);
-        let mut a = CounterBatch::new(IsolateId::from_bytes([1; 8]), settings());
-        let mut b = CounterBatch::new(IsolateId::from_bytes([2; 8]), settings());
+        let mut a = DeltaBatch::new(IsolateId::from_bytes([1; 8]), settings());
+        let mut b = DeltaBatch::new(IsolateId::from_bytes([2; 8]), settings());
         a.record("page_views", NOW, 2);
         b.record("page_views", NOW, 3);
         b.record("entries:vip", NOW, 1);
@@ -408,7 +487,7 @@ mod tests {
     fn a_delta_key_seen_again_after_deletion_is_not_counted_twice() {
         let kv = MemoryKv::new();
         kv.set_now(NOW);
-        let mut a = CounterBatch::new(IsolateId::from_bytes([1; 8]), settings());
+        let mut a = DeltaBatch::new(IsolateId::from_bytes([1; 8]), settings());
         a.record("page_views", NOW, 2);
         let w = a.take_flush(NOW);
         block_on(put_writes(&kv, &w));
@@ -429,12 +508,12 @@ mod tests {
     fn budgets_defer_work_to_the_next_fold() {
         let kv = MemoryKv::new();
         kv.set_now(NOW);
-        let mut a = CounterBatch::new(IsolateId::from_bytes([1; 8]), settings());
+        let mut a = DeltaBatch::new(IsolateId::from_bytes([1; 8]), settings());
         for i in 0..5 {
             a.record("x", NOW, 1);
             flush(&kv, &mut a, NOW + i * 10);
         }
-        let s = CounterSettings {
+        let s = FoldSettings {
             max_delta_reads: 2,
             ..settings()
         };

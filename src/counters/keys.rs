@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 /// Prefix of delta keys: `c:{hour}:{isolate}:{seq:08}`.
 pub const DELTA_PREFIX: &str = "c:";
 /// Prefix of totals keys: `t:{hour}`.
@@ -9,8 +11,22 @@ pub const TOTALS_PREFIX: &str = "t:";
 
 /// An isolate's random id: 16 lowercase hex digits, from 8 random bytes the
 /// Worker supplies (the core has no randomness of its own).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct IsolateId(String);
+
+impl TryFrom<String> for IsolateId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        IsolateId::parse(&s).ok_or_else(|| format!("{s:?} is not an isolate id (16 hex digits)"))
+    }
+}
+
+impl From<IsolateId> for String {
+    fn from(id: IsolateId) -> String {
+        id.0
+    }
+}
 
 impl IsolateId {
     pub fn from_bytes(bytes: [u8; 8]) -> Self {

@@ -28,7 +28,7 @@ pub struct ListPage {
 pub trait Kv {
     type Error: fmt::Display;
     async fn get(&self, key: &str) -> Result<Option<String>, Self::Error>;
-    /// `ttl_secs` is KV's `expirationTtl` (at least 60).
+    /// `ttl_secs` is KV's `expirationTtl` (at least 60; 0: the key never expires).
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), Self::Error>;
     async fn delete(&self, key: &str) -> Result<(), Self::Error>;
     async fn list(&self, prefix: &str, cursor: Option<&str>) -> Result<ListPage, Self::Error>;
@@ -185,13 +185,17 @@ impl MemoryKv {
     }
 
     pub fn put_now(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), KvError> {
-        if ttl_secs < 60 {
+        if ttl_secs > 0 && ttl_secs < 60 {
             return Err(KvError(format!(
                 "expirationTtl {ttl_secs} is under KV's minimum of 60"
             )));
         }
         let mut inner = self.inner.borrow_mut();
-        let expires_at = inner.now + ttl_secs;
+        let expires_at = if ttl_secs == 0 {
+            Timestamp::MAX
+        } else {
+            inner.now + ttl_secs
+        };
         let put_fail = inner.faults.put_fail;
         if inner.roll(put_fail) {
             let landed = inner.faults.put_fail_landed;

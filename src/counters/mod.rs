@@ -1,94 +1,81 @@
-//! Aggregate counters in Workers KV that lose nothing and count nothing twice.
+//! Aggregate counters: counted in each isolate, added up exactly once in a few
+//! sharded Durable Objects, published to Workers KV where conditions and stats
+//! read them.
 //!
-//! # What KV gives us, and what it does not
-//! About one write per second per key; reads and lists that may be ~60 s
-//! stale (a location usually sees its own writes at once); no
-//! compare-and-swap; writes that fail and may or may not have happened;
-//! TTLs of at least 60 s. Many isolates run at once. So no key is ever
-//! incremented in place by more than one writer, and every write is safe to
-//! repeat.
+//! # Why not KV alone
+//! KV allows about one write per second per key, is eventually consistent
+//! (~60 s), has no compare-and-swap, and its free plan allows 1,000 writes and
+//! 1,000 lists a day. The first design (write-once delta keys per isolate,
+//! folded by a per-minute cron: [`fold`], kept for the upgrade) was exact but
+//! cost a KV write per isolate every few seconds and a list every minute, and
+//! one fold could read only a few hundred deltas. Durable Objects are
+//! Cloudflare's engine for adding things up in one place.
 //!
-//! # Names and buckets
-//! Counter names are flat strings ([`names`]): `page_views`,
-//! `entries:SEGMENT`, `impressions:BLOCK:SEGMENT`, `events:NAME`. Counts are
-//! bucketed by UTC hour, `hour = unix_secs / 3600` ([`hour_of`]).
-//!
-//! # KV keys
-//! * `c:{hour}:{isolate}:{seq:08}` — a **delta**: what one isolate recorded
-//!   for one hour between two flushes, `{"name": count, ...}`. Written once
-//!   (retries write the same key and value), owned by that isolate alone.
-//!   TTL [`CounterSettings::delta_ttl_secs`].
-//! * `t:{hour}` — the hour's **totals** and the set of deltas folded into them
-//!   ([`TotalsDoc`]). Written only by the fold. TTL
-//!   [`CounterSettings::totals_ttl_secs`] from its last write.
-//!
-//! # Flushing (each isolate)
-//! [`CounterBatch`] accumulates increments in memory. After a response
-//! (`ctx.wait_until`), at most once per `flush_interval_secs`, the Worker
-//! calls [`CounterBatch::take_flush`]: everything recorded so far becomes one
-//! delta write per hour, all numbered with the isolate's next `seq`, and the
-//! batch is emptied. A write is acknowledged with [`CounterBatch::ack`]; until
-//! then `take_flush` returns it again (every `retry_after_secs`) with the
-//! *same* key and value, so a write that failed but happened anyway, written
-//! again, is the same delta, not a second one.
-//!
-//! # Folding (the cron handler, a single logical writer)
-//! [`plan_fold`] (driven by [`run_fold`] or by the Worker itself): list `c:`;
-//! read each listed hour's `t:{hour}`; read every listed delta not yet in that
-//! hour's folded set and add it — its counts *and* its key, in the same
-//! value; write each changed `t:{hour}`; and only once that write succeeded,
-//! delete delta keys that have been in the folded set for at least
-//! `settle_secs`. A key seen again that is already in the folded set (a
-//! retried write landing late, a stale list, the undeleted keys of a fold that
-//! crashed between its writes and its deletes) is deleted, never added again.
-//! The folded set lives as long as the totals (ranges of `seq` per isolate,
-//! so it stays small), longer than any delta key can reappear.
-//!
-//! **Why wait `settle_secs` (default 5 min) before deleting.** The fold reads
-//! `t:{hour}` through KV's eventual consistency too: a cron run in another
-//! location, or two runs overlapping, may start from a version up to ~60 s
-//! old that lacks a delta the previous run folded. As long as that delta's
-//! key still exists, such a run simply folds it again into the older base and
-//! the result is right (counts and folded set move together). Deleting a key
-//! is safe only once no run can start from a version without it, i.e. after
-//! every write of the totals for a good while has held it. Several KV
-//! staleness windows of margin buys that; deleting at once would not.
-//! Every run that deletes a key also rewrites the totals holding it first,
-//! and no run writes totals more than `max_fold_secs` (60 s) after it started,
-//! so its base is never older than that plus KV's 60 s. The model test shows
-//! the margin matters: with `settle_secs = 0` it finds lost counts.
+//! # The path of a count
+//! 1. **Isolate** ([`CounterBatch`]): `record(name, at, n)` adds to an
+//!    in-memory map per UTC hour. After a response, at most every
+//!    [`CounterSettings::send_interval_secs`], everything recorded so far is
+//!    sealed into one [`Batch`] with the id `(isolate, seq)` and sent to the
+//!    isolate's shard ([`shard_for`]: a hash of the isolate id, so an isolate
+//!    always talks to the same shard). Only one batch is outstanding at a
+//!    time: until it is acknowledged it is re-sent unchanged (same id, same
+//!    counts) with exponential backoff; new counts wait in the open map. The
+//!    open map is bounded ([`CounterSettings::max_open_entries`]); what does
+//!    not fit, and a batch that could not be delivered for
+//!    [`CounterSettings::give_up_secs`], is dropped and counted
+//!    ([`BatchStats::dropped`], shown on the health endpoint).
+//! 2. **Shard** ([`ShardCore`], a SQLite-backed Durable Object in the Worker):
+//!    applies a batch iff its `seq` is above the last one applied for that
+//!    isolate, so a re-sent batch (a retry after a timeout whose outcome is
+//!    unknown, a duplicate delivery) is acknowledged but not counted again.
+//!    That is exact because an isolate seals batch `k+1` only after `k` was
+//!    acknowledged. Applied counts and the per-isolate `seq` are written to
+//!    SQLite together ([`ShardCore::take_commit`], one row per changed hour plus
+//!    one meta row) before the batch is acknowledged.
+//! 3. **Publish** ([`ShardCore::plan_publish`], on the shard's alarm): every
+//!    [`CounterSettings::publish_interval_secs`] at most, each UTC day whose
+//!    totals changed is written whole to KV as `s:{day}:{shard}`
+//!    ([`PublishedDay`]): a snapshot, not a delta, so a failed or repeated
+//!    write is simply overwritten by the next one. The interval comes from a
+//!    daily KV write budget ([`CounterSettings::kv_writes_per_day`]).
+//! 4. **Read** ([`counters_today`], [`stats_json`]): the Worker reads the
+//!    day keys of every shard and sums them.
 //!
 //! # What is approximate, and by how much
-//! * Totals are exact once quiescent: each acknowledged (or landed) delta is
-//!   counted exactly once (`tests/counters_model.rs` checks this against a KV
-//!   with stale reads, stale lists, failing writes that may have landed,
-//!   failing deletes, overlapping and crashing folds).
-//! * What an isolate holds in memory is lost if the isolate is evicted before
-//!   its flush (at most `flush_interval_secs` of its counts, or more while KV
-//!   writes fail); that is inherent in batching in memory.
-//! * `counters.NAME` in conditions ([`counters_today`]): the sum of today's
-//!   UTC hours of folded totals (plus this isolate's own unflushed counts if
-//!   the Worker passes its batch). It lags the truth by up to
-//!   `flush_interval_secs` (an isolate's batch) + the cron interval (waiting
-//!   for a fold) + ~60 s (KV staleness of `t:{hour}`) + the Worker's own cache
-//!   of those values: with a 5 s flush, a 1 min cron and a 60 s cache, about
-//!   3 minutes. A budget cap written as a condition therefore overshoots by
-//!   whatever arrives in that time.
+//! * Totals in KV are exact once traffic pauses: every acknowledged batch is
+//!   counted once (`tests/counters_model.rs` checks this with up to 10,000
+//!   simulated isolates, lost and duplicated deliveries, shard restarts
+//!   between apply and commit, failing publishes and stale KV reads).
+//! * An isolate evicted with counts in memory loses them (at most one send
+//!   interval's worth while its shard answers); that is inherent in batching.
+//! * Staleness of what conditions read: send interval + commit window +
+//!   publish interval + KV propagation (~60 s) + the Worker's 60 s cache of
+//!   the values (the isolate's own unsent counts are added at once). See the
+//!   README's "Counters" section for the numbers per profile.
 
 pub mod batch;
+pub mod delta_batch;
 pub mod fold;
 pub mod keys;
 pub mod kv;
+pub mod legacy;
+pub mod shard;
 pub mod stats;
 pub mod totals;
 
-pub use batch::{CounterBatch, KvWrite};
+pub use batch::{Batch, BatchStats, CounterBatch, Counts};
+pub use delta_batch::{DeltaBatch, KvWrite};
 pub use fold::{
     plan_fold, put_writes, run_fold, FoldCommit, FoldError, FoldReport, FoldStep, HourCommit,
 };
-pub use keys::{totals_key, DeltaKey, IsolateId, DELTA_PREFIX, TOTALS_PREFIX};
+pub use keys::{parse_totals_key, totals_key, DeltaKey, IsolateId, DELTA_PREFIX, TOTALS_PREFIX};
 pub use kv::{block_on, Faults, Kv, KvError, ListPage, MemoryKv};
-pub use stats::{counters_today, stats_json, today_hours, totals_between, totals_keys};
+pub use legacy::{LegacyMarker, LegacyStep, LEGACY_ISOLATE, LEGACY_MARKER_KEY};
+pub use shard::{
+    day_key, shard_for, ApplyOutcome, PublishWrite, PublishedDay, ShardCommit, ShardCore,
+    ShardError, PUBLISHED_PREFIX,
+};
+pub use stats::{counters_today, day_keys, stats_json, sum_days, today_hours, totals_between};
 pub use totals::{BadTotals, TotalsDoc};
 
 use crate::state::Timestamp;
@@ -117,11 +104,120 @@ pub mod names {
     pub fn events(name: &str) -> String {
         format!("events:{name}")
     }
+
+    /// Event requests refused by the per-client rate limit (`POST /__edgeseg/event`).
+    pub const EVENTS_REFUSED: &str = "events_refused";
 }
 
-/// Timing, retention and per-run limits of the counters.
+/// The UTC day of an hour bucket.
+pub fn day_of_hour(hour: u64) -> u64 {
+    hour / 24
+}
+
+/// How the counters are sharded, how often they move, how long they are kept.
+///
+/// The Worker reads three of these from `[vars]` ([`CounterSettings::from_vars`]);
+/// the defaults fit Cloudflare's free plan (see the README's "Counters").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterSettings {
+    /// Number of shard Durable Objects (`COUNTER_SHARDS`). Only ever raise it:
+    /// readers sum shards `0..shards`, so a lowered count hides the totals of
+    /// the shards left out.
+    pub shards: u32,
+    /// Least time between two batches one isolate seals (`COUNTER_SEND_SECS`).
+    pub send_interval_secs: u64,
+    /// KV writes a day all shards together may spend on publishing
+    /// (`COUNTER_KV_WRITES_PER_DAY`); sets [`Self::publish_interval_secs`].
+    pub kv_writes_per_day: u64,
+    /// First retry delay of an unacknowledged batch; doubles per failure.
+    pub retry_base_secs: u64,
+    /// Longest retry delay.
+    pub retry_max_secs: u64,
+    /// A send with no answer after this long is treated as failed (outcome
+    /// unknown) and re-sent with the same id.
+    pub in_flight_timeout_secs: u64,
+    /// A batch not acknowledged this long after it was sealed is dropped and
+    /// counted as dropped. Must stay below [`Self::seen_ttl_secs`].
+    pub give_up_secs: u64,
+    /// Distinct (hour, counter) pairs an isolate holds unsent; counts for new
+    /// pairs beyond it are dropped and counted.
+    pub max_open_entries: usize,
+    /// How long a shard remembers an isolate's last applied `seq` after it
+    /// last heard from it. Longer than any isolate retries (`give_up_secs`),
+    /// so a late retry is always recognised.
+    pub seen_ttl_secs: u64,
+    /// How long hourly totals are kept (in the shard and in KV).
+    pub totals_ttl_secs: u64,
+}
+
+impl Default for CounterSettings {
+    fn default() -> Self {
+        CounterSettings {
+            shards: 1,
+            send_interval_secs: 30,
+            kv_writes_per_day: 500,
+            retry_base_secs: 5,
+            retry_max_secs: 300,
+            in_flight_timeout_secs: 30,
+            give_up_secs: 12 * 3600,
+            max_open_entries: 10_000,
+            seen_ttl_secs: 36 * 3600,
+            totals_ttl_secs: 35 * 86_400,
+        }
+    }
+}
+
+/// Most shards the settings accept (readers read `shards` KV keys per day).
+pub const MAX_SHARDS: u32 = 64;
+
+impl CounterSettings {
+    /// Least time between two publishing rounds of one shard: the daily KV
+    /// write budget shared by all shards, each round writing one day key
+    /// (two around midnight), and never under KV's ~60 s propagation.
+    pub fn publish_interval_secs(&self) -> u64 {
+        let budget = self.kv_writes_per_day.max(1);
+        let per_shard = (86_400 * u64::from(self.shards.max(1))).div_ceil(budget);
+        per_shard.max(60)
+    }
+
+    /// Settings from the Worker's vars (`COUNTER_SHARDS`, `COUNTER_SEND_SECS`,
+    /// `COUNTER_KV_WRITES_PER_DAY`); a missing var keeps its default, a bad
+    /// one keeps its default and adds a message saying what was wrong.
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> (CounterSettings, Vec<String>) {
+        let mut s = CounterSettings::default();
+        let mut problems = Vec::new();
+        let mut read = |name: &str, min: u64, max: u64| -> Option<u64> {
+            let v = var(name)?;
+            let v = v.trim();
+            if v.is_empty() {
+                return None;
+            }
+            match v.parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Some(n),
+                _ => {
+                    problems.push(format!(
+                        "{name}: expected a whole number from {min} to {max}, got {v:?}; using the default"
+                    ));
+                    None
+                }
+            }
+        };
+        if let Some(n) = read("COUNTER_SHARDS", 1, u64::from(MAX_SHARDS)) {
+            s.shards = n as u32;
+        }
+        if let Some(n) = read("COUNTER_SEND_SECS", 1, 600) {
+            s.send_interval_secs = n;
+        }
+        if let Some(n) = read("COUNTER_KV_WRITES_PER_DAY", 24, 10_000_000) {
+            s.kv_writes_per_day = n;
+        }
+        (s, problems)
+    }
+}
+
+/// Timing, retention and per-run limits of the legacy delta-key fold ([`fold`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoldSettings {
     /// Least time between two flushes of one isolate.
     pub flush_interval_secs: u64,
     /// Least time between two attempts of the same unacknowledged write.
@@ -147,9 +243,9 @@ pub struct CounterSettings {
     pub max_deletes: usize,
 }
 
-impl Default for CounterSettings {
+impl Default for FoldSettings {
     fn default() -> Self {
-        CounterSettings {
+        FoldSettings {
             flush_interval_secs: 5,
             retry_after_secs: 10,
             max_pending: 64,

@@ -1,27 +1,61 @@
 //! Reading the totals: the stats endpoint, and `counters` for conditions.
+//!
+//! Both read the shards' published day keys from KV ([`day_keys`]), sum them
+//! over shards ([`sum_days`]) and hand the hourly totals here.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::keys::totals_key;
-use super::totals::TotalsDoc;
-use super::{hour_of, CounterBatch};
+use super::batch::Counts;
+use super::shard::{day_key, PublishedDay};
+use super::{day_of_hour, hour_of, CounterBatch};
 use crate::state::Timestamp;
 
-/// Per counter, per hour, the folded count, for hours `from_hour..=to_hour`.
+/// The KV keys holding hours `from_hour..=to_hour`: each UTC day of the range,
+/// for each shard `0..shards`.
+pub fn day_keys(from_hour: u64, to_hour: u64, shards: u32) -> Vec<String> {
+    if to_hour < from_hour {
+        return Vec::new();
+    }
+    (day_of_hour(from_hour)..=day_of_hour(to_hour))
+        .flat_map(|day| (0..shards.max(1)).map(move |s| day_key(day, s)))
+        .collect()
+}
+
+/// Hourly totals summed over the shards' published days (one entry per hour,
+/// ascending). A shard's day appearing twice (it should not) counts once.
+pub fn sum_days(days: &[PublishedDay]) -> Vec<(u64, Counts)> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out: BTreeMap<u64, Counts> = BTreeMap::new();
+    for d in days {
+        if !seen.insert((d.day, d.shard)) {
+            continue;
+        }
+        for (hour, counts) in &d.hours {
+            let sum = out.entry(*hour).or_default();
+            for (name, n) in counts {
+                let c = sum.entry(name.clone()).or_insert(0);
+                *c = c.saturating_add(*n);
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// Per counter, per hour, the total, for hours `from_hour..=to_hour`.
 /// Hours without totals are simply absent.
 pub fn totals_between(
-    totals: &[(u64, TotalsDoc)],
+    totals: &[(u64, Counts)],
     from_hour: u64,
     to_hour: u64,
 ) -> BTreeMap<String, BTreeMap<u64, u64>> {
     let mut out: BTreeMap<String, BTreeMap<u64, u64>> = BTreeMap::new();
-    for (hour, doc) in totals {
+    for (hour, counts) in totals {
         if *hour < from_hour || *hour > to_hour {
             continue;
         }
-        for (name, n) in &doc.counts {
+        for (name, n) in counts {
             let c = out
                 .entry(name.clone())
                 .or_default()
@@ -35,7 +69,7 @@ pub fn totals_between(
 
 /// The stats endpoint's JSON: `{"from_hour": F, "to_hour": T, "counters":
 /// {"page_views": {"480000": 12, ...}, ...}}` (hours are UTC `unix_secs / 3600`).
-pub fn stats_json(totals: &[(u64, TotalsDoc)], from_hour: u64, to_hour: u64) -> Value {
+pub fn stats_json(totals: &[(u64, Counts)], from_hour: u64, to_hour: u64) -> Value {
     let counters: Map<String, Value> = totals_between(totals, from_hour, to_hour)
         .into_iter()
         .map(|(name, hours)| {
@@ -49,16 +83,6 @@ pub fn stats_json(totals: &[(u64, TotalsDoc)], from_hour: u64, to_hour: u64) -> 
     serde_json::json!({"from_hour": from_hour, "to_hour": to_hour, "counters": counters})
 }
 
-/// The KV keys holding hours `from_hour..=to_hour`, for the Worker to read
-/// (at most `max_hours` of them, the latest ones, to bound a request's reads).
-pub fn totals_keys(from_hour: u64, to_hour: u64, max_hours: u64) -> Vec<(u64, String)> {
-    if to_hour < from_hour {
-        return Vec::new();
-    }
-    let from = from_hour.max(to_hour.saturating_sub(max_hours.saturating_sub(1)));
-    (from..=to_hour).map(|h| (h, totals_key(h))).collect()
-}
-
 /// The UTC hours of the day of `now`, from midnight to the current hour.
 pub fn today_hours(now: Timestamp) -> std::ops::RangeInclusive<u64> {
     let hour = hour_of(now);
@@ -66,12 +90,12 @@ pub fn today_hours(now: Timestamp) -> std::ops::RangeInclusive<u64> {
 }
 
 /// `counters` as conditions see it: per counter, the sum over today's UTC
-/// hours (see [`today_hours`]) of the folded totals, plus what this isolate
-/// holds unflushed if `unflushed` is given. Approximate by design; see the
-/// module doc for how stale it can be.
+/// hours (see [`today_hours`]) of the published totals, plus what this isolate
+/// holds unacknowledged if `unflushed` is given. Approximate by design; see
+/// the module doc for how stale it can be.
 pub fn counters_today(
     now: Timestamp,
-    totals: &[(u64, TotalsDoc)],
+    totals: &[(u64, Counts)],
     unflushed: Option<&CounterBatch>,
 ) -> Map<String, Value> {
     let hours = today_hours(now);
@@ -80,9 +104,9 @@ pub fn counters_today(
         let c = sums.entry(name.clone()).or_insert(0);
         *c = c.saturating_add(n);
     };
-    for (hour, doc) in totals {
+    for (hour, counts) in totals {
         if hours.contains(hour) {
-            doc.counts.iter().for_each(|(name, n)| add(name, *n));
+            counts.iter().for_each(|(name, n)| add(name, *n));
         }
     }
     if let Some(batch) = unflushed {
@@ -99,27 +123,19 @@ pub fn counters_today(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::counters::keys::{DeltaKey, IsolateId};
+    use crate::counters::keys::IsolateId;
     use crate::counters::CounterSettings;
 
-    fn doc(hour: u64, pairs: &[(&str, u64)]) -> (u64, TotalsDoc) {
-        let mut d = TotalsDoc::new();
-        let counts = pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-        let key = DeltaKey {
-            hour,
-            isolate: IsolateId::from_bytes([1; 8]),
-            seq: 0,
-        };
-        d.fold(&key, &counts, 0);
-        (hour, d)
+    fn hour(h: u64, pairs: &[(&str, u64)]) -> (u64, Counts) {
+        (h, pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect())
     }
 
     #[test]
     fn between_filters_hours() {
         let t = [
-            doc(10, &[("a", 1)]),
-            doc(11, &[("a", 2), ("b", 3)]),
-            doc(12, &[("a", 4)]),
+            hour(10, &[("a", 1)]),
+            hour(11, &[("a", 2), ("b", 3)]),
+            hour(12, &[("a", 4)]),
         ];
         let r = totals_between(&t, 10, 11);
         assert_eq!(r["a"], [(10, 1), (11, 2)].into());
@@ -131,11 +147,23 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_bounded() {
-        assert_eq!(totals_keys(5, 7, 100).len(), 3);
-        assert_eq!(totals_keys(0, 100, 24).first().map(|(h, _)| *h), Some(77));
-        assert!(totals_keys(7, 5, 10).is_empty());
-        assert_eq!(totals_keys(5, 5, 1), vec![(5, "t:5".to_string())]);
+    fn day_keys_cover_every_day_and_shard() {
+        assert_eq!(day_keys(24, 47, 2), vec!["s:1:0", "s:1:1"]);
+        assert_eq!(day_keys(23, 24, 1), vec!["s:0:0", "s:1:0"]);
+        assert!(day_keys(7, 5, 3).is_empty());
+    }
+
+    #[test]
+    fn shards_are_summed() {
+        let day = |shard: u32, n: u64| PublishedDay {
+            v: 1,
+            shard,
+            day: 0,
+            version: 1,
+            hours: [(3, [("x".to_string(), n)].into())].into(),
+        };
+        let sum = sum_days(&[day(0, 2), day(1, 5), day(1, 5)]);
+        assert_eq!(sum, vec![hour(3, &[("x", 7)])]);
     }
 
     #[test]
@@ -144,9 +172,9 @@ mod tests {
         let now = (day_start + 5) * 3600 + 10;
         assert_eq!(today_hours(now), day_start..=day_start + 5);
         let t = [
-            doc(day_start - 1, &[("page_views", 100)]), // yesterday
-            doc(day_start, &[("page_views", 1)]),
-            doc(day_start + 5, &[("page_views", 2), ("events:purchase", 1)]),
+            hour(day_start - 1, &[("page_views", 100)]), // yesterday
+            hour(day_start, &[("page_views", 1)]),
+            hour(day_start + 5, &[("page_views", 2), ("events:purchase", 1)]),
         ];
         let mut b = CounterBatch::new(IsolateId::from_bytes([2; 8]), CounterSettings::default());
         b.record("page_views", now, 4);

@@ -70,6 +70,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Post, "preview") => preview_link(&mut req, env).await,
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
         (Method::Post, "rewrite") => rewrite_check(&mut req).await,
+        (Method::Post, "counters/flush") => super::counters::flush_and_publish(env).await,
         _ => error(404, "no such admin endpoint"),
     }
 }

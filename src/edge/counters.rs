@@ -1,38 +1,90 @@
-//! Aggregate counters: this isolate's batch, its flush after the response,
-//! the scheduled fold, the stats endpoint, and the `counters` that conditions read.
+//! Aggregate counters in the Worker: this isolate's batch, its send to the
+//! counter shard after the response, the cron (and the upgrade's one-time
+//! fold), the stats endpoint, and the `counters` that conditions read.
 //!
-//! The counting logic (write-once delta keys, the folded set, settling) is the
-//! core's ([`crate::counters`]); this module only moves its writes to KV.
+//! The counting logic is the core's ([`crate::counters`]); this module only
+//! moves batches to the shard Durable Objects (`src/edge/shard.rs`) and reads
+//! what they published to KV. Nothing here is ever awaited by the content
+//! path: sends run in `ctx.wait_until`, time out after [`SEND_TIMEOUT_MS`],
+//! and a shard that cannot be reached only delays counts (kept, retried with
+//! backoff, bounded, dropped ones counted on the health endpoint).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::pin::pin;
+use std::time::Duration;
 
+use futures_util::future::{select, Either};
 use serde_json::{json, Map, Value};
-use worker::{console_error, console_log, Context, Env, KvStore, Request, Response, Result};
+use worker::{
+    console_error, console_log, Context, Delay, Env, KvStore, Method, Request, RequestInit,
+    Response, Result,
+};
 
 use super::now_secs;
+use crate::counters::legacy::{self, LegacyReport, SendBatch};
 use crate::counters::{
-    counters_today, put_writes, run_fold, today_hours, totals_between, totals_key, CounterBatch,
-    CounterSettings, IsolateId, Kv, ListPage, TotalsDoc,
+    counters_today, day_keys, names, shard_for, sum_days, today_hours, totals_between, Batch,
+    CounterBatch, CounterSettings, Counts, FoldSettings, IsolateId, Kv, ListPage, PublishedDay,
 };
 use crate::state::Timestamp;
 
+/// Durable Object namespace binding of the counter shards (wrangler.toml).
+pub const SHARD_BINDING: &str = "EDGESEG_COUNTERS";
+/// A send to a shard without an answer after this long counts as failed
+/// (outcome unknown: the batch goes again with the same id).
+const SEND_TIMEOUT_MS: u64 = 10_000;
 /// How long this isolate reuses the `counters` it read for conditions.
 const CONDITION_CACHE_MS: f64 = 60_000.0;
 /// Most hours one stats request may span.
 const MAX_STATS_HOURS: u64 = 24 * 35;
 
+/// Today's totals as last read, with when (milliseconds).
+type CachedTotals = Option<(f64, Vec<(u64, Counts)>)>;
+
 thread_local! {
     static BATCH: RefCell<Option<CounterBatch>> = const { RefCell::new(None) };
-    static TODAY: RefCell<Option<(f64, Map<String, Value>)>> = const { RefCell::new(None) };
+    static TODAY: RefCell<CachedTotals> = const { RefCell::new(None) };
+    static SETTINGS: RefCell<Option<(CounterSettings, Vec<String>)>> = const { RefCell::new(None) };
+    static REFUSED: Cell<u64> = const { Cell::new(0) };
+    static LEGACY_DONE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The counter settings from `[vars]` (read once per isolate).
+pub fn settings_from_env(env: &Env) -> CounterSettings {
+    SETTINGS.with(|s| {
+        s.borrow_mut()
+            .get_or_insert_with(|| {
+                let (settings, problems) =
+                    CounterSettings::from_vars(|name| env.var(name).ok().map(|v| v.to_string()));
+                for p in &problems {
+                    console_error!("edgeseg: {p}");
+                }
+                (settings, problems)
+            })
+            .0
+            .clone()
+    })
+}
+
+/// Gives this isolate's batch the settings from the vars (once they are known).
+fn adopt_settings(env: &Env) {
+    let settings = settings_from_env(env);
+    with_batch(|b| {
+        if *b.settings() != settings {
+            b.set_settings(settings);
+        }
+    });
 }
 
 fn with_batch<T>(f: impl FnOnce(&mut CounterBatch) -> T) -> T {
     BATCH.with(|b| {
         let mut b = b.borrow_mut();
         let batch = b.get_or_insert_with(|| {
-            let id = super::random_bytes();
-            CounterBatch::new(IsolateId::from_bytes(id), CounterSettings::default())
+            let settings = SETTINGS
+                .with(|s| s.borrow().as_ref().map(|(s, _)| s.clone()))
+                .unwrap_or_default();
+            CounterBatch::new(IsolateId::from_bytes(super::random_bytes()), settings)
         });
         f(batch)
     })
@@ -43,124 +95,203 @@ pub fn add(name: &str, now: Timestamp, n: u64) {
     with_batch(|b| b.record(name, now, n));
 }
 
-/// After a response: writes what is due to KV (`wait_until`), without delaying
-/// the response.
+/// An event request refused by the rate limit: counted (`events_refused`) and
+/// shown on the health endpoint.
+pub fn refused(now: Timestamp) {
+    REFUSED.with(|r| r.set(r.get() + 1));
+    add(names::EVENTS_REFUSED, now, 1);
+}
+
+/// After a response: sends this isolate's batch to its shard if one is due,
+/// in `wait_until`, without delaying the response.
 pub fn flush_later(env: &Env, ctx: &Context) {
+    adopt_settings(env);
     let now = now_secs();
-    let writes = with_batch(|b| {
-        if b.flush_due(now) {
-            b.take_flush(now)
-        } else {
-            Vec::new()
-        }
-    });
-    if writes.is_empty() {
-        return;
-    }
-    let Ok(kv) = env.kv(super::KV_BINDING) else {
+    let Some(batch) = with_batch(|b| b.take_send(now, false)) else {
         return;
     };
+    let env = env.clone();
     ctx.wait_until(async move {
-        let acked = put_writes(&WorkerKv(kv), &writes).await;
-        with_batch(|b| {
-            acked.iter().for_each(|k| {
-                b.ack(k);
-            })
-        });
+        send_and_record(&env, batch).await;
     });
 }
 
-/// The cron handler: flush this isolate's own batch, then fold every isolate's
-/// deltas into the hourly totals.
-pub async fn scheduled(env: &Env) {
-    let Ok(kv) = env.kv(super::KV_BINDING) else {
-        console_error!(
-            "edgeseg: no {} binding for the counter fold",
-            super::KV_BINDING
-        );
-        return;
-    };
-    let kv = WorkerKv(kv);
-    let now = now_secs();
-    let writes = with_batch(|b| b.take_flush(now));
-    let acked = put_writes(&kv, &writes).await;
-    with_batch(|b| {
-        acked.iter().for_each(|k| {
-            b.ack(k);
-        })
-    });
-    let mut settings = CounterSettings::default();
-    if let Some(rules) = super::rules_cache::current(env).await {
-        settings.totals_ttl_secs = rules.settings.counter_retention;
-    }
-    match run_fold(&kv, now_secs, &settings).await {
-        Ok(report) => {
-            console_log!(
-                "edgeseg: counter fold: {} folded, {} deleted, {} settling, {} deferred",
-                report.folded,
-                report.deletes,
-                report.settling,
-                report.deferred
-            );
-            for p in report.problems {
-                console_error!("edgeseg: counter fold: {p}");
-            }
+async fn send_and_record(env: &Env, batch: Batch) -> bool {
+    let seq = batch.seq;
+    let shard = shard_for(&batch.isolate, settings_from_env(env).shards);
+    match call_shard(env, shard, "batch", Some(batch.to_json())).await {
+        Ok(_) => {
+            with_batch(|b| b.ack(seq));
+            true
         }
-        Err(e) => console_error!(
-            "edgeseg: counter fold stopped at {} {}: {}",
-            e.op,
-            e.key,
-            e.message
-        ),
+        Err(e) => {
+            console_error!("edgeseg: counters: sending batch {seq} to shard {shard} failed: {e}");
+            with_batch(|b| b.failed(seq, now_secs(), e));
+            false
+        }
     }
+}
+
+/// `POST https://counter-shard/{action}/{shard}` to shard `shard`, with a timeout.
+async fn call_shard(
+    env: &Env,
+    shard: u32,
+    action: &str,
+    body: Option<String>,
+) -> std::result::Result<Value, String> {
+    let ns = env
+        .durable_object(SHARD_BINDING)
+        .map_err(|e| format!("no {SHARD_BINDING} Durable Object binding ({e})"))?;
+    let stub = ns
+        .get_by_name(&format!("shard-{shard}"))
+        .map_err(|e| e.to_string())?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post);
+    if let Some(b) = body {
+        init.with_body(Some(b.into()));
+    }
+    let req = Request::new_with_init(&format!("https://counter-shard/{action}/{shard}"), &init)
+        .map_err(|e| e.to_string())?;
+    let call = async move {
+        let mut resp = stub.fetch_with_request(req).await?;
+        let status = resp.status_code();
+        let text = resp.text().await?;
+        Ok::<_, worker::Error>((status, text))
+    };
+    let timeout = Delay::from(Duration::from_millis(SEND_TIMEOUT_MS));
+    match select(pin!(call), pin!(timeout)).await {
+        Either::Left((Ok((200, text)), _)) => {
+            Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+        }
+        Either::Left((Ok((status, text)), _)) => Err(format!("shard answered {status}: {text}")),
+        Either::Left((Err(e), _)) => Err(e.to_string()),
+        Either::Right(_) => Err(format!(
+            "no answer within {} s (outcome unknown; sent again with the same id)",
+            SEND_TIMEOUT_MS / 1000
+        )),
+    }
+}
+
+/// Sends everything this isolate holds, now, until its shard has
+/// acknowledged it all (or `deadline_ms` passed). Returns batches acknowledged.
+async fn send_all_now(env: &Env, deadline_ms: f64) -> u64 {
+    adopt_settings(env);
+    let mut acked = 0;
+    while super::now_millis() < deadline_ms {
+        match with_batch(|b| b.take_send(now_secs(), true)) {
+            Some(batch) => {
+                if send_and_record(env, batch).await {
+                    acked += 1;
+                } else {
+                    break;
+                }
+            }
+            // A send already in flight (from a wait_until): wait for it.
+            None if with_batch(|b| b.has_pending()) => {
+                Delay::from(Duration::from_millis(100)).await;
+            }
+            None => break,
+        }
+    }
+    acked
+}
+
+/// The cron: send this isolate's batch, and, until an upgraded site is done
+/// with it, the one-time fold of the old delta keys ([`crate::counters::legacy`]).
+pub async fn scheduled(env: &Env) {
+    send_all_now(env, super::now_millis() + 15_000.0).await;
+    if let Err(e) = migrate_legacy(env).await {
+        console_error!("edgeseg: counters upgrade: {e}");
+    }
+}
+
+/// `POST admin/api/counters/flush`: this isolate's counts to its shard, then
+/// every shard publishes to KV now. In `wrangler dev` and Miniflare there is
+/// one isolate, so this makes everything served so far readable in KV.
+pub async fn flush_and_publish(env: &Env) -> Result<Response> {
+    let acked = send_all_now(env, super::now_millis() + 20_000.0).await;
+    let pending = with_batch(|b| b.has_pending());
+    let settings = settings_from_env(env);
+    let mut shards = Vec::new();
+    for shard in 0..settings.shards {
+        match call_shard(env, shard, "publish", None).await {
+            Ok(report) => shards.push(json!({"shard": shard, "report": report})),
+            Err(e) => shards.push(json!({"shard": shard, "error": e})),
+        }
+    }
+    TODAY.with(|t| *t.borrow_mut() = None);
+    let ok = !pending && shards.iter().all(|s| s.get("error").is_none());
+    super::json_reply(
+        if ok { 200 } else { 503 },
+        &json!({"batches_sent": acked, "unsent": pending, "shards": shards}),
+    )
+}
+
+/// The counters part of the health endpoint: this isolate's view.
+pub fn health(env: &Env) -> Value {
+    let settings = settings_from_env(env);
+    let problems = SETTINGS.with(|s| s.borrow().as_ref().map(|(_, p)| p.clone()));
+    let refused = REFUSED.with(Cell::get);
+    with_batch(|b| {
+        let stats = b.stats();
+        json!({
+            "shards": settings.shards,
+            "send_interval_secs": settings.send_interval_secs,
+            "publish_interval_secs": settings.publish_interval_secs(),
+            "settings_problems": problems.unwrap_or_default(),
+            "batch_pending": b.has_pending(),
+            "open_entries": b.open_entries(),
+            "batches_acked": stats.acked,
+            "send_failures": stats.failures,
+            "consecutive_failures": stats.consecutive_failures,
+            "last_send_error": stats.last_error,
+            "dropped": stats.dropped,
+            "refused_events": refused,
+        })
+    })
 }
 
 /// `counters` for conditions: today's totals (cached per isolate for a minute)
-/// plus this isolate's unflushed counts. Approximate by design (see README).
+/// plus this isolate's unacknowledged counts. Approximate by design (see README).
 pub async fn for_conditions(env: &Env) -> Map<String, Value> {
     let now_ms = super::now_millis();
+    let now = now_secs();
     let cached = TODAY.with(|t| {
         t.borrow()
             .as_ref()
             .filter(|(at, _)| now_ms - at < CONDITION_CACHE_MS && now_ms >= *at)
             .map(|(_, m)| m.clone())
     });
-    let now = now_secs();
     let totals = match cached {
-        Some(m) => return merge_unflushed(m, now),
-        None => read_totals(env, today_hours(now).collect()).await,
+        Some(t) => t,
+        None => {
+            let hours = today_hours(now);
+            let t = read_totals(env, *hours.start(), *hours.end()).await;
+            TODAY.with(|c| *c.borrow_mut() = Some((now_ms, t.clone())));
+            t
+        }
     };
-    let map = counters_today(now, &totals, None);
-    TODAY.with(|t| *t.borrow_mut() = Some((now_ms, map.clone())));
-    merge_unflushed(map, now)
+    with_batch(|b| counters_today(now, &totals, Some(b)))
 }
 
-fn merge_unflushed(mut map: Map<String, Value>, now: Timestamp) -> Map<String, Value> {
-    let hour = crate::counters::hour_of(now);
-    let own = with_batch(|b| b.unflushed(hour));
-    for (name, n) in own {
-        let total = map.get(&name).and_then(Value::as_u64).unwrap_or(0) + n;
-        map.insert(name, Value::from(total));
-    }
-    map
-}
-
-async fn read_totals(env: &Env, hours: Vec<u64>) -> Vec<(u64, TotalsDoc)> {
+/// Hourly totals for `from_hour..=to_hour`, summed over every shard's published days.
+async fn read_totals(env: &Env, from_hour: u64, to_hour: u64) -> Vec<(u64, Counts)> {
     let Ok(kv) = env.kv(super::KV_BINDING) else {
         return Vec::new();
     };
-    let mut totals = Vec::new();
-    for hour in hours {
-        match kv.get(&totals_key(hour)).text().await {
-            Ok(Some(text)) => match TotalsDoc::from_json(&text) {
-                Ok(doc) => totals.push((hour, doc)),
-                Err(e) => console_error!("edgeseg: unreadable totals for hour {hour}: {}", e.0),
+    let shards = settings_from_env(env).shards;
+    let mut days = Vec::new();
+    for key in day_keys(from_hour, to_hour, shards) {
+        match kv.get(&key).text().await {
+            Ok(Some(text)) => match PublishedDay::from_json(&text) {
+                Ok(d) => days.push(d),
+                Err(e) => console_error!("edgeseg: unreadable counter totals {key}: {e}"),
             },
             Ok(None) => {}
-            Err(e) => console_error!("edgeseg: reading totals for hour {hour} failed: {e}"),
+            Err(e) => console_error!("edgeseg: reading counter totals {key} failed: {e}"),
         }
     }
-    totals
+    sum_days(&days)
 }
 
 /// `GET stats?from=UNIX&to=UNIX` (admin): totals per counter and hour, as
@@ -195,7 +326,7 @@ pub async fn stats(req: &Request, env: &Env) -> Result<Response> {
         return bad(&format!("ask for at most {MAX_STATS_HOURS} hours at once"));
     }
     let hours: Vec<u64> = (from_hour..=to_hour).collect();
-    let totals = read_totals(env, hours.clone()).await;
+    let totals = read_totals(env, from_hour, to_hour).await;
     let by_name: BTreeMap<String, BTreeMap<u64, u64>> = totals_between(&totals, from_hour, to_hour);
     let counters: Map<String, Value> = by_name
         .into_iter()
@@ -218,7 +349,47 @@ fn bad(message: &str) -> Result<Response> {
     super::error_reply(400, message)
 }
 
-/// The core's KV trait over Workers KV.
+/// One step of the upgrade from delta keys (see [`crate::counters::legacy`]).
+async fn migrate_legacy(env: &Env) -> std::result::Result<(), String> {
+    if LEGACY_DONE.with(Cell::get) {
+        return Ok(());
+    }
+    let kv = WorkerKv(env.kv(super::KV_BINDING).map_err(|e| e.to_string())?);
+    let mut fold = FoldSettings::default();
+    if let Some(rules) = super::rules_cache::current(env).await {
+        fold.totals_ttl_secs = rules.settings.counter_retention;
+    }
+    let sender = LegacyShard(env);
+    match legacy::step(&kv, &sender, now_secs, &fold).await? {
+        LegacyReport::AlreadyDone | LegacyReport::Finished => LEGACY_DONE.with(|d| d.set(true)),
+        LegacyReport::Folded { listed, problems } => {
+            if listed > 0 {
+                console_log!("edgeseg: counters upgrade: {listed} old delta keys still around");
+            }
+            for p in problems {
+                console_error!("edgeseg: counters upgrade fold: {p}");
+            }
+        }
+        LegacyReport::Moved { hours } => {
+            console_log!("edgeseg: counters upgrade: moved {hours} hours of old totals to a shard")
+        }
+    }
+    Ok(())
+}
+
+/// The upgrade's batches go to the legacy isolate's shard.
+struct LegacyShard<'a>(&'a Env);
+
+impl SendBatch for LegacyShard<'_> {
+    async fn send(&self, batch: &Batch) -> std::result::Result<(), String> {
+        let shard = shard_for(&batch.isolate, settings_from_env(self.0).shards);
+        call_shard(self.0, shard, "batch", Some(batch.to_json()))
+            .await
+            .map(|_| ())
+    }
+}
+
+/// The core's KV trait over Workers KV (for the legacy fold).
 struct WorkerKv(KvStore);
 
 impl Kv for WorkerKv {
@@ -229,13 +400,13 @@ impl Kv for WorkerKv {
     }
 
     async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> std::result::Result<(), String> {
-        self.0
-            .put(key, value)
-            .map_err(|e| e.to_string())?
-            .expiration_ttl(ttl_secs.max(60))
-            .execute()
-            .await
-            .map_err(|e| e.to_string())
+        let put = self.0.put(key, value).map_err(|e| e.to_string())?;
+        let put = if ttl_secs == 0 {
+            put
+        } else {
+            put.expiration_ttl(ttl_secs.max(60))
+        };
+        put.execute().await.map_err(|e| e.to_string())
     }
 
     async fn delete(&self, key: &str) -> std::result::Result<(), String> {

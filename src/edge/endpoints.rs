@@ -45,6 +45,7 @@ async fn health(env: &Env) -> Result<Response> {
             // The Worker's linear memory (it only grows): flat under load
             // means nothing per request is kept.
             "wasm_memory_bytes": core::arch::wasm32::memory_size(0) * 65_536,
+            "counters": super::counters::health(env),
             "build": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "commit": option_env!("EDGESEG_COMMIT").unwrap_or("unknown"),

@@ -5,6 +5,14 @@
 //! which event and what, and the state is left as it was. Accepted events are
 //! rate-limited per visitor (the excess is dropped and counted in the state)
 //! and the reply (204) carries the updated cookie.
+//!
+//! Before any of that, each client (by `CF-Connecting-IP`) is limited by
+//! Cloudflare's Rate Limiting binding [`RATE_LIMIT_BINDING`] (`[[ratelimits]]`
+//! in wrangler.toml; wrangler dev and Miniflare simulate it): past the limit
+//! the answer is 429 and the refusal is counted (`events_refused`, and on the
+//! health endpoint). Without the binding there is no per-client limit; if
+//! the limiter fails, the request is let through (counting is not worth
+//! losing events over).
 
 use futures_util::StreamExt;
 use worker::{Env, Request, Response, Result};
@@ -13,7 +21,19 @@ use super::visitor::Visitor;
 use crate::classify;
 use crate::events::{admit, parse_events, RateLimit, MAX_BODY_BYTES};
 
+/// Rate Limiting binding for `POST /__edgeseg/event` (wrangler.toml).
+pub const RATE_LIMIT_BINDING: &str = "EDGESEG_EVENT_LIMIT";
+
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
+    if !within_rate_limit(&req, env).await {
+        super::counters::refused(super::now_secs());
+        let mut r = error(
+            429,
+            "too many event requests from this client; wait a minute and send again",
+        )?;
+        r.headers_mut().set("retry-after", "60")?;
+        return Ok(r);
+    }
     let Some(rules) = super::rules_cache::current(env).await else {
         return error(400, "no rules are loaded, so no events are declared yet");
     };
@@ -69,6 +89,28 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         response.headers_mut().append("set-cookie", &cookie)?;
     }
     Ok(response)
+}
+
+/// Whether this client may send another event request now.
+async fn within_rate_limit(req: &Request, env: &Env) -> bool {
+    let Ok(limiter) = env.rate_limiter(RATE_LIMIT_BINDING) else {
+        return true;
+    };
+    let client = req
+        .headers()
+        .get("cf-connecting-ip")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "unknown".to_string());
+    match limiter.limit(client).await {
+        Ok(outcome) => outcome.success,
+        Err(e) => {
+            worker::console_error!(
+                "edgeseg: the event rate limiter failed, letting the request through: {e}"
+            );
+            true
+        }
+    }
 }
 
 /// Reads the body, giving up (None) as soon as it exceeds `limit` bytes, so an

@@ -15,6 +15,7 @@ mod endpoints;
 mod events;
 mod html_rewriter;
 mod rules_cache;
+mod shard;
 mod visitor;
 
 use worker::{event, Context, Env, Request, Response, Result};

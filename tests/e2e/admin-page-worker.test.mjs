@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startWorker, ROOT, eventually, Visitor } from './harness.mjs';
+import { startWorker, ROOT, eventually, Visitor, flushCounters } from './harness.mjs';
 import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
 import { runAdminPageChecks, signIn, replaceRange, fillDialog, waitText, editorText, WIDE } from './admin-page-checks.mjs';
 import { runWorkbenchChecks } from './workbench-checks.mjs';
@@ -37,7 +37,7 @@ before(async () => {
   for (const p of ['/products/trail-runner', '/products/daypack-28', '/products/down-jacket', '/', '/category/']) await shopper.get(p);
   await new Visitor(worker.url).get('/?utm_campaign=spring');
   await eventually(async () => {
-    await fetch(`${worker.url}/__scheduled`);
+    await flushCounters(worker.url, TOKEN);
     const r = await fetch(`${worker.url}/__edgeseg/stats`, { headers: { authorization: `Bearer ${TOKEN}` } });
     const s = await r.json();
     return Object.keys(s.counters || {}).some((k) => k.startsWith('entries:'));

@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startWorker, Visitor, ROOT, eventually } from './harness.mjs';
+import { startWorker, Visitor, ROOT, eventually, flushCounters } from './harness.mjs';
 
 const TOKEN = 'e2e-admin-token-events';
 const rules = await readFile(join(ROOT, 'examples', 'test-rules.json'), 'utf8');
@@ -71,7 +71,7 @@ test('bad events get a 400 that says what is wrong, and the cookie is left as it
 });
 
 test('Sec-GPC: 1 means no state cookie and no counter moves; request-only segments still apply', async () => {
-  await fetch(`${worker.url}/__scheduled`);
+  await flushCounters(worker.url, TOKEN);
   const before = await stats();
   const v = new Visitor(worker.url, { 'sec-gpc': '1' });
   const page = await v.get('/?utm_campaign=private');
@@ -82,14 +82,14 @@ test('Sec-GPC: 1 means no state cookie and no counter moves; request-only segmen
   assert.equal(ev.setCookies.length, 0);
   const denied = new Visitor(worker.url, { cookie: 'nw_consent=no' });
   assert.equal((await denied.get('/')).setCookies.length, 0, 'the consent cookie says no');
-  await fetch(`${worker.url}/__scheduled`);
+  await flushCounters(worker.url, TOKEN);
   const after = await stats();
   assert.equal(total(after, 'page_views'), total(before, 'page_views'));
   assert.equal(total(after, 'events:add_to_cart'), total(before, 'events:add_to_cart'));
 });
 
-test('after N page views and a scheduled run, the stats report exactly N more', async () => {
-  await fetch(`${worker.url}/__scheduled`);
+test('after N page views and a counters flush, the stats report exactly N more', async () => {
+  await flushCounters(worker.url, TOKEN);
   const before = await stats();
   const N = 7;
   const v = new Visitor(worker.url);
@@ -97,7 +97,7 @@ test('after N page views and a scheduled run, the stats report exactly N more', 
   assert.equal((await sendEvents(v, { name: 'request_demo', path: '/' })).status, 204);
   // Entering product_browser happens once; its hero impressions on category pages are counted.
   const s = await eventually(async () => {
-    await fetch(`${worker.url}/__scheduled`);
+    await flushCounters(worker.url, TOKEN);
     const s = await stats();
     return total(s, 'page_views') - total(before, 'page_views') === N ? s : null;
   }, { timeout: 20_000, every: 1_000, what: `${N} more page views in the stats` });
@@ -111,8 +111,8 @@ test('after N page views and a scheduled run, the stats report exactly N more', 
   // "cart_offer_shown": {"impressions": "offer", "segment": "cart_abandoner"} — the first test showed it.
   assert.ok(total(s, 'cart_offer_shown') > 0);
   assert.equal(total(s, 'cart_offer_shown'), total(s, 'impressions:offer:cart_abandoner'));
-  // Folding again changes nothing: nothing is counted twice.
-  await fetch(`${worker.url}/__scheduled`);
+  // Flushing again changes nothing: nothing is counted twice.
+  await flushCounters(worker.url, TOKEN);
   await sleep(500);
   assert.equal(total(await stats(), 'page_views'), total(s, 'page_views'));
 });

@@ -44,13 +44,14 @@ export async function kvPut(persistDir, key, value) {
 }
 
 /**
- * Starts `wrangler dev`. Options: rules (JSON text or null for none), vars (extra --var pairs).
+ * Starts `wrangler dev`. Options: rules (JSON text or null for none), vars (extra --var pairs),
+ * persistDir (local KV and Durable Object storage to reuse; kept on stop, the caller removes it).
  * Returns { url, persistDir, kvPut(key, value), logs(), stop() }.
  */
-export async function startWorker({ rules, vars = {} } = {}) {
+export async function startWorker({ rules, vars = {}, persistDir: keepDir } = {}) {
   const port = await freePort();
   const inspectorPort = await freePort();
-  const persistDir = await mkdtemp(join(tmpdir(), 'edgeseg-e2e-'));
+  const persistDir = keepDir ?? await mkdtemp(join(tmpdir(), 'edgeseg-e2e-'));
   if (rules !== null && rules !== undefined) await kvPut(persistDir, 'rules', rules);
   const allVars = { EDGESEG_SECRET: TEST_SECRET, ...vars };
   const args = [WRANGLER, 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspectorPort),
@@ -70,7 +71,7 @@ export async function startWorker({ rules, vars = {} } = {}) {
       await exit;
       clearTimeout(timer);
     }
-    await rm(persistDir, { recursive: true, force: true });
+    if (!keepDir) await rm(persistDir, { recursive: true, force: true });
   };
   const deadline = Date.now() + 180_000;
   for (;;) {
@@ -131,4 +132,21 @@ export async function eventually(fn, { timeout = 10_000, every = 200, what = 'co
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, every));
   }
+}
+
+/**
+ * Makes every count served so far readable in KV: this isolate's batch goes to
+ * its counter shard and every shard publishes now (`POST
+ * /__edgeseg/admin/api/counters/flush`, admin token). Locally there is one
+ * isolate, so that is everything. Throws unless all of it succeeded.
+ */
+export async function flushCounters(base, token) {
+  const r = await fetch(`${base}/__edgeseg/admin/api/counters/flush`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
+  const body = await r.text();
+  if (r.status !== 200) throw new Error(`counters flush: ${r.status} ${body}`);
+  return JSON.parse(body);
 }

@@ -11,14 +11,15 @@
 //     sizes as it likes) grows by less than LOAD_MAX_RSS_GROWTH_MIB (96: a 30,000-request run here rose
 //     and fell between 208 and 358 MiB as V8 collected), and
 //     no rewrite is left in flight (health's `rewrites_in_flight`);
-//   - counters exact: after the cron handler has run, the `page_views`
-//     counter equals the number of pages served to tracked visitors.
+//   - counters exact: once the counts are flushed to the counter shard and
+//     published to KV (the admin `counters/flush`), the `page_views` counter
+//     equals the number of pages served to tracked visitors.
 // It prints throughput and latency, which it does not judge. Bounded: a
 // fixed number of requests to 127.0.0.1 only.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, freePort, eventually } from '../e2e/harness.mjs';
+import { ROOT, freePort, eventually, flushCounters } from '../e2e/harness.mjs';
 import { startMiniflare, drive, median, quantile } from './miniflare.mjs';
 import { benchPage } from '../../benches/edge/page.mjs';
 
@@ -114,10 +115,10 @@ try {
   console.log(`load: rewrites in flight after the run: ${health.rewrites_in_flight}`);
   if (health.rewrites_in_flight !== 0) fail(`${health.rewrites_in_flight} rewrites still in flight after every response ended`);
 
-  // The cron handler sends this isolate's counts on and folds them.
+  // This isolate's counts to its counter shard, and the shards' totals to KV.
   let counted = 0;
   await eventually(async () => {
-    await worker.scheduled();
+    await flushCounters(worker.url, TOKEN);
     counted = (await pageViews()) - before;
     return counted >= tracked;
   }, { timeout: 60_000, every: 2_000, what: 'page_views to reach the pages served' }).catch(() => {});
