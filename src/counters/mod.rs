@@ -117,6 +117,16 @@ pub mod names {
     pub fn events(name: &str) -> String {
         format!("events:{name}")
     }
+
+    /// Pages answered from the origin cache (fresh, stale while revalidating,
+    /// or stale because the origin failed).
+    pub const ORIGIN_CACHE_HITS: &str = "origin_cache:hits";
+    /// Of the hits, those served stale (past their TTL).
+    pub const ORIGIN_CACHE_STALE: &str = "origin_cache:stale";
+    /// Cacheable requests that went to the origin (nothing usable stored).
+    pub const ORIGIN_CACHE_MISSES: &str = "origin_cache:misses";
+    /// Requests that may not use the cache (Authorization, a session cookie, not GET).
+    pub const ORIGIN_CACHE_BYPASSES: &str = "origin_cache:bypasses";
 }
 
 /// Timing, retention and per-run limits of the counters.

@@ -6,10 +6,9 @@
 
 use std::rc::Rc;
 
-use worker::{
-    console_error, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result,
-};
+use worker::{console_error, Context, Env, Headers, Method, Request, Response, Result};
 
+use super::copy_headers;
 use super::visitor::Visitor;
 use crate::classify::{self, ClassifyOptions};
 use crate::counters::names as counter_names;
@@ -22,7 +21,7 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> 
     let started = super::now_millis();
     let rules = super::rules_cache::current(env).await;
     let visit = Visit::from_request(&req);
-    let origin = match fetch_origin(req, env).await {
+    let origin = match super::origin::fetch(req, env, ctx, rules.as_deref()).await {
         Ok(origin) => origin,
         Err(e) => {
             // Not ours to hide: the origin could not be reached at all.
@@ -83,50 +82,6 @@ impl Visit {
             facts,
             headers: headers.clone(),
         })
-    }
-}
-
-async fn fetch_origin(req: Request, env: &Env) -> Result<Response> {
-    let origin_url = env
-        .var("ORIGIN_URL")
-        .map(|v| v.to_string())
-        .unwrap_or_default();
-    let url = req.url()?;
-    let target = if origin_url.trim().is_empty() {
-        url.to_string()
-    } else {
-        let mut target = origin_url.trim().trim_end_matches('/').to_string();
-        target.push_str(url.path());
-        if let Some(q) = url.query() {
-            target.push('?');
-            target.push_str(q);
-        }
-        target
-    };
-    let headers = copy_headers(req.headers())?;
-    // A page may be personalized differently each time: never let the origin
-    // answer a navigation with 304 and the browser reuse its copy of an earlier
-    // version. (Personalized pages also go out without validators.)
-    let navigation = headers
-        .get("accept")?
-        .is_some_and(|a| a.contains("text/html"))
-        || headers.get("sec-fetch-dest")?.as_deref() == Some("document");
-    if navigation {
-        headers.delete("if-none-match")?;
-        headers.delete("if-modified-since")?;
-    }
-    let mut init = RequestInit::new();
-    init.with_method(req.method())
-        .with_headers(headers)
-        .with_redirect(worker::RequestRedirect::Manual);
-    if !matches!(req.method(), Method::Get | Method::Head) {
-        init.with_body(req.inner().body().map(Into::into));
-    }
-    let request = Request::new_with_init(&target, &init)?;
-    if origin_url.trim().is_empty() {
-        env.assets("ASSETS")?.fetch_request(request).await
-    } else {
-        Fetch::Request(request).send().await
     }
 }
 
@@ -306,12 +261,4 @@ impl Preview {
             None => Preview::None,
         }
     }
-}
-
-fn copy_headers(from: &Headers) -> Result<Headers> {
-    let to = Headers::new();
-    for (name, value) in from.entries() {
-        to.append(&name, &value)?;
-    }
-    Ok(to)
 }

@@ -13,6 +13,7 @@ mod content;
 mod counters;
 mod endpoints;
 mod events;
+mod origin;
 mod rules_cache;
 mod stream;
 mod visitor;
@@ -63,6 +64,15 @@ pub(crate) fn secret(env: &Env, name: &str) -> Option<String> {
 /// A `Set-Cookie` value with the flags every edgeseg cookie carries.
 pub(crate) fn cookie_header(name: &str, value: &str, max_age: u64) -> String {
     format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Lax")
+}
+
+/// A mutable copy of a header list (the platform's own are often immutable).
+pub(crate) fn copy_headers(from: &worker::Headers) -> Result<worker::Headers> {
+    let to = worker::Headers::new();
+    for (name, value) in from.entries() {
+        to.append(&name, &value)?;
+    }
+    Ok(to)
 }
 
 /// A JSON reply that no cache stores (every endpoint's answers are per-caller or live).

@@ -41,3 +41,18 @@ pub use policy::{
     Stored, META_HEADER,
 };
 pub use purge::{horizon_secs, settings_change_purges, PurgeLog, PURGE_KEY};
+
+/// Hits over hits and misses, `None` before any cacheable request.
+pub fn hit_ratio(hits: u64, misses: u64) -> Option<f64> {
+    let all = hits + misses;
+    (all > 0).then(|| hits as f64 / all as f64)
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    #[test]
+    fn hit_ratio() {
+        assert_eq!(super::hit_ratio(0, 0), None);
+        assert_eq!(super::hit_ratio(99, 1), Some(0.99));
+    }
+}

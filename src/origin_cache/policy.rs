@@ -137,7 +137,7 @@ pub fn storable(
     now_ms: u64,
 ) -> Result<Stored, NotStored> {
     let s = resp.status;
-    if !(200..300).contains(&s) || matches!(s, 204 | 205 | 206) {
+    if !(200..300).contains(&s) || matches!(s, 204..=206) {
         return Err(NotStored::Status(s));
     }
     let html = resp
