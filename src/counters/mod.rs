@@ -123,7 +123,8 @@ pub mod names {
     pub const ORIGIN_CACHE_HITS: &str = "origin_cache:hits";
     /// Of the hits, those served stale (past their TTL).
     pub const ORIGIN_CACHE_STALE: &str = "origin_cache:stale";
-    /// Cacheable requests that went to the origin (nothing usable stored).
+    /// Requests that could use the cache and went to the origin: HTML pages
+    /// (stored or not storable) and origin failures with no copy to serve.
     pub const ORIGIN_CACHE_MISSES: &str = "origin_cache:misses";
     /// Requests that may not use the cache (Authorization, a session cookie, not GET).
     pub const ORIGIN_CACHE_BYPASSES: &str = "origin_cache:bypasses";

@@ -18,10 +18,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use worker::{
@@ -43,6 +40,8 @@ const ORIGIN_CC_HEADER: &str = "x-edgeseg-origin-cache-control";
 /// How long a request waits for another request's fetch of the same page
 /// (in this isolate) before it fetches the origin itself.
 const COALESCE_WAIT: Duration = Duration::from_secs(5);
+/// How often a waiting request looks whether that fetch is done.
+const COALESCE_POLL: Duration = Duration::from_millis(10);
 
 thread_local! {
     /// The purge log and when it was read from KV.
@@ -147,7 +146,6 @@ async fn cached(
         }
     }
 
-    super::counters::add(names::ORIGIN_CACHE_MISSES, now, 1);
     let done = Rc::new(Done::default());
     IN_FLIGHT.with(|f| f.borrow_mut().insert(key.clone(), Rc::clone(&done)));
     let fetched = origin.send(env).await;
@@ -170,9 +168,19 @@ async fn cached(
             }
             return hit(resp, stored, "STALE-IF-ERROR", true);
         }
+        super::counters::add(names::ORIGIN_CACHE_MISSES, now, 1);
         return fetched;
     }
     let mut resp = fetched?;
+    // Only pages count toward the hit ratio: the cache never keeps an image
+    // or a script, so counting those would only dilute it.
+    let html = resp
+        .headers()
+        .get("content-type")?
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    if html || fallback.is_some() {
+        super::counters::add(names::ORIGIN_CACHE_MISSES, now, 1);
+    }
     match store_copy(&mut resp, policy) {
         Some(copy) => {
             ctx.wait_until(async move {
@@ -483,12 +491,9 @@ impl OriginRequest {
     }
 }
 
-/// Set once a fetch-to-store has finished (stored or not); wakes its waiters.
+/// Set once a fetch-to-store has finished (stored or not).
 #[derive(Default)]
-struct Done {
-    done: Cell<bool>,
-    wakers: RefCell<Vec<Waker>>,
-}
+struct Done(Cell<bool>);
 
 fn finish(key: &str, done: &Rc<Done>) {
     IN_FLIGHT.with(|f| {
@@ -497,26 +502,17 @@ fn finish(key: &str, done: &Rc<Done>) {
             f.remove(key);
         }
     });
-    done.done.set(true);
-    for w in done.wakers.borrow_mut().drain(..) {
-        w.wake();
-    }
+    done.0.set(true);
 }
 
-/// Waits for `done`, at most [`COALESCE_WAIT`].
+/// Waits for `done`, at most [`COALESCE_WAIT`], by looking at it on this
+/// request's own timer: workerd does not let one request's I/O wake a promise
+/// of another (it would cancel the waiting request as hung), so the request
+/// that fetches only sets the flag.
 async fn wait(done: Rc<Done>) {
-    struct Wait(Rc<Done>);
-    impl Future for Wait {
-        type Output = ();
-        fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-            if self.0.done.get() {
-                Poll::Ready(())
-            } else {
-                self.0.wakers.borrow_mut().push(cx.waker().clone());
-                Poll::Pending
-            }
-        }
+    let mut waited = Duration::ZERO;
+    while !done.0.get() && waited < COALESCE_WAIT {
+        worker::Delay::from(COALESCE_POLL).await;
+        waited += COALESCE_POLL;
     }
-    let timeout = worker::Delay::from(COALESCE_WAIT);
-    futures_util::future::select(Box::pin(Wait(done)), timeout).await;
 }

@@ -81,6 +81,8 @@ before(async () => {
     } else if (path === '/swr' || path === '/flaky') {
       res.writeHead(200, { ...html, 'cache-control': 'max-age=1' });
       res.end(page(path, `<p>version ${version}</p>`));
+    } else if (path === '/slow') {
+      setTimeout(() => { res.writeHead(200, html); res.end(page('slow', `<p>slow copy ${n}</p>`)); }, 400);
     } else if (path === '/origin-ttl') {
       res.writeHead(200, { ...html, 'cache-control': 'public, max-age=1, stale-while-revalidate=0, stale-if-error=0' });
       res.end(page('origin-ttl', `<p>request ${n}</p>`));
@@ -159,6 +161,17 @@ test('1,000 page views by 100 visitors over 10 pages cost the origin one request
   // The hits are counted in this isolate's batch; the stats read folded totals,
   // so they may not have arrived yet: the shape is what is checked here.
   assert.ok('hit_ratio' in stats.json.origin_cache);
+});
+
+test('visitors arriving together at a page not yet cached cost the origin one request', async () => {
+  const views = await Promise.all(Array.from({ length: 6 }, (_, i) => new Visitor(worker.url).get(`/slow${i % 2 ? '?utm_source=x' : ''}`)));
+  assert.equal(count('/slow'), 1);
+  for (const r of views) {
+    assert.equal(r.status, 200);
+    assert.match(r.text, /slow copy 1/);
+  }
+  const labels = views.map((r) => r.headers.get('x-edgeseg-cache')).sort();
+  assert.deepEqual(labels, ['HIT', 'HIT', 'HIT', 'HIT', 'HIT', 'MISS']);
 });
 
 test('a private page is never cached or shared', async () => {
