@@ -8,6 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { startWorker, Visitor, freePort, eventually } from './harness.mjs';
+import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
+import { signIn, waitText } from './admin-page-checks.mjs';
 
 const TOKEN = 'e2e-admin-token-cache-0123456789';
 const RULES = {
@@ -17,7 +19,7 @@ const RULES = {
     refresh_seconds: 1,
     origin_cache: {
       enabled: true,
-      ttl: '60s',
+      ttl: '10m', // the pages' TTL: one period, however slow this machine is today
       stale_while_revalidate: '2s',
       stale_if_error: '6s',
       session_cookies: ['sessionid', 'wp_logged_in_*'],
@@ -150,17 +152,21 @@ test('1,000 page views by 100 visitors over 10 pages cost the origin one request
   console.log(`# origin cache on: ${views} page views in ${seconds.toFixed(1)} s (${(views / seconds).toFixed(0)}/s), ` +
     `${originRequests} origin requests; served ${JSON.stringify(statuses)}`);
   assert.equal(views, 1000);
-  assert.ok(seconds < 60, 'all within one TTL (60 s), so one period');
-  assert.ok(originRequests >= PAGES && originRequests <= PAGES + 2,
-    `about one origin request per page per TTL: ${originRequests} for ${PAGES} pages`);
+  const periods = Math.ceil(seconds / 600);
+  assert.ok(originRequests >= PAGES && originRequests <= PAGES * periods + 2,
+    `about one origin request per page per TTL: ${originRequests} for ${PAGES} pages in ${periods} TTL period(s)`);
   const health = await (await fetch(`${worker.url}/__edgeseg/health`)).json();
   assert.equal(health.origin_cache.enabled, true);
   assert.ok(health.origin_cache.hit_ratio_today > 0.95, `hit ratio ${health.origin_cache.hit_ratio_today}`);
-  const stats = await admin('GET', 'stats');
-  assert.equal(stats.status, 200);
-  // The hits are counted in this isolate's batch; the stats read folded totals,
-  // so they may not have arrived yet: the shape is what is checked here.
-  assert.ok('hit_ratio' in stats.json.origin_cache);
+  // The stats read folded totals: run the cron (it flushes this isolate's batch, then folds).
+  const stats = await eventually(async () => {
+    await fetch(`${worker.url}/__scheduled`);
+    const r = await admin('GET', 'stats');
+    return r.json.origin_cache?.hits >= 990 && r;
+  }, { timeout: 30_000, every: 500, what: 'the cache counters in the stats' });
+  assert.ok(stats.json.origin_cache.misses >= PAGES);
+  assert.ok(stats.json.origin_cache.hit_ratio > 0.95);
+  assert.ok(stats.json.counters['origin_cache:hits'].reduce((a, b) => a + b, 0) >= 990);
 });
 
 test('visitors arriving together at a page not yet cached cost the origin one request', async () => {
@@ -339,4 +345,29 @@ test('an origin that fails after a hit is answered from the stale copy within th
   assert.match(back.text, /version 7/);
   // An error is never stored.
   assert.equal((await v()).headers.get('x-edgeseg-cache'), 'HIT');
+});
+
+test('the admin page shows the hit ratio and purges a path and everything', { skip: browserMissing() ?? false }, async () => {
+  const view = () => new Visitor(worker.url).get('/from-the-page');
+  await view();
+  assert.equal((await view()).headers.get('x-edgeseg-cache'), 'HIT');
+  const b = await launchBrowser();
+  try {
+    const page = await b.newPage({ width: 1280, height: 800 });
+    await signIn(page, `${worker.url}/__edgeseg/admin/`, TOKEN);
+    await page.locator('#tab-cache').click();
+    await waitText(page, '#cache-ratio', /^\d+\.\d %$/);
+    await page.locator('#purge-path').fill('/from-the-page');
+    await page.locator('#purge-path-button').click();
+    await waitText(page, '.cache-status', /Purged \/from-the-page\./);
+    await screenshot(page, 'admin-cache-tab');
+    assert.equal((await view()).headers.get('x-edgeseg-cache'), 'MISS');
+    page.once('dialog', (d) => d.accept());
+    await page.locator('#purge-all-button').click();
+    await waitText(page, '.cache-status', /Purged everything\./);
+    assert.equal((await view()).headers.get('x-edgeseg-cache'), 'MISS');
+    assert.deepEqual(page.__errors || [], []);
+  } finally {
+    await b.close();
+  }
 });
