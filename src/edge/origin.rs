@@ -295,6 +295,13 @@ fn store_copy(resp: &mut Response, policy: &CachePolicy) -> Option<Response> {
     // the copy's life short.
     headers.delete("vary").ok()?;
     headers.delete("expires").ok()?;
+    // The runtime hands us the body decoded; stored with the origin's
+    // `Content-Encoding`, it would be encoded once more on the way out. Store
+    // it as it is (the edge compresses for the visitor again).
+    if headers.get("content-encoding").ok()?.is_some() {
+        headers.delete("content-encoding").ok()?;
+        headers.delete("content-length").ok()?;
+    }
     Some(
         Response::from_body(copy.body().clone())
             .ok()?

@@ -7,6 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import { startWorker, Visitor, freePort, eventually } from './harness.mjs';
 import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
 import { signIn, waitText } from './admin-page-checks.mjs';
@@ -85,6 +86,9 @@ before(async () => {
       res.end(page(path, `<p>version ${version}</p>`));
     } else if (path === '/slow') {
       setTimeout(() => { res.writeHead(200, html); res.end(page('slow', `<p>slow copy ${n}</p>`)); }, 400);
+    } else if (path === '/gzipped') {
+      res.writeHead(200, { ...html, 'content-encoding': 'gzip', vary: 'Accept-Encoding' });
+      res.end(gzipSync(page('gzipped', `<p>compressed copy ${n}</p>`)));
     } else if (path === '/origin-ttl') {
       res.writeHead(200, { ...html, 'cache-control': 'public, max-age=1, stale-while-revalidate=0, stale-if-error=0' });
       res.end(page('origin-ttl', `<p>request ${n}</p>`));
@@ -178,6 +182,18 @@ test('visitors arriving together at a page not yet cached cost the origin one re
   }
   const labels = views.map((r) => r.headers.get('x-edgeseg-cache')).sort();
   assert.deepEqual(labels, ['HIT', 'HIT', 'HIT', 'HIT', 'HIT', 'MISS']);
+});
+
+test('a compressed page is stored and personalized like any other', async () => {
+  const v = new Visitor(worker.url);
+  const first = await v.get('/gzipped?utm_campaign=zip');
+  const second = await new Visitor(worker.url).get('/gzipped?utm_campaign=zap');
+  assert.deepEqual([first.headers.get('x-edgeseg-cache'), second.headers.get('x-edgeseg-cache')], ['MISS', 'HIT']);
+  for (const [r, c] of [[first, 'zip'], [second, 'zap']]) {
+    assert.match(r.text, /compressed copy 1/);
+    assert.match(r.text, new RegExp(`Campaign ${c}<`));
+  }
+  assert.equal(count('/gzipped'), 1);
 });
 
 test('a private page is never cached or shared', async () => {
