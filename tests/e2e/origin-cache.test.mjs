@@ -86,6 +86,9 @@ before(async () => {
       res.end(page(path, `<p>version ${version}</p>`));
     } else if (path === '/slow') {
       setTimeout(() => { res.writeHead(200, html); res.end(page('slow', `<p>slow copy ${n}</p>`)); }, 400);
+    } else if (path === '/same') {
+      res.writeHead(200, { ...html, etag: '"v1"', 'last-modified': 'Tue, 01 Dec 2026 00:00:00 GMT' });
+      res.end(page('same', '<p>the same bytes every time</p>'));
     } else if (path === '/gzipped') {
       res.writeHead(200, { ...html, 'content-encoding': 'gzip', vary: 'Accept-Encoding' });
       res.end(gzipSync(page('gzipped', `<p>compressed copy ${n}</p>`)));
@@ -182,6 +185,28 @@ test('visitors arriving together at a page not yet cached cost the origin one re
   }
   const labels = views.map((r) => r.headers.get('x-edgeseg-cache')).sort();
   assert.deepEqual(labels, ['HIT', 'HIT', 'HIT', 'HIT', 'HIT', 'MISS']);
+});
+
+test('the cached copy is personalized byte for byte as the fresh one, with the same cookie and headers', async () => {
+  const fresh = await new Visitor(worker.url).get('/same?utm_campaign=equal');
+  const cached = await new Visitor(worker.url).get('/same?utm_campaign=equal');
+  assert.deepEqual([fresh.headers.get('x-edgeseg-cache'), cached.headers.get('x-edgeseg-cache')], ['MISS', 'HIT']);
+  assert.equal(cached.text, fresh.text);
+  assert.match(cached.text, /Campaign equal</);
+  for (const r of [fresh, cached]) {
+    assert.equal(r.setCookies.length, 1);
+    assert.match(r.setCookies[0], /^edgeseg=/);
+    assert.equal(r.headers.get('cache-control'), 'private, no-cache');
+    assert.equal(r.headers.get('etag'), null, 'validators describe the origin\'s bytes, not this page');
+    assert.ok(!r.headers.has('x-edgeseg-cache-meta'), 'the stored copy\'s own header never leaves');
+    assert.ok(!r.headers.has('x-edgeseg-origin-cache-control'));
+  }
+  // A consenting-not visitor (GPC) gets the cached copy without a cookie, as a fresh one.
+  const gpc = await new Visitor(worker.url, { 'sec-gpc': '1' }).get('/same?utm_campaign=equal');
+  assert.equal(gpc.headers.get('x-edgeseg-cache'), 'HIT');
+  assert.equal(gpc.setCookies.length, 0);
+  assert.match(gpc.text, /Campaign equal</);
+  assert.equal(count('/same'), 1);
 });
 
 test('a compressed page is stored and personalized like any other', async () => {
