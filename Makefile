@@ -17,7 +17,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 WASM_TARGET := wasm32-unknown-unknown
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock schema/rules.schema.json
 
-.PHONY: dev test tools lint unit wasm-test e2e bench bench-edge profile-edge load worker seed-local reseed deploy schema clean-local
+.PHONY: dev test tools lint unit wasm-test e2e bench bench-edge profile-edge load load-cache worker seed-local reseed deploy schema clean-local
 
 ## make dev: install what is missing, build, seed local KV, serve the demo store at http://127.0.0.1:$(PORT)
 dev: tools worker .dev.vars seed-local
@@ -93,6 +93,10 @@ bench-edge: tools worker
 ## make profile-edge: a CPU profile of the Worker under load (workerd's inspector).
 profile-edge: tools worker
 	node --experimental-websocket benches/edge/profile.mjs
+
+## make load-cache: origin requests, requests/s and CPU per request with the origin cache on and off (Miniflare).
+load-cache: tools worker
+	node tests/load/origin-cache.mjs
 
 .dev.vars:
 	@echo "EDGESEG_SECRET=$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" > $@

@@ -19,6 +19,7 @@
 //!   - [`simulate`]: a described visitor replayed (CLI and admin API).
 //!   - [`events`]: events sent by the page — parse, validate, rate-limit.
 //!   - [`counters`]: aggregate counters — per-isolate batches, counter shards that add them up exactly once, published totals in KV, stats.
+//!   - [`origin_cache`]: which origin pages the edge cache may share, their key, freshness, purges.
 //!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
 //!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
 //! * **The edge adapter** — `edge` (`src/edge/`), compiled only for `wasm32`, the one module
@@ -33,6 +34,7 @@ pub mod counters;
 pub mod duration;
 pub mod error;
 pub mod events;
+pub mod origin_cache;
 pub mod preview;
 pub mod request;
 pub mod rewrite;

@@ -1,5 +1,5 @@
 // The edgeseg admin page: sign in with the admin token, then the tabs —
-// Rules (editor), Segments and Signals (the workbench), Versions, Simulate, Stats. Everything talks to api/ beside the page.
+// Rules (editor), Segments and Signals (the workbench), Versions, Simulate, Stats, Cache. Everything talks to api/ beside the page.
 import './style.css';
 import { EditorView } from '@codemirror/view';
 import { call, token, AuthError, ApiError } from './api.js';
@@ -9,6 +9,7 @@ import { versionsView } from './versions.js';
 import { simulateView } from './simulate.js';
 import { statsView } from './stats.js';
 import { segmentsView, signalsView } from './workbench.js';
+import { cacheView } from './cache.js';
 
 const TABS = [
   ['rules', 'Rules'],
@@ -17,6 +18,7 @@ const TABS = [
   ['versions', 'Versions'],
   ['simulate', 'Simulate'],
   ['stats', 'Stats'],
+  ['cache', 'Cache'],
 ];
 
 const root = document.getElementById('app');
@@ -88,6 +90,7 @@ async function start() {
   views.versions = versionsView(ctx);
   views.simulate = simulateView(ctx);
   views.stats = statsView(ctx);
+  views.cache = cacheView(ctx);
   for (const v of Object.values(views)) main.append(v.el);
 
   await views.rules.load(); // checks the token, too

@@ -107,6 +107,16 @@ pub mod names {
 
     /// Event requests refused by the per-client rate limit (`POST /__edgeseg/event`).
     pub const EVENTS_REFUSED: &str = "events_refused";
+    /// Pages answered from the origin cache (fresh, stale while revalidating,
+    /// or stale because the origin failed).
+    pub const ORIGIN_CACHE_HITS: &str = "origin_cache:hits";
+    /// Of the hits, those served stale (past their TTL).
+    pub const ORIGIN_CACHE_STALE: &str = "origin_cache:stale";
+    /// Requests that could use the cache and went to the origin: HTML pages
+    /// (stored or not storable) and origin failures with no copy to serve.
+    pub const ORIGIN_CACHE_MISSES: &str = "origin_cache:misses";
+    /// Requests that may not use the cache (Authorization, a session cookie, not GET).
+    pub const ORIGIN_CACHE_BYPASSES: &str = "origin_cache:bypasses";
 }
 
 /// The UTC day of an hour bucket.

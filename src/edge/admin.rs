@@ -11,6 +11,7 @@ use worker::{console_log, Env, KvStore, Method, Request, Response, Result};
 
 use crate::auth::{check_bearer, Auth};
 use crate::duration::parse_duration;
+use crate::origin_cache::{path_of, settings_change_purges, CachePolicy};
 use crate::preview::{self, PreviewGrant, PreviewKey};
 use crate::rules::history::{self, locate_errors, RevisionMeta, META_KEY, RULES_KEY};
 use crate::rules::CompiledRules;
@@ -57,7 +58,11 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
     match (method, api) {
         (Method::Get, "rules") => get_rules(&kv).await,
         (Method::Post, "rules/validate") => validate(&mut req).await,
-        (Method::Put, "rules") => save(&mut req, &kv).await,
+        (Method::Put, "rules") => {
+            let before = live_cache_policy(&kv).await;
+            let saved = save(&mut req, &kv).await?;
+            purge_if_cache_settings_changed(saved, before, &kv, env).await
+        }
         (Method::Get, "rules/versions") => versions(&kv).await,
         (Method::Get, v) if v.starts_with("rules/versions/") => {
             match v["rules/versions/".len()..].parse::<u64>() {
@@ -65,7 +70,12 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
                 Err(_) => error(400, "a revision is a whole number"),
             }
         }
-        (Method::Post, "rules/rollback") => rollback(&mut req, &kv).await,
+        (Method::Post, "rules/rollback") => {
+            let before = live_cache_policy(&kv).await;
+            let saved = rollback(&mut req, &kv).await?;
+            purge_if_cache_settings_changed(saved, before, &kv, env).await
+        }
+        (Method::Post, "purge") => purge(&mut req, env).await,
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
         (Method::Post, "preview") => preview_link(&mut req, env).await,
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
@@ -576,6 +586,88 @@ async fn rewrite_check(req: &mut Request) -> Result<Response> {
             "html": html,
             "applied": report.applied,
             "head_appended": report.head_appended,
+        }),
+    )
+}
+
+/// The origin cache settings of the rules in KV now (`None` without good rules).
+async fn live_cache_policy(kv: &KvStore) -> Option<CachePolicy> {
+    let text = kv.get(RULES_KEY).text().await.ok()??;
+    CompiledRules::from_json(&text)
+        .ok()
+        .map(|r| r.settings.origin_cache)
+}
+
+/// After a successful save or rollback: purge the whole origin cache when
+/// `settings.origin_cache` changed (see
+/// [`crate::origin_cache::settings_change_purges`]: nothing else in the rules
+/// is in a cached page), and say so in `X-Edgeseg-Cache-Purged`.
+async fn purge_if_cache_settings_changed(
+    mut saved: Response,
+    before: Option<CachePolicy>,
+    kv: &KvStore,
+    env: &Env,
+) -> Result<Response> {
+    if saved.status_code() != 200 {
+        return Ok(saved);
+    }
+    let (Some(before), Some(after)) = (before, live_cache_policy(kv).await) else {
+        return Ok(saved);
+    };
+    if settings_change_purges(&before, &after) {
+        let log = super::origin::purge(env, "", None, &after).await?;
+        saved.headers_mut().set(
+            "x-edgeseg-cache-purged",
+            &format!("everything (generation {})", log.generation),
+        )?;
+    }
+    Ok(saved)
+}
+
+#[derive(Deserialize)]
+struct PurgeBody {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// `POST purge` `{"path": "/products/boots"}` (every query variant of that
+/// path) or `{"all": true}`.
+async fn purge(req: &mut Request, env: &Env) -> Result<Response> {
+    let body: PurgeBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let path = match (body.path.as_deref().map(str::trim), body.all) {
+        (Some(p), false) if p.starts_with('/') => Some(path_of(p).to_string()),
+        (None, true) => None,
+        (Some(_), false) => {
+            return error(
+                400,
+                "path: a path from the site's root, like \"/products/boots\"",
+            )
+        }
+        _ => {
+            return error(
+                400,
+                "say what to purge: {\"path\": \"/products/boots\"} or {\"all\": true}",
+            )
+        }
+    };
+    let policy = super::rules_cache::current(env)
+        .await
+        .map(|r| r.settings.origin_cache.clone())
+        .unwrap_or_default();
+    let url = req.url()?;
+    let base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""))
+        + &url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let log = super::origin::purge(env, &base, path.as_deref(), &policy).await?;
+    json_response(
+        200,
+        &json!({
+            "purged": path.as_deref().unwrap_or("everything"),
+            "generation": log.generation,
         }),
     )
 }

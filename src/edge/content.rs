@@ -6,9 +6,9 @@
 
 use std::rc::Rc;
 
-use wasm_bindgen::JsCast;
-use worker::{console_error, Context, Env, Headers, Request, Response, Result};
+use worker::{console_error, Context, Env, Headers, Response, Result};
 
+use super::copy_headers;
 use super::visitor::Visitor;
 use crate::classify::{self, ClassifyOptions};
 use crate::counters::names as counter_names;
@@ -43,7 +43,7 @@ async fn respond(
     timing: Timing,
 ) -> Result<web_sys::Response> {
     let visit = Visit::from_request(&req, rules.as_ref().is_some_and(|r| r.reads_country));
-    let origin = match fetch_origin(&req, env).await {
+    let origin = match super::origin::fetch(&req, env, ctx, rules.as_deref()).await {
         Ok(origin) => origin,
         Err(e) => {
             // Not ours to hide: the origin could not be reached at all.
@@ -117,68 +117,6 @@ fn cf_country(req: &web_sys::Request) -> Option<String> {
     js_sys::Reflect::get(&cf, &"country".into())
         .ok()?
         .as_string()
-}
-
-/// Everything of a URL from its path on (`/a/b?q=1`), without parsing it
-/// again: the runtime's URLs are already normalized.
-fn path_and_query(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    url[after_scheme..]
-        .find('/')
-        .map_or("/", |i| &url[after_scheme + i..])
-}
-
-async fn fetch_origin(req: &web_sys::Request, env: &Env) -> Result<web_sys::Response> {
-    let origin_url = env
-        .var("ORIGIN_URL")
-        .map(|v| v.to_string())
-        .unwrap_or_default();
-    let origin_url = origin_url.trim();
-    let url = req.url();
-    let target = if origin_url.is_empty() {
-        url.clone()
-    } else {
-        // The fragment never reaches a server, so the rest is path and query.
-        let rest = path_and_query(&url);
-        let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
-        format!("{}{rest}", origin_url.trim_end_matches('/'))
-    };
-    let headers = copy_headers(&Headers(req.headers()))?;
-    // A page may be personalized differently each time: never let the origin
-    // answer a navigation with 304 and the browser reuse its copy of an earlier
-    // version. (Personalized pages also go out without validators.)
-    let navigation = headers
-        .get("accept")?
-        .is_some_and(|a| a.contains("text/html"))
-        || headers.get("sec-fetch-dest")?.as_deref() == Some("document");
-    if navigation {
-        headers.delete("if-none-match")?;
-        headers.delete("if-modified-since")?;
-    }
-    let method = req.method();
-    let init = web_sys::RequestInit::new();
-    init.set_method(&method);
-    init.set_headers(&headers.0);
-    init.set_redirect(web_sys::RequestRedirect::Manual);
-    if method != "GET" && method != "HEAD" {
-        if let Some(body) = req.body() {
-            init.set_body(&body);
-        }
-    }
-    let request = web_sys::Request::new_with_str_and_init(&target, &init).map_err(js_error)?;
-    if origin_url.is_empty() {
-        env.assets("ASSETS")?
-            .fetch_request(Request::from(request))
-            .await
-            .map(Into::into)
-    } else {
-        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-        let response =
-            worker::wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&request))
-                .await
-                .map_err(js_error)?;
-        Ok(response.unchecked_into())
-    }
 }
 
 fn is_personalizable(resp: &web_sys::Response) -> bool {
@@ -285,7 +223,8 @@ fn personalize(
         let init = web_sys::ResponseInit::new();
         init.set_status(status);
         init.set_headers(&headers.0);
-        web_sys::Response::new_with_opt_readable_stream_and_init(body, &init).map_err(js_error)
+        web_sys::Response::new_with_opt_readable_stream_and_init(body, &init)
+            .map_err(super::js_error)
     };
     if classification.plan.is_empty() {
         // Nothing to change: the origin's body goes out untouched, and with
@@ -310,11 +249,7 @@ fn personalize(
         }
     });
     let input = with_headers(body.as_ref())?;
-    super::html_rewriter::transform(&input, classification.plan, on_end).map_err(js_error)
-}
-
-fn js_error(e: wasm_bindgen::JsValue) -> worker::Error {
-    worker::Error::JsError(format!("{e:?}"))
+    super::html_rewriter::transform(&input, classification.plan, on_end).map_err(super::js_error)
 }
 
 /// A signed preview link (query parameter) or the preview cookie it set.
@@ -373,12 +308,4 @@ impl Preview {
             None => Preview::None,
         }
     }
-}
-
-/// A mutable copy of `from` in one call into the runtime (copying entry by
-/// entry costs a JS round trip per header).
-fn copy_headers(from: &Headers) -> Result<Headers> {
-    web_sys::Headers::new_with_headers(&from.0)
-        .map(Headers)
-        .map_err(js_error)
 }

@@ -328,6 +328,16 @@ pub async fn stats(req: &Request, env: &Env) -> Result<Response> {
     let hours: Vec<u64> = (from_hour..=to_hour).collect();
     let totals = read_totals(env, from_hour, to_hour).await;
     let by_name: BTreeMap<String, BTreeMap<u64, u64>> = totals_between(&totals, from_hour, to_hour);
+    let sum = |name: &str| by_name.get(name).map_or(0, |h| h.values().sum::<u64>());
+    let (hits, misses) = (
+        sum(crate::counters::names::ORIGIN_CACHE_HITS),
+        sum(crate::counters::names::ORIGIN_CACHE_MISSES),
+    );
+    let origin_cache = json!({
+        "hits": hits,
+        "misses": misses,
+        "hit_ratio": crate::origin_cache::hit_ratio(hits, misses),
+    });
     let counters: Map<String, Value> = by_name
         .into_iter()
         .map(|(name, per_hour)| {
@@ -341,6 +351,7 @@ pub async fn stats(req: &Request, env: &Env) -> Result<Response> {
     let body = json!({
         "hours": hours.iter().map(|h| h * 3_600).collect::<Vec<_>>(),
         "counters": counters,
+        "origin_cache": origin_cache,
     });
     super::json_reply(200, &body)
 }

@@ -30,6 +30,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
 
 async fn health(env: &Env) -> Result<Response> {
     let secret_set = super::secret(env, super::SECRET_NAME).is_some();
+    let origin_cache = origin_cache_health(env).await;
     let body = super::rules_cache::status(env, |s| {
         json!({
             "status": if s.rules.is_some() { "ok" } else { "no_rules" },
@@ -46,6 +47,7 @@ async fn health(env: &Env) -> Result<Response> {
             // means nothing per request is kept.
             "wasm_memory_bytes": core::arch::wasm32::memory_size(0) * 65_536,
             "counters": super::counters::health(env),
+            "origin_cache": origin_cache,
             "build": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "commit": option_env!("EDGESEG_COMMIT").unwrap_or("unknown"),
@@ -59,4 +61,36 @@ async fn health(env: &Env) -> Result<Response> {
 fn iso_time(ms: f64) -> String {
     let date = worker::js_sys::Date::new(&worker::wasm_bindgen::JsValue::from_f64(ms));
     String::from(date.to_iso_string())
+}
+
+/// Whether the origin cache is in use, the purge generation this isolate
+/// uses, and today's hit ratio (hits over hits and misses; counts themselves
+/// are traffic figures, so only the admin stats show them).
+async fn origin_cache_health(env: &Env) -> serde_json::Value {
+    let enabled = super::rules_cache::current(env)
+        .await
+        .is_some_and(|r| r.settings.origin_cache.enabled);
+    let origin_set = env
+        .var("ORIGIN_URL")
+        .is_ok_and(|v| !v.to_string().trim().is_empty());
+    let ratio = if enabled && origin_set {
+        let today = super::counters::for_conditions(env).await;
+        let count = |name: &str| {
+            today
+                .get(name)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
+        crate::origin_cache::hit_ratio(
+            count(crate::counters::names::ORIGIN_CACHE_HITS),
+            count(crate::counters::names::ORIGIN_CACHE_MISSES),
+        )
+    } else {
+        None
+    };
+    json!({
+        "enabled": enabled && origin_set,
+        "generation": super::origin::generation(),
+        "hit_ratio_today": ratio,
+    })
 }

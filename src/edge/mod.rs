@@ -14,6 +14,7 @@ mod counters;
 mod endpoints;
 mod events;
 mod html_rewriter;
+mod origin;
 mod rules_cache;
 mod shard;
 mod visitor;
@@ -104,6 +105,19 @@ pub(crate) fn secret_keys(env: &Env) -> Option<std::rc::Rc<SecretKeys>> {
 /// A `Set-Cookie` value with the flags every edgeseg cookie carries.
 pub(crate) fn cookie_header(name: &str, value: &str, max_age: u64) -> String {
     format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Lax")
+}
+
+/// A mutable copy of a header list (the platform's own are often immutable),
+/// in one call into the runtime (entry by entry costs a JS round trip per header).
+pub(crate) fn copy_headers(from: &worker::Headers) -> Result<worker::Headers> {
+    web_sys::Headers::new_with_headers(&from.0)
+        .map(worker::Headers)
+        .map_err(js_error)
+}
+
+/// A JavaScript exception as the `worker` crate's error.
+pub(crate) fn js_error(e: wasm_bindgen::JsValue) -> worker::Error {
+    worker::Error::JsError(format!("{e:?}"))
 }
 
 /// A JSON reply that no cache stores (every endpoint's answers are per-caller or live).

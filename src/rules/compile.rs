@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::condition::{Condition, SavedGroups};
 use crate::duration::parse_duration;
 use crate::error::{path_index, path_key, suggest, RuleError, RuleErrorKind, RuleErrors};
+use crate::origin_cache::CachePolicy;
 use crate::request::BUILT_IN_ATTRIBUTES;
 use crate::rules::document::{ContentSpec, RulesDocument, SignalSpec, FORMAT};
 use crate::rules::validate::{parse_document, validate_value};
@@ -136,6 +137,7 @@ pub struct CompiledSettings {
     pub consent_cookie: Option<String>,
     pub consent_deny_values: Vec<String>,
     pub counter_retention: u64,
+    pub origin_cache: CachePolicy,
 }
 
 #[derive(Debug)]
@@ -336,6 +338,7 @@ impl Compiler<'_> {
                 RuleErrorKind::Invalid("must be longer than 0s".into()),
             );
         }
+        let origin_cache = self.origin_cache();
         CompiledSettings {
             cookie_name: s.cookie_name.clone(),
             cookie_lifetime,
@@ -345,6 +348,76 @@ impl Compiler<'_> {
             consent_cookie: s.consent.cookie.clone(),
             consent_deny_values: s.consent.deny_values.clone(),
             counter_retention,
+            origin_cache,
+        }
+    }
+
+    fn origin_cache(&mut self) -> CachePolicy {
+        let s = &self.doc.settings.origin_cache;
+        let at = |field: &str| format!("settings.origin_cache.{field}");
+        let ttl = self.duration(at("ttl"), &s.ttl);
+        let max_ttl = self.duration(at("max_ttl"), &s.max_ttl);
+        let stale_while_revalidate =
+            self.duration(at("stale_while_revalidate"), &s.stale_while_revalidate);
+        let stale_if_error = self.duration(at("stale_if_error"), &s.stale_if_error);
+        if ttl == 0 && parse_duration(&s.ttl).is_some() {
+            self.err(
+                at("ttl"),
+                RuleErrorKind::Invalid(
+                    "must be longer than 0s (to cache nothing, set \"enabled\": false)".into(),
+                ),
+            );
+        }
+        if ttl > max_ttl {
+            self.err(
+                at("ttl"),
+                RuleErrorKind::Invalid(format!(
+                    "must not be longer than max_ttl (\"{}\")",
+                    s.max_ttl
+                )),
+            );
+        }
+        for (field, value) in [
+            ("stale_while_revalidate", stale_while_revalidate),
+            ("stale_if_error", stale_if_error),
+        ] {
+            if value > 7 * 86_400 {
+                self.err(
+                    at(field),
+                    RuleErrorKind::Invalid(
+                        "at most 7d: a page that old is no longer the site's".into(),
+                    ),
+                );
+            }
+        }
+        for (i, name) in s.session_cookies.iter().enumerate() {
+            if !is_cookie_token(name.strip_suffix('*').unwrap_or(name)) {
+                self.err(
+                    path_index(&at("session_cookies"), i),
+                    RuleErrorKind::Invalid(format!(
+                        "\"{name}\" is not a cookie name: no spaces, quotes or any of ()<>@,;:\\/[]?={{}}, with an optional '*' at the end"
+                    )),
+                );
+            }
+        }
+        for (i, name) in s.ignore_params.iter().enumerate() {
+            if name.strip_suffix('*').unwrap_or(name).is_empty() {
+                self.err(
+                    path_index(&at("ignore_params"), i),
+                    RuleErrorKind::Invalid(
+                        "name a parameter (a prefix ending in '*' at most)".into(),
+                    ),
+                );
+            }
+        }
+        CachePolicy {
+            enabled: s.enabled,
+            ttl,
+            max_ttl,
+            stale_while_revalidate,
+            stale_if_error,
+            session_cookies: s.session_cookies.clone(),
+            ignore_params: s.ignore_params.clone(),
         }
     }
 
@@ -998,6 +1071,15 @@ fn unknown_attribute(name: &str, signals: &[Signal]) -> Option<Option<String>> {
 
 fn is_identifier(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A cookie name as browsers send it (an RFC 9110 token), for the site's own
+/// cookies, which may use `.` and the like (`.AspNetCore.Session`).
+fn is_cookie_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }
 
 fn is_cookie_name(s: &str) -> bool {

@@ -106,6 +106,11 @@ pub struct Settings {
         schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
     )]
     pub counter_retention: String,
+    /// The edge cache for pages from `ORIGIN_URL` (off by default: sharing a
+    /// page between visitors is only safe once the site has checked that its
+    /// personal pages say `Cache-Control: private` or set a cookie, and has
+    /// listed its login cookies).
+    pub origin_cache: OriginCacheSettings,
 }
 
 impl Default for Settings {
@@ -117,6 +122,69 @@ impl Default for Settings {
             session_timeout: "30m".into(),
             consent: ConsentSettings::default(),
             counter_retention: "35d".into(),
+            origin_cache: OriginCacheSettings::default(),
+        }
+    }
+}
+
+/// Keep the origin's default pages in the edge cache and personalize each
+/// visitor's copy after it, so page views do not each cost an origin request.
+/// Applies only with `ORIGIN_URL` set, to `GET` requests for 2xx HTML pages.
+/// Never stored: `Cache-Control: private`/`no-store`/`no-cache`, responses that
+/// set a cookie, or vary on anything but `Accept-Encoding`; never used for
+/// requests with `Authorization` or one of `session_cookies`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct OriginCacheSettings {
+    /// Turn the origin cache on.
+    pub enabled: bool,
+    /// How long a page is fresh when the origin sends no `s-maxage`/`max-age`
+    /// (a duration, default "60s").
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub ttl: String,
+    /// The longest the origin's own `s-maxage`/`max-age` is honoured (default "1d").
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub max_ttl: String,
+    /// Past its TTL, a page is still served for at most this long while a fresh
+    /// copy is fetched after the response (default "60s"; "0s" turns it off).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub stale_while_revalidate: String,
+    /// When the origin fails (unreachable or a 5xx), a copy at most this long
+    /// past its TTL answers instead (default "10m"; "0s" turns it off).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub stale_if_error: String,
+    /// The site's login/session cookie names: a request carrying one is never
+    /// served from or stored in the cache. A trailing `*` matches a prefix
+    /// (`"wordpress_logged_in_*"`).
+    pub session_cookies: Vec<String>,
+    /// Query parameters that do not change the page, left out of the cache key
+    /// (besides `utm_*`, always left out). A trailing `*` matches a prefix.
+    pub ignore_params: Vec<String>,
+}
+
+impl Default for OriginCacheSettings {
+    fn default() -> Self {
+        OriginCacheSettings {
+            enabled: false,
+            ttl: "60s".into(),
+            max_ttl: "1d".into(),
+            stale_while_revalidate: "60s".into(),
+            stale_if_error: "10m".into(),
+            session_cookies: Vec::new(),
+            ignore_params: vec!["gclid".into(), "fbclid".into(), "msclkid".into()],
         }
     }
 }

@@ -1,0 +1,48 @@
+// The Cache tab: the origin cache's hit ratio over the last 24 h (api/stats) and
+// purges (POST api/purge) of one path or of everything.
+import { call } from './api.js';
+import { h, statusLine } from './ui.js';
+
+export function cacheView(app) {
+  const ratio = h('strong#cache-ratio', '—');
+  const counts = h('span.meta-more#cache-counts', '');
+  const status = statusLine('cache-status');
+  const path = h('input#purge-path', { name: 'path', placeholder: '/products/boots', autocomplete: 'off', required: true, pattern: '/.*' });
+  const form = h('form.cache-form#purge-form', { novalidate: true },
+    h('label', h('span', 'Path'), path),
+    h('div.actions',
+      h('button.primary#purge-path-button', { type: 'submit' }, 'Purge path'),
+      h('button.secondary#purge-all-button', { type: 'button', onclick: () => app.run(purgeAll, status) }, 'Purge everything')),
+    h('p.hint', 'A path purges every query variant of it. Other locations see a purge within about a minute.'));
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    if (!path.value.trim().startsWith('/')) {
+      status.set('error', 'A path starts with “/”, like /products/boots.');
+      return;
+    }
+    app.run(() => purge({ path: path.value.trim() }), status);
+  });
+  const el = h('section.view#view-cache', { 'aria-labelledby': 'tab-cache', hidden: true },
+    h('div.toolbar', h('div.toolbar-meta', h('strong', 'Origin cache'), h('span.meta-more', ' · hit ratio, last 24 h: '), ratio, counts)),
+    status.el, h('section.card', form));
+
+  async function load() {
+    const r = await call('GET', 'stats');
+    const c = r.body?.origin_cache;
+    ratio.textContent = c && c.hit_ratio !== null && c.hit_ratio !== undefined ? `${(c.hit_ratio * 100).toFixed(1)} %` : '—';
+    counts.textContent = c ? ` (${c.hits.toLocaleString()} hits, ${c.misses.toLocaleString()} misses)` : '';
+  }
+
+  async function purge(body) {
+    status.set('busy', 'Purging…');
+    const r = await call('POST', 'purge', { body });
+    status.set('ok', r.body.purged === 'everything' ? 'Purged everything.' : `Purged ${r.body.purged}.`);
+  }
+
+  async function purgeAll() {
+    if (!window.confirm('Purge every cached page? The origin will be asked for each page again.')) return;
+    await purge({ all: true });
+  }
+
+  return { el, onShow: () => app.run(load, status) };
+}
