@@ -86,9 +86,11 @@ load: tools worker
 
 ## make bench-edge: the Worker side by side with a JS pass-through Worker and a
 ## JS HTMLRewriter Worker, each in its own workerd (Miniflare): CPU per request
-## from /proc, req/s, latency. Reports; asserts nothing (see BENCHMARKS.md).
+## from /proc, req/s, latency; then the origin cache on and off (make load-cache).
+## Reports; asserts nothing (see BENCHMARKS.md).
 bench-edge: tools worker
 	node benches/edge/run.mjs
+	node tests/load/origin-cache.mjs
 
 ## make profile-edge: a CPU profile of the Worker under load (workerd's inspector).
 profile-edge: tools worker
