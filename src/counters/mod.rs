@@ -10,7 +10,9 @@
 //!
 //! # Names and buckets
 //! Counter names are flat strings ([`names`]): `page_views`,
-//! `entries:SEGMENT`, `impressions:BLOCK:SEGMENT`, `events:NAME`. Counts are
+//! `entries:SEGMENT`, `impressions:BLOCK:SEGMENT`, `events:NAME`, and per
+//! experiment variant `exp:KEY:VARIANT:exposures` (and `conversions:GOAL`,
+//! `value:GOAL`, `value_sq:GOAL`). Counts are
 //! bucketed by UTC hour, `hour = unix_secs / 3600` ([`hour_of`]).
 //!
 //! # KV keys
@@ -116,6 +118,27 @@ pub mod names {
     /// Events sent by the page, by name.
     pub fn events(name: &str) -> String {
         format!("events:{name}")
+    }
+
+    /// Visitors first exposed to an experiment's variant (once per visitor).
+    pub fn exposures(experiment: &str, variant: &str) -> String {
+        format!("exp:{experiment}:{variant}:exposures")
+    }
+
+    /// Exposed visitors of a variant who converted on a goal (once per visitor).
+    pub fn conversions(experiment: &str, variant: &str, goal: &str) -> String {
+        format!("exp:{experiment}:{variant}:conversions:{goal}")
+    }
+
+    /// The goal's value summed over a variant's visitors, in hundredths.
+    pub fn goal_value(experiment: &str, variant: &str, goal: &str) -> String {
+        format!("exp:{experiment}:{variant}:value:{goal}")
+    }
+
+    /// The sum over a variant's visitors of the square of each visitor's
+    /// value (hundredths squared), for the value's variance.
+    pub fn goal_value_sq(experiment: &str, variant: &str, goal: &str) -> String {
+        format!("exp:{experiment}:{variant}:value_sq:{goal}")
     }
 }
 

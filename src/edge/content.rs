@@ -163,6 +163,7 @@ fn personalize(
         forced,
         counters,
         lean,
+        experiments: Default::default(),
     };
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
 
