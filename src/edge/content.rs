@@ -44,8 +44,17 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> 
     } else {
         None
     };
+    let weights = super::experiments::weights(env, &rules).await;
     let mut origin = origin;
-    let result = personalize(&mut origin, visit, &rules, env, started, counters.as_ref());
+    let result = personalize(
+        &mut origin,
+        visit,
+        &rules,
+        env,
+        started,
+        counters.as_ref(),
+        weights.as_deref(),
+    );
     super::counters::flush_later(env, ctx);
     match result {
         Ok(response) => Ok(response),
@@ -148,13 +157,14 @@ fn personalize(
     env: &Env,
     started: f64,
     counters: Option<&serde_json::Map<String, serde_json::Value>>,
+    weights: Option<&std::collections::BTreeMap<String, Vec<f64>>>,
 ) -> Result<Response> {
     let now = visit.facts.now;
     let mut visitor = Visitor::load(&visit.headers, rules, env, now);
     let preview = Preview::from_visit(&visit, env, now);
-    let forced: &[String] = match &preview {
-        Preview::Active { grant, .. } => &grant.segments,
-        _ => &[],
+    let (forced, forced_variants): (&[String], &[(String, String)]) = match &preview {
+        Preview::Active { grant, .. } => (&grant.segments, &grant.variants),
+        _ => (&[], &[]),
     };
     classify::record_page_view(rules, &mut visitor.state, &visit.facts.path, now);
     // The per-segment report is only needed to explain a preview.
@@ -163,7 +173,11 @@ fn personalize(
         forced,
         counters,
         lean,
-        experiments: Default::default(),
+        experiments: crate::experiments::exposure::AssignOptions {
+            forced: forced_variants,
+            weights,
+            untracked: !visitor.tracked,
+        },
     };
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
 
@@ -231,10 +245,18 @@ fn personalize(
     } else {
         let body = origin.stream()?;
         let content = classification.content.clone();
+        let experiments = std::mem::take(&mut classification.experiments);
+        let visitor_id = visitor.state.visitor_id;
         let rules = Rc::clone(rules);
         let on_end: Box<dyn FnOnce(crate::rewrite::RewriteReport)> = Box::new(move |report| {
             if !counted {
                 return;
+            }
+            for (key, name) in
+                crate::experiments::exposure::exposures(&rules, &experiments, &report.applied)
+            {
+                super::counters::add(&name, now, 1);
+                super::experiments::note_exposure(visitor_id, key, now);
             }
             for block in report.applied {
                 if let Some((_, segment)) = content.iter().find(|(b, _)| *b == block) {

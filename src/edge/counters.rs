@@ -145,7 +145,7 @@ fn merge_unflushed(mut map: Map<String, Value>, now: Timestamp) -> Map<String, V
     map
 }
 
-async fn read_totals(env: &Env, hours: Vec<u64>) -> Vec<(u64, TotalsDoc)> {
+pub(super) async fn read_totals(env: &Env, hours: Vec<u64>) -> Vec<(u64, TotalsDoc)> {
     let Ok(kv) = env.kv(super::KV_BINDING) else {
         return Vec::new();
     };

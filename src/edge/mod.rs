@@ -13,6 +13,7 @@ mod content;
 mod counters;
 mod endpoints;
 mod events;
+mod experiments;
 mod rules_cache;
 mod stream;
 mod visitor;
@@ -36,10 +37,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     handle(req, env, ctx).await
 }
 
-/// The cron trigger (wrangler.toml): fold the counters.
+/// The cron trigger (wrangler.toml): fold the counters, then recompute bandit weights.
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     counters::scheduled(&env).await;
+    experiments::scheduled(&env).await;
 }
 
 async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {

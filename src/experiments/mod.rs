@@ -11,5 +11,8 @@
 //! Pure like the rest of the core: no I/O, no clock, no randomness of its own.
 
 pub mod assignment;
+pub mod bandit;
 pub mod compile;
 pub mod exposure;
+pub mod results;
+pub mod stats;
