@@ -262,16 +262,29 @@ pub fn classify(
             )
         });
         // An experiment's variant takes the block (the first experiment that
-        // names it wins); a holdout only where its segment's content would show.
-        let taker = experiments.iter_mut().find(|o| {
+        // names it wins); a holdout only where its segment's content would
+        // show, and only for its held-out arm.
+        let mut taken = false;
+        for o in experiments.iter_mut() {
             let e = &rules.experiments[o.experiment];
-            o.variant.is_some()
+            let names_block = o.variant.is_some()
                 && e.blocks.contains(&bi)
                 && e.holdout_of
-                    .is_none_or(|s| chosen.is_some_and(|c| c.segment == s))
-        });
-        if let Some(o) = taker {
-            let e = &rules.experiments[o.experiment];
+                    .is_none_or(|s| chosen.is_some_and(|c| c.segment == s));
+            if !names_block {
+                continue;
+            }
+            // A holdout's personalized arm sees whatever the block shows
+            // (the segment's content, or an experiment's variant): it is
+            // exposed here but takes nothing.
+            if e.holdout_of.is_some() && o.variant != Some(0) {
+                o.blocks.push(block.id.clone());
+                continue;
+            }
+            if taken {
+                continue;
+            }
+            taken = true;
             let v = &e.variants[o.variant.unwrap_or(0)];
             let source = format!("experiment:{}:{}", e.key, v.id);
             match v.contents.iter().find(|(b, _)| *b == bi) {

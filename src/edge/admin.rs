@@ -463,6 +463,9 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
             "segments": c.segments,
             "outcomes": outcomes,
             "blocks": blocks,
+            "experiments": c.experiments.iter().map(|o| json!({
+                "experiment": o.key, "variant": o.variant_id, "why": o.why.describe(),
+            })).collect::<Vec<_>>(),
             "explain": crate::classify::explain(&rules, &c),
         }),
     )
