@@ -1,5 +1,5 @@
-// The edgeseg admin page: sign in with the admin token, then four tabs —
-// Rules (editor), Versions, Simulate, Stats. Everything talks to api/ beside the page.
+// The edgeseg admin page: sign in with the admin token, then five tabs —
+// Rules (editor), Versions, Simulate, Stats, Experiments. Everything talks to api/ beside the page.
 import './style.css';
 import { call, token, AuthError, ApiError } from './api.js';
 import { h } from './ui.js';
@@ -7,12 +7,14 @@ import { rulesView } from './rules.js';
 import { versionsView } from './versions.js';
 import { simulateView } from './simulate.js';
 import { statsView } from './stats.js';
+import { experimentsView } from './experiments.js';
 
 const TABS = [
   ['rules', 'Rules'],
   ['versions', 'Versions'],
   ['simulate', 'Simulate'],
   ['stats', 'Stats'],
+  ['experiments', 'Experiments'],
 ];
 
 const root = document.getElementById('app');
@@ -82,6 +84,7 @@ async function start() {
   views.versions = versionsView(ctx);
   views.simulate = simulateView(ctx);
   views.stats = statsView(ctx);
+  views.experiments = experimentsView(ctx);
   for (const v of Object.values(views)) main.append(v.el);
 
   await views.rules.load(); // checks the token, too

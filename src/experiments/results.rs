@@ -118,19 +118,23 @@ pub fn results_json(
                         })
                     })
                     .collect();
-                let series: BTreeMap<&str, Vec<f64>> = variant_ids
+                // No point (null) at looks before the variant's first exposure.
+                let series: BTreeMap<&str, Vec<Option<f64>>> = variant_ids
                     .iter()
                     .map(|v| {
                         let points = looks
                             .iter()
-                            .map(|&h| arm(totals, &e.key, v, &goal.name, h).rate())
+                            .map(|&h| {
+                                let a = arm(totals, &e.key, v, &goal.name, h);
+                                (a.exposures > 0).then(|| a.rate())
+                            })
                             .collect();
                         (*v, points)
                     })
                     .collect();
                 goals.insert(
                     goal.name.clone(),
-                    json!({"variants": rows, "cumulative_rate": series}),
+                    json!({"variants": rows, "cumulative_rate": series, "has_value": goal.value.is_some()}),
                 );
             }
             json!({
