@@ -512,3 +512,97 @@ impl Compiler<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::rules::CompiledRules;
+    use serde_json::{json, Value};
+
+    fn errors(experiments: Value, holdout: Option<Value>) -> Vec<String> {
+        let mut segment = json!({"id": "shopper", "condition": {}});
+        if let Some(h) = holdout {
+            segment["holdout"] = h;
+        }
+        let doc = json!({
+            "format": 1, "version": "t",
+            "events": {"purchase": {}},
+            "segments": [segment],
+            "blocks": {"hero": {"content": {}}},
+            "experiments": experiments
+        });
+        match CompiledRules::from_value(&doc) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn a_good_experiment_compiles_with_normalized_weights() {
+        let doc = json!({
+            "format": 1, "version": "t", "events": {"purchase": {}},
+            "segments": [{"id": "shopper", "condition": {}, "holdout": {"share": 0.1}}],
+            "blocks": {"hero": {"content": {}}},
+            "experiments": {"e": {"segment": "shopper", "status": "running", "variants": [
+                {"id": "a", "weight": 1}, {"id": "b", "weight": 3, "content": {"hero": {"remove": true}}}]}}
+        });
+        let rules = CompiledRules::from_value(&doc).unwrap();
+        assert_eq!(rules.experiments.len(), 2);
+        assert_eq!(rules.experiments[0].key, "holdout_shopper");
+        assert_eq!(rules.experiments[1].weights, vec![0.25, 0.75]);
+        assert_eq!(rules.experiments[1].seed, "e");
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_paths_and_suggestions() {
+        let e = errors(
+            json!({"hero_test": {
+                "segment": "shoper", "status": "runing", "variants": [{"id": "a"}]
+            }}),
+            None,
+        );
+        assert_eq!(
+            e,
+            ["experiments.hero_test.status: expected one of \"draft\", \"running\", \"stopped\", got \"runing\" (did you mean \"running\"?)"]
+        );
+        let e = errors(
+            json!({"hero_test": {
+                "segment": "shoper", "status": "running", "variants": [{"id": "a"}]
+            }}),
+            None,
+        );
+        assert_eq!(
+            e,
+            ["experiments.hero_test.segment: unknown segment \"shoper\" (did you mean \"shopper\"?)"]
+        );
+        let e = errors(
+            json!({"hero_test": {
+                "segment": "shopper", "status": "stopped", "serve": "bee",
+                "variants": [{"id": "a", "weight": 1}, {"id": "a"}, {"id": "b", "content": {"heroo": {"inner_html": "x"}}}],
+                "goals": {"buy": {"event": "purchse", "window": "0s"}},
+                "allocation": "bandit", "bandit": {"goal": "by"}
+            }}),
+            None,
+        );
+        let joined = e.join("\n");
+        for want in [
+            "experiments.hero_test.variants: give every variant a weight, or none",
+            "experiments.hero_test.variants[1].id: duplicate variant id \"a\"",
+            "experiments.hero_test.variants[2].content.heroo: unknown block \"heroo\" (did you mean \"hero\"?)",
+            "experiments.hero_test.serve: unknown variant \"bee\"",
+            "experiments.hero_test.goals.buy.event: unknown event \"purchse\" (did you mean \"purchase\"?)",
+            "experiments.hero_test.goals.buy.window: the window must be longer than 0s",
+            "experiments.hero_test.bandit.goal: unknown goal \"by\" (did you mean \"buy\"?)",
+        ] {
+            assert!(joined.contains(want), "missing {want:?} in:\n{joined}");
+        }
+        let e = errors(json!({}), Some(json!({"share": 1.5})));
+        assert_eq!(
+            e,
+            ["segments[0].holdout.share: expected a number from 0 to 1, got 1.5"]
+        );
+        let e = errors(json!({"x": {"status": "running", "variants": [{"id": "a"}, {"id": "b"}]}}), None);
+        let joined = e.join("\n");
+        assert!(joined.contains("experiments.x: say who enters"), "{joined}");
+        assert!(joined.contains("no variant changes any block"), "{joined}");
+    }
+}
