@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use crate::condition::Condition;
 use crate::error::{path_index, path_key, suggest, RuleErrorKind};
 use crate::rules::compile::{
-    is_identifier, key_hash, unknown_attribute, CompiledBlock, CompiledContent, CompiledSegment,
-    Compiler,
+    is_identifier, key_hash, CompiledBlock, CompiledContent, CompiledSegment, Compiler,
 };
 use crate::rules::document::{
     Allocation, BanditSpec, ExperimentSpec, ExperimentStatus, GoalSpec, HoldoutSpec,
@@ -172,20 +171,23 @@ impl Compiler<'_> {
         out
     }
 
-    fn segment_ref(
+    /// The index of `name` among `ids`, or an unknown-reference error (with
+    /// the closest id as a suggestion) at `path`.
+    fn reference<'i>(
         &mut self,
         path: String,
-        id: &str,
-        segments: &[CompiledSegment],
+        what: &'static str,
+        name: &str,
+        ids: impl Iterator<Item = &'i str> + Clone,
     ) -> Option<usize> {
-        let found = segments.iter().position(|s| s.id == id);
+        let found = ids.clone().position(|id| id == name);
         if found.is_none() {
-            let suggestion = suggest(id, segments.iter().map(|s| s.id.as_str()));
+            let suggestion = suggest(name, ids);
             self.err(
                 path,
                 RuleErrorKind::UnknownReference {
-                    what: "segment",
-                    name: id.into(),
+                    what,
+                    name: name.into(),
                     suggestion,
                 },
             );
@@ -275,36 +277,18 @@ impl Compiler<'_> {
         signals: &[Signal],
     ) -> Option<CompiledExperiment> {
         let segment = match &spec.segment {
-            Some(id) => Some(self.segment_ref(path_key(path, "segment"), id, segments)?),
+            Some(id) => Some(self.reference(
+                path_key(path, "segment"),
+                "segment",
+                id,
+                segments.iter().map(|s| s.id.as_str()),
+            )?),
             None => None,
         };
-        let condition = spec.condition.as_ref().map(|c| {
-            let cpath = path_key(path, "condition");
-            if !c.is_object() {
-                self.err(
-                    cpath.clone(),
-                    RuleErrorKind::WrongType {
-                        expected: "a condition object",
-                        found: crate::error::describe(c),
-                    },
-                );
-            }
-            let compiled = Condition::compile(c, &cpath, self.errors);
-            for attr in compiled.referenced_paths() {
-                let first = attr.split('.').next().unwrap_or("");
-                if let Some(suggestion) = unknown_attribute(first, signals) {
-                    self.err(
-                        cpath.clone(),
-                        RuleErrorKind::UnknownReference {
-                            what: "attribute or signal",
-                            name: first.to_string(),
-                            suggestion,
-                        },
-                    );
-                }
-            }
-            compiled
-        });
+        let condition = spec
+            .condition
+            .as_ref()
+            .map(|c| self.condition(&path_key(path, "condition"), c, signals));
         if segment.is_none() && condition.is_none() {
             self.err(
                 path,
@@ -368,16 +352,8 @@ impl Compiler<'_> {
             let mut contents = Vec::new();
             for (block_id, content) in &v.content {
                 let cpath = path_key(&path_key(&p, "content"), block_id);
-                let Some(b) = blocks.iter().position(|b| &b.id == block_id) else {
-                    let suggestion = suggest(block_id, blocks.iter().map(|b| b.id.as_str()));
-                    self.err(
-                        cpath,
-                        RuleErrorKind::UnknownReference {
-                            what: "block",
-                            name: block_id.clone(),
-                            suggestion,
-                        },
-                    );
+                let ids = blocks.iter().map(|b| b.id.as_str());
+                let Some(b) = self.reference(cpath.clone(), "block", block_id, ids) else {
                     continue;
                 };
                 contents.push((b, self.content(&cpath, content, VARIANT_CONTENT, signals)));
@@ -400,21 +376,11 @@ impl Compiler<'_> {
         }
         exp_blocks.sort_unstable();
         let serve = match &spec.serve {
-            Some(id) => match spec.variants.iter().position(|v| &v.id == id) {
-                Some(i) => i,
-                None => {
-                    let suggestion = suggest(id, spec.variants.iter().map(|v| v.id.as_str()));
-                    self.err(
-                        path_key(path, "serve"),
-                        RuleErrorKind::UnknownReference {
-                            what: "variant",
-                            name: id.clone(),
-                            suggestion,
-                        },
-                    );
-                    0
-                }
-            },
+            Some(id) => {
+                let ids = spec.variants.iter().map(|v| v.id.as_str());
+                self.reference(path_key(path, "serve"), "variant", id, ids)
+                    .unwrap_or(0)
+            }
             None => 0,
         };
         if !matches!(spec.hash_version, 1 | 2) {
@@ -464,17 +430,8 @@ impl Compiler<'_> {
                     );
                 }
                 if let Some(g) = &b.goal {
-                    if !goals.iter().any(|x| &x.name == g) {
-                        let suggestion = suggest(g, goals.iter().map(|x| x.name.as_str()));
-                        self.err(
-                            path_key(&path_key(path, "bandit"), "goal"),
-                            RuleErrorKind::UnknownReference {
-                                what: "goal",
-                                name: g.clone(),
-                                suggestion,
-                            },
-                        );
-                    }
+                    let ids = goals.iter().map(|x| x.name.as_str());
+                    self.reference(path_key(&path_key(path, "bandit"), "goal"), "goal", g, ids);
                 }
                 if b.floor * spec.variants.len() as f64 > 1.0 {
                     self.err(
@@ -600,7 +557,10 @@ mod tests {
             e,
             ["segments[0].holdout.share: expected a number from 0 to 1, got 1.5"]
         );
-        let e = errors(json!({"x": {"status": "running", "variants": [{"id": "a"}, {"id": "b"}]}}), None);
+        let e = errors(
+            json!({"x": {"status": "running", "variants": [{"id": "a"}, {"id": "b"}]}}),
+            None,
+        );
         let joined = e.join("\n");
         assert!(joined.contains("experiments.x: say who enters"), "{joined}");
         assert!(joined.contains("no variant changes any block"), "{joined}");

@@ -204,14 +204,10 @@ impl CompiledRules {
             ) = compiled;
             let reads = |attribute: &str| {
                 let nested = format!("{attribute}.");
-                segments.iter().any(|s| {
-                    s.condition
-                        .referenced_paths()
-                        .iter()
-                        .any(|p| p == attribute || p.starts_with(&nested))
-                }) || experiments
+                segments
                     .iter()
-                    .filter_map(|e| e.condition.as_ref())
+                    .map(|s| &s.condition)
+                    .chain(experiments.iter().filter_map(|e| e.condition.as_ref()))
                     .any(|c| {
                         c.referenced_paths()
                             .iter()
@@ -640,29 +636,7 @@ impl Compiler<'_> {
                 );
             }
             let cond_path = path_key(&path, "condition");
-            if !spec.condition.is_object() {
-                self.err(
-                    cond_path.clone(),
-                    RuleErrorKind::WrongType {
-                        expected: "a condition object",
-                        found: crate::error::describe(&spec.condition),
-                    },
-                );
-            }
-            let condition = Condition::compile(&spec.condition, &cond_path, self.errors);
-            for attr in condition.referenced_paths() {
-                let first = attr.split('.').next().unwrap_or("");
-                if let Some(suggestion) = unknown_attribute(first, signals) {
-                    self.err(
-                        cond_path.clone(),
-                        RuleErrorKind::UnknownReference {
-                            what: "attribute or signal",
-                            name: first.to_string(),
-                            suggestion,
-                        },
-                    );
-                }
-            }
+            let condition = self.condition(&cond_path, &spec.condition, signals);
             let mut my_deps = Vec::new();
             for lit in condition.string_literals_for("segments") {
                 match ids.iter().position(|id| *id == lit) {
@@ -908,6 +882,40 @@ impl Compiler<'_> {
         declared
     }
 
+    /// Compiles a condition (of a segment or an experiment), checking that it
+    /// is an object and reads only known attributes and signals.
+    pub(crate) fn condition(
+        &mut self,
+        cond_path: &str,
+        value: &Value,
+        signals: &[Signal],
+    ) -> Condition {
+        if !value.is_object() {
+            self.err(
+                cond_path,
+                RuleErrorKind::WrongType {
+                    expected: "a condition object",
+                    found: crate::error::describe(value),
+                },
+            );
+        }
+        let condition = Condition::compile(value, cond_path, self.errors);
+        for attr in condition.referenced_paths() {
+            let first = attr.split('.').next().unwrap_or("");
+            if let Some(suggestion) = unknown_attribute(first, signals) {
+                self.err(
+                    cond_path,
+                    RuleErrorKind::UnknownReference {
+                        what: "attribute or signal",
+                        name: first.to_string(),
+                        suggestion,
+                    },
+                );
+            }
+        }
+        condition
+    }
+
     /// Checks and compiles one content entry (of a block or an experiment variant).
     pub(crate) fn content(
         &mut self,
@@ -1021,7 +1029,7 @@ impl Compiler<'_> {
 
 /// `None` when `name` is an attribute conditions and templates can read (a
 /// built-in or a signal); otherwise the did-you-mean for the error.
-pub(crate) fn unknown_attribute(name: &str, signals: &[Signal]) -> Option<Option<String>> {
+fn unknown_attribute(name: &str, signals: &[Signal]) -> Option<Option<String>> {
     let known = BUILT_IN_ATTRIBUTES.contains(&name) || signals.iter().any(|s| s.name == name);
     let candidates = BUILT_IN_ATTRIBUTES
         .iter()
