@@ -14,7 +14,7 @@
 //! location) and documented in the README.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::rc::Rc;
 
 use worker::{console_error, console_log, Env, Request, Response, Result};
@@ -30,8 +30,16 @@ const MAX_PENDING: usize = 8_192;
 /// Bandit weights by experiment key, with when they were read (ms).
 type WeightsCache = Option<(f64, Rc<BTreeMap<String, Vec<f64>>>)>;
 
+/// Confirmed exposures by visitor id, and the order they came in (to evict
+/// the oldest when full), so a request looks up its own visitor only.
+#[derive(Default)]
+struct Pending {
+    by_visitor: HashMap<[u8; 16], Vec<(u32, Timestamp)>>,
+    order: VecDeque<[u8; 16]>,
+}
+
 thread_local! {
-    static PENDING: RefCell<VecDeque<([u8; 16], u32, Timestamp)>> = const { RefCell::new(VecDeque::new()) };
+    static PENDING: RefCell<Pending> = RefCell::new(Pending::default());
     static WEIGHTS: RefCell<WeightsCache> = const { RefCell::new(None) };
 }
 
@@ -39,28 +47,27 @@ thread_local! {
 pub fn note_exposure(visitor: [u8; 16], cookie_key: u32, at: Timestamp) {
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
-        if p.len() >= MAX_PENDING {
-            p.pop_front();
+        while p.order.len() >= MAX_PENDING {
+            if let Some(oldest) = p.order.pop_front() {
+                p.by_visitor.remove(&oldest);
+            }
         }
-        p.push_back((visitor, cookie_key, at));
+        p.order.push_back(visitor);
+        p.by_visitor
+            .entry(visitor)
+            .or_default()
+            .push((cookie_key, at));
     });
 }
 
 /// Writes this isolate's confirmed exposures of the visitor into their state.
 pub fn apply_confirmed(state: &mut VisitorState) {
-    PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.is_empty() {
-            return;
-        }
-        p.retain(|(visitor, key, at)| {
-            if *visitor != state.visitor_id {
-                return true;
-            }
-            exposure::confirm_exposure(state, *key, *at);
-            false
-        });
-    });
+    // The visitor's id stays in `order` until it ages out; removing it from
+    // the map is enough (a later exposure adds a new entry and order slot).
+    let confirmed = PENDING.with(|p| p.borrow_mut().by_visitor.remove(&state.visitor_id));
+    for (key, at) in confirmed.into_iter().flatten() {
+        exposure::confirm_exposure(state, key, at);
+    }
 }
 
 /// The KV key of an experiment's bandit weights and their history.
