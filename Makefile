@@ -17,7 +17,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 WASM_TARGET := wasm32-unknown-unknown
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock schema/rules.schema.json
 
-.PHONY: dev test tools lint unit wasm-test e2e bench load worker seed-local reseed deploy schema clean-local
+.PHONY: dev test tools lint unit wasm-test e2e bench bench-edge profile-edge load worker seed-local reseed deploy schema clean-local
 
 ## make dev: install what is missing, build, seed local KV, serve the demo store at http://127.0.0.1:$(PORT)
 dev: tools worker .dev.vars seed-local
@@ -25,8 +25,9 @@ dev: tools worker .dev.vars seed-local
 	@echo "edgeseg: admin page at http://127.0.0.1:$(PORT)/__edgeseg/admin/ (token: EDGESEG_ADMIN_TOKEN in .dev.vars)"
 	wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to .wrangler/state
 
-## make test: every test — lint, native, wasm32 (Node), end to end in workerd and Chromium
-test: tools lint unit wasm-test worker e2e
+## make test: every test — lint, native, wasm32 (Node), end to end in workerd and Chromium,
+## and the load run (correctness under load; it reports speed, it does not judge it)
+test: tools lint unit wasm-test worker e2e load
 
 tools: .tools/rust .tools/npm .tools/worker-build .tools/wasm-bindgen-$(WASM_BINDGEN_VERSION)
 
@@ -64,6 +65,7 @@ lint: tools
 
 unit: tools
 	cargo test
+	node --test tests/admin-unit/
 
 ## The core's tests compiled to wasm32 and run under Node by wasm-bindgen-test-runner.
 wasm-test: tools
@@ -77,9 +79,20 @@ bench: tools
 	cargo bench --bench cookie --bench classify --bench rewrite
 	cargo test --release --no-default-features --target $(WASM_TARGET) --test wasm_bench -- --nocapture
 
-## make load: the whole Worker in workerd, pass-through vs personalizing a 100 KB page.
+## make load: 10,000 requests at 64 connections through the Worker in workerd
+## (Miniflare): no errors, memory flat, page_views exact after the cron.
 load: tools worker
 	node tests/load/run.mjs
+
+## make bench-edge: the Worker side by side with a JS pass-through Worker and a
+## JS HTMLRewriter Worker, each in its own workerd (Miniflare): CPU per request
+## from /proc, req/s, latency. Reports; asserts nothing (see BENCHMARKS.md).
+bench-edge: tools worker
+	node benches/edge/run.mjs
+
+## make profile-edge: a CPU profile of the Worker under load (workerd's inspector).
+profile-edge: tools worker
+	node --experimental-websocket benches/edge/profile.mjs
 
 .dev.vars:
 	@echo "EDGESEG_SECRET=$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" > $@

@@ -13,19 +13,18 @@
 //! `EDGESEG_BLESS=1 cargo test --test rewrite_fixtures` writes each case's
 //! whole-input output to its `.expected.html` (review the diff before commit).
 
+use edgeseg::rewrite::{BlockSpec, PlanSpec, RewritePlan, RewriteReport, Rewriter};
+use serde::Deserialize;
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
 
-use edgeseg::rewrite::{BlockAction, BlockRewrite, RewritePlan, RewriteReport, Rewriter};
-use serde::Deserialize;
-
-/// The JSON form of a plan in `NAME.plan.json`, plus the expected report.
+/// The JSON form of a plan in `NAME.plan.json` (the core's [`PlanSpec`] blocks),
+/// plus the expected report.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PlanFile {
     #[serde(default)]
-    blocks: Vec<BlockFile>,
+    blocks: Vec<BlockSpec>,
     #[serde(default)]
     head_append: Option<String>,
     /// Expected `RewriteReport::applied`.
@@ -38,27 +37,6 @@ struct PlanFile {
     _comment: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BlockFile {
-    id: String,
-    /// Default: `[data-edgeseg-block="ID"]`.
-    #[serde(default)]
-    selector: Option<String>,
-    #[serde(default)]
-    inner_html: Option<String>,
-    #[serde(default)]
-    outer_html: Option<String>,
-    #[serde(default)]
-    remove: bool,
-    #[serde(default)]
-    set_attributes: Vec<(String, String)>,
-    #[serde(default)]
-    before: Option<String>,
-    #[serde(default)]
-    after: Option<String>,
-}
-
 struct Case {
     name: &'static str,
     plan: RewritePlan,
@@ -68,41 +46,19 @@ struct Case {
 fn load(name: &'static str, plan_json: &str) -> Case {
     let file: PlanFile = serde_json::from_str(plan_json)
         .unwrap_or_else(|e| panic!("case `{name}`: bad plan.json: {e}"));
-    let blocks = file
-        .blocks
-        .into_iter()
-        .map(|b| {
-            let selector_text = b
-                .selector
-                .unwrap_or_else(|| format!(r#"[data-edgeseg-block="{}"]"#, b.id));
-            let selector: lol_html::Selector = selector_text
-                .parse()
-                .unwrap_or_else(|e| panic!("case `{name}`: bad selector `{selector_text}`: {e}"));
-            BlockRewrite {
-                block_id: b.id,
-                selector_text,
-                selector: Arc::new(selector),
-                action: BlockAction {
-                    inner_html: b.inner_html,
-                    outer_html: b.outer_html,
-                    remove: b.remove,
-                    set_attributes: b.set_attributes,
-                    before: b.before,
-                    after: b.after,
-                },
-                source: "fixture".to_owned(),
-            }
-        })
-        .collect();
     let head_appended = file
         .expect_head_appended
         .unwrap_or(file.head_append.is_some());
+    let spec = PlanSpec {
+        blocks: file.blocks,
+        head_append: file.head_append,
+    };
+    let plan = spec
+        .compile()
+        .unwrap_or_else(|e| panic!("case `{name}`: {e}"));
     Case {
         name,
-        plan: RewritePlan {
-            blocks,
-            head_append: file.head_append,
-        },
+        plan,
         report: RewriteReport {
             applied: file.expect_applied,
             head_appended,

@@ -1,6 +1,7 @@
-// The edgeseg admin page: sign in with the admin token, then five tabs —
-// Rules (editor), Versions, Simulate, Stats, Experiments. Everything talks to api/ beside the page.
+// The edgeseg admin page: sign in with the admin token, then the tabs —
+// Rules (editor), Segments and Signals (the workbench), Versions, Simulate, Stats, Experiments. Everything talks to api/ beside the page.
 import './style.css';
+import { EditorView } from '@codemirror/view';
 import { call, token, AuthError, ApiError } from './api.js';
 import { h } from './ui.js';
 import { rulesView } from './rules.js';
@@ -8,9 +9,12 @@ import { versionsView } from './versions.js';
 import { simulateView } from './simulate.js';
 import { statsView } from './stats.js';
 import { experimentsView } from './experiments.js';
+import { segmentsView, signalsView } from './workbench.js';
 
 const TABS = [
   ['rules', 'Rules'],
+  ['segments', 'Segments'],
+  ['signals', 'Signals'],
   ['versions', 'Versions'],
   ['simulate', 'Simulate'],
   ['stats', 'Stats'],
@@ -81,6 +85,8 @@ async function start() {
   const main = h('main.content');
   const views = {};
   ctx.rules = views.rules = rulesView(ctx);
+  views.segments = segmentsView(ctx);
+  views.signals = signalsView(ctx);
   views.versions = versionsView(ctx);
   views.simulate = simulateView(ctx);
   views.stats = statsView(ctx);
@@ -126,6 +132,8 @@ window.addEventListener('beforeunload', (ev) => {
 // A test hook: lets browser tests select text in the editor before typing over it.
 window.edgesegAdmin = {
   get editor() { return app ? app.views.rules.editor : null; },
+  get shared() { return app ? app.ctx.shared : null; },
+  scrollTo: (pos) => EditorView.scrollIntoView(pos, { y: 'center' }),
 };
 
 if (token.get()) {

@@ -196,5 +196,6 @@ export function rulesView(app) {
     status.set('info', `Loaded revision ${doc.revision}; your text is kept in the panel above.`);
   }
 
-  return { el, editor, load, validate, isDirty, renderMeta, onShow() { editor.view.requestMeasure(); } };
+  // save(): the same Save… as the button, for the workbench's builders.
+  return { el, editor, load, validate, isDirty, renderMeta, save: () => app.run(save, status), onShow() { editor.view.requestMeasure(); } };
 }

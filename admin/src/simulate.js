@@ -37,7 +37,7 @@ export function simulateView(app) {
   form.addEventListener('submit', (ev) => { ev.preventDefault(); app.run(run, status); });
 
   const el = h('section.view#view-simulate', { 'aria-labelledby': 'tab-simulate', hidden: true },
-    h('div.toolbar', h('div.toolbar-meta', h('strong', 'Simulate a visitor'), h('span.meta-more', ' · against the saved rules'))),
+    h('div.toolbar', h('div.toolbar-meta', h('strong', 'Simulate a visitor'), h('span.meta-more', ' · against the rules in the editor, saved or not'))),
     names, form, status.el, results);
 
   for (const e of DEFAULT_EVENTS) addRow(e);
@@ -74,7 +74,8 @@ export function simulateView(app) {
       if (path) e.path = path;
       events.push(e);
     });
-    const body = { events, url: url.value.trim() || 'https://shop.test/' };
+    // The editor's text, saved or not: a marketer checks a change before saving it.
+    const body = { events, url: url.value.trim() || 'https://shop.test/', text: app.rules.editor.getText() };
     if (country.value.trim()) body.country = country.value.trim().toUpperCase();
     body.device = device.value;
     if (language.value.trim()) body.language = language.value.trim().toLowerCase();
@@ -89,6 +90,13 @@ export function simulateView(app) {
     }
     status.set('busy', 'Simulating…');
     const r = await call('POST', 'simulate', { body, accept: [400, 422] });
+    if (r.status === 422) {
+      results.replaceChildren();
+      app.rules.editor.showErrors(r.body?.errors || []);
+      const first = (r.body?.errors || [])[0];
+      status.set('error', `The rules in the editor are not valid (${(r.body?.errors || []).length} error(s)${first ? `; ${first.path ? `${first.path}: ` : ''}${first.message}${first.line ? ` at line ${first.line}` : ''}` : ''}). The Rules tab marks them.`);
+      return;
+    }
     if (r.status !== 200) {
       results.replaceChildren();
       status.set('error', `Could not simulate: ${r.body?.error || (r.body?.errors || []).map((e) => e.message).join('; ') || r.status}`);

@@ -70,6 +70,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Post, "preview") => preview_link(&mut req, env).await,
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
         (Method::Get, "experiments") => super::experiments::results(&req, env).await,
+        (Method::Post, "rewrite") => rewrite_check(&mut req).await,
         _ => error(404, "no such admin endpoint"),
     }
 }
@@ -372,6 +373,11 @@ struct SimulateBody {
     language: Option<String>,
     #[serde(default)]
     referrer: Option<String>,
+    /// A rules document to simulate against instead of the loaded rules: the
+    /// admin page sends the editor's unsaved text. Invalid text is a 422 with
+    /// the same errors as `rules/validate`.
+    #[serde(default)]
+    text: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -388,8 +394,15 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
         Ok(b) => b,
         Err(e) => return error(400, &e),
     };
-    let Some(rules) = super::rules_cache::current(env).await else {
-        return error(409, "no rules are loaded yet");
+    let rules = match body.text.as_deref() {
+        Some(text) => match check(text) {
+            Ok(r) => std::rc::Rc::new(r),
+            Err(errors) => return json_response(422, &errors),
+        },
+        None => match super::rules_cache::current(env).await {
+            Some(r) => r,
+            None => return error(409, "no rules are loaded yet"),
+        },
     };
     let mut events = Vec::new();
     for (i, e) in body.events.iter().enumerate() {
@@ -557,6 +570,42 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
             "url": format!("{path}{sep}{}={token}", preview::QUERY_PARAM),
             "token": token,
             "expires_at": grant.expires,
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RewriteBody {
+    html: String,
+    plan: crate::rewrite::PlanSpec,
+    /// Feed the page to the runtime in pieces of this many bytes (default: whole).
+    #[serde(default)]
+    chunk: Option<usize>,
+}
+
+/// `POST rewrite {html, plan, chunk}`: the page as the Worker's native
+/// rewriter outputs it for that plan, with its report. For checking the
+/// Worker against `edgeseg preview` (the differential test does, for every
+/// fixture and demo page); it stores and counts nothing.
+async fn rewrite_check(req: &mut Request) -> Result<Response> {
+    let body: RewriteBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let plan = match body.plan.compile() {
+        Ok(p) => p,
+        Err(e) => return error(422, &e.to_string()),
+    };
+    let chunk = body.chunk.unwrap_or(usize::MAX).max(1);
+    let (html, report) =
+        super::html_rewriter::rewrite_text(body.html.as_bytes(), chunk, plan).await?;
+    json_response(
+        200,
+        &json!({
+            "html": html,
+            "applied": report.applied,
+            "head_appended": report.head_appended,
         }),
     )
 }

@@ -6,28 +6,50 @@
 
 use std::rc::Rc;
 
-use worker::{
-    console_error, Context, Env, Fetch, Headers, Method, Request, RequestInit, Response, Result,
-};
+use wasm_bindgen::JsCast;
+use worker::{console_error, Context, Env, Headers, Request, Response, Result};
 
 use super::visitor::Visitor;
 use crate::classify::{self, ClassifyOptions};
 use crate::counters::names as counter_names;
-use crate::preview::{self, PreviewGrant, PreviewKey};
+use crate::preview::{self, PreviewGrant};
 use crate::request::RequestFacts;
 use crate::rules::CompiledRules;
 use crate::state::cookie;
 
-pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> {
+/// `req` is the runtime's request as it came: turning it into a
+/// `worker::Request` would read `request.cf`, which the runtime builds anew on
+/// every access, and the content path needs it only for `country`.
+///
+/// The answer is the runtime's own response object: the origin's response,
+/// when it passes through, goes back as it came, not rebuilt.
+pub async fn handle(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<web_sys::Response> {
     let started = super::now_millis();
-    let rules = super::rules_cache::current(env).await;
-    let visit = Visit::from_request(&req);
-    let origin = match fetch_origin(req, env).await {
+    let (rules, refresh) = super::rules_cache::for_request(env).await;
+    let timing = Timing {
+        started,
+        refreshing: refresh.is_due(),
+    };
+    let response = respond(req, rules, env, ctx, timing).await;
+    super::rules_cache::refresh_later(refresh, env, ctx);
+    response
+}
+
+async fn respond(
+    req: web_sys::Request,
+    rules: Option<Rc<CompiledRules>>,
+    env: &Env,
+    ctx: &Context,
+    timing: Timing,
+) -> Result<web_sys::Response> {
+    let visit = Visit::from_request(&req, rules.as_ref().is_some_and(|r| r.reads_country));
+    let origin = match fetch_origin(&req, env).await {
         Ok(origin) => origin,
         Err(e) => {
             // Not ours to hide: the origin could not be reached at all.
             console_error!("edgeseg: fetching the page from the origin failed: {e}");
-            return Response::error("Bad gateway: the origin could not be reached", 502);
+            return Response::error("Bad gateway: the origin could not be reached", 502)
+                .map(Into::into);
         }
     };
     let Some(rules) = rules else {
@@ -45,13 +67,12 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> 
         None
     };
     let weights = super::experiments::weights(env, &rules).await;
-    let mut origin = origin;
     let result = personalize(
-        &mut origin,
+        &origin,
         visit,
         &rules,
         env,
-        started,
+        timing,
         counters.as_ref(),
         weights.as_deref(),
     );
@@ -65,6 +86,12 @@ pub async fn handle(req: Request, env: &Env, ctx: &Context) -> Result<Response> 
     }
 }
 
+/// When the worker started on this request, and whether it started a rules refresh.
+struct Timing {
+    started: f64,
+    refreshing: bool,
+}
+
 /// The request facts the content path needs, read before the request is
 /// handed to the origin. `None` for requests that are never personalized.
 struct Visit {
@@ -73,46 +100,59 @@ struct Visit {
 }
 
 impl Visit {
-    fn from_request(req: &Request) -> Option<Visit> {
-        if !matches!(req.method(), Method::Get) {
+    fn from_request(req: &web_sys::Request, country: bool) -> Option<Visit> {
+        if req.method() != "GET" {
             return None;
         }
-        let url = req.url().ok()?;
-        let headers = req.headers();
+        let headers = Headers(req.headers());
         let header = |name: &str| headers.get(name).ok().flatten();
-        let mut facts = RequestFacts::from_url(url.as_str(), super::now_secs());
+        let mut facts = RequestFacts::from_url(&req.url(), super::now_secs());
         facts.referrer = header("referer");
         facts.user_agent = header("user-agent");
         facts.accept_language = header("accept-language");
-        facts.country = req
-            .cf()
-            .and_then(|cf| cf.country())
-            .filter(|c| c != "XX" && c != "T1");
-        Some(Visit {
-            facts,
-            headers: headers.clone(),
-        })
+        if country {
+            facts.country = cf_country(req).filter(|c| c != "XX" && c != "T1");
+        }
+        Some(Visit { facts, headers })
     }
 }
 
-async fn fetch_origin(req: Request, env: &Env) -> Result<Response> {
+/// `request.cf.country`, read alone.
+fn cf_country(req: &web_sys::Request) -> Option<String> {
+    let cf = js_sys::Reflect::get(req, &"cf".into()).ok()?;
+    if cf.is_undefined() || cf.is_null() {
+        return None;
+    }
+    js_sys::Reflect::get(&cf, &"country".into())
+        .ok()?
+        .as_string()
+}
+
+/// Everything of a URL from its path on (`/a/b?q=1`), without parsing it
+/// again: the runtime's URLs are already normalized.
+fn path_and_query(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    url[after_scheme..]
+        .find('/')
+        .map_or("/", |i| &url[after_scheme + i..])
+}
+
+async fn fetch_origin(req: &web_sys::Request, env: &Env) -> Result<web_sys::Response> {
     let origin_url = env
         .var("ORIGIN_URL")
         .map(|v| v.to_string())
         .unwrap_or_default();
-    let url = req.url()?;
-    let target = if origin_url.trim().is_empty() {
-        url.to_string()
+    let origin_url = origin_url.trim();
+    let url = req.url();
+    let target = if origin_url.is_empty() {
+        url.clone()
     } else {
-        let mut target = origin_url.trim().trim_end_matches('/').to_string();
-        target.push_str(url.path());
-        if let Some(q) = url.query() {
-            target.push('?');
-            target.push_str(q);
-        }
-        target
+        // The fragment never reaches a server, so the rest is path and query.
+        let rest = path_and_query(&url);
+        let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
+        format!("{}{rest}", origin_url.trim_end_matches('/'))
     };
-    let headers = copy_headers(req.headers())?;
+    let headers = copy_headers(&Headers(req.headers()))?;
     // A page may be personalized differently each time: never let the origin
     // answer a navigation with 304 and the browser reuse its copy of an earlier
     // version. (Personalized pages also go out without validators.)
@@ -124,23 +164,34 @@ async fn fetch_origin(req: Request, env: &Env) -> Result<Response> {
         headers.delete("if-none-match")?;
         headers.delete("if-modified-since")?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(req.method())
-        .with_headers(headers)
-        .with_redirect(worker::RequestRedirect::Manual);
-    if !matches!(req.method(), Method::Get | Method::Head) {
-        init.with_body(req.inner().body().map(Into::into));
+    let method = req.method();
+    let init = web_sys::RequestInit::new();
+    init.set_method(&method);
+    init.set_headers(&headers.0);
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    if method != "GET" && method != "HEAD" {
+        if let Some(body) = req.body() {
+            init.set_body(&body);
+        }
     }
-    let request = Request::new_with_init(&target, &init)?;
-    if origin_url.trim().is_empty() {
-        env.assets("ASSETS")?.fetch_request(request).await
+    let request = web_sys::Request::new_with_str_and_init(&target, &init).map_err(js_error)?;
+    if origin_url.is_empty() {
+        env.assets("ASSETS")?
+            .fetch_request(Request::from(request))
+            .await
+            .map(Into::into)
     } else {
-        Fetch::Request(request).send().await
+        let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+        let response =
+            worker::wasm_bindgen_futures::JsFuture::from(global.fetch_with_request(&request))
+                .await
+                .map_err(js_error)?;
+        Ok(response.unchecked_into())
     }
 }
 
-fn is_personalizable(resp: &Response) -> bool {
-    let status = resp.status_code();
+fn is_personalizable(resp: &web_sys::Response) -> bool {
+    let status = resp.status();
     let html = resp
         .headers()
         .get("content-type")
@@ -151,14 +202,14 @@ fn is_personalizable(resp: &Response) -> bool {
 }
 
 fn personalize(
-    origin: &mut Response,
+    origin: &web_sys::Response,
     visit: Visit,
     rules: &Rc<CompiledRules>,
     env: &Env,
-    started: f64,
+    timing: Timing,
     counters: Option<&serde_json::Map<String, serde_json::Value>>,
     weights: Option<&std::collections::BTreeMap<String, Vec<f64>>>,
-) -> Result<Response> {
+) -> Result<web_sys::Response> {
     let now = visit.facts.now;
     let mut visitor = Visitor::load(&visit.headers, rules, env, now);
     let preview = Preview::from_visit(&visit, env, now);
@@ -181,8 +232,7 @@ fn personalize(
     };
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
 
-    let headers = copy_headers(origin.headers())?;
-    headers.delete("content-length")?;
+    let headers = copy_headers(&Headers(origin.headers()))?;
     // Validators describe the origin's bytes, not this visitor's page.
     headers.delete("etag")?;
     headers.delete("last-modified")?;
@@ -219,12 +269,17 @@ fn personalize(
     // The page now depends on the visitor: no shared cache may store it.
     headers.set("cache-control", "private, no-cache")?;
     headers.append("vary", "Cookie")?;
-    let spent = (super::now_millis() - started).max(0.0);
+    let spent = (super::now_millis() - timing.started).max(0.0);
     headers.append(
         "server-timing",
         &format!(
-            "edgeseg;dur={spent:.1};desc=\"segments: {}\"",
-            classification.segments.len()
+            "edgeseg;dur={spent:.1};desc=\"segments: {}{}\"",
+            classification.segments.len(),
+            if timing.refreshing {
+                ", rules refresh after the response"
+            } else {
+                ""
+            }
         ),
     )?;
 
@@ -239,37 +294,50 @@ fn personalize(
             }
         }
     }
-    let status = origin.status_code();
-    let response = if classification.plan.is_empty() {
-        Response::from_body(origin.body().clone())?
-    } else {
-        let body = origin.stream()?;
-        let content = classification.content.clone();
-        let experiments = std::mem::take(&mut classification.experiments);
-        let visitor_id = visitor.state.visitor_id;
-        let rules = Rc::clone(rules);
-        let on_end: Box<dyn FnOnce(crate::rewrite::RewriteReport)> = Box::new(move |report| {
-            if !counted {
-                return;
-            }
-            for (key, name) in
-                crate::experiments::exposure::exposures(&rules, &experiments, &report.applied)
-            {
-                super::counters::add(&name, now, 1);
-                super::experiments::note_exposure(visitor_id, key, now);
-            }
-            for block in report.applied {
-                if let Some((_, segment)) = content.iter().find(|(b, _)| *b == block) {
-                    super::counters::add(&counter_names::impressions(&block, segment), now, 1);
-                    for declared in rules.counters_for_impression(&block, segment) {
-                        super::counters::add(declared, now, 1);
-                    }
+    let status = origin.status();
+    let body = origin.body();
+    let with_headers = |body: Option<&web_sys::ReadableStream>| {
+        let init = web_sys::ResponseInit::new();
+        init.set_status(status);
+        init.set_headers(&headers.0);
+        web_sys::Response::new_with_opt_readable_stream_and_init(body, &init).map_err(js_error)
+    };
+    if classification.plan.is_empty() {
+        // Nothing to change: the origin's body goes out untouched, and with
+        // it its Content-Length (the runtime knows the stream's length).
+        return with_headers(body.as_ref());
+    }
+    // The rewritten page's length is not known in advance.
+    headers.delete("content-length")?;
+    let content = classification.content.clone();
+    let experiments = std::mem::take(&mut classification.experiments);
+    let visitor_id = visitor.state.visitor_id;
+    let rules = Rc::clone(rules);
+    let on_end: Box<dyn FnOnce(crate::rewrite::RewriteReport)> = Box::new(move |report| {
+        if !counted {
+            return;
+        }
+        for (key, name) in
+            crate::experiments::exposure::exposures(&rules, &experiments, &report.applied)
+        {
+            super::counters::add(&name, now, 1);
+            super::experiments::note_exposure(visitor_id, key, now);
+        }
+        for block in report.applied {
+            if let Some((_, segment)) = content.iter().find(|(b, _)| *b == block) {
+                super::counters::add(&counter_names::impressions(&block, segment), now, 1);
+                for declared in rules.counters_for_impression(&block, segment) {
+                    super::counters::add(declared, now, 1);
                 }
             }
-        });
-        Response::from_stream(super::stream::rewrite(body, classification.plan, on_end))?
-    };
-    Ok(response.with_status(status).with_headers(headers))
+        }
+    });
+    let input = with_headers(body.as_ref())?;
+    super::html_rewriter::transform(&input, classification.plan, on_end).map_err(js_error)
+}
+
+fn js_error(e: wasm_bindgen::JsValue) -> worker::Error {
+    worker::Error::JsError(format!("{e:?}"))
 }
 
 /// A signed preview link (query parameter) or the preview cookie it set.
@@ -286,11 +354,10 @@ enum Preview {
 
 impl Preview {
     fn from_visit(visit: &Visit, env: &Env, now: u64) -> Preview {
-        let Some(key) =
-            super::secret(env, super::SECRET_NAME).map(|s| PreviewKey::new(s.as_bytes()))
-        else {
+        let Some(keys) = super::secret_keys(env) else {
             return Preview::None;
         };
+        let key = &keys.preview;
         let clear = super::cookie_header(preview::COOKIE_NAME, "", 0);
         if let Some(token) = visit.facts.query_param(preview::QUERY_PARAM) {
             if token == "off" {
@@ -298,7 +365,7 @@ impl Preview {
                     clear_cookie: clear,
                 };
             }
-            if let Ok(grant) = preview::verify(token, &key, now) {
+            if let Ok(grant) = preview::verify(token, key, now) {
                 let set_cookie = super::cookie_header(
                     preview::COOKIE_NAME,
                     token,
@@ -317,7 +384,7 @@ impl Preview {
             .flatten()
             .unwrap_or_default();
         match cookie::find_cookie(&cookies, preview::COOKIE_NAME)
-            .map(|t| preview::verify(t, &key, now))
+            .map(|t| preview::verify(t, key, now))
         {
             Some(Ok(grant)) => Preview::Active {
                 grant,
@@ -331,10 +398,10 @@ impl Preview {
     }
 }
 
+/// A mutable copy of `from` in one call into the runtime (copying entry by
+/// entry costs a JS round trip per header).
 fn copy_headers(from: &Headers) -> Result<Headers> {
-    let to = Headers::new();
-    for (name, value) in from.entries() {
-        to.append(&name, &value)?;
-    }
-    Ok(to)
+    web_sys::Headers::new_with_headers(&from.0)
+        .map(Headers)
+        .map_err(js_error)
 }

@@ -41,6 +41,10 @@ async fn health(env: &Env) -> Result<Response> {
             })),
             "kv_error": s.kv_error,
             "secret_configured": secret_set,
+            "rewrites_in_flight": super::html_rewriter::in_flight(),
+            // The Worker's linear memory (it only grows): flat under load
+            // means nothing per request is kept.
+            "wasm_memory_bytes": core::arch::wasm32::memory_size(0) * 65_536,
             "build": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "commit": option_env!("EDGESEG_COMMIT").unwrap_or("unknown"),

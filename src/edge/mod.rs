@@ -14,8 +14,8 @@ mod counters;
 mod endpoints;
 mod events;
 mod experiments;
+mod html_rewriter;
 mod rules_cache;
-mod stream;
 mod visitor;
 
 use worker::{event, Context, Env, Request, Response, Result};
@@ -32,8 +32,10 @@ fn start() {
     console_error_panic_hook::set_once();
 }
 
+/// The raw request, so the content path can avoid what converting it to a
+/// `worker::Request` costs (see [`content::handle`]).
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     handle(req, env, ctx).await
 }
 
@@ -44,14 +46,23 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     experiments::scheduled(&env).await;
 }
 
-async fn handle(req: Request, env: Env, ctx: Context) -> Result<Response> {
-    let path = req.path();
-    if let Some(rest) = path.strip_prefix("/__edgeseg/") {
-        let response = endpoints::handle(rest, req, &env).await;
+async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
+    let url = req.url();
+    if let Some(rest) = own_endpoint(&url) {
+        let rest = rest.to_owned();
+        let response = endpoints::handle(&rest, Request::from(req), &env).await;
         counters::flush_later(&env, &ctx);
-        return response;
+        return response.map(Into::into);
     }
     content::handle(req, &env, &ctx).await
+}
+
+/// The part after `/__edgeseg/` of a URL whose path starts with it.
+fn own_endpoint(url: &str) -> Option<&str> {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let path = &url[after_scheme + url[after_scheme..].find('/')?..];
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    path.strip_prefix("/__edgeseg/")
 }
 
 /// A secret (or var) that is set and not empty.
@@ -60,6 +71,35 @@ pub(crate) fn secret(env: &Env, name: &str) -> Option<String> {
         .ok()
         .map(|s| s.to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// The keys derived from `EDGESEG_SECRET`.
+pub(crate) struct SecretKeys {
+    pub cookie: crate::state::cookie::CookieKey,
+    pub preview: crate::preview::PreviewKey,
+}
+
+thread_local! {
+    static SECRET_KEYS: std::cell::OnceCell<Option<std::rc::Rc<SecretKeys>>> =
+        const { std::cell::OnceCell::new() };
+}
+
+/// The cookie and preview keys, derived once per isolate: a secret changes
+/// only with a new deployment, which starts new isolates, and deriving them
+/// (two HMACs, and reading the secret across the JS boundary) on every request
+/// is work for nothing. `None` when the secret is not set.
+pub(crate) fn secret_keys(env: &Env) -> Option<std::rc::Rc<SecretKeys>> {
+    SECRET_KEYS.with(|k| {
+        k.get_or_init(|| {
+            secret(env, SECRET_NAME).map(|s| {
+                std::rc::Rc::new(SecretKeys {
+                    cookie: crate::state::cookie::CookieKey::new(s.as_bytes()),
+                    preview: crate::preview::PreviewKey::new(s.as_bytes()),
+                })
+            })
+        })
+        .clone()
+    })
 }
 
 /// A `Set-Cookie` value with the flags every edgeseg cookie carries.

@@ -3,8 +3,9 @@
 
 use worker::{console_error, Env, Headers};
 
+use super::SecretKeys;
 use crate::rules::CompiledRules;
-use crate::state::cookie::{self, CookieKey};
+use crate::state::cookie;
 use crate::state::{Timestamp, VisitorState};
 
 pub struct Visitor {
@@ -12,7 +13,7 @@ pub struct Visitor {
     /// False when consent says no (GPC, the consent cookie) or no secret is
     /// configured: nothing is stored and nothing per-visitor is counted.
     pub tracked: bool,
-    key: Option<CookieKey>,
+    key: Option<std::rc::Rc<SecretKeys>>,
     incoming: Option<String>,
 }
 
@@ -22,7 +23,7 @@ impl Visitor {
         let header = |name: &str| headers.get(name).ok().flatten();
         let cookie_header = header("cookie").unwrap_or_default();
         let gpc = header("sec-gpc").is_some_and(|v| v.trim() == "1");
-        let key = super::secret(env, super::SECRET_NAME).map(|s| CookieKey::new(s.as_bytes()));
+        let key = super::secret_keys(env);
         if key.is_none() {
             console_error!(
                 "edgeseg: the {} secret is not set; visitors are not tracked",
@@ -37,7 +38,7 @@ impl Visitor {
         let incoming =
             cookie::find_cookie(&cookie_header, &settings.cookie_name).map(str::to_string);
         let decoded = match (&key, &incoming, tracked) {
-            (Some(key), Some(value), true) => cookie::decode(value, key).ok(),
+            (Some(key), Some(value), true) => cookie::decode(value, &key.cookie).ok(),
             _ => None,
         };
         let mut state = decoded.unwrap_or_else(|| VisitorState::fresh(super::random_bytes(), now));
@@ -53,7 +54,7 @@ impl Visitor {
     /// The `Set-Cookie` value when the state is to be stored and has changed.
     pub fn set_cookie(&self, rules: &CompiledRules) -> Option<String> {
         let key = self.key.as_ref().filter(|_| self.tracked)?;
-        let value = cookie::encode(&self.state, key);
+        let value = cookie::encode(&self.state, &key.cookie);
         (self.incoming.as_deref() != Some(value.as_str())).then(|| {
             super::cookie_header(
                 &rules.settings.cookie_name,

@@ -33,7 +33,7 @@
 pub mod plan;
 mod rewriter;
 
-pub use plan::{BlockAction, BlockRewrite, RewritePlan};
+pub use plan::{BlockAction, BlockRewrite, BlockSpec, PlanSpec, PlanSpecError, RewritePlan};
 pub use rewriter::{rewrite_document, RewriteError, RewriteReport, Rewriter, MAX_BUFFERED_BYTES};
 
 #[cfg(test)]

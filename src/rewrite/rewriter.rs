@@ -76,15 +76,25 @@ struct Progress {
 
 impl Progress {
     fn report(&self, plan: &RewritePlan) -> RewriteReport {
+        let matched: Vec<bool> = self.matched.iter().map(Cell::get).collect();
+        RewriteReport::from_matches(plan, &matched, self.head_appended.get())
+    }
+}
+
+impl RewriteReport {
+    /// The report of a rewrite in which `matched[i]` says whether block `i` of
+    /// `plan` applied to some element. Shared with the Worker's native
+    /// rewriter, so both report impressions by the same rule.
+    pub fn from_matches(plan: &RewritePlan, matched: &[bool], head_appended: bool) -> Self {
         let mut applied: Vec<String> = Vec::new();
-        for (block, matched) in plan.blocks.iter().zip(self.matched.iter()) {
-            if matched.get() && !applied.contains(&block.block_id) {
+        for (block, matched) in plan.blocks.iter().zip(matched) {
+            if *matched && !applied.contains(&block.block_id) {
                 applied.push(block.block_id.clone());
             }
         }
         RewriteReport {
             applied,
-            head_appended: self.head_appended.get(),
+            head_appended,
         }
     }
 }

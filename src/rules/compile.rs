@@ -55,6 +55,9 @@ pub struct CompiledRules {
     /// Whether any condition or content template reads `segments`, so
     /// classification maintains that list only then.
     pub reads_segments: bool,
+    /// Whether any condition or content template reads `country`, so the
+    /// Worker looks at `request.cf` only then.
+    pub reads_country: bool,
 }
 
 /// A counter the rules declare, and what it counts.
@@ -214,13 +217,17 @@ impl CompiledRules {
                             .any(|p| p == attribute || p.starts_with(&nested))
                     })
             };
+            let templates_read = |attribute: &str| {
+                let nested = format!("{attribute}.");
+                blocks.iter().flat_map(|b| &b.contents).any(|c| {
+                    c.templates()
+                        .flat_map(Template::placeholders)
+                        .any(|p| p == attribute || p.starts_with(&nested))
+                })
+            };
             let reads_counters = reads("counters");
-            let templates_read_segments = blocks.iter().flat_map(|b| &b.contents).any(|c| {
-                c.templates()
-                    .flat_map(Template::placeholders)
-                    .any(|p| p == "segments" || p.starts_with("segments."))
-            });
-            let reads_segments = reads("segments") || templates_read_segments;
+            let reads_segments = reads("segments") || templates_read("segments");
+            let reads_country = reads("country") || templates_read("country");
             Ok(CompiledRules {
                 document,
                 settings,
@@ -234,6 +241,7 @@ impl CompiledRules {
                 experiments,
                 reads_counters,
                 reads_segments,
+                reads_country,
             })
         } else {
             Err(RuleErrors(errors))

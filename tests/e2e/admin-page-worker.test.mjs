@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { startWorker, ROOT, eventually, Visitor } from './harness.mjs';
 import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
 import { runAdminPageChecks, signIn, replaceRange, fillDialog, waitText, editorText, WIDE } from './admin-page-checks.mjs';
+import { runWorkbenchChecks } from './workbench-checks.mjs';
 
 const skip = browserMissing() ?? false;
 const TOKEN = 'worker-admin-token-0123456789';
@@ -70,4 +71,10 @@ test('edit a block in the page, save, and the store shows it in the same browser
     return (await store.content()).includes('Edited in the admin page');
   }, { timeout: 20_000, every: 1_000, what: 'the edited headline on the store' });
   await screenshot(store, 'store-after-admin-edit-1280');
+});
+
+test('the workbench against the Worker: build a segment and its hero without JSON, save, see it on the store; overview, errors at the field, completion, simulate unsaved, accessibility', { skip, timeout: 240_000 }, async (t) => {
+  const current = (await (await fetch(`${worker.url}/__edgeseg/admin/api/rules`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()).revision;
+  await put(rules, current);
+  await runWorkbenchChecks({ t, baseUrl: `${worker.url}/__edgeseg/admin/`, token: TOKEN, browser, storeUrl: worker.url, eventually, screenshotPrefix: 'workbench-worker' });
 });

@@ -9,6 +9,7 @@ import { ROOT } from './harness.mjs';
 import { launchBrowser, browserMissing } from './browser.mjs';
 import { startFakeAdminApi } from './fake-admin-api.mjs';
 import { runAdminPageChecks } from './admin-page-checks.mjs';
+import { runWorkbenchChecks } from './workbench-checks.mjs';
 
 const skip = browserMissing() ?? false;
 const rules = await readFile(join(ROOT, 'examples', 'rules.json'), 'utf8');
@@ -62,4 +63,25 @@ test('the fake API answers by the contract', async () => {
 
 test('admin page in Chromium (fake API)', { skip }, async (t) => {
   await runAdminPageChecks({ t, baseUrl: fake.baseUrl, token: TOKEN, browser, screenshotPrefix: 'admin-fake' });
+});
+
+test('the workbench in Chromium (fake API): overview, builder, completion, simulate unsaved, accessibility', { skip, timeout: 180_000 }, async (t) => {
+  // Fresh stored rules: the checks above saved and rolled back.
+  await fetch(`${fake.baseUrl}api/rules`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const current = fake.state.current;
+  const res = await fetch(`${fake.baseUrl}api/rules`, { method: 'PUT', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', 'if-match': `"${current}"` }, body: JSON.stringify({ text: rules, author: 'seed', message: 'examples' }) });
+  assert.equal(res.status, 200);
+  await runWorkbenchChecks({ t, baseUrl: fake.baseUrl, token: TOKEN, browser, screenshotPrefix: 'workbench-fake' });
+});
+
+test('the fake API simulates unsaved text as the Worker does (422 for invalid text)', async () => {
+  const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+  const text = rules.replace(/("product_views_10m": \{\s*"\$gte": )3/, '$11');
+  const visitor = { events: [], url: 'https://shop.test/products/a' };
+  const r = await fetch(`${fake.baseUrl}api/simulate`, { method: 'POST', headers: auth, body: JSON.stringify({ ...visitor, text }) });
+  assert.equal(r.status, 200);
+  assert.ok((await r.json()).segments.includes('product_browser'));
+  const bad = await fetch(`${fake.baseUrl}api/simulate`, { method: 'POST', headers: auth, body: JSON.stringify({ ...visitor, text: '{"format": 1' }) });
+  assert.equal(bad.status, 422);
+  assert.equal((await bad.json()).valid, false);
 });

@@ -107,6 +107,31 @@ test('simulate: a described visitor gets segments, reasons and content per block
   assert.match(bad.json.error, /did you mean "add_to_cart"/);
 });
 
+test('simulate: against unsaved rules text (the editor text), with validation errors as rules/validate gives them', async () => {
+  const stored = (await api('GET', 'rules')).json.text;
+  // One product view is enough in the unsaved text; the stored rules need three.
+  const text = stored.replace(/("product_views_10m": \{\s*"\$gte": )3/, '$11');
+  assert.notEqual(text, stored);
+  const visitor = { events: [{ name: 'page_view', path: '/products/a', ago: '1m' }], url: 'https://shop.test/' };
+  const saved = await api('POST', 'simulate', { body: visitor });
+  assert.equal(saved.status, 200);
+  assert.ok(!saved.json.segments.includes('product_browser'), 'the stored rules need 3 views');
+  const unsaved = await api('POST', 'simulate', { body: { ...visitor, text } });
+  assert.equal(unsaved.status, 200, JSON.stringify(unsaved.json));
+  assert.ok(unsaved.json.segments.includes('product_browser'), 'the unsaved text needs 1');
+  assert.equal(unsaved.json.blocks.hero, 'product_browser');
+  // Nothing was saved by simulating.
+  assert.equal((await api('GET', 'rules')).json.text, stored);
+  const badText = text.replace('"priority": 60', '"priority": "sixty"');
+  const bad = await api('POST', 'simulate', { body: { ...visitor, text: badText } });
+  const validated = await api('POST', 'rules/validate', { body: { text: badText } });
+  assert.equal(bad.status, 422);
+  assert.equal(validated.status, 422);
+  assert.deepEqual(bad.json, validated.json);
+  assert.match(bad.json.errors[0].path, /^segments\[\d\]\.priority$/);
+  assert.ok(Number.isInteger(bad.json.errors[0].line));
+});
+
 test('preview: a signed link forces a segment for that browser only, shows a banner and a debug header, and expires', async () => {
   const link = await api('POST', 'preview', { body: { segments: ['product_browser'], ttl: '3s' } });
   assert.equal(link.status, 200, JSON.stringify(link.json));

@@ -2,7 +2,8 @@
 // admin page's own browser tests. It serves the built page from www/__edgeseg/admin/ and
 // implements the API contract with simple logic: validation is JSON syntax (with line and
 // column) plus one rule (segments[i].priority must be a whole number); simulate evaluates
-// the example rules' signal kinds and a few condition operators.
+// the example rules' signal kinds and a few condition operators, against the stored rules or
+// the unsaved `text` it is sent.
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join, dirname, resolve, extname, normalize } from 'node:path';
@@ -109,9 +110,14 @@ async function handle(req, res, state, token) {
     return send(res, 200, { revision });
   }
   if (route === 'POST simulate') {
-    if (!current) return send(res, 400, { error: 'no rules stored yet' });
+    // `text`: the editor's unsaved rules, simulated instead of the stored ones (as the Worker does).
+    if (body && 'text' in body && typeof body.text !== 'string') return send(res, 400, { error: 'text: expected a string' });
+    if (typeof body?.text === 'string') {
+      const v = validate(body.text);
+      if (!v.valid) return send(res, 422, v);
+    } else if (!current) return send(res, 409, { error: 'no rules are loaded yet' });
     try {
-      return send(res, 200, simulate(JSON.parse(current.text), body));
+      return send(res, 200, simulate(JSON.parse(typeof body?.text === 'string' ? body.text : current.text), body));
     } catch (e) {
       return send(res, 400, { error: e.message });
     }

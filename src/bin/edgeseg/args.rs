@@ -22,6 +22,7 @@ pub enum Command {
         visitor: Visitor,
         page: String,
         segments: Vec<String>,
+        plan: bool,
     },
     Schema,
     Eval {
@@ -121,9 +122,9 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "preview",
-        usage: "edgeseg preview FILE PAGE.html [--segment S]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS]",
+        usage: "edgeseg preview FILE PAGE.html [--segment S]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]",
         valued: &["--segment", "--event", "--attr", "--url", "--now"],
-        switches: &[],
+        switches: &["--plan"],
         help: PREVIEW_HELP,
     },
     Spec {
@@ -279,6 +280,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 visitor,
                 page: pos[1].clone(),
                 segments: s.values("--segment").map(str::to_string).collect(),
+                plan: s.has("--plan"),
             }
         }
         "schema" => {
@@ -536,7 +538,7 @@ Exit codes: 0 success, 1 invalid rules or an unknown event, 2 usage error.
 const PREVIEW_HELP: &str = "\
 Print a page rewritten for a visitor.
 
-Usage: edgeseg preview FILE PAGE.html [--segment S]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS]
+Usage: edgeseg preview FILE PAGE.html [--segment S]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]
 
 Prints the rewritten HTML to stdout (and which segment filled each block to stderr).
 
@@ -546,6 +548,8 @@ Flags:
   --event, --attr, --url, --now
                 the visitor, as for `edgeseg simulate`; try
                 --url 'https://x.test/?utm_campaign=spring'
+  --plan        print the rewrite plan as JSON instead of the page (the form
+                the Worker's admin `rewrite` check takes)
 
 Exit codes: 0 success, 1 invalid rules or page, an unknown segment or event, 2 usage error.
 ";

@@ -93,7 +93,8 @@ mod cli {
                 visitor,
                 page,
                 segments,
-            } => preview(&visitor, &page, &segments),
+                plan,
+            } => preview(&visitor, &page, &segments, plan),
             Command::Eval {
                 condition,
                 attributes,
@@ -194,7 +195,12 @@ mod cli {
         Ok((c, url, now))
     }
 
-    fn preview(visitor: &Visitor, page: &str, forced: &[String]) -> Result<(), Failure> {
+    fn preview(
+        visitor: &Visitor,
+        page: &str,
+        forced: &[String],
+        print_plan: bool,
+    ) -> Result<(), Failure> {
         if visitor.rules == "-" && page == "-" {
             return Err(Failure::Input(
                 "only one of FILE and PAGE can be `-`".into(),
@@ -216,6 +222,11 @@ mod cli {
             }
         }
         let (c, _, _) = simulate(&rules, visitor, forced)?;
+        if print_plan {
+            let mut s = serde_json::to_string_pretty(&c.plan.to_spec()).expect("JSON serializes");
+            s.push('\n');
+            return print(&s);
+        }
         let (page_name, html) = read(page)?;
         let (bytes, _report) = rewrite_document(&c.plan, html.as_bytes())
             .map_err(|e| Failure::Input(format!("cannot rewrite {page_name}: {e}")))?;
