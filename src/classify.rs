@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::experiments::exposure::{self, AssignOptions, ExperimentOutcome};
 use crate::request::RequestFacts;
 use crate::rewrite::{BlockAction, BlockRewrite, RewritePlan};
 use crate::rules::compile::{CompiledContent, CompiledRules, CompiledSegment};
@@ -83,8 +84,11 @@ pub struct Classification {
     /// The attribute object the conditions saw (`segments` in it is filled
     /// only when some condition or template reads it).
     pub attributes: Map<String, Value>,
-    /// Content chosen per block: (block id, segment id).
+    /// Content chosen per block: (block id, segment id), for segment content
+    /// (impressions); experiment variants are in `experiments`.
     pub content: Vec<(String, String)>,
+    /// Every experiment (and holdout): the variant and why, and its blocks in the plan.
+    pub experiments: Vec<ExperimentOutcome>,
     pub plan: RewritePlan,
 }
 
@@ -98,6 +102,8 @@ pub struct ClassifyOptions<'a> {
     /// Skip the per-segment report ([`Classification::outcomes`] stays empty):
     /// the Worker's hot path needs only segments and the plan.
     pub lean: bool,
+    /// Forced variants, bandit weights, tracking (see [`AssignOptions`]).
+    pub experiments: AssignOptions<'a>,
 }
 
 /// Records a page view into the state (sessions, `page_view` trackers) and
@@ -224,27 +230,86 @@ pub fn classify(
     }
     let outcomes: Vec<SegmentOutcome> = outcomes.into_iter().flatten().collect();
 
+    let mut experiments = if rules.experiments.is_empty() {
+        Vec::new()
+    } else {
+        exposure::assign(
+            rules,
+            &attributes,
+            |s| standings.get(s).is_some_and(|st| st.is_member()),
+            state,
+            &options.experiments,
+        )
+    };
+
     let attributes = match attributes {
         Value::Object(map) => map,
         _ => Map::new(),
     };
     let mut plan = RewritePlan::default();
     let mut content = Vec::new();
-    for block in &rules.blocks {
+    for (bi, block) in rules.blocks.iter().enumerate() {
         let chosen = block
             .contents
             .iter()
             .find(|c| standings[c.segment].is_member());
-        if let Some(c) = chosen {
-            let segment_id = rules.segments[c.segment].id.clone();
+        // (action, source, the segment whose content it is)
+        let mut decided: Option<(BlockAction, String, Option<usize>)> = chosen.map(|c| {
+            (
+                render(c, &attributes),
+                rules.segments[c.segment].id.clone(),
+                Some(c.segment),
+            )
+        });
+        // An experiment's variant takes the block (the first experiment that
+        // names it wins); a holdout only where its segment's content would
+        // show, and only for its held-out arm.
+        let mut taken = false;
+        for o in experiments.iter_mut() {
+            let e = &rules.experiments[o.experiment];
+            let names_block = o.variant.is_some()
+                && e.blocks.contains(&bi)
+                && e.holdout_of
+                    .is_none_or(|s| chosen.is_some_and(|c| c.segment == s));
+            if !names_block {
+                continue;
+            }
+            // A holdout's personalized arm sees whatever the block shows
+            // (the segment's content, or an experiment's variant): it is
+            // exposed here but takes nothing.
+            if e.holdout_of.is_some() && o.variant != Some(0) {
+                o.blocks.push(block.id.clone());
+                continue;
+            }
+            if taken {
+                continue;
+            }
+            taken = true;
+            let v = &e.variants[o.variant.unwrap_or(0)];
+            let source = format!("experiment:{}:{}", e.key, v.id);
+            match v.contents.iter().find(|(b, _)| *b == bi) {
+                Some((_, c)) => decided = Some((render(c, &attributes), source, None)),
+                // The segment's normal content, or a plan entry that matches
+                // and changes nothing, so the rewriter reports the block as
+                // on the page (the control's and holdout's exposure).
+                None if decided.is_none() => {
+                    decided = Some((BlockAction::default(), source, None));
+                }
+                None => {}
+            }
+            o.blocks.push(block.id.clone());
+        }
+        if let Some((action, source, segment)) = decided {
             plan.blocks.push(BlockRewrite {
                 block_id: block.id.clone(),
                 selector_text: block.selector_text.clone(),
                 selector: block.selector.clone(),
-                action: render(c, &attributes),
-                source: segment_id.clone(),
+                action,
+                source: source.clone(),
             });
-            content.push((block.id.clone(), segment_id));
+            if segment.is_some() {
+                content.push((block.id.clone(), source));
+            }
         }
     }
     if !segments.is_empty() {
@@ -257,6 +322,7 @@ pub fn classify(
         signals: signal_list,
         attributes,
         content,
+        experiments,
         plan,
     }
 }
@@ -396,6 +462,24 @@ pub fn explain(rules: &CompiledRules, c: &Classification) -> String {
             }
         };
         parts.push(format!("{id}: {reason}"));
+    }
+    if parts.is_empty() {
+        parts.push("no segment matched".into());
+    }
+    for o in &c.experiments {
+        let e = &rules.experiments[o.experiment];
+        if e.status == crate::rules::document::ExperimentStatus::Draft && o.variant.is_none() {
+            continue;
+        }
+        let what = match &o.variant_id {
+            Some(v) => format!("variant {v}"),
+            None => "no variant".into(),
+        };
+        parts.push(format!(
+            "experiment {}: {what} ({})",
+            o.key,
+            o.why.describe()
+        ));
     }
     if parts.is_empty() {
         "no segment matched".into()

@@ -10,6 +10,7 @@
 //!   - [`rules`]: the rules document — parse, validate with JSON paths, compile once.
 //!   - [`condition`]: GrowthBook-compatible targeting conditions.
 //!   - [`bucketing`]: GrowthBook's hash and bucket functions.
+//!   - [`experiments`]: experiments and holdouts: assignment, exposure, stats, bandits.
 //!   - [`auth`]: the admin bearer token, compared in constant time.
 //!   - [`preview`]: signed preview links that force segments.
 //!   - [`signals`]: behavioural values derived from the visitor state.
@@ -34,6 +35,7 @@ pub mod counters;
 pub mod duration;
 pub mod error;
 pub mod events;
+pub mod experiments;
 pub mod origin_cache;
 pub mod preview;
 pub mod request;

@@ -23,6 +23,10 @@ const MAX_TOKEN_LEN: usize = 2048;
 pub struct PreviewGrant {
     #[serde(rename = "s")]
     pub segments: Vec<String>,
+    /// Experiment variants forced: (experiment key, variant id). Tokens
+    /// issued before experiments existed have none.
+    #[serde(rename = "v", default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<(String, String)>,
     #[serde(rename = "e")]
     pub expires: Timestamp,
 }
@@ -99,7 +103,9 @@ pub fn verify(token: &str, key: &PreviewKey, now: Timestamp) -> Result<PreviewGr
 /// adds itself to the body when the page has loaded). Segment ids are
 /// identifiers, so they need no escaping; the text is escaped anyway.
 pub fn banner_script(grant: &PreviewGrant) -> String {
-    let what = crate::template::escape_html(&grant.segments.join(", "));
+    let mut forced = grant.segments.clone();
+    forced.extend(grant.variants.iter().map(|(e, v)| format!("{e}={v}")));
+    let what = crate::template::escape_html(&forced.join(", "));
     let what = what.replace('\\', "\\\\").replace('\'', "\\'");
     format!(
         "<script>document.addEventListener('DOMContentLoaded',function(){{var b=document.createElement('div');\
@@ -117,6 +123,7 @@ mod tests {
     fn grant() -> PreviewGrant {
         PreviewGrant {
             segments: vec!["campaign_visitor".into()],
+            variants: Vec::new(),
             expires: 2_000,
         }
     }
@@ -139,6 +146,7 @@ mod tests {
         );
         let forged = PreviewGrant {
             segments: vec!["vip".into()],
+            variants: Vec::new(),
             expires: 9_999,
         };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
@@ -161,6 +169,7 @@ mod tests {
     fn the_banner_escapes_what_it_shows() {
         let g = PreviewGrant {
             segments: vec!["a<b".into()],
+            variants: Vec::new(),
             expires: 1,
         };
         let s = banner_script(&g);

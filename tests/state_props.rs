@@ -5,7 +5,10 @@
 
 use edgeseg::state::cookie::{decode, encode, CookieError, CookieKey, MAX_COOKIE_VALUE_LEN};
 use edgeseg::state::series::{bucket_width_for, buckets_needed};
-use edgeseg::state::{LastEvent, Membership, RateWindow, Series, VisitorState, WindowCount};
+use edgeseg::state::{
+    ExperimentEntry, GoalEntry, LastEvent, Membership, RateWindow, Series, VisitorState,
+    WindowCount,
+};
 use proptest::prelude::*;
 
 const NOW: u64 = 1_700_000_000;
@@ -55,6 +58,24 @@ fn membership() -> impl Strategy<Value = Membership> {
 }
 
 /// States of any shape, with up to `n` items of each kind and `buckets` buckets per series.
+fn experiment() -> impl Strategy<Value = ExperimentEntry> {
+    (
+        any::<u32>(),
+        any::<u8>(),
+        proptest::option::of(time()),
+        proptest::collection::vec(
+            (any::<u32>(), any::<u64>()).prop_map(|(goal, value)| GoalEntry { goal, value }),
+            0..4,
+        ),
+    )
+        .prop_map(|(experiment, variant, exposed, goals)| ExperimentEntry {
+            experiment,
+            variant,
+            exposed,
+            goals,
+        })
+}
+
 fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
     let times = (time(), time(), time(), prop_oneof![Just(0u64), time()]);
     let rate = prop_oneof![
@@ -83,6 +104,7 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
         ),
         proptest::collection::vec(membership(), 0..n),
         rate,
+        proptest::collection::vec(experiment(), 0..n.min(6)),
     )
         .prop_map(
             |(
@@ -94,6 +116,7 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
                 last_events,
                 memberships,
                 rate,
+                experiments,
             )| {
                 VisitorState {
                     visitor_id,
@@ -107,6 +130,7 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
                     last_events,
                     memberships,
                     rate,
+                    experiments,
                 }
             },
         )
@@ -286,6 +310,29 @@ proptest! {
 proptest! {
     // Big states are slow to generate in a debug build; fewer cases.
     #![proptest_config(config(40))]
+
+    /// Many experiments (with goals and values) on top of a typical state:
+    /// the cookie stays under its cap, and the assignments kept are exactly
+    /// the ones written (never a changed variant), exposed ones first.
+    #[test]
+    fn many_experiments_stay_under_the_cap(
+        mut s in state(8, 20),
+        experiments in proptest::collection::vec(experiment(), 0..300),
+    ) {
+        s.experiments = experiments;
+        let k = key();
+        let value = encode(&s, &k);
+        prop_assert!(value.len() <= MAX_COOKIE_VALUE_LEN);
+        let d = decode(&value, &k).unwrap();
+        for e in &d.experiments {
+            prop_assert!(s.experiments.iter().any(|x| x.experiment == e.experiment && x.variant == e.variant && x.exposed == e.exposed));
+        }
+        let dropped_exposed = s.experiments.iter().filter(|x| x.exposed.is_some()).count()
+            - d.experiments.iter().filter(|x| x.exposed.is_some()).count();
+        if dropped_exposed > 0 {
+            prop_assert!(d.experiments.iter().all(|x| x.exposed.is_some()), "an unexposed one outlived an exposed one");
+        }
+    }
 
     #[test]
     fn oversized_states_are_trimmed_under_the_cap_oldest_first(s in state(150, 700)) {

@@ -1,5 +1,5 @@
 // The edgeseg admin page: sign in with the admin token, then the tabs —
-// Rules (editor), Segments and Signals (the workbench), Versions, Simulate, Stats, Cache. Everything talks to api/ beside the page.
+// Rules (editor), Segments and Signals (the workbench), Versions, Simulate, Stats, Cache, Experiments. Everything talks to api/ beside the page.
 import './style.css';
 import { EditorView } from '@codemirror/view';
 import { call, token, AuthError, ApiError } from './api.js';
@@ -8,6 +8,7 @@ import { rulesView } from './rules.js';
 import { versionsView } from './versions.js';
 import { simulateView } from './simulate.js';
 import { statsView } from './stats.js';
+import { experimentsView } from './experiments.js';
 import { segmentsView, signalsView } from './workbench.js';
 import { cacheView } from './cache.js';
 
@@ -19,6 +20,7 @@ const TABS = [
   ['simulate', 'Simulate'],
   ['stats', 'Stats'],
   ['cache', 'Cache'],
+  ['experiments', 'Experiments'],
 ];
 
 const root = document.getElementById('app');
@@ -91,6 +93,7 @@ async function start() {
   views.simulate = simulateView(ctx);
   views.stats = statsView(ctx);
   views.cache = cacheView(ctx);
+  views.experiments = experimentsView(ctx);
   for (const v of Object.values(views)) main.append(v.el);
 
   await views.rules.load(); // checks the token, too

@@ -41,6 +41,11 @@
 //! 4. **Read** ([`counters_today`], [`stats_json`]): the Worker reads the
 //!    day keys of every shard and sums them.
 //!
+//! Names are flat strings ([`names`]): `page_views`, `entries:SEGMENT`,
+//! `impressions:BLOCK:SEGMENT`, `events:NAME`, and per experiment variant
+//! `exp:KEY:VARIANT:exposures` (and `conversions:GOAL`, `value:GOAL`,
+//! `value_sq:GOAL`), bucketed by UTC hour.
+//!
 //! # What is approximate, and by how much
 //! * Totals in KV are exact once traffic pauses: every acknowledged batch is
 //!   counted once (`tests/counters_model.rs` checks this with up to 10,000
@@ -117,6 +122,27 @@ pub mod names {
     pub const ORIGIN_CACHE_MISSES: &str = "origin_cache:misses";
     /// Requests that may not use the cache (Authorization, a session cookie, not GET).
     pub const ORIGIN_CACHE_BYPASSES: &str = "origin_cache:bypasses";
+
+    /// Visitors first exposed to an experiment's variant (once per visitor).
+    pub fn exposures(experiment: &str, variant: &str) -> String {
+        format!("exp:{experiment}:{variant}:exposures")
+    }
+
+    /// Exposed visitors of a variant who converted on a goal (once per visitor).
+    pub fn conversions(experiment: &str, variant: &str, goal: &str) -> String {
+        format!("exp:{experiment}:{variant}:conversions:{goal}")
+    }
+
+    /// The goal's value summed over a variant's visitors, in hundredths.
+    pub fn goal_value(experiment: &str, variant: &str, goal: &str) -> String {
+        format!("exp:{experiment}:{variant}:value:{goal}")
+    }
+
+    /// The sum over a variant's visitors of the square of each visitor's
+    /// value (hundredths squared), for the value's variance.
+    pub fn goal_value_sq(experiment: &str, variant: &str, goal: &str) -> String {
+        format!("exp:{experiment}:{variant}:value_sq:{goal}")
+    }
 }
 
 /// The UTC day of an hour bucket.

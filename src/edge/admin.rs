@@ -79,6 +79,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
         (Method::Post, "preview") => preview_link(&mut req, env).await,
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
+        (Method::Get, "experiments") => super::experiments::results(&req, env).await,
         (Method::Post, "rewrite") => rewrite_check(&mut req).await,
         (Method::Post, "counters/flush") => super::counters::flush_and_publish(env).await,
         _ => error(404, "no such admin endpoint"),
@@ -486,6 +487,9 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
             "segments": c.segments,
             "outcomes": outcomes,
             "blocks": blocks,
+            "experiments": c.experiments.iter().map(|o| json!({
+                "experiment": o.key, "variant": o.variant_id, "why": o.why.describe(),
+            })).collect::<Vec<_>>(),
             "explain": crate::classify::explain(&rules, &c),
         }),
     )
@@ -493,7 +497,11 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
 
 #[derive(Deserialize)]
 struct PreviewBody {
+    #[serde(default)]
     segments: Vec<String>,
+    /// Experiment key → variant id to force.
+    #[serde(default)]
+    variants: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     ttl: Option<String>,
     #[serde(default)]
@@ -520,6 +528,28 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
             );
         }
     }
+    for (key, variant) in &body.variants {
+        let Some(e) = rules.experiments.iter().find(|e| &e.key == key) else {
+            let known: Vec<&str> = rules.experiments.iter().map(|e| e.key.as_str()).collect();
+            return error(
+                400,
+                &format!(
+                    "unknown experiment \"{key}\"; the rules have: {}",
+                    known.join(", ")
+                ),
+            );
+        };
+        if e.variant_index(variant).is_none() {
+            let known: Vec<&str> = e.variants.iter().map(|v| v.id.as_str()).collect();
+            return error(
+                400,
+                &format!(
+                    "experiment {key} has no variant \"{variant}\"; it has: {}",
+                    known.join(", ")
+                ),
+            );
+        }
+    }
     let ttl = match body.ttl.as_deref() {
         None => 3_600,
         Some(t) => match parse_duration(t) {
@@ -536,6 +566,7 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
     let now = super::now_secs();
     let grant = PreviewGrant {
         segments: body.segments,
+        variants: body.variants.into_iter().collect(),
         expires: now + ttl,
     };
     let token = preview::issue(&grant, &PreviewKey::new(secret.as_bytes()));

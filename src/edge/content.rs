@@ -66,7 +66,16 @@ async fn respond(
     } else {
         None
     };
-    let result = personalize(&origin, visit, &rules, env, timing, counters.as_ref());
+    let weights = super::experiments::weights(env, &rules).await;
+    let result = personalize(
+        &origin,
+        visit,
+        &rules,
+        env,
+        timing,
+        counters.as_ref(),
+        weights.as_deref(),
+    );
     super::counters::flush_later(env, ctx);
     match result {
         Ok(response) => Ok(response),
@@ -137,13 +146,14 @@ fn personalize(
     env: &Env,
     timing: Timing,
     counters: Option<&serde_json::Map<String, serde_json::Value>>,
+    weights: Option<&std::collections::BTreeMap<String, Vec<f64>>>,
 ) -> Result<web_sys::Response> {
     let now = visit.facts.now;
     let mut visitor = Visitor::load(&visit.headers, rules, env, now);
     let preview = Preview::from_visit(&visit, env, now);
-    let forced: &[String] = match &preview {
-        Preview::Active { grant, .. } => &grant.segments,
-        _ => &[],
+    let (forced, forced_variants): (&[String], &[(String, String)]) = match &preview {
+        Preview::Active { grant, .. } => (&grant.segments, &grant.variants),
+        _ => (&[], &[]),
     };
     classify::record_page_view(rules, &mut visitor.state, &visit.facts.path, now);
     // The per-segment report is only needed to explain a preview.
@@ -152,6 +162,11 @@ fn personalize(
         forced,
         counters,
         lean,
+        experiments: crate::experiments::exposure::AssignOptions {
+            forced: forced_variants,
+            weights,
+            untracked: !visitor.tracked,
+        },
     };
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
 
@@ -234,10 +249,18 @@ fn personalize(
     // The rewritten page's length is not known in advance.
     headers.delete("content-length")?;
     let content = classification.content.clone();
+    let experiments = std::mem::take(&mut classification.experiments);
+    let visitor_id = visitor.state.visitor_id;
     let rules = Rc::clone(rules);
     let on_end: Box<dyn FnOnce(crate::rewrite::RewriteReport)> = Box::new(move |report| {
         if !counted {
             return;
+        }
+        for (key, name) in
+            crate::experiments::exposure::exposures(&rules, &experiments, &report.applied)
+        {
+            super::counters::add(&name, now, 1);
+            super::experiments::note_exposure(visitor_id, key, now);
         }
         for block in report.applied {
             if let Some((_, segment)) = content.iter().find(|(b, _)| *b == block) {

@@ -275,7 +275,7 @@ pub async fn for_conditions(env: &Env) -> Map<String, Value> {
 }
 
 /// Hourly totals for `from_hour..=to_hour`, summed over every shard's published days.
-async fn read_totals(env: &Env, from_hour: u64, to_hour: u64) -> Vec<(u64, Counts)> {
+pub(super) async fn read_totals(env: &Env, from_hour: u64, to_hour: u64) -> Vec<(u64, Counts)> {
     let Ok(kv) = env.kv(super::KV_BINDING) else {
         return Vec::new();
     };

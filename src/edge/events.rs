@@ -81,6 +81,16 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
             now,
         );
         super::counters::add(&crate::counters::names::events(&event.name), now, 1);
+        let conversions = crate::experiments::exposure::convert(
+            &rules,
+            &mut visitor.state,
+            &event.name,
+            &event.props,
+            now,
+        );
+        for (name, n) in conversions {
+            super::counters::add(&name, now, n);
+        }
         for declared in rules.counters_for_event(&event.name) {
             super::counters::add(declared, now, 1);
         }

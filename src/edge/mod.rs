@@ -13,6 +13,7 @@ mod content;
 mod counters;
 mod endpoints;
 mod events;
+mod experiments;
 mod html_rewriter;
 mod origin;
 mod rules_cache;
@@ -40,10 +41,11 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     handle(req, env, ctx).await
 }
 
-/// The cron trigger (wrangler.toml): fold the counters.
+/// The cron trigger (wrangler.toml): fold the counters, then recompute bandit weights.
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     counters::scheduled(&env).await;
+    experiments::scheduled(&env).await;
 }
 
 async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {

@@ -41,7 +41,8 @@ impl Visitor {
             (Some(key), Some(value), true) => cookie::decode(value, &key.cookie).ok(),
             _ => None,
         };
-        let state = decoded.unwrap_or_else(|| VisitorState::fresh(super::random_bytes(), now));
+        let mut state = decoded.unwrap_or_else(|| VisitorState::fresh(super::random_bytes(), now));
+        super::experiments::apply_confirmed(&mut state);
         Visitor {
             state,
             tracked,

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::condition::{Condition, SavedGroups};
 use crate::duration::parse_duration;
 use crate::error::{path_index, path_key, suggest, RuleError, RuleErrorKind, RuleErrors};
+use crate::experiments::compile::CompiledExperiment;
 use crate::origin_cache::CachePolicy;
 use crate::request::BUILT_IN_ATTRIBUTES;
 use crate::rules::document::{ContentSpec, RulesDocument, SignalSpec, FORMAT};
@@ -48,6 +49,8 @@ pub struct CompiledRules {
     pub groups: SavedGroups,
     /// Counters the rules declare.
     pub counters: Vec<DeclaredCounter>,
+    /// Experiments and segment holdouts, in key order (holdouts first).
+    pub experiments: Vec<CompiledExperiment>,
     /// Whether any condition reads `counters`, so the Worker fetches them only then.
     pub reads_counters: bool,
     /// Whether any condition or content template reads `segments`, so
@@ -193,16 +196,28 @@ impl CompiledRules {
         };
         let compiled = c.run();
         if errors.is_empty() {
-            let (settings, events, tracking, signals, segments, blocks, groups, counters) =
-                compiled;
+            let (
+                settings,
+                events,
+                tracking,
+                signals,
+                segments,
+                blocks,
+                groups,
+                counters,
+                experiments,
+            ) = compiled;
             let reads = |attribute: &str| {
                 let nested = format!("{attribute}.");
-                segments.iter().any(|s| {
-                    s.condition
-                        .referenced_paths()
-                        .iter()
-                        .any(|p| p == attribute || p.starts_with(&nested))
-                })
+                segments
+                    .iter()
+                    .map(|s| &s.condition)
+                    .chain(experiments.iter().filter_map(|e| e.condition.as_ref()))
+                    .any(|c| {
+                        c.referenced_paths()
+                            .iter()
+                            .any(|p| p == attribute || p.starts_with(&nested))
+                    })
             };
             let templates_read = |attribute: &str| {
                 let nested = format!("{attribute}.");
@@ -225,6 +240,7 @@ impl CompiledRules {
                 blocks,
                 groups,
                 counters,
+                experiments,
                 reads_counters,
                 reads_segments,
                 reads_country,
@@ -254,19 +270,20 @@ type Compiled = (
     Vec<CompiledBlock>,
     SavedGroups,
     Vec<DeclaredCounter>,
+    Vec<CompiledExperiment>,
 );
 
-struct Compiler<'a> {
-    doc: &'a RulesDocument,
-    errors: &'a mut Vec<RuleError>,
+pub(crate) struct Compiler<'a> {
+    pub(crate) doc: &'a RulesDocument,
+    pub(crate) errors: &'a mut Vec<RuleError>,
 }
 
 impl Compiler<'_> {
-    fn err(&mut self, path: impl Into<String>, kind: RuleErrorKind) {
+    pub(crate) fn err(&mut self, path: impl Into<String>, kind: RuleErrorKind) {
         self.errors.push(RuleError::new(path, kind));
     }
 
-    fn duration(&mut self, path: String, text: &str) -> u64 {
+    pub(crate) fn duration(&mut self, path: String, text: &str) -> u64 {
         match parse_duration(text) {
             Some(s) => s,
             None => {
@@ -298,13 +315,22 @@ impl Compiler<'_> {
         let segments = self.segments(&signals);
         let blocks = self.blocks(&segments, &signals);
         let counters = self.counters(&events, &segments, &blocks);
+        let experiments = self.experiments(&events, &segments, &blocks, &signals);
         let groups: SavedGroups = doc
             .saved_groups
             .iter()
             .map(|(k, v)| (k.clone(), Value::Array(v.clone())))
             .collect();
         (
-            settings, events, tracking, signals, segments, blocks, groups, counters,
+            settings,
+            events,
+            tracking,
+            signals,
+            segments,
+            blocks,
+            groups,
+            counters,
+            experiments,
         )
     }
 
@@ -445,7 +471,7 @@ impl Compiler<'_> {
         events
     }
 
-    fn event_ref(
+    pub(crate) fn event_ref(
         &mut self,
         events: &BTreeMap<String, u32>,
         path: String,
@@ -691,29 +717,7 @@ impl Compiler<'_> {
                 );
             }
             let cond_path = path_key(&path, "condition");
-            if !spec.condition.is_object() {
-                self.err(
-                    cond_path.clone(),
-                    RuleErrorKind::WrongType {
-                        expected: "a condition object",
-                        found: crate::error::describe(&spec.condition),
-                    },
-                );
-            }
-            let condition = Condition::compile(&spec.condition, &cond_path, self.errors);
-            for attr in condition.referenced_paths() {
-                let first = attr.split('.').next().unwrap_or("");
-                if let Some(suggestion) = unknown_attribute(first, signals) {
-                    self.err(
-                        cond_path.clone(),
-                        RuleErrorKind::UnknownReference {
-                            what: "attribute or signal",
-                            name: first.to_string(),
-                            suggestion,
-                        },
-                    );
-                }
-            }
+            let condition = self.condition(&cond_path, &spec.condition, signals);
             let mut my_deps = Vec::new();
             for lit in condition.string_literals_for("segments") {
                 match ids.iter().position(|id| *id == lit) {
@@ -845,52 +849,7 @@ impl Compiler<'_> {
                     );
                     continue;
                 };
-                self.check_content(&cpath, content);
-                let mut template = |at: String, text: &Option<String>| -> Option<Template> {
-                    let text = text.as_ref()?;
-                    let t = Template::parse(text);
-                    for placeholder in t.placeholders() {
-                        let first = placeholder.split('.').next().unwrap_or("").to_string();
-                        if let Some(suggestion) = unknown_attribute(&first, signals) {
-                            self.errors.push(RuleError::new(
-                                at.clone(),
-                                RuleErrorKind::UnknownReference {
-                                    what: "attribute or signal in {{...}}",
-                                    name: first,
-                                    suggestion,
-                                },
-                            ));
-                        }
-                    }
-                    Some(t)
-                };
-                let inner_html = template(path_key(&cpath, "inner_html"), &content.inner_html);
-                let outer_html = template(path_key(&cpath, "outer_html"), &content.outer_html);
-                let before = template(path_key(&cpath, "before"), &content.before);
-                let after = template(path_key(&cpath, "after"), &content.after);
-                let set_attributes = content
-                    .set_attributes
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            template(
-                                path_key(&path_key(&cpath, "set_attributes"), k),
-                                &Some(v.clone()),
-                            )
-                            .unwrap_or_else(|| Template::parse(v)),
-                        )
-                    })
-                    .collect();
-                contents.push(CompiledContent {
-                    segment,
-                    inner_html,
-                    outer_html,
-                    remove: content.remove,
-                    set_attributes,
-                    before,
-                    after,
-                });
+                contents.push(self.content(&cpath, content, segment, signals));
             }
             contents.sort_by_key(|c| {
                 (
@@ -1004,6 +963,97 @@ impl Compiler<'_> {
         declared
     }
 
+    /// Compiles a condition (of a segment or an experiment), checking that it
+    /// is an object and reads only known attributes and signals.
+    pub(crate) fn condition(
+        &mut self,
+        cond_path: &str,
+        value: &Value,
+        signals: &[Signal],
+    ) -> Condition {
+        if !value.is_object() {
+            self.err(
+                cond_path,
+                RuleErrorKind::WrongType {
+                    expected: "a condition object",
+                    found: crate::error::describe(value),
+                },
+            );
+        }
+        let condition = Condition::compile(value, cond_path, self.errors);
+        for attr in condition.referenced_paths() {
+            let first = attr.split('.').next().unwrap_or("");
+            if let Some(suggestion) = unknown_attribute(first, signals) {
+                self.err(
+                    cond_path,
+                    RuleErrorKind::UnknownReference {
+                        what: "attribute or signal",
+                        name: first.to_string(),
+                        suggestion,
+                    },
+                );
+            }
+        }
+        condition
+    }
+
+    /// Checks and compiles one content entry (of a block or an experiment variant).
+    pub(crate) fn content(
+        &mut self,
+        cpath: &str,
+        content: &ContentSpec,
+        segment: usize,
+        signals: &[Signal],
+    ) -> CompiledContent {
+        let cpath = cpath.to_string();
+        self.check_content(&cpath, content);
+        let mut template = |at: String, text: &Option<String>| -> Option<Template> {
+            let text = text.as_ref()?;
+            let t = Template::parse(text);
+            for placeholder in t.placeholders() {
+                let first = placeholder.split('.').next().unwrap_or("").to_string();
+                if let Some(suggestion) = unknown_attribute(&first, signals) {
+                    self.errors.push(RuleError::new(
+                        at.clone(),
+                        RuleErrorKind::UnknownReference {
+                            what: "attribute or signal in {{...}}",
+                            name: first,
+                            suggestion,
+                        },
+                    ));
+                }
+            }
+            Some(t)
+        };
+        let inner_html = template(path_key(&cpath, "inner_html"), &content.inner_html);
+        let outer_html = template(path_key(&cpath, "outer_html"), &content.outer_html);
+        let before = template(path_key(&cpath, "before"), &content.before);
+        let after = template(path_key(&cpath, "after"), &content.after);
+        let set_attributes = content
+            .set_attributes
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    template(
+                        path_key(&path_key(&cpath, "set_attributes"), k),
+                        &Some(v.clone()),
+                    )
+                    .unwrap_or_else(|| Template::parse(v)),
+                )
+            })
+            .collect();
+        CompiledContent {
+            segment,
+            inner_html,
+            outer_html,
+            remove: content.remove,
+            set_attributes,
+            before,
+            after,
+        }
+    }
+
     fn check_content(&mut self, path: &str, c: &ContentSpec) {
         let has_any = c.inner_html.is_some()
             || c.outer_html.is_some()
@@ -1069,7 +1119,7 @@ fn unknown_attribute(name: &str, signals: &[Signal]) -> Option<Option<String>> {
     (!known).then(|| suggest(name, candidates))
 }
 
-fn is_identifier(s: &str) -> bool {
+pub(crate) fn is_identifier(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 

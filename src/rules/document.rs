@@ -54,6 +54,11 @@ pub struct RulesDocument {
     /// UTC total, approximate).
     #[serde(default)]
     pub counters: BTreeMap<String, CounterSpec>,
+    /// Experiments by key: variants of blocks' content within a segment (or
+    /// for visitors matching a condition), assigned by GrowthBook's hash.
+    /// The key is the experiment's name in counters, reports and the hash seed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub experiments: BTreeMap<String, ExperimentSpec>,
 }
 
 /// What a declared counter counts: one of `event`, `impressions` or `entries`.
@@ -422,6 +427,195 @@ pub struct SegmentSpec {
         schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
     )]
     pub hold_for: Option<String>,
+    /// Keep a share of this segment's members on the default content, counted
+    /// as their own arm against the personalized members, to measure the lift
+    /// of the personalization itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<HoldoutSpec>,
+}
+
+/// A segment's holdout. Example: `{"share": 0.1, "goals": {"purchase": {"event": "purchase"}}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HoldoutSpec {
+    /// The share of members held out, from 0 to 1 (e.g. 0.1 for 10 %).
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 0.0, max = 1.0)))]
+    pub share: f64,
+    /// Hash seed (default `holdout_SEGMENT`); changing it reshuffles who is held out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// What counts as a conversion, by goal name.
+    #[serde(default)]
+    pub goals: BTreeMap<String, GoalSpec>,
+}
+
+/// An experiment. Example:
+/// `{"segment": "product_browser", "status": "running", "variants": [{"id": "control"},
+/// {"id": "free_shipping", "content": {"hero": {"inner_html": "Free shipping today"}}}],
+/// "goals": {"purchase": {"event": "purchase", "window": "7d", "value": "amount"}}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    /// What the experiment tests, for people reading the rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Who enters: the members of this segment (and, with `condition` too,
+    /// only those matching it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Who enters: visitors matching this condition (GrowthBook-style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("type" = "object")))]
+    pub condition: Option<Value>,
+    /// `draft` (not served, previews only), `running` (assigning and
+    /// counting) or `stopped` (everyone who enters sees `serve`, nothing counted).
+    pub status: ExperimentStatus,
+    /// When stopped: the variant id everyone gets (default: the first, the control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serve: Option<String>,
+    /// The variants; the first is the control. At least two.
+    pub variants: Vec<VariantSpec>,
+    /// Share of the entering visitors who are in the experiment, from 0 to 1
+    /// (default 1). The others see the normal content and are not counted.
+    #[serde(default = "default_coverage")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 0.0, max = 1.0)))]
+    pub coverage: f64,
+    /// Hash seed (default: the experiment key). Changing it reassigns everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<String>,
+    /// GrowthBook's hash version, 1 or 2 (default 2; 1 only to keep old assignments).
+    #[serde(default = "default_hash_version")]
+    pub hash_version: u32,
+    /// A GrowthBook namespace: only visitors whose namespace hash falls in
+    /// `[start, end)` enter, which keeps experiments in one namespace exclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<NamespaceSpec>,
+    /// The attribute hashed for assignment (default `id`, the visitor id).
+    #[serde(default = "default_hash_attribute")]
+    pub hash_attribute: String,
+    /// What counts as a conversion, by goal name.
+    #[serde(default)]
+    pub goals: BTreeMap<String, GoalSpec>,
+    /// `fixed` (the variants' weights) or `bandit` (weights moved toward the
+    /// better variants by the cron; see `bandit`).
+    #[serde(default)]
+    pub allocation: Allocation,
+    /// Bandit settings (with `allocation: "bandit"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandit: Option<BanditSpec>,
+}
+
+fn default_coverage() -> f64 {
+    1.0
+}
+
+fn default_hash_version() -> u32 {
+    2
+}
+
+fn default_hash_attribute() -> String {
+    "id".into()
+}
+
+/// An experiment's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentStatus {
+    Draft,
+    Running,
+    Stopped,
+}
+
+/// How traffic is split between variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Allocation {
+    #[default]
+    Fixed,
+    Bandit,
+}
+
+/// One variant of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VariantSpec {
+    /// Unique within the experiment (letters, digits, '_').
+    pub id: String,
+    /// Relative weight (default: equal split). Weights are normalized, so
+    /// `1, 1` and `0.5, 0.5` are the same split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 0.0)))]
+    pub weight: Option<f64>,
+    /// Content by block id (the same actions as a block's content). A block
+    /// of the experiment that a variant leaves out shows the segment's normal
+    /// content: a control with no content is "the segment's normal content".
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub content: BTreeMap<String, ContentSpec>,
+}
+
+/// A namespace slice. Example: `{"id": "checkout_tests", "start": 0, "end": 0.5}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceSpec {
+    pub id: String,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 0.0, max = 1.0)))]
+    pub start: f64,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 0.0, max = 1.0)))]
+    pub end: f64,
+}
+
+/// A conversion goal. Example: `{"event": "purchase", "window": "7d", "value": "amount"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct GoalSpec {
+    /// The event (sent by the page) that converts.
+    pub event: String,
+    /// How long after the exposure the event counts (a duration, default "7d").
+    #[serde(default = "default_window")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub window: String,
+    /// A numeric property of the event to sum (revenue), for value per visitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+fn default_window() -> String {
+    "7d".into()
+}
+
+/// Thompson-sampling bandit settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct BanditSpec {
+    /// The goal whose conversion rate is maximized (default: the first goal by name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub goal: Option<String>,
+    /// The least weight any variant keeps, from 0 to 0.5 (default 0.05).
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 0.0, max = 0.5)))]
+    pub floor: f64,
+    /// Exposures every variant needs before weights move (default 100).
+    pub burn_in: u32,
+}
+
+impl Default for BanditSpec {
+    fn default() -> Self {
+        BanditSpec {
+            goal: None,
+            floor: 0.05,
+            burn_in: 100,
+        }
+    }
 }
 
 /// A marked content block and its content per segment.

@@ -3,7 +3,8 @@
 //! A cookie value is `base64url_nopad(payload || tag)`:
 //!
 //! * `payload` is a compact binary encoding whose first byte is the format
-//!   version (1, laid out below);
+//!   version (2 is written: version 1, laid out below, followed by the
+//!   visitor's experiments, see `v2.rs`; version 1 still reads);
 //! * `tag` is HMAC-SHA256 over `payload`, truncated to its first 16 bytes, keyed
 //!   with a key derived from the `EDGESEG_SECRET` (see [`CookieKey`]).
 //!
@@ -66,6 +67,7 @@
 
 mod trim;
 mod v1;
+mod v2;
 mod wire;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -96,6 +98,10 @@ pub const MAX_LAST_EVENTS: usize = 64;
 pub const MAX_MEMBERSHIPS: usize = 128;
 /// Decode limit on the buckets of one series.
 pub const MAX_BUCKETS_PER_SERIES: usize = 512;
+/// Decode limit on experiments in one cookie.
+pub const MAX_EXPERIMENTS: usize = 64;
+/// Decode limit on converted goals of one experiment.
+pub const MAX_GOALS_PER_EXPERIMENT: usize = 16;
 
 /// Why a cookie value was not accepted. Whatever the reason, the caller treats
 /// the visitor as new ([`VisitorState::fresh`]); the variants are for logs.
@@ -169,7 +175,7 @@ fn hmac_with(key: &[u8]) -> HmacSha256 {
     }
 }
 
-/// Encodes and signs `state` (format version 1).
+/// Encodes and signs `state` (format version 2).
 ///
 /// The result is never longer than [`MAX_COOKIE_VALUE_LEN`]. A state that is
 /// over the decode limits or whose encoding would exceed the cap is first
@@ -186,7 +192,10 @@ fn hmac_with(key: &[u8]) -> HmacSha256 {
 /// 3. whole series and last events together, by oldest activity (a series
 ///    before a last event at the same time);
 /// 4. memberships: pending ones (not yet `member`), oldest `since` first, then
-///    members, oldest `since` first.
+///    members, oldest `since` first;
+/// 5. experiments (past 64 at the decode limit), those never exposed first,
+///    then the oldest exposures (assignments are what keeps a visitor's
+///    variant, so they go last).
 ///
 /// Each step drops the least that makes the state fit, and the next step runs
 /// only if dropping everything the step may drop is not enough. The identity,
@@ -229,12 +238,13 @@ pub fn decode(value: &str, key: &CookieKey) -> Result<VisitorState, CookieError>
     decode_payload(payload)
 }
 
-/// The version dispatch. When v2 becomes the written format, v1 keeps its arm
-/// here (and may convert its result).
+/// The version dispatch: version 2 is written; version 1 (before experiments)
+/// still reads, with no experiments.
 fn decode_payload(payload: &[u8]) -> Result<VisitorState, CookieError> {
     let mut r = wire::Reader::new(payload);
     let state = match r.byte()? {
         v1::VERSION => v1::read(&mut r)?,
+        v2::VERSION => v2::read(&mut r)?,
         other => return Err(CookieError::UnknownVersion(other)),
     };
     r.finish()?;

@@ -40,6 +40,31 @@ pub struct VisitorState {
     pub memberships: Vec<Membership>,
     /// Per-visitor event rate limit.
     pub rate: RateWindow,
+    /// Experiment assignments (sticky while the experiment's seed is
+    /// unchanged), exposures and conversions; cookie format 2 and later.
+    pub experiments: Vec<ExperimentEntry>,
+}
+
+/// One experiment a visitor was assigned to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExperimentEntry {
+    /// Hash of the experiment key and seed (see [`crate::experiments::compile`]).
+    pub experiment: u32,
+    /// Index of the variant, kept even when the weights change later.
+    pub variant: u8,
+    /// When the visitor was first counted as exposed.
+    pub exposed: Option<Timestamp>,
+    /// Goals converted (each once), with the value summed so far.
+    pub goals: Vec<GoalEntry>,
+}
+
+/// A converted goal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoalEntry {
+    /// Hash of the goal name.
+    pub goal: u32,
+    /// The goal's value summed over its events in the window, in hundredths.
+    pub value: u64,
 }
 
 /// Counts of one tracked event (with its filters and window) in time buckets.
@@ -98,6 +123,7 @@ impl VisitorState {
             last_events: Vec::new(),
             memberships: Vec::new(),
             rate: RateWindow::default(),
+            experiments: Vec::new(),
         }
     }
 

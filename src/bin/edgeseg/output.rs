@@ -176,6 +176,19 @@ pub fn simulate_human(rules: &CompiledRules, c: &Classification, now: u64, url: 
         let shown = source.unwrap_or("default");
         let _ = writeln!(out, "  {id:<width$}  {shown}");
     }
+    if !c.experiments.is_empty() {
+        out.push_str("\nexperiments\n");
+        let width = c.experiments.iter().map(|o| o.key.len()).max().unwrap_or(0);
+        for o in &c.experiments {
+            let variant = o.variant_id.as_deref().unwrap_or("-");
+            let _ = writeln!(
+                out,
+                "  {:<width$}  {variant}  ({})",
+                o.key,
+                o.why.describe()
+            );
+        }
+    }
     out
 }
 
@@ -225,10 +238,27 @@ pub fn simulate_json(rules: &CompiledRules, c: &Classification, now: u64, url: &
         "visitor_segments": c.segments,
         "entered": c.entered,
         "blocks": blocks,
+        "experiments": experiments_json(c),
     })
 }
 
-/// Each block of the rules, with the segment whose content it gets (None: default).
+/// Each experiment's variant (null: none) and why, for `simulate --json`.
+pub fn experiments_json(c: &Classification) -> Value {
+    c.experiments
+        .iter()
+        .map(|o| {
+            json!({
+                "experiment": o.key,
+                "variant": o.variant_id,
+                "why": o.why.describe(),
+                "blocks": o.blocks,
+            })
+        })
+        .collect()
+}
+
+/// Each block of the rules, with the segment (or `experiment:KEY:VARIANT`)
+/// whose content it gets (None: default).
 pub fn block_sources<'a>(
     rules: &'a CompiledRules,
     c: &'a Classification,
@@ -238,10 +268,11 @@ pub fn block_sources<'a>(
         .iter()
         .map(|b| {
             let source = c
-                .content
+                .plan
+                .blocks
                 .iter()
-                .find(|(block, _)| *block == b.id)
-                .map(|(_, s)| s.as_str());
+                .find(|r| r.block_id == b.id)
+                .map(|r| r.source.as_str());
             (b.id.as_str(), source)
         })
         .collect()

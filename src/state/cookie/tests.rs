@@ -20,7 +20,7 @@ fn error_messages_are_one_sentence() {
         CookieError::NotBase64,
         CookieError::TooShort,
         CookieError::BadSignature,
-        CookieError::UnknownVersion(2),
+        CookieError::UnknownVersion(3),
         CookieError::Malformed("the payload ends early"),
     ];
     for e in errors {
@@ -54,7 +54,7 @@ fn rejects_in_order_of_cost() {
 fn dispatches_on_the_version_byte() {
     let k = key();
     let mut payload = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
-    for version in [0u8, 2, 255] {
+    for version in [0u8, 3, 255] {
         payload[0] = version;
         let value = seal(payload.clone(), &k);
         assert_eq!(
@@ -78,14 +78,14 @@ fn signed_but_malformed_payloads_are_rejected() {
             "unexpected bytes after the last field"
         ))
     );
-    let mut too_many = good[..good.len() - 3].to_vec();
+    let mut too_many = good[..good.len() - 4].to_vec();
     wire::put_varint(&mut too_many, 65);
     assert_eq!(
         decode(&seal(too_many, &k), &k),
         Err(CookieError::Malformed("too many series"))
     );
     // One series claiming a billion buckets: rejected before allocating.
-    let mut huge = good[..good.len() - 3].to_vec();
+    let mut huge = good[..good.len() - 4].to_vec();
     huge.extend_from_slice(&[1, 0, 0, 0, 0, 1, 0]);
     wire::put_varint(&mut huge, 1_000_000_000 << 1 | 1);
     assert_eq!(
@@ -117,6 +117,67 @@ fn sparse_and_dense_series_both_round_trip() {
     assert!(value.len() < 150, "{}", value.len());
 }
 
+/// Cookies written before experiments (format 1) still read after the
+/// deploy that writes format 2, with no experiments.
+#[test]
+fn version_one_cookies_still_read() {
+    let k = key();
+    let mut state = VisitorState::fresh([4; 16], 1_700_000_000);
+    state.memberships.push(crate::state::Membership {
+        segment: 9,
+        since: 1_699_999_000,
+        member: true,
+        last_held: Some(1_700_000_000),
+    });
+    let mut payload = Vec::new();
+    v1::write(&state, &mut payload);
+    assert_eq!(payload[0], 1);
+    assert_eq!(decode(&seal(payload, &k), &k), Ok(state.clone()));
+    // And what is written now is format 2, carrying experiments.
+    state.experiments.push(crate::state::ExperimentEntry {
+        experiment: 77,
+        variant: 1,
+        exposed: Some(1_700_000_000),
+        goals: vec![crate::state::GoalEntry {
+            goal: 5,
+            value: 1999,
+        }],
+    });
+    let value = encode(&state, &k);
+    let bytes = URL_SAFE_NO_PAD.decode(&value).unwrap();
+    assert_eq!(bytes[0], 2);
+    assert_eq!(decode(&value, &k), Ok(state));
+}
+
+/// Many experiments (past the decode limit, each with goals) still make a
+/// cookie under the cap, keeping the exposed ones and the newest exposures.
+#[test]
+fn many_experiments_stay_under_the_cap() {
+    let k = key();
+    let mut state = VisitorState::fresh([4; 16], 1_700_000_000);
+    for i in 0..200u32 {
+        state.experiments.push(crate::state::ExperimentEntry {
+            experiment: i,
+            variant: (i % 3) as u8,
+            exposed: (i % 2 == 0).then_some(1_600_000_000 + u64::from(i)),
+            goals: (0..20)
+                .map(|g| crate::state::GoalEntry {
+                    goal: g,
+                    value: 123_456,
+                })
+                .collect(),
+        });
+    }
+    let value = encode(&state, &k);
+    assert!(value.len() <= MAX_COOKIE_VALUE_LEN);
+    let back = decode(&value, &k).unwrap();
+    assert!(!back.experiments.is_empty());
+    assert!(back.experiments.len() <= MAX_EXPERIMENTS);
+    assert!(back.experiments.iter().all(|e| e.exposed.is_some()));
+    // The newest exposure survives.
+    assert!(back.experiments.iter().any(|e| e.experiment == 198));
+}
+
 #[test]
 fn find_cookie_handles_real_headers() {
     let h = "a=1; edgeseg=abc_-; edgeseg2=no;\tquoted=\"q v\" ;empty=; flag; x=y=z";
@@ -143,10 +204,10 @@ proptest! {
     #[test]
     fn signed_arbitrary_payloads_never_panic(
         mut payload in proptest::collection::vec(any::<u8>(), 0..600),
-        version_one in any::<bool>(),
+        version in 0u8..3,
     ) {
-        if version_one && !payload.is_empty() {
-            payload[0] = 1;
+        if version > 0 && !payload.is_empty() {
+            payload[0] = version;
         }
         let k = key();
         if let Ok(state) = decode(&seal(payload, &k), &k) {

@@ -2,7 +2,8 @@
 //! The order is documented on [`super::encode`].
 
 use super::{
-    v1, MAX_BUCKETS_PER_SERIES, MAX_LAST_EVENTS, MAX_MEMBERSHIPS, MAX_PAYLOAD_LEN, MAX_SERIES,
+    v2, MAX_BUCKETS_PER_SERIES, MAX_EXPERIMENTS, MAX_GOALS_PER_EXPERIMENT, MAX_LAST_EVENTS,
+    MAX_MEMBERSHIPS, MAX_PAYLOAD_LEN, MAX_SERIES,
 };
 use crate::state::{Series, VisitorState};
 
@@ -11,16 +12,21 @@ pub(super) fn within_limits(state: &VisitorState) -> bool {
     state.counts.len() <= MAX_SERIES
         && state.last_events.len() <= MAX_LAST_EVENTS
         && state.memberships.len() <= MAX_MEMBERSHIPS
+        && state.experiments.len() <= MAX_EXPERIMENTS
+        && state
+            .experiments
+            .iter()
+            .all(|e| e.goals.len() <= MAX_GOALS_PER_EXPERIMENT)
         && state
             .counts
             .iter()
             .all(|wc| wc.series.counts.len() <= MAX_BUCKETS_PER_SERIES)
 }
 
-/// The v1 payload of `state`.
+/// The payload of `state` in the written format.
 pub(super) fn payload(state: &VisitorState) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    v1::write(state, &mut out);
+    v2::write(state, &mut out);
     out
 }
 
@@ -63,6 +69,17 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
             s.memberships.len(),
         );
         s.memberships = keep(&s.memberships, &drop);
+    }
+    for e in &mut s.experiments {
+        e.goals.truncate(MAX_GOALS_PER_EXPERIMENT);
+    }
+    if s.experiments.len() > MAX_EXPERIMENTS {
+        let order = experiment_order(&s);
+        let drop = without(
+            &order[..s.experiments.len() - MAX_EXPERIMENTS],
+            s.experiments.len(),
+        );
+        s.experiments = keep(&s.experiments, &drop);
     }
     if fits(&s) {
         return s;
@@ -133,11 +150,36 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         t.memberships = keep(&s.memberships, &without(&order[..k], s.memberships.len()));
         t
     };
-    let (t, _) = smallest_fitting(order.len(), drop_memberships);
-    // With no counts, events or memberships left, only fixed-size
-    // fields remain: about 100 bytes, far below the cap.
+    match smallest_fitting(order.len(), drop_memberships) {
+        (t, true) => return t,
+        (t, false) => s = t,
+    }
+
+    // 5. Experiments: never exposed first, then the oldest exposures.
+    let order = experiment_order(&s);
+    let drop_experiments = |k: usize| {
+        let mut t = s.clone();
+        t.experiments = keep(&s.experiments, &without(&order[..k], s.experiments.len()));
+        t
+    };
+    let (t, _) = smallest_fitting(order.len(), drop_experiments);
+    // With no counts, events, memberships or experiments left, only
+    // fixed-size fields remain: about 100 bytes, far below the cap.
     debug_assert!(fits(&t));
     t
+}
+
+/// Experiment indices in drop order: never exposed first (in list order),
+/// then by exposure time, oldest first.
+fn experiment_order(s: &VisitorState) -> Vec<usize> {
+    let mut order: Vec<(Option<u64>, usize)> = s
+        .experiments
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.exposed, i))
+        .collect();
+    order.sort_unstable();
+    order.into_iter().map(|(_, i)| i).collect()
 }
 
 /// Binary search for the smallest `k` in `0..=n` such that `build(k)` fits,

@@ -21,9 +21,15 @@ const DENSE: u64 = 1;
 ///
 /// The caller keeps `state` within the decode limits (see [`super::trim`]);
 /// this function writes whatever it is given.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub(super) fn write(state: &VisitorState, out: &mut Vec<u8>) {
-    let base = state.last_seen;
     out.push(VERSION);
+    write_body(state, out);
+}
+
+/// The v1 layout without its version byte: version 2 starts with it too.
+pub(super) fn write_body(state: &VisitorState, out: &mut Vec<u8>) {
+    let base = state.last_seen;
     out.extend_from_slice(&state.visitor_id);
     put_varint(out, base);
     put_delta(out, state.first_seen, base);
@@ -192,6 +198,7 @@ pub(super) fn read(r: &mut Reader<'_>) -> Result<VisitorState, CookieError> {
         last_events,
         memberships,
         rate,
+        experiments: Vec::new(),
     })
 }
 

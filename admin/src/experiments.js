@@ -1,0 +1,144 @@
+// The Experiments tab: GET api/experiments (the Worker computes the stats), one card per
+// experiment or holdout: status, SRM warning, per goal a table of variants against the
+// control (rate, uplift with 95 % interval, chance to beat control, sequential p-value,
+// value per visitor), the cumulative conversion rate per variant and, for bandits, the
+// weights over time. Charts with uPlot, like the Stats tab.
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import './experiments.css';
+import { call } from './api.js';
+import { h, statusLine, formatTime } from './ui.js';
+
+const PALETTE = ['#475569', '#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2'];
+const pct = (x, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? '—' : `${(x * 100).toFixed(digits)} %`);
+const signed = (x, digits = 1) => (x === null || x === undefined ? '—' : `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(digits)}`);
+const money = (x) => (x === null || x === undefined ? '—' : x.toFixed(2));
+
+export function experimentsView(app) {
+  const status = statusLine('experiments-status');
+  const list = h('div.experiments#experiments');
+  const days = h('select#experiments-days', { 'aria-label': 'Days of results' },
+    [1, 7, 14, 35].map((d) => h('option', { value: String(d), selected: d === 7 }, d === 1 ? 'Today' : `Last ${d} days`)));
+  days.addEventListener('change', () => app.run(load, status));
+  const el = h('section.view#view-experiments', { 'aria-labelledby': 'tab-experiments', hidden: true },
+    h('div.toolbar', h('div.toolbar-meta', h('strong', 'Experiments'),
+      h('span.meta-more', ' · from folded counters, a few minutes behind')),
+    h('div.actions', days, h('button.secondary', { type: 'button', onclick: () => app.run(load, status) }, 'Refresh'))),
+    status.el, list);
+  let plots = [];
+  let loaded = false;
+  const ro = new ResizeObserver(() => resize());
+
+  function resize() {
+    for (const p of plots) {
+      const w = Math.max(200, p.box.clientWidth);
+      if (Math.abs(w - p.plot.width) > 2) p.plot.setSize({ width: w, height: chartHeight() });
+    }
+  }
+
+  async function load() {
+    status.set('busy', 'Loading results…');
+    const r = await call('GET', `experiments?days=${days.value}`);
+    for (const p of plots) p.plot.destroy();
+    plots = [];
+    list.replaceChildren();
+    loaded = true;
+    const exps = r.body?.experiments || [];
+    if (!exps.length) {
+      list.append(h('p.hint', 'No experiments in the rules yet. Add an "experiments" section (see the README) or a holdout on a segment.'));
+      status.set('', '');
+      return;
+    }
+    for (const e of exps) list.append(card(e, r.body));
+    status.set('', `${exps.length} experiment${exps.length === 1 ? '' : 's'} · ${r.body.sequential_test}`);
+  }
+
+  function card(e, body) {
+    const colors = Object.fromEntries(e.variants.map((v, i) => [v, PALETTE[i % PALETTE.length]]));
+    const badges = [
+      h(`span.badge.exp-status.exp-${e.status}`, e.status),
+      h('span.badge', e.kind === 'holdout' ? 'holdout' : e.allocation === 'bandit' ? 'bandit' : 'fixed split'),
+      e.segment ? h('span.badge', `segment ${e.segment}`) : null,
+    ];
+    const srm = e.srm?.flag
+      ? h('p.status.status-error.srm-warning', { role: 'alert' },
+        `Sample ratio mismatch (p = ${e.srm.p.toExponential(1)}): exposures ${e.exposures.join(' / ')} do not fit the weights ${e.weights.map((w) => pct(w, 0)).join(' / ')}. Check the setup before trusting these results.`)
+      : null;
+    const enough = e.enough_data ? null
+      : h('p.status.status-info.not-enough', `Not enough data yet: every variant needs ${e.min_exposures} exposures and ${e.min_conversions} conversions before these numbers mean much.`);
+    const split = h('p.exp-split', 'Exposures: ', e.variants.map((v, i) => h('span.exp-chip', h('i', { style: `background:${colors[v]}` }), `${v} ${e.exposures[i].toLocaleString()}`)),
+      e.allocation === 'bandit' ? h('span.meta-more', ` · weights now ${e.current_weights.map((w) => pct(w, 0)).join(' / ')}`) : null,
+      e.srm?.p !== null && e.srm?.p !== undefined && !e.srm.flag ? h('span.meta-more', ` · SRM check p = ${e.srm.p.toFixed(3)}`) : null);
+    const goals = Object.entries(e.goals || {});
+    const sections = goals.map(([goal, g]) => goalSection(e, goal, g, colors, body));
+    if (!goals.length) sections.push(h('p.hint', 'No goals: declare one to measure conversions.'));
+    const c = h('section.card.experiment', { id: `exp-${e.key}`, dataset: { key: e.key } },
+      h('h2', e.key, ...badges), srm, enough, split, ...sections);
+    if (e.allocation === 'bandit' && e.bandit_history.length) {
+      const times = e.bandit_history.map(([t]) => t);
+      const series = e.variants.map((v, i) => [v, e.bandit_history.map(([, w]) => w[i])]);
+      c.append(h('h3', 'Bandit weights over time'));
+      c.append(chart(`weights-${e.key}`, times, series, colors, [0, 1]));
+    }
+    return c;
+  }
+
+  function goalSection(e, goal, g, colors, body) {
+    const rows = g.variants.map((v) => {
+      const vs = v.vs_control;
+      const win = vs && vs.absolute.low > 0;
+      const lose = vs && vs.absolute.high < 0;
+      const cls = win ? '.exp-win' : lose ? '.exp-lose' : '';
+      return h(`tr${cls}`, { dataset: { variant: v.variant } },
+        h('th', { scope: 'row', 'data-label': 'Variant' }, h('i.swatch', { style: `background:${colors[v.variant]}` }), v.variant, vs ? '' : h('span.meta-more', ' (control)')),
+        h('td', { 'data-label': 'Exposures' }, v.exposures.toLocaleString()),
+        h('td', { 'data-label': 'Conversions' }, v.conversions.toLocaleString()),
+        h('td', { 'data-label': 'Rate' }, pct(v.rate, 2)),
+        h('td.uplift', { 'data-label': 'Uplift (pts, 95 %)' }, vs ? `${signed(vs.absolute.estimate, 2)} [${signed(vs.absolute.low, 2)}, ${signed(vs.absolute.high, 2)}]` : '—'),
+        h('td', { 'data-label': 'Relative' }, vs && vs.relative ? `${signed(vs.relative.estimate)} % [${signed(vs.relative.low)}, ${signed(vs.relative.high)}]` : '—'),
+        h('td.chance', { 'data-label': 'Chance to beat control' }, vs ? pct(vs.chance_to_beat) : '—'),
+        h('td.pvalue', { 'data-label': 'p-value (sequential)' }, vs ? (vs.p_value < 0.001 ? '< 0.001' : vs.p_value.toFixed(3)) : '—'),
+        h('td', { 'data-label': 'Value / visitor (95 %)' }, g.has_value
+          ? `${money(v.value_per_visitor.estimate)} [${money(v.value_per_visitor.low)}, ${money(v.value_per_visitor.high)}]` : '—'));
+    });
+    const table = h('div.table-wrap', h('table.exp-table', { dataset: { goal } },
+      h('thead', h('tr', ['Variant', 'Exposures', 'Conversions', 'Rate', 'Uplift (pts, 95 %)', 'Relative', 'Chance to beat control', 'p-value (sequential)', 'Value / visitor (95 %)'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', rows)));
+    // From the first look with any exposure on.
+    let series = Object.entries(g.cumulative_rate || {});
+    const first = Math.max(0, e.looks.findIndex((_, i) => series.some(([, v]) => v[i] !== null)));
+    series = series.map(([k, v]) => [k, v.slice(first)]);
+    return h('div.goal', h('h3', `Goal “${goal}”`), table,
+      h('h3', 'Cumulative conversion rate'),
+      chart(`rate-${e.key}-${goal}`, e.looks.slice(first), series, colors, null, true),
+      h('p.hint', `Points are daily looks (${formatTime(body.from * 1000)} – ${formatTime(body.to * 1000)}).`));
+  }
+
+  function chart(id, xs, series, colors, yRange, percent) {
+    const box = h('div.chart-box');
+    const wrap = h('div.chart.exp-chart', { id: `chart-${id}`, dataset: { series: String(series.length) } }, box);
+    requestAnimationFrame(() => {
+      const width = Math.max(200, box.clientWidth || 600);
+      const opts = {
+        width,
+        height: chartHeight(),
+        cursor: { drag: { x: false, y: false } },
+        scales: { x: { time: true }, y: { range: yRange ? () => yRange : (u, min, max) => [0, Math.max(0.01, max * 1.15)] } },
+        axes: [{ stroke: '#555', grid: { stroke: '#eee' } },
+          { stroke: '#555', grid: { stroke: '#eee' }, size: 52, values: (u, vals) => vals.map((v) => (percent || yRange ? `${Math.round(v * 1000) / 10}%` : v)) }],
+        series: [{}, ...series.map(([label]) => ({ label, stroke: colors[label], width: 2, points: { show: xs.length < 3 } }))],
+      };
+      const plot = new uPlot(opts, [xs, ...series.map(([, v]) => v)], box);
+      plots.push({ plot, box });
+      ro.observe(box);
+    });
+    return wrap;
+  }
+
+  return {
+    el,
+    async onShow() { if (!loaded) await app.run(load, status); else resize(); },
+  };
+}
+
+function chartHeight() { return window.innerWidth < 600 ? 180 : 220; }

@@ -1,0 +1,18 @@
+//! Experiments and holdouts inside segments.
+//!
+//! * [`assignment`]: GrowthBook's `run` (which variant a visitor gets, and why not).
+//! * [`compile`]: an experiment of the rules document, checked and ready per request.
+//! * [`exposure`]: per request, who is in which variant (sticky in the cookie),
+//!   what goes into the rewrite plan, exposures and conversions to count.
+//! * [`stats`]: rates, uplift, chance to beat control, sequential p-values, SRM.
+//! * [`bandit`]: Thompson-sampling weights from folded counts.
+//! * [`results`]: folded counters → per-variant results (admin API and page).
+//!
+//! Pure like the rest of the core: no I/O, no clock, no randomness of its own.
+
+pub mod assignment;
+pub mod bandit;
+pub mod compile;
+pub mod exposure;
+pub mod results;
+pub mod stats;
