@@ -5,30 +5,20 @@
 // (`personalized` or `no-block`, default no-block), PROFILE_REQUESTS (2000).
 // Needs node's WebSocket (node 22, or node 20 with --experimental-websocket,
 // which the Makefile passes).
-import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT, freePort } from '../../tests/e2e/harness.mjs';
-import { startMiniflare, drive } from '../../tests/load/miniflare.mjs';
+import { startMiniflare, startOrigin, drive } from '../../tests/load/miniflare.mjs';
 import { benchPage } from './page.mjs';
 
 const CASE = process.env.PROFILE_CASE || 'no-block';
 const REQUESTS = Number(process.env.PROFILE_REQUESTS || 2000);
 
 const html = benchPage(100 * 1024);
-const port = await freePort();
-const origin = createServer((req, res) => {
-  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html) });
-  res.end(html);
-});
-// Longer than workerd keeps an idle upstream connection, so the origin never
-// closes one under a request the Worker is sending (a reset, then a 502).
-origin.keepAliveTimeout = 120_000;
-origin.headersTimeout = 125_000;
-await new Promise((ok) => origin.listen(port, '127.0.0.1', ok));
+const origin = await startOrigin(() => html);
 const inspectorPort = await freePort();
 const rules = await readFile(join(ROOT, 'benches', 'edge', 'rules.json'), 'utf8');
-const worker = await startMiniflare({ edgeseg: true, rules, vars: { ORIGIN_URL: `http://127.0.0.1:${port}` }, inspectorPort });
+const worker = await startMiniflare({ edgeseg: true, rules, vars: { ORIGIN_URL: origin.url }, inspectorPort });
 const headers = { accept: 'text/html', 'accept-encoding': 'identity', 'user-agent': 'Mozilla/5.0 edgeseg-bench' };
 const url = `${worker.url}/p100${CASE === 'personalized' ? '?utm_campaign=bench' : ''}`;
 

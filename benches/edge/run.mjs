@@ -18,12 +18,11 @@
 //
 // Bounded: a fixed number of requests to 127.0.0.1 only. Knobs: BENCH_ROUNDS
 // (default 5), BENCH_CONCURRENCY (8), BENCH_SCALE (1: multiplies request counts).
-import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
-import { ROOT, freePort } from '../../tests/e2e/harness.mjs';
-import { startMiniflare, drive, median, quantile } from '../../tests/load/miniflare.mjs';
+import { ROOT } from '../../tests/e2e/harness.mjs';
+import { startMiniflare, startOrigin, drive, median, quantile } from '../../tests/load/miniflare.mjs';
 import { benchPage } from './page.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
@@ -40,19 +39,8 @@ const CASES = {
 };
 
 async function main() {
-  const port = await freePort();
-  const origin = createServer((req, res) => {
-    const page = Object.values(PAGES).find((p) => req.url.startsWith(p.path));
-    if (!page) { res.writeHead(404); res.end(); return; }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(page.html) });
-    res.end(page.html);
-  });
-  // Longer than workerd keeps an idle upstream connection, so the origin never
-// closes one under a request the Worker is sending (a reset, then a 502).
-origin.keepAliveTimeout = 120_000;
-origin.headersTimeout = 125_000;
-await new Promise((ok) => origin.listen(port, '127.0.0.1', ok));
-  const vars = { ORIGIN_URL: `http://127.0.0.1:${port}` };
+  const origin = await startOrigin((url) => Object.values(PAGES).find((p) => url.startsWith(p.path))?.html);
+  const vars = { ORIGIN_URL: origin.url };
   const rules = await readFile(join(ROOT, 'benches', 'edge', 'rules.json'), 'utf8');
   const workers = {
     pass: await startMiniflare({ script: join(ROOT, 'benches', 'edge', 'passthrough.mjs'), vars }),

@@ -5,6 +5,7 @@
 // from /proc. Used by `make bench-edge` (benches/edge/run.mjs) and `make load`.
 import { Miniflare } from 'miniflare';
 import { unstable_getMiniflareWorkerOptions } from 'wrangler';
+import { createServer } from 'node:http';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT, freePort, TEST_SECRET } from '../e2e/harness.mjs';
@@ -146,4 +147,24 @@ export function quantile(values, q) {
 
 export function median(values) {
   return quantile(values, 0.5);
+}
+
+/**
+ * A local origin that answers every request with `page(url)` (an HTML
+ * string, or null for a 404), with its Content-Length. Returns { url, close }.
+ */
+export async function startOrigin(page) {
+  const port = await freePort();
+  const server = createServer((req, res) => {
+    const html = page(req.url);
+    if (html == null) { res.writeHead(404); res.end(); return; }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html) });
+    res.end(html);
+  });
+  // Longer than workerd keeps an idle upstream connection, so the origin never
+  // closes one under a request the Worker is sending (a reset, then a 502).
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
+  await new Promise((ok) => server.listen(port, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${port}`, close: () => server.close() };
 }

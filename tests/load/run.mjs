@@ -16,11 +16,10 @@
 //     equals the number of pages served to tracked visitors.
 // It prints throughput and latency, which it does not judge. Bounded: a
 // fixed number of requests to 127.0.0.1 only.
-import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, freePort, eventually, flushCounters } from '../e2e/harness.mjs';
-import { startMiniflare, drive, median, quantile } from './miniflare.mjs';
+import { ROOT, eventually, flushCounters } from '../e2e/harness.mjs';
+import { startMiniflare, startOrigin, drive, median, quantile } from './miniflare.mjs';
 import { benchPage } from '../../benches/edge/page.mjs';
 
 const TOTAL = Number(process.env.LOAD_REQUESTS || 10_000);
@@ -37,18 +36,9 @@ function fail(message) {
 }
 
 const html = benchPage(PAGE_BYTES);
-const port = await freePort();
-const origin = createServer((req, res) => {
-  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html) });
-  res.end(html);
-});
-// Longer than workerd keeps an idle upstream connection, so the origin never
-// closes one under a request the Worker is sending (a reset, then a 502).
-origin.keepAliveTimeout = 120_000;
-origin.headersTimeout = 125_000;
-await new Promise((ok) => origin.listen(port, '127.0.0.1', ok));
+const origin = await startOrigin(() => html);
 const rules = await readFile(join(ROOT, 'examples', 'rules.json'), 'utf8');
-const worker = await startMiniflare({ edgeseg: true, rules, vars: { ORIGIN_URL: `http://127.0.0.1:${port}`, EDGESEG_ADMIN_TOKEN: TOKEN } });
+const worker = await startMiniflare({ edgeseg: true, rules, vars: { ORIGIN_URL: origin.url, EDGESEG_ADMIN_TOKEN: TOKEN } });
 const admin = { authorization: `Bearer ${TOKEN}` };
 
 async function pageViews() {
