@@ -70,10 +70,16 @@ async function admin(path) {
   return r.json();
 }
 
-async function buy(v, amount) {
+// Each simulated visitor comes from an address of its own (the IPv6
+// documentation prefix), as real visitors do: the event endpoint limits each
+// client address to 120 requests a minute (wrangler.toml), and locally the
+// runtime takes CF-Connecting-IP from the request.
+const clientAddress = (i) => `2001:db8::${i.toString(16)}`;
+
+async function buy(v, amount, i) {
   const res = await fetch(`${worker.url}/__edgeseg/event`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', cookie: v.cookieHeader() },
+    headers: { 'content-type': 'application/json', cookie: v.cookieHeader(), 'cf-connecting-ip': clientAddress(i) },
     body: JSON.stringify({ events: [{ name: 'purchase', props: { amount }, path: '/' }] }),
   });
   assert.equal(res.status, 204);
@@ -99,7 +105,7 @@ test(`${VISITORS} simulated visitors: the better variant wins, exposures split w
     const [roll, amount] = plans[i];
     if (roll < p) {
       bought += 1;
-      await buy(v, amount);
+      await buy(v, amount, i);
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
