@@ -437,3 +437,14 @@ fn exposures_and_conversions_stay_exact_through_the_counters_under_faults() {
     assert_eq!(counted, truth);
     assert!(truth.len() == 4, "{truth:?}");
 }
+
+/// Regression: the Worker reads `request.cf` only when the rules use
+/// `country`, and a variant's content template is such a use too (it was
+/// missed, so `{{country}}` in a variant always showed its fallback).
+#[test]
+fn a_variant_template_that_names_country_makes_the_worker_read_it() {
+    assert!(!rules_with(experiment([0.5, 0.5], "s1"), None).reads_country);
+    let mut e = experiment([0.5, 0.5], "s1");
+    e["variants"][1]["content"]["hero"]["inner_html"] = json!("Hello from {{country|afar}}");
+    assert!(rules_with(e, None).reads_country);
+}

@@ -219,13 +219,22 @@ impl CompiledRules {
                             .any(|p| p == attribute || p.starts_with(&nested))
                     })
             };
+            // Segment content and experiment variants' content alike.
             let templates_read = |attribute: &str| {
                 let nested = format!("{attribute}.");
-                blocks.iter().flat_map(|b| &b.contents).any(|c| {
-                    c.templates()
-                        .flat_map(Template::placeholders)
-                        .any(|p| p == attribute || p.starts_with(&nested))
-                })
+                let variant_contents = experiments
+                    .iter()
+                    .flat_map(|e| &e.variants)
+                    .flat_map(|v| v.contents.iter().map(|(_, c)| c));
+                blocks
+                    .iter()
+                    .flat_map(|b| &b.contents)
+                    .chain(variant_contents)
+                    .any(|c| {
+                        c.templates()
+                            .flat_map(Template::placeholders)
+                            .any(|p| p == attribute || p.starts_with(&nested))
+                    })
             };
             let reads_counters = reads("counters");
             let reads_segments = reads("segments") || templates_read("segments");
