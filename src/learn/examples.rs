@@ -36,6 +36,8 @@ pub struct Label {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
+    /// The record's index in the list the examples were built from.
+    pub record: usize,
     pub visitor: String,
     pub ts: u64,
     pub features: Vec<f64>,
@@ -114,7 +116,7 @@ pub fn build(
     }
     let mut examples = Vec::new();
     let mut open_window = 0;
-    for r in records {
+    for (index, r) in records.iter().enumerate() {
         let label_value = match label {
             None => None,
             Some(l) if r.event == l.event => continue,
@@ -130,6 +132,7 @@ pub fn build(
             }
         };
         examples.push(Example {
+            record: index,
             visitor: r.visitor.clone(),
             ts: r.ts,
             features: features.iter().map(|f| r.number(f).unwrap_or(0.0)).collect(),

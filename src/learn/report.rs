@@ -257,10 +257,34 @@ pub fn effects_json(effects: &[Effect]) -> Value {
 
 /// The paste block: the signal under its name, as one JSON object.
 pub fn paste_section(name: &str, signal: &Value) -> String {
-    let mut wrapped = serde_json::Map::new();
-    wrapped.insert(name.to_string(), signal.clone());
-    let text = serde_json::to_string_pretty(&Value::Object(wrapped)).expect("JSON serializes");
+    let text = signal_block(name, signal);
     format!(
         "Paste into the rules' \"signals\" (admin page: Rules, then save with a message):\n{text}\n"
     )
+}
+
+/// `{"name": signal}` as JSON people can read: pretty-printed, except that a
+/// tree ensemble keeps one tree per line (a few hundred lines, not thousands).
+pub fn signal_block(name: &str, signal: &Value) -> String {
+    let key = serde_json::to_string(name).expect("JSON serializes");
+    match (signal.get("ensemble").and_then(Value::as_array), signal.as_object()) {
+        (Some(trees), Some(fields)) => {
+            let mut s = format!("{{\n  {key}: {{\n");
+            for (k, v) in fields.iter().filter(|(k, _)| *k != "ensemble") {
+                let _ = writeln!(s, "    {}: {},", serde_json::to_string(k).expect("JSON"), v);
+            }
+            s.push_str("    \"ensemble\": [\n");
+            for (i, t) in trees.iter().enumerate() {
+                let comma = if i + 1 < trees.len() { "," } else { "" };
+                let _ = writeln!(s, "      {t}{comma}");
+            }
+            s.push_str("    ]\n  }\n}");
+            s
+        }
+        _ => {
+            let mut wrapped = serde_json::Map::new();
+            wrapped.insert(name.to_string(), signal.clone());
+            serde_json::to_string_pretty(&Value::Object(wrapped)).expect("JSON serializes")
+        }
+    }
 }
