@@ -78,7 +78,11 @@ pub fn run(t: &Train) -> Result<Output, String> {
         "open_window": data.open_window,
     });
     let current = match &t.compare {
-        Some(file) => Some(crate::train_compare::current(file, &t.name)?),
+        Some(file) => Some(crate::train_compare::current(
+            file,
+            &t.name,
+            matches!(t.model, Model::KMeans { .. }),
+        )?),
         None => None,
     };
     let signal = match (&t.model, &label) {

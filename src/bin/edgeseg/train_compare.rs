@@ -5,7 +5,7 @@
 
 use edgeseg::learn::record::Record;
 use edgeseg::rules::CompiledRules;
-use edgeseg::signals::{self, SignalValue};
+use edgeseg::signals::{self, SignalKind, SignalValue};
 use serde_json::Value;
 
 pub struct Current {
@@ -15,7 +15,10 @@ pub struct Current {
     index: usize,
 }
 
-pub fn current(file: &str, name: &str) -> Result<Current, String> {
+/// The signal `name` in the rules `file`; `cluster` says whether the new
+/// model is a k-means one (compared with a `cluster` signal) or a chance
+/// (compared with a `logistic` or `trees` signal).
+pub fn current(file: &str, name: &str, cluster: bool) -> Result<Current, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
     let rules = CompiledRules::from_json(&text).map_err(|errors| {
         format!(
@@ -35,9 +38,16 @@ pub fn current(file: &str, name: &str) -> Result<Current, String> {
             if models.is_empty() { "none".to_string() } else { models.join(", ") }
         ));
     };
-    if !rules.signals[index].kind.is_model() {
+    let kind = &rules.signals[index].kind;
+    let fits = if cluster {
+        matches!(kind, SignalKind::Cluster(_))
+    } else {
+        matches!(kind, SignalKind::Logistic { .. } | SignalKind::Trees(_))
+    };
+    if !fits {
         return Err(format!(
-            "--compare {file}: \"{name}\" is not a logistic, cluster or trees signal"
+            "--compare {file}: \"{name}\" is not a {} signal, so it cannot be compared with this model (pass --name)",
+            if cluster { "cluster" } else { "logistic or trees" }
         ));
     }
     Ok(Current {
