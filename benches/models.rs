@@ -18,7 +18,12 @@ fn tree(depth: u32, seed: usize) -> Value {
     for i in 0..(1usize << (depth + 1)) - 1 {
         if i < splits {
             let feature = (i + seed) % INPUTS;
-            nodes.push(json!([feature, ((i * 7 + seed) % 10) as f64 + 0.5, 2 * i + 1, 2 * i + 2]));
+            nodes.push(json!([
+                feature,
+                ((i * 7 + seed) % 10) as f64 + 0.5,
+                2 * i + 1,
+                2 * i + 2
+            ]));
         } else {
             nodes.push(json!([((i + seed) % 13) as f64 / 100.0 - 0.06]));
         }
@@ -29,12 +34,19 @@ fn tree(depth: u32, seed: usize) -> Value {
 fn rules(model: Value) -> (CompiledRules, usize) {
     let mut signals = serde_json::Map::new();
     for i in 0..INPUTS {
-        signals.insert(format!("s{i}"), json!({"count": "page_view", "within": format!("{}d", i + 1)}));
+        signals.insert(
+            format!("s{i}"),
+            json!({"count": "page_view", "within": format!("{}d", i + 1)}),
+        );
     }
     signals.insert("model".into(), model);
     let doc = json!({"format": 1, "version": "bench", "signals": signals});
     let rules = CompiledRules::from_json(&doc.to_string()).expect("bench rules compile");
-    let index = rules.signals.iter().position(|s| s.name == "model").unwrap();
+    let index = rules
+        .signals
+        .iter()
+        .position(|s| s.name == "model")
+        .unwrap();
     (rules, index)
 }
 

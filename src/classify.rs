@@ -461,7 +461,8 @@ pub fn explain(rules: &CompiledRules, c: &Classification) -> String {
                             .iter()
                             .position(|s| s.name == path)
                             .and_then(|i| {
-                                let values: Vec<_> = c.signals.iter().map(|(_, v)| v.clone()).collect();
+                                let values: Vec<_> =
+                                    c.signals.iter().map(|(_, v)| v.clone()).collect();
                                 signals::explain_model(&rules.signals, i, &values)
                             })
                             .map_or_else(String::new, |h| format!(" [{h}]"));

@@ -14,7 +14,9 @@ use edgeseg::signals::{self, SignalValue};
 use serde_json::{json, Value};
 
 fn features() -> Vec<String> {
-    ["views_7d", "carts_7d", "searches_7d"].map(String::from).to_vec()
+    ["views_7d", "carts_7d", "searches_7d"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn data(label: bool) -> (Vec<Record>, Dataset) {
@@ -50,7 +52,11 @@ fn rules_with(model: &Value) -> CompiledRules {
 
 /// Scores every example of `d` with the core.
 fn core_scores(rules: &CompiledRules, records: &[Record], d: &Dataset) -> Vec<SignalValue> {
-    let index = rules.signals.iter().position(|s| s.name == "model").unwrap();
+    let index = rules
+        .signals
+        .iter()
+        .position(|s| s.name == "model")
+        .unwrap();
     d.train
         .iter()
         .chain(&d.test)
@@ -63,7 +69,10 @@ fn core_scores(rules: &CompiledRules, records: &[Record], d: &Dataset) -> Vec<Si
 }
 
 fn all_rows(d: &Dataset) -> Vec<Vec<f64>> {
-    examples::rows(&d.train).into_iter().chain(examples::rows(&d.test)).collect()
+    examples::rows(&d.train)
+        .into_iter()
+        .chain(examples::rows(&d.test))
+        .collect()
 }
 
 #[test]

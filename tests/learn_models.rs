@@ -20,7 +20,9 @@ fn export(name: &str) -> (PathBuf, synth::Synthetic) {
 }
 
 fn features() -> Vec<String> {
-    ["views_7d", "carts_7d", "searches_7d"].map(String::from).to_vec()
+    ["views_7d", "carts_7d", "searches_7d"]
+        .map(String::from)
+        .to_vec()
 }
 
 fn label() -> Label {
@@ -69,14 +71,23 @@ fn logistic_predicts_newer_purchases_and_recovers_the_signs() {
     let e = read::read_dir(&dir).unwrap();
     let data = examples::build(&e.records, &features(), Some(&label())).unwrap();
     let model = logistic::fit(&features(), &data.train).unwrap();
-    let p: Vec<f64> = data.test.iter().map(|x| model.predict(&x.features)).collect();
+    let p: Vec<f64> = data
+        .test
+        .iter()
+        .map(|x| model.predict(&x.features))
+        .collect();
     let y: Vec<bool> = data.test.iter().map(|x| x.label == Some(true)).collect();
     let auc = metrics::roc_auc(&p, &y);
     println!("logistic AUC {auc:.3} weights {:?}", model.weights);
     assert!(auc > 0.75, "AUC {auc}");
     for (name, effect) in synth::EFFECTS {
         let i = features().iter().position(|f| f == name).unwrap();
-        assert_eq!(model.weights[i].signum(), effect.signum(), "{name}: {:?}", model.weights);
+        assert_eq!(
+            model.weights[i].signum(),
+            effect.signum(),
+            "{name}: {:?}",
+            model.weights
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -114,6 +125,9 @@ fn a_tiny_export_is_a_clear_error() {
     let e = read::read_dir(&dir).unwrap();
     let err = examples::build(&e.records, &features(), Some(&label())).unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with("only ") && text.contains("need at least 50"), "{text}");
+    assert!(
+        text.starts_with("only ") && text.contains("need at least 50"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

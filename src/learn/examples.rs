@@ -125,7 +125,9 @@ pub fn build(
                     open_window += 1;
                     continue;
                 }
-                let times = label_times.get(r.visitor.as_str()).map_or(&[][..], Vec::as_slice);
+                let times = label_times
+                    .get(r.visitor.as_str())
+                    .map_or(&[][..], Vec::as_slice);
                 // The first label event strictly after the moment.
                 let next = times.partition_point(|&t| t <= r.ts);
                 Some(times.get(next).is_some_and(|&t| t <= r.ts + l.within))
@@ -135,7 +137,10 @@ pub fn build(
             record: index,
             visitor: r.visitor.clone(),
             ts: r.ts,
-            features: features.iter().map(|f| r.number(f).unwrap_or(0.0)).collect(),
+            features: features
+                .iter()
+                .map(|f| r.number(f).unwrap_or(0.0))
+                .collect(),
             label: label_value,
         });
     }

@@ -81,10 +81,7 @@ pub fn fit(
         params.seed = Some(seed.wrapping_add(i));
         let fitted: Fitted = KMeans::fit(&x, params).map_err(|e| LearnError::Fit(e.to_string()))?;
         let centroids = centroids_of(&fitted)?;
-        let inertia: f64 = z
-            .iter()
-            .map(|p| nearest(&centroids, p).1)
-            .sum();
+        let inertia: f64 = z.iter().map(|p| nearest(&centroids, p).1).sum();
         if best.as_ref().is_none_or(|(b, _, _)| inertia < *b) {
             best = Some((inertia, fitted, centroids));
         }
@@ -148,7 +145,10 @@ impl KMeansModel {
     pub fn predict(&self, rows: &[Vec<f64>]) -> Result<Vec<usize>, LearnError> {
         let z: Vec<Vec<f64>> = rows.iter().map(|r| self.scaling.apply(r)).collect();
         let x = DenseMatrix::from_2d_vec(&z).map_err(|e| LearnError::Fit(e.to_string()))?;
-        let labels = self.fitted.predict(&x).map_err(|e| LearnError::Fit(e.to_string()))?;
+        let labels = self
+            .fitted
+            .predict(&x)
+            .map_err(|e| LearnError::Fit(e.to_string()))?;
         Ok(labels.into_iter().map(|c| self.order[c]).collect())
     }
 

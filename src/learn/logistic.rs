@@ -32,9 +32,13 @@ pub fn fit(features: &[String], train: &[Example]) -> Result<LogisticModel, Lear
     let scaling = Scaling::fit(&rows);
     let z: Vec<Vec<f64>> = rows.iter().map(|r| scaling.apply(r)).collect();
     let x = DenseMatrix::from_2d_vec(&z).map_err(|e| LearnError::Fit(e.to_string()))?;
-    let y: Vec<i32> = train.iter().map(|e| i32::from(e.label == Some(true))).collect();
+    let y: Vec<i32> = train
+        .iter()
+        .map(|e| i32::from(e.label == Some(true)))
+        .collect();
     let params = LogisticRegressionParameters::default().with_alpha(ALPHA);
-    let model = LogisticRegression::fit(&x, &y, params).map_err(|e| LearnError::Fit(e.to_string()))?;
+    let model =
+        LogisticRegression::fit(&x, &y, params).map_err(|e| LearnError::Fit(e.to_string()))?;
     let coef = model.coefficients();
     let standardized: Vec<f64> = (0..features.len()).map(|j| *coef.get((0, j))).collect();
     let standardized_bias = *model.intercept().get((0, 0));
@@ -65,7 +69,10 @@ impl LogisticModel {
     pub fn predict(&self, features: &[f64]) -> f64 {
         let z = self.scaling.apply(features);
         let s = self.standardized_bias
-            + z.iter().zip(&self.standardized).map(|(x, w)| x * w).sum::<f64>();
+            + z.iter()
+                .zip(&self.standardized)
+                .map(|(x, w)| x * w)
+                .sum::<f64>();
         1.0 / (1.0 + (-s).exp())
     }
 

@@ -25,7 +25,12 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> f64 {
     if pos == 0.0 || neg == 0.0 {
         return 0.5;
     }
-    let rank_sum: f64 = ranks.iter().zip(labels).filter(|(_, l)| **l).map(|(r, _)| r).sum();
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(labels)
+        .filter(|(_, l)| **l)
+        .map(|(r, _)| r)
+        .sum();
     (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
 }
 
@@ -84,7 +89,11 @@ pub fn calibration(probabilities: &[f64], labels: &[bool]) -> Vec<CalibrationRow
 }
 
 fn distance(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f64>()
+        .sqrt()
 }
 
 /// Mean silhouette (−1 to 1; near 1: each point much closer to its own
@@ -156,21 +165,32 @@ mod tests {
 
     #[test]
     fn auc_of_known_orders() {
-        assert_eq!(roc_auc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]), 1.0);
-        assert_eq!(roc_auc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]), 0.0);
+        assert_eq!(
+            roc_auc(&[0.1, 0.2, 0.8, 0.9], &[false, false, true, true]),
+            1.0
+        );
+        assert_eq!(
+            roc_auc(&[0.9, 0.8, 0.2, 0.1], &[false, false, true, true]),
+            0.0
+        );
         assert_eq!(roc_auc(&[0.5, 0.5], &[false, true]), 0.5);
     }
 
     #[test]
     fn rand_index_ignores_label_names() {
-        assert!((adjusted_rand_index(&[0, 0, 1, 1, 2, 2], &[2, 2, 0, 0, 1, 1]) - 1.0).abs() < 1e-12);
+        assert!(
+            (adjusted_rand_index(&[0, 0, 1, 1, 2, 2], &[2, 2, 0, 0, 1, 1]) - 1.0).abs() < 1e-12
+        );
         assert!(adjusted_rand_index(&[0, 0, 1, 1], &[0, 1, 0, 1]) < 0.1);
     }
 
     #[test]
     fn log_loss_and_calibration() {
         assert!((log_loss(&[0.5, 0.5], &[true, false]) - std::f64::consts::LN_2).abs() < 1e-12);
-        let rows = calibration(&[0.1, 0.2, 0.3, 0.4, 0.5], &[false, false, true, false, true]);
+        let rows = calibration(
+            &[0.1, 0.2, 0.3, 0.4, 0.5],
+            &[false, false, true, false, true],
+        );
         assert_eq!(rows.len(), 5);
         assert_eq!(rows[2].observed, 1.0);
     }

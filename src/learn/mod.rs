@@ -101,7 +101,13 @@ pub fn utc_parts(ts: u64) -> (i64, u32, u32, u32, u32) {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, (secs / 3_600) as u32, (secs % 3_600 / 60) as u32)
+    (
+        year,
+        month,
+        day,
+        (secs / 3_600) as u32,
+        (secs % 3_600 / 60) as u32,
+    )
 }
 
 /// `2026-11-03 14:05 UTC`.

@@ -57,9 +57,11 @@ pub fn read_dir(dir: &Path) -> Result<Export, LearnError> {
             }
             out.lines += 1;
             match serde_json::from_str::<Record>(&line) {
-                Ok(r) if r.v != SCHEMA_VERSION => {
-                    out.skip(file, n + 1, &format!("schema version {} (this reader knows 1)", r.v))
-                }
+                Ok(r) if r.v != SCHEMA_VERSION => out.skip(
+                    file,
+                    n + 1,
+                    &format!("schema version {} (this reader knows 1)", r.v),
+                ),
                 Ok(r) => {
                     if seen.insert(r.id.clone()) {
                         out.records.push(r);

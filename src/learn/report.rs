@@ -45,10 +45,16 @@ pub fn data_section(export: &Export, data: &Dataset, label: Option<&Label>) -> S
             );
         }
     } else {
-        let _ = writeln!(s, "Each example is one moment of one visitor (a page view or event).");
+        let _ = writeln!(
+            s,
+            "Each example is one moment of one visitor (a page view or event)."
+        );
     }
     let _ = writeln!(s, "Features: {}.", data.features.join(", "));
-    for (name, part) in [("Trained on (older)", &data.train), ("Tested on (newer)", &data.test)] {
+    for (name, part) in [
+        ("Trained on (older)", &data.train),
+        ("Tested on (newer)", &data.test),
+    ] {
         let _ = write!(
             s,
             "{name}: {} examples from {} visitors, {} to {}",
@@ -131,8 +137,14 @@ pub fn quality_section(q: &BinaryQuality, label: &Label) -> String {
         "  Log loss {:.4} against {:.4} for always guessing the training rate ({:.0}% better; lower is better).",
         q.log_loss, q.baseline_log_loss, gain
     );
-    let _ = writeln!(s, "  Calibration (fifths of the newer examples by predicted chance):");
-    let _ = writeln!(s, "    predicted chance     examples   predicted on average   actually did");
+    let _ = writeln!(
+        s,
+        "  Calibration (fifths of the newer examples by predicted chance):"
+    );
+    let _ = writeln!(
+        s,
+        "    predicted chance     examples   predicted on average   actually did"
+    );
     for r in &q.calibration {
         let _ = writeln!(
             s,
@@ -267,7 +279,10 @@ pub fn paste_section(name: &str, signal: &Value) -> String {
 /// tree ensemble keeps one tree per line (a few hundred lines, not thousands).
 pub fn signal_block(name: &str, signal: &Value) -> String {
     let key = serde_json::to_string(name).expect("JSON serializes");
-    match (signal.get("ensemble").and_then(Value::as_array), signal.as_object()) {
+    match (
+        signal.get("ensemble").and_then(Value::as_array),
+        signal.as_object(),
+    ) {
         (Some(trees), Some(fields)) => {
             let mut s = format!("{{\n  {key}: {{\n");
             for (k, v) in fields.iter().filter(|(k, _)| *k != "ensemble") {

@@ -29,7 +29,11 @@ pub const GROUPS: [(&str, [f64; 3]); 3] = [
 
 /// The known effects on the log-odds of a purchase within a day.
 pub const BIAS: f64 = -3.0;
-pub const EFFECTS: [(&str, f64); 3] = [("views_7d", -0.08), ("carts_7d", 0.9), ("searches_7d", 0.12)];
+pub const EFFECTS: [(&str, f64); 3] = [
+    ("views_7d", -0.08),
+    ("carts_7d", 0.9),
+    ("searches_7d", 0.12),
+];
 
 /// 2026-11-01 00:00 UTC.
 pub const START: u64 = 1_793_491_200;
@@ -151,7 +155,15 @@ pub fn generate(config: &Config) -> Synthetic {
             if rng.unit() < true_propensity(views, carts, searches) {
                 let at = t + 600 + rng.below(20 * 3_600);
                 if at < end {
-                    records.push(record(&mut rng, at, &visitor, "event", "purchase", "/checkout", &signals));
+                    records.push(record(
+                        &mut rng,
+                        at,
+                        &visitor,
+                        "event",
+                        "purchase",
+                        "/checkout",
+                        &signals,
+                    ));
                 }
             }
             t += 3_600 + rng.below(48 * 3_600);

@@ -86,7 +86,11 @@ fn sigmoid(z: f64) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-pub fn fit(features: &[String], train: &[Example], params: &Params) -> Result<TreesModel, LearnError> {
+pub fn fit(
+    features: &[String],
+    train: &[Example],
+    params: &Params,
+) -> Result<TreesModel, LearnError> {
     if params.trees == 0 || params.trees > MAX_TREES {
         return Err(LearnError::Parameter(format!(
             "--trees must be from 1 to {MAX_TREES}, got {}",
@@ -118,9 +122,11 @@ pub fn fit(features: &[String], train: &[Example], params: &Params) -> Result<Tr
         let tree_params = DecisionTreeRegressorParameters::default()
             .with_max_depth(params.depth)
             .with_min_samples_leaf(params.min_leaf);
-        let tree: Tree =
-            DecisionTreeRegressor::fit(&x, &residual, tree_params).map_err(|e| LearnError::Fit(e.to_string()))?;
-        let step = tree.predict(&x).map_err(|e| LearnError::Fit(e.to_string()))?;
+        let tree: Tree = DecisionTreeRegressor::fit(&x, &residual, tree_params)
+            .map_err(|e| LearnError::Fit(e.to_string()))?;
+        let step = tree
+            .predict(&x)
+            .map_err(|e| LearnError::Fit(e.to_string()))?;
         for (fi, s) in f.iter_mut().zip(step) {
             *fi += params.rate * s;
         }
@@ -144,7 +150,12 @@ fn export(tree: &Tree, rate: f64) -> Result<Vec<Node>, LearnError> {
         .as_array()
         .ok_or_else(|| LearnError::Fit("unexpected regression tree form".into()))?;
     let mut out = Vec::new();
-    fn walk(nodes: &[Value], i: usize, rate: f64, out: &mut Vec<Node>) -> Result<usize, LearnError> {
+    fn walk(
+        nodes: &[Value],
+        i: usize,
+        rate: f64,
+        out: &mut Vec<Node>,
+    ) -> Result<usize, LearnError> {
         let bad = || LearnError::Fit("unexpected regression tree node".into());
         let n = nodes.get(i).ok_or_else(bad)?;
         let at = out.len();
@@ -176,7 +187,9 @@ impl TreesModel {
         let x = matrix(rows)?;
         let mut f = vec![self.base; rows.len()];
         for tree in &self.fitted {
-            let step = tree.predict(&x).map_err(|e| LearnError::Fit(e.to_string()))?;
+            let step = tree
+                .predict(&x)
+                .map_err(|e| LearnError::Fit(e.to_string()))?;
             for (fi, s) in f.iter_mut().zip(step) {
                 *fi += self.params.rate * s;
             }

@@ -733,7 +733,11 @@ impl Compiler<'_> {
                     }
                 }
             }
-            match ordered.iter_mut().find(|s| s.name == model_name).map(|s| &mut s.kind) {
+            match ordered
+                .iter_mut()
+                .find(|s| s.name == model_name)
+                .map(|s| &mut s.kind)
+            {
                 Some(SignalKind::Cluster(m)) => m.inputs = resolved,
                 Some(SignalKind::Trees(m)) => m.inputs = resolved,
                 _ => {}

@@ -42,12 +42,18 @@ impl ClusterModel {
         if spec.scale.len() != d {
             errors.push((
                 "scale".into(),
-                format!("expected one scale per input ({d}), got {}", spec.scale.len()),
+                format!(
+                    "expected one scale per input ({d}), got {}",
+                    spec.scale.len()
+                ),
             ));
         }
         for (i, s) in spec.scale.iter().enumerate() {
             if !(s.is_finite() && *s > 0.0) {
-                errors.push((path_index("scale", i), format!("a scale must be above 0, got {s}")));
+                errors.push((
+                    path_index("scale", i),
+                    format!("a scale must be above 0, got {s}"),
+                ));
             }
         }
         let k = spec.centroids.len();
@@ -64,7 +70,10 @@ impl ClusterModel {
                     format!("expected one value per input ({d}), got {}", c.len()),
                 ));
             } else if c.iter().any(|v| !v.is_finite()) {
-                errors.push((path_index("centroids", i), "values must be finite numbers".into()));
+                errors.push((
+                    path_index("centroids", i),
+                    "values must be finite numbers".into(),
+                ));
             }
         }
         if let Some(names) = &spec.names {
@@ -76,7 +85,10 @@ impl ClusterModel {
             }
             for (i, n) in names.iter().enumerate() {
                 if names[..i].contains(n) {
-                    errors.push((path_index("names", i), format!("the name \"{n}\" is used twice")));
+                    errors.push((
+                        path_index("names", i),
+                        format!("the name \"{n}\" is used twice"),
+                    ));
                 }
             }
         }

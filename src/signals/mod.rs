@@ -186,9 +186,9 @@ pub fn score_model(
     let earlier: Vec<Option<SignalValue>> =
         signals[..index].iter().map(|s| input(&s.name)).collect();
     match &signals.get(index)?.kind {
-        SignalKind::Logistic { inputs, bias } => {
-            Some(SignalValue::Number(logistic::value(&earlier, inputs, *bias)))
-        }
+        SignalKind::Logistic { inputs, bias } => Some(SignalValue::Number(logistic::value(
+            &earlier, inputs, *bias,
+        ))),
         SignalKind::Cluster(m) => Some(m.value(&earlier)),
         SignalKind::Trees(m) => Some(SignalValue::Number(m.value(&earlier))),
         _ => None,
@@ -198,7 +198,11 @@ pub fn score_model(
 /// How a trained model arrived at its value, for the debug header
 /// (`nearest of 3 clusters: #2 at scaled distance 0.41`), from the computed
 /// values of all signals in order. `None` for other kinds.
-pub fn explain_model(signals: &[Signal], index: usize, values: &[Option<SignalValue>]) -> Option<String> {
+pub fn explain_model(
+    signals: &[Signal],
+    index: usize,
+    values: &[Option<SignalValue>],
+) -> Option<String> {
     match &signals.get(index)?.kind {
         SignalKind::Cluster(m) => Some(m.explain(values)),
         SignalKind::Trees(m) => Some(m.explain(values)),

@@ -73,7 +73,10 @@ impl TreesModel {
             if tree.is_empty() || tree.len() > MAX_NODES_PER_TREE {
                 errors.push((
                     tree_path,
-                    format!("a tree has 1 to {MAX_NODES_PER_TREE} nodes, got {}", tree.len()),
+                    format!(
+                        "a tree has 1 to {MAX_NODES_PER_TREE} nodes, got {}",
+                        tree.len()
+                    ),
                 ));
                 continue;
             }
@@ -81,7 +84,8 @@ impl TreesModel {
             roots.push(root as u32);
             for (i, node) in tree.iter().enumerate() {
                 let path = path_index(&tree_path, i);
-                let whole = |v: f64, below: usize| v.fract() == 0.0 && v >= 0.0 && (v as usize) < below;
+                let whole =
+                    |v: f64, below: usize| v.fract() == 0.0 && v >= 0.0 && (v as usize) < below;
                 match node.as_slice() {
                     [value] if value.is_finite() => nodes.push(TreeNode {
                         input: LEAF,
@@ -91,11 +95,28 @@ impl TreesModel {
                     }),
                     [input, threshold, left, right] => {
                         if !whole(*input, d) {
-                            errors.push((path, format!("the input {input} is not a position in \"trees\" (0 to {})", d.saturating_sub(1))));
+                            errors.push((
+                                path,
+                                format!(
+                                    "the input {input} is not a position in \"trees\" (0 to {})",
+                                    d.saturating_sub(1)
+                                ),
+                            ));
                         } else if !threshold.is_finite() {
                             errors.push((path, "the threshold must be a finite number".into()));
-                        } else if !(whole(*left, tree.len()) && whole(*right, tree.len()) && *left as usize > i && *right as usize > i) {
-                            errors.push((path, format!("children must be later nodes of this tree ({} to {})", i + 1, tree.len() - 1)));
+                        } else if !(whole(*left, tree.len())
+                            && whole(*right, tree.len())
+                            && *left as usize > i
+                            && *right as usize > i)
+                        {
+                            errors.push((
+                                path,
+                                format!(
+                                    "children must be later nodes of this tree ({} to {})",
+                                    i + 1,
+                                    tree.len() - 1
+                                ),
+                            ));
                         } else {
                             nodes.push(TreeNode {
                                 input: *input as u16,
@@ -107,7 +128,8 @@ impl TreesModel {
                     }
                     _ => errors.push((
                         path,
-                        "a node is [value] (a leaf) or [input, threshold, left, right] (a split)".into(),
+                        "a node is [value] (a leaf) or [input, threshold, left, right] (a split)"
+                            .into(),
                     )),
                 }
             }

@@ -410,7 +410,10 @@ fn train(s: &Split) -> Result<Train, UsageError> {
         "kmeans" => &["--k", "--names", "--seed"],
         "generate" => &["--seed", "--visitors", "--days"],
         other => {
-            let hint = match edgeseg::error::suggest(other, ["logistic", "trees", "kmeans", "generate"].into_iter()) {
+            let hint = match edgeseg::error::suggest(
+                other,
+                ["logistic", "trees", "kmeans", "generate"].into_iter(),
+            ) {
                 Some(s) => format!(" (did you mean {s}?)"),
                 None => String::new(),
             };
@@ -420,10 +423,18 @@ fn train(s: &Split) -> Result<Train, UsageError> {
             ));
         }
     };
-    for flag in s.flags.iter().map(|(f, _)| *f).chain(s.switches.iter().copied()) {
+    for flag in s
+        .flags
+        .iter()
+        .map(|(f, _)| *f)
+        .chain(s.switches.iter().copied())
+    {
         let shared = model != "generate" && TRAIN_SHARED.contains(&flag);
         if !shared && !own.contains(&flag) {
-            return Err(usage(c, format!("{flag} does not apply to `train {model}`")));
+            return Err(usage(
+                c,
+                format!("{flag} does not apply to `train {model}`"),
+            ));
         }
     }
     let number = |flag: &str, default: u64| -> Result<u64, UsageError> {
@@ -445,12 +456,20 @@ fn train(s: &Split) -> Result<Train, UsageError> {
             .unwrap_or_default())
     };
     let labelled = || -> Result<(String, u64, String), UsageError> {
-        let label = s
-            .single("train", "--label")?
-            .ok_or_else(|| usage(c, "missing --label EVENT (the event to predict, like purchase)"))?;
-        let text = s.single("train", "--within")?.unwrap_or_else(|| "7d".to_string());
+        let label = s.single("train", "--label")?.ok_or_else(|| {
+            usage(
+                c,
+                "missing --label EVENT (the event to predict, like purchase)",
+            )
+        })?;
+        let text = s
+            .single("train", "--within")?
+            .unwrap_or_else(|| "7d".to_string());
         let within = parse_duration(&text).ok_or_else(|| {
-            usage(c, format!("--within expects a duration like 7d, 12h or 30m, got {text:?}"))
+            usage(
+                c,
+                format!("--within expects a duration like 7d, 12h or 30m, got {text:?}"),
+            )
         })?;
         Ok((label, within, text))
     };
@@ -458,14 +477,21 @@ fn train(s: &Split) -> Result<Train, UsageError> {
         "logistic" => {
             let (label, within, within_text) = labelled()?;
             let name = format!("{label}_chance");
-            (Model::Logistic { label, within, within_text }, name)
+            (
+                Model::Logistic {
+                    label,
+                    within,
+                    within_text,
+                },
+                name,
+            )
         }
         "trees" => {
             let (label, within, within_text) = labelled()?;
             let rate = match s.single("train", "--rate")? {
-                Some(t) => t
-                    .parse::<f64>()
-                    .map_err(|_| usage(c, format!("--rate expects a number like 0.3, got {t:?}")))?,
+                Some(t) => t.parse::<f64>().map_err(|_| {
+                    usage(c, format!("--rate expects a number like 0.3, got {t:?}"))
+                })?,
                 None => 0.5,
             };
             let name = format!("{label}_chance_trees");

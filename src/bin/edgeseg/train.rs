@@ -61,7 +61,8 @@ pub fn run(t: &Train) -> Result<Output, String> {
         }),
         _ => None,
     };
-    let data = examples::build(&export.records, &features, label.as_ref()).map_err(|e| e.to_string())?;
+    let data =
+        examples::build(&export.records, &features, label.as_ref()).map_err(|e| e.to_string())?;
     let asked = match &t.predict {
         Some(text) => Some(predict_rows(text, &features)?),
         None => None,
@@ -88,11 +89,26 @@ pub fn run(t: &Train) -> Result<Output, String> {
     let signal = match (&t.model, &label) {
         (Model::Logistic { .. }, Some(label)) => {
             let model = logistic::fit(&features, &data.train).map_err(|e| e.to_string())?;
-            let predict = |rows: &[Vec<f64>]| rows.iter().map(|r| model.predict(r)).collect::<Vec<f64>>();
-            binary_sections(&mut text, &mut json, &data, label, &predict, current.as_ref(), &export);
-            text.push_str("Weights (per one more of each feature; the odds multiply by e^weight):\n");
+            let predict =
+                |rows: &[Vec<f64>]| rows.iter().map(|r| model.predict(r)).collect::<Vec<f64>>();
+            binary_sections(
+                &mut text,
+                &mut json,
+                &data,
+                label,
+                &predict,
+                current.as_ref(),
+                &export,
+            );
+            text.push_str(
+                "Weights (per one more of each feature; the odds multiply by e^weight):\n",
+            );
             let mut order: Vec<usize> = (0..features.len()).collect();
-            order.sort_by(|&a, &b| model.standardized[b].abs().total_cmp(&model.standardized[a].abs()));
+            order.sort_by(|&a, &b| {
+                model.standardized[b]
+                    .abs()
+                    .total_cmp(&model.standardized[a].abs())
+            });
             for i in order {
                 text.push_str(&format!(
                     "  {:<20} {:>+9.4}  (one more multiplies the odds by {:.3}; a typical spread of {} by {:.2})\n",
@@ -109,12 +125,15 @@ pub fn run(t: &Train) -> Result<Output, String> {
             }
             model.signal()
         }
-        (Model::Trees {
-            trees: n,
-            depth,
-            rate,
-            ..
-        }, Some(label)) => {
+        (
+            Model::Trees {
+                trees: n,
+                depth,
+                rate,
+                ..
+            },
+            Some(label),
+        ) => {
             let params = trees::Params {
                 trees: *n,
                 depth: *depth,
@@ -122,8 +141,20 @@ pub fn run(t: &Train) -> Result<Output, String> {
                 ..trees::Params::default()
             };
             let model = trees::fit(&features, &data.train, &params).map_err(|e| e.to_string())?;
-            let predict = |rows: &[Vec<f64>]| model.predict(rows).unwrap_or_else(|_| vec![0.0; rows.len()]);
-            binary_sections(&mut text, &mut json, &data, label, &predict, current.as_ref(), &export);
+            let predict = |rows: &[Vec<f64>]| {
+                model
+                    .predict(rows)
+                    .unwrap_or_else(|_| vec![0.0; rows.len()])
+            };
+            binary_sections(
+                &mut text,
+                &mut json,
+                &data,
+                label,
+                &predict,
+                current.as_ref(),
+                &export,
+            );
             let nodes: usize = model.exported.iter().map(Vec::len).sum();
             text.push_str(&format!(
                 "Model: {} trees of depth at most {}, {} nodes in all, learning rate {}.\n",
@@ -138,8 +169,16 @@ pub fn run(t: &Train) -> Result<Output, String> {
             model.signal()
         }
         (Model::KMeans { k, names, seed }, _) => {
-            let model = kmeans::fit(&features, &data.train, *k, *seed, names.clone()).map_err(|e| e.to_string())?;
-            cluster_sections(&mut text, &mut json, &data, &model, current.as_ref(), &export)?;
+            let model = kmeans::fit(&features, &data.train, *k, *seed, names.clone())
+                .map_err(|e| e.to_string())?;
+            cluster_sections(
+                &mut text,
+                &mut json,
+                &data,
+                &model,
+                current.as_ref(),
+                &export,
+            )?;
             if let Some(rows) = &asked {
                 let found = model.predict(rows).map_err(|e| e.to_string())?;
                 json["predictions"] = match &model.names {
@@ -192,7 +231,8 @@ fn part_json(part: &[Example]) -> Value {
 }
 
 fn predict_rows(text: &str, features: &[String]) -> Result<Vec<Vec<f64>>, String> {
-    let value: Value = serde_json::from_str(text).map_err(|e| format!("--predict is not JSON: {e}"))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| format!("--predict is not JSON: {e}"))?;
     let list = value
         .as_array()
         .ok_or("--predict expects a JSON array of {feature: value} objects")?;
@@ -202,7 +242,10 @@ fn predict_rows(text: &str, features: &[String]) -> Result<Vec<Vec<f64>>, String
                 .as_object()
                 .ok_or("--predict expects a JSON array of {feature: value} objects")?;
             if let Some(k) = o.keys().find(|k| !features.contains(k)) {
-                return Err(format!("--predict names {k:?}, which is not a feature ({})", features.join(", ")));
+                return Err(format!(
+                    "--predict names {k:?}, which is not a feature ({})",
+                    features.join(", ")
+                ));
             }
             Ok(features
                 .iter()
@@ -270,7 +313,8 @@ fn binary_sections(
             "the two rank visitors about equally well"
         };
         text.push_str(&format!("  {verdict}.\n"));
-        json["compare"] = json!({"name": current.name, "scored": cp.len(), "quality": cq.to_json()});
+        json["compare"] =
+            json!({"name": current.name, "scored": cp.len(), "quality": cq.to_json()});
     }
 }
 
@@ -302,7 +346,9 @@ fn cluster_sections(
     };
     let mut clusters = Vec::new();
     for c in 0..k {
-        let share = |list: &[usize]| 100.0 * list.iter().filter(|&&x| x == c).count() as f64 / list.len().max(1) as f64;
+        let share = |list: &[usize]| {
+            100.0 * list.iter().filter(|&&x| x == c).count() as f64 / list.len().max(1) as f64
+        };
         let (tr, te) = (share(&train_c), share(&test_c));
         let centre: Vec<String> = model
             .features
@@ -343,10 +389,17 @@ fn cluster_sections(
         let pairs: Vec<(usize, usize)> = now
             .iter()
             .zip(&test_c)
-            .filter_map(|(a, b)| a.as_ref().map(|a| (labels.iter().position(|l| l == a).unwrap_or(0), *b)))
+            .filter_map(|(a, b)| {
+                a.as_ref()
+                    .map(|a| (labels.iter().position(|l| l == a).unwrap_or(0), *b))
+            })
             .collect();
         let (a, b): (Vec<usize>, Vec<usize>) = pairs.into_iter().unzip();
-        let ari = if a.is_empty() { 0.0 } else { metrics::adjusted_rand_index(&a, &b) };
+        let ari = if a.is_empty() {
+            0.0
+        } else {
+            metrics::adjusted_rand_index(&a, &b)
+        };
         text.push_str(&format!(
             "Drift: \"{}\" now in {} on the same newer part ({} moments): the two agree with adjusted Rand index {ari:.3} (1: the same grouping, 0: unrelated){}.\n",
             current.name,

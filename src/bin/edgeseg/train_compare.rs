@@ -23,7 +23,10 @@ pub fn current(file: &str, name: &str, cluster: bool) -> Result<Current, String>
     let rules = CompiledRules::from_json(&text).map_err(|errors| {
         format!(
             "--compare {file}: the rules do not validate (run `edgeseg validate {file}`): {}",
-            errors.0.first().map_or_else(String::new, ToString::to_string)
+            errors
+                .0
+                .first()
+                .map_or_else(String::new, ToString::to_string)
         )
     })?;
     let Some(index) = rules.signals.iter().position(|s| s.name == name) else {
@@ -35,7 +38,11 @@ pub fn current(file: &str, name: &str, cluster: bool) -> Result<Current, String>
             .collect();
         return Err(format!(
             "--compare {file}: no signal \"{name}\" there (its models: {}); pass --name",
-            if models.is_empty() { "none".to_string() } else { models.join(", ") }
+            if models.is_empty() {
+                "none".to_string()
+            } else {
+                models.join(", ")
+            }
         ));
     };
     let kind = &rules.signals[index].kind;
