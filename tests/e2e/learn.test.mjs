@@ -33,7 +33,7 @@ const base = {
     searches_7d: { count: 'search', within: '7d' },
   },
   segments: [],
-  blocks: [],
+  blocks: {},
 };
 
 let worker;
@@ -123,7 +123,8 @@ test('trained signals pasted through the admin save classify crafted visitors as
   }
   const link = await api('POST', 'preview', { segments: ['probe'], ttl: '10m' });
   assert.equal(link.status, 200, JSON.stringify(link.json));
-  const previewPath = new URL(link.json.url).pathname + new URL(link.json.url).search;
+  const previewUrl = new URL(link.json.url, worker.url);
+  const previewPath = previewUrl.pathname + previewUrl.search;
 
   for (const [i, [views, carts, searches]] of VISITORS.entries()) {
     const ip = `198.51.100.${40 + i}`;
