@@ -664,16 +664,12 @@ impl Compiler<'_> {
                 SignalSpec::Cluster(c) => {
                     trained.push((name.clone(), path.clone(), "cluster", c.cluster.clone()));
                     let model = ClusterModel::compile(c).map(|m| SignalKind::Cluster(Box::new(m)));
-                    self.model_errors(&path, model, || {
-                        SignalKind::Cluster(Box::new(ClusterModel::default()))
-                    })
+                    self.model_errors(&path, model, || SignalKind::Cluster(Box::default()))
                 }
                 SignalSpec::Trees(t) => {
                     trained.push((name.clone(), path.clone(), "trees", t.trees.clone()));
                     let model = TreesModel::compile(t).map(|m| SignalKind::Trees(Box::new(m)));
-                    self.model_errors(&path, model, || {
-                        SignalKind::Trees(Box::new(TreesModel::default()))
-                    })
+                    self.model_errors(&path, model, || SignalKind::Trees(Box::default()))
                 }
             };
             signals.push(Signal {

@@ -410,13 +410,11 @@ fn train(s: &Split) -> Result<Train, UsageError> {
         "kmeans" => &["--k", "--names", "--seed"],
         "generate" => &["--seed", "--visitors", "--days"],
         other => {
-            let hint = match edgeseg::error::suggest(
-                other,
-                ["logistic", "trees", "kmeans", "generate"].into_iter(),
-            ) {
-                Some(s) => format!(" (did you mean {s}?)"),
-                None => String::new(),
-            };
+            let hint =
+                match edgeseg::error::suggest(other, ["logistic", "trees", "kmeans", "generate"]) {
+                    Some(s) => format!(" (did you mean {s}?)"),
+                    None => String::new(),
+                };
             return Err(usage(
                 c,
                 format!("unknown model {other:?}{hint}: expected logistic, trees or kmeans"),
