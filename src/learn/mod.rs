@@ -87,27 +87,10 @@ impl fmt::Display for LearnError {
 
 impl std::error::Error for LearnError {}
 
-/// Year, month, day, hour, minute of a unix time in UTC (proleptic Gregorian;
-/// Howard Hinnant's days-to-civil algorithm).
+/// Year, month, day, hour, minute of a unix time in UTC.
 pub fn utc_parts(ts: u64) -> (i64, u32, u32, u32, u32) {
-    let days = (ts / 86_400) as i64;
-    let secs = ts % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (secs / 3_600) as u32,
-        (secs % 3_600 / 60) as u32,
-    )
+    let (y, mo, d, h, mi, _) = crate::duration::utc_parts(ts);
+    (y, mo, d, h, mi)
 }
 
 /// `2026-11-03 14:05 UTC`.

@@ -687,19 +687,8 @@ impl Compiler<'_> {
             let mut resolved = Vec::new();
             for (input, weight) in inputs {
                 let input_path = path_key(&path_key(&path, "logistic"), &input);
-                match ordered.iter().position(|s| s.name == input) {
-                    Some(i) if ordered[i].kind.is_model() => self.err(
-                        input_path,
-                        RuleErrorKind::Invalid(format!(
-                            "\"{input}\" is a {} signal: a model's inputs must be count, since, visitor or score signals",
-                            model_word(&ordered[i].kind)
-                        )),
-                    ),
-                    Some(i) => resolved.push((i, weight)),
-                    None => {
-                        let suggestion = suggest(&input, ordered.iter().map(|s| s.name.as_str()));
-                        self.err(input_path, RuleErrorKind::UnknownReference { what: "signal", name: input, suggestion });
-                    }
+                if let Some(i) = self.model_input(&ordered, input, input_path) {
+                    resolved.push((i, weight));
                 }
             }
             if let Some(SignalKind::Logistic { inputs, .. }) = ordered
@@ -714,19 +703,8 @@ impl Compiler<'_> {
             let mut resolved = Vec::new();
             for (j, input) in names.into_iter().enumerate() {
                 let input_path = path_index(&path_key(&path, key), j);
-                match ordered.iter().position(|s| s.name == input) {
-                    Some(i) if ordered[i].kind.is_model() => self.err(
-                        input_path,
-                        RuleErrorKind::Invalid(format!(
-                            "\"{input}\" is a {} signal: a model's inputs must be count, since, visitor or score signals",
-                            model_word(&ordered[i].kind)
-                        )),
-                    ),
-                    Some(i) => resolved.push(i),
-                    None => {
-                        let suggestion = suggest(&input, ordered.iter().map(|s| s.name.as_str()));
-                        self.err(input_path, RuleErrorKind::UnknownReference { what: "signal", name: input, suggestion });
-                    }
+                if let Some(i) = self.model_input(&ordered, input, input_path) {
+                    resolved.push(i);
                 }
             }
             match ordered
@@ -740,6 +718,36 @@ impl Compiler<'_> {
             }
         }
         (tracking, ordered)
+    }
+
+    /// The index of a model's input signal, or an error at `path`: inputs
+    /// must be declared, and not models themselves.
+    fn model_input(&mut self, ordered: &[Signal], input: String, path: String) -> Option<usize> {
+        match ordered.iter().position(|s| s.name == input) {
+            Some(i) if ordered[i].kind.is_model() => {
+                self.err(
+                    path,
+                    RuleErrorKind::Invalid(format!(
+                        "\"{input}\" is a {} signal: a model's inputs must be count, since, visitor or score signals",
+                        model_word(&ordered[i].kind)
+                    )),
+                );
+                None
+            }
+            Some(i) => Some(i),
+            None => {
+                let suggestion = suggest(&input, ordered.iter().map(|s| s.name.as_str()));
+                self.err(
+                    path,
+                    RuleErrorKind::UnknownReference {
+                        what: "signal",
+                        name: input,
+                        suggestion,
+                    },
+                );
+                None
+            }
+        }
     }
 
     /// A trained model's shape errors, each at its path; an invalid model
