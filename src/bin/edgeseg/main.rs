@@ -9,8 +9,11 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod args;
 #[cfg(not(target_arch = "wasm32"))]
-#[cfg(not(target_arch = "wasm32"))]
 mod output;
+#[cfg(not(target_arch = "wasm32"))]
+mod train;
+#[cfg(not(target_arch = "wasm32"))]
+mod train_compare;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -101,6 +104,10 @@ mod cli {
                 attributes,
                 groups,
             } => eval(&condition, &attributes, groups.as_deref()),
+            Command::Train(t) => {
+                let out = crate::train::run(&t).map_err(Failure::Input)?;
+                print(&out.stdout)
+            }
         }
     }
 
