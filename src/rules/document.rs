@@ -59,6 +59,52 @@ pub struct RulesDocument {
     /// The key is the experiment's name in counters, reports and the hash seed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub experiments: BTreeMap<String, ExperimentSpec>,
+    /// Webhooks sent when a tracked visitor enters or leaves a segment
+    /// (signed with the `EDGESEG_WEBHOOK_SECRET` secret, delivered by the
+    /// Worker's queue consumer with retries; see README, "Activation webhooks").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activations: Vec<ActivationSpec>,
+}
+
+/// A webhook on a segment transition.
+/// Example: `{"id": "cart_reminder", "segment": "cart_abandoner", "on": "enter",
+/// "url": "https://crm.example.com/hooks/edgeseg", "max_per_minute": 60}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ActivationSpec {
+    /// Unique id (letters, digits, `_`), sent in the payload and part of the
+    /// idempotency key.
+    pub id: String,
+    /// What the activation is for, for people reading the rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The segment whose entries (or exits) trigger it.
+    pub segment: String,
+    /// `enter` (the visitor became a member) or `exit` (stopped being one).
+    pub on: ActivationOn,
+    /// Where the signed JSON payload is POSTed: an `https://` URL (`http://`
+    /// only for `localhost` and `127.0.0.1`, for local testing).
+    pub url: String,
+    /// Most deliveries a minute (default 60); the excess is dropped and counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1)))]
+    pub max_per_minute: Option<u32>,
+    /// Most deliveries an hour (default 1000); the excess is dropped and counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1)))]
+    pub max_per_hour: Option<u32>,
+}
+
+/// Which transition of a segment an activation fires on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationOn {
+    /// The visitor became a member.
+    Enter,
+    /// The visitor stopped being a member.
+    Exit,
 }
 
 /// What a declared counter counts: one of `event`, `impressions` or `entries`.
@@ -116,6 +162,49 @@ pub struct Settings {
     /// personal pages say `Cache-Control: private` or set a cookie, and has
     /// listed its login cookies).
     pub origin_cache: OriginCacheSettings,
+    /// The event export to R2 (off by default): which page views and events
+    /// become records, and what a record carries. Only tracked visitors are
+    /// exported; see README, "Export" and docs/export-schema.md.
+    pub export: ExportSettings,
+}
+
+/// What the export writes. A record carries nothing the rules do not
+/// declare here: no IP address, no user agent, no query string but the
+/// listed UTM parameters.
+/// Example: `{"enabled": true, "props": {"purchase": ["amount"]}, "utm": ["source", "campaign"]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportSettings {
+    /// Turn the export on.
+    pub enabled: bool,
+    /// A record per page view (default true).
+    pub page_views: bool,
+    /// Declared events that get a record (default: every declared event; `[]`: none).
+    pub events: Option<Vec<String>>,
+    /// Signals a record carries (default: every declared signal).
+    pub signals: Option<Vec<String>>,
+    /// Event properties a record keeps, by event name (default: none). Other
+    /// properties the page sends are left out.
+    pub props: BTreeMap<String, Vec<String>>,
+    /// UTM parameters kept from the page's URL, without the `utm_` prefix
+    /// (default: source, medium, campaign, term, content).
+    pub utm: Vec<String>,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        ExportSettings {
+            enabled: false,
+            page_views: true,
+            events: None,
+            signals: None,
+            props: BTreeMap::new(),
+            utm: ["source", "medium", "campaign", "term", "content"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -128,6 +217,7 @@ impl Default for Settings {
             consent: ConsentSettings::default(),
             counter_retention: "35d".into(),
             origin_cache: OriginCacheSettings::default(),
+            export: ExportSettings::default(),
         }
     }
 }
