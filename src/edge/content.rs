@@ -72,6 +72,7 @@ async fn respond(
         visit,
         &rules,
         env,
+        ctx,
         timing,
         counters.as_ref(),
         weights.as_deref(),
@@ -144,6 +145,7 @@ fn personalize(
     visit: Visit,
     rules: &Rc<CompiledRules>,
     env: &Env,
+    ctx: &Context,
     timing: Timing,
     counters: Option<&serde_json::Map<String, serde_json::Value>>,
     weights: Option<&std::collections::BTreeMap<String, Vec<f64>>>,
@@ -168,7 +170,32 @@ fn personalize(
             untracked: !visitor.tracked,
         },
     };
+    let members_before = if rules.activations.is_empty() {
+        Vec::new()
+    } else {
+        crate::export::transitions::member_keys(&visitor.state.memberships)
+    };
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
+    // Counted (and exported) only for visitors who may be tracked, and never for previews.
+    let counted = visitor.tracked && matches!(preview, Preview::None | Preview::End { .. });
+    if counted && (rules.export.is_some() || !rules.activations.is_empty()) {
+        let outbox = super::export::page_view(
+            rules,
+            env,
+            &visit.facts,
+            &visitor.state,
+            &classification,
+            &members_before,
+        );
+        super::export::send_later(env, ctx, outbox);
+        // The page's own code may pass the id to the site's backend, which is
+        // how a webhook receiver or the export's reader links it to a person.
+        classification
+            .plan
+            .head_append
+            .get_or_insert_with(String::new)
+            .push_str(&crate::export::visitor_id_script(&visitor.state));
+    }
 
     let headers = copy_headers(&Headers(origin.headers()))?;
     // Validators describe the origin's bytes, not this visitor's page.
@@ -221,8 +248,6 @@ fn personalize(
         ),
     )?;
 
-    // Counted only for visitors who may be tracked, and never for previews.
-    let counted = visitor.tracked && matches!(preview, Preview::None | Preview::End { .. });
     if counted {
         super::counters::add(counter_names::PAGE_VIEWS, now, 1);
         for segment in &classification.entered {

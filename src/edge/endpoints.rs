@@ -1,12 +1,12 @@
 //! The worker's own endpoints under `/__edgeseg/`.
 
 use serde_json::json;
-use worker::{Env, Request, Response, Result};
+use worker::{Context, Env, Request, Response, Result};
 
-pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
+pub async fn handle(rest: &str, req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     match (req.method(), rest) {
         (worker::Method::Get, "health") => health(env).await,
-        (worker::Method::Post, "event") => super::events::handle(req, env).await,
+        (worker::Method::Post, "event") => super::events::handle(req, env, ctx).await,
         // Issue 4's path for the stats; the admin page uses admin/api/stats.
         (worker::Method::Get, "stats") => super::admin::handle("api/stats", req, env).await,
         // The page script is a static file (www/__edgeseg/edgeseg.js).
@@ -31,6 +31,10 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
 async fn health(env: &Env) -> Result<Response> {
     let secret_set = super::secret(env, super::SECRET_NAME).is_some();
     let origin_cache = origin_cache_health(env).await;
+    let export = {
+        let rules = super::rules_cache::current(env).await;
+        super::export::health(env, rules.as_deref()).await
+    };
     let body = super::rules_cache::status(env, |s| {
         json!({
             "status": if s.rules.is_some() { "ok" } else { "no_rules" },
@@ -48,6 +52,7 @@ async fn health(env: &Env) -> Result<Response> {
             "wasm_memory_bytes": core::arch::wasm32::memory_size(0) * 65_536,
             "counters": super::counters::health(env),
             "origin_cache": origin_cache,
+            "export": export,
             "build": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "commit": option_env!("EDGESEG_COMMIT").unwrap_or("unknown"),

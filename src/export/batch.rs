@@ -99,7 +99,10 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 
 /// Splits a consumer batch's records into objects of at most `max_records`
 /// (each object's key then follows its own first record).
-pub fn objects(records: &[ExportRecord], max_records: usize) -> impl Iterator<Item = &[ExportRecord]> {
+pub fn objects(
+    records: &[ExportRecord],
+    max_records: usize,
+) -> impl Iterator<Item = &[ExportRecord]> {
     records.chunks(max_records.max(1))
 }
 
@@ -191,9 +194,7 @@ mod tests {
 
     #[test]
     fn messages_round_trip_and_poison_is_named() {
-        let m = QueueMessage::Record {
-            record: record(7),
-        };
+        let m = QueueMessage::Record { record: record(7) };
         assert_eq!(decode(Some(&m.encode())), Ok(m));
         let w = QueueMessage::Webhook {
             delivery: Delivery {

@@ -110,7 +110,9 @@ impl Compiler<'_> {
                 if prop.is_empty() || prop.chars().count() > crate::events::MAX_STRING_CHARS {
                     self.err(
                         path_index(&path, i),
-                        RuleErrorKind::Invalid("a property name must be 1 to 256 characters".into()),
+                        RuleErrorKind::Invalid(
+                            "a property name must be 1 to 256 characters".into(),
+                        ),
                     );
                 }
             }
@@ -123,8 +125,7 @@ impl Compiler<'_> {
                     match signals.iter().position(|s| &s.name == name) {
                         Some(j) => signal_indices.push(j),
                         None => {
-                            let suggestion =
-                                suggest(name, signals.iter().map(|s| s.name.as_str()));
+                            let suggestion = suggest(name, signals.iter().map(|s| s.name.as_str()));
                             self.err(
                                 path_index(&path_key(base, "signals"), i),
                                 RuleErrorKind::UnknownReference {
@@ -245,15 +246,17 @@ fn check_url(url: &str) -> Result<(), String> {
         .trim_start_matches('[')
         .trim_end_matches(']');
     if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("\"{url}\" is not a URL: write it as https://host/path"));
+        return Err(format!(
+            "\"{url}\" is not a URL: write it as https://host/path"
+        ));
     }
     let local = matches!(host, "localhost" | "127.0.0.1" | "::1");
     match scheme {
         "https" => Ok(()),
         "http" if local => Ok(()),
-        "http" => Err(
-            "webhooks go over https:// (plain http:// only to localhost, for testing)".into(),
-        ),
+        "http" => {
+            Err("webhooks go over https:// (plain http:// only to localhost, for testing)".into())
+        }
         other => Err(format!(
             "unsupported scheme \"{other}\": webhooks go to https:// URLs"
         )),

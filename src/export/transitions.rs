@@ -8,8 +8,8 @@
 //! out at a request. A visitor who stays away is noticed leaving on their
 //! next page view, not before: edgeseg sees visitors only when they ask.
 
-use crate::rules::CompiledRules;
 use crate::rules::document::ActivationOn;
+use crate::rules::CompiledRules;
 use crate::state::Membership;
 
 use super::settings::CompiledActivation;
