@@ -288,7 +288,9 @@ async fn write_revision(
     // The revision rides along as metadata, so the Worker knows it from the
     // one read it makes anyway (export records' `rules_version`).
     kv.put(RULES_KEY, text)?
-        .metadata(json!({ "revision": next }))?
+        .metadata(history::RulesKeyMeta {
+            revision: Some(next),
+        })?
         .execute()
         .await?;
     kv.put(META_KEY, serde_json::to_string(&meta)?)?

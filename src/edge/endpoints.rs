@@ -30,12 +30,11 @@ pub async fn handle(rest: &str, req: Request, env: &Env, ctx: &Context) -> Resul
 
 async fn health(env: &Env) -> Result<Response> {
     let secret_set = super::secret(env, super::SECRET_NAME).is_some();
-    let origin_cache = origin_cache_health(env).await;
-    let export = {
-        let rules = super::rules_cache::current(env).await;
-        super::export::health(env, rules.as_deref()).await
-    };
+    // Today's totals, read once for the origin cache and the export parts.
+    let today = super::counters::for_conditions(env).await;
+    let origin_cache = origin_cache_health(env, &today).await;
     let body = super::rules_cache::status(env, |s| {
+        let export = super::export::health(env, s.rules.as_deref(), &today);
         json!({
             "status": if s.rules.is_some() { "ok" } else { "no_rules" },
             "rules_version": s.rules.as_ref().map(|r| r.version().to_string()),
@@ -71,7 +70,10 @@ fn iso_time(ms: f64) -> String {
 /// Whether the origin cache is in use, the purge generation this isolate
 /// uses, and today's hit ratio (hits over hits and misses; counts themselves
 /// are traffic figures, so only the admin stats show them).
-async fn origin_cache_health(env: &Env) -> serde_json::Value {
+async fn origin_cache_health(
+    env: &Env,
+    today: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
     let enabled = super::rules_cache::current(env)
         .await
         .is_some_and(|r| r.settings.origin_cache.enabled);
@@ -79,7 +81,6 @@ async fn origin_cache_health(env: &Env) -> serde_json::Value {
         .var("ORIGIN_URL")
         .is_ok_and(|v| !v.to_string().trim().is_empty());
     let ratio = if enabled && origin_set {
-        let today = super::counters::for_conditions(env).await;
         let count = |name: &str| {
             today
                 .get(name)

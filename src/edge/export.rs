@@ -22,9 +22,8 @@
 //! `attempts`, which that crate does not expose.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use serde_json::{json, Value};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -58,37 +57,71 @@ extern "C" {
     /// A Queues producer binding.
     type ExportQueue;
     #[wasm_bindgen(method, catch, js_name = sendBatch)]
-    fn send_batch(
-        this: &ExportQueue,
-        messages: &Array,
-    ) -> std::result::Result<js_sys::Promise, JsValue>;
+    fn send_batch(this: &ExportQueue, messages: &Array) -> std::result::Result<Promise, JsValue>;
+
+    /// An R2 bucket binding: only the three calls the export makes (the
+    /// `worker` crate's R2 types would bring far more into the bundle).
+    type Bucket;
+    #[wasm_bindgen(method, catch)]
+    fn put(
+        this: &Bucket,
+        key: &str,
+        value: &Uint8Array,
+        options: &JsValue,
+    ) -> std::result::Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn get(this: &Bucket, key: &str) -> std::result::Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn list(this: &Bucket, options: &JsValue) -> std::result::Result<Promise, JsValue>;
 
     /// The runtime's `CompressionStream` (a readable/writable pair).
     type CompressionStream;
     #[wasm_bindgen(constructor, catch)]
     fn new(format: &str) -> std::result::Result<CompressionStream, JsValue>;
+}
 
+fn bucket(env: &Env) -> Option<Bucket> {
+    binding(env, BUCKET_BINDING).map(JsCast::unchecked_into)
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn object(entries: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in entries {
+        let _ = Reflect::set(&o, &(*k).into(), v);
+    }
+    o.into()
+}
+
+async fn settle(p: std::result::Result<Promise, JsValue>) -> std::result::Result<JsValue, JsValue> {
+    JsFuture::from(p?).await
 }
 
 /// What this isolate did, for the health endpoint (the counters hold the
 /// totals of every isolate).
 #[derive(Default)]
 struct Stats {
-    counts: BTreeMap<&'static str, u64>,
+    /// By position in [`names::ALL`].
+    counts: [u64; names::ALL.len()],
     last_error: Option<String>,
 }
 
 thread_local! {
     static STATS: RefCell<Stats> = RefCell::new(Stats::default());
     /// Deliveries per activation in the current minute and hour (the rate cap).
-    static CAPS: RefCell<BTreeMap<String, CapWindows>> = const { RefCell::new(BTreeMap::new()) };
+    static CAPS: RefCell<Vec<(String, CapWindows)>> = const { RefCell::new(Vec::new()) };
 }
 
 fn count(name: &'static str, n: u64) {
     if n == 0 {
         return;
     }
-    STATS.with(|s| *s.borrow_mut().counts.entry(name).or_default() += n);
+    if let Some(i) = names::ALL.iter().position(|n| *n == name) {
+        STATS.with(|s| s.borrow_mut().counts[i] += n);
+    }
     super::counters::add(name, super::now_secs(), n);
 }
 
@@ -107,12 +140,12 @@ pub struct Outbox {
 impl Outbox {
     pub fn record(&mut self, record: ExportRecord) {
         self.records += 1;
-        self.messages.push(QueueMessage::Record { record }.encode());
+        self.messages.push(QueueMessage::record(&record).encode());
     }
 
     pub fn webhook(&mut self, delivery: Delivery) {
         self.messages
-            .push(QueueMessage::Webhook { delivery }.encode());
+            .push(QueueMessage::webhook(&delivery).encode());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -142,23 +175,10 @@ pub fn send_later(env: &Env, ctx: &Context, outbox: Outbox) {
     let queue: ExportQueue = queue.unchecked_into();
     let n = outbox.messages.len() as u64;
     let records = outbox.records;
-    let messages: Array = outbox
-        .messages
-        .into_iter()
-        .map(|body| {
-            let m = Object::new();
-            let _ = Reflect::set(&m, &"body".into(), &body.into());
-            let _ = Reflect::set(&m, &"contentType".into(), &"text".into());
-            JsValue::from(m)
-        })
-        .collect();
+    let messages: Array = outbox.messages.into_iter().map(text_message).collect();
     ctx.wait_until(async move {
-        let sent = match queue.send_batch(&messages) {
-            Ok(promise) => JsFuture::from(promise).await.map(|_| ()),
-            Err(e) => Err(e),
-        };
-        match sent {
-            Ok(()) => count(names::RECORDS_QUEUED, records),
+        match settle(queue.send_batch(&messages)).await {
+            Ok(_) => count(names::RECORDS_QUEUED, records),
             Err(e) => {
                 count(names::SEND_FAILURES, n);
                 note_error(format!("sending {n} messages to the queue failed: {e:?}"));
@@ -244,24 +264,27 @@ impl Policy {
 
 async fn consume(batch: &JsValue, env: &Env) {
     let policy = Policy::from_env(env);
-    let messages = Reflect::get(batch, &"messages".into())
-        .ok()
-        .and_then(|m| m.dyn_into::<Array>().ok())
+    let messages = get(batch, "messages")
+        .dyn_into::<Array>()
         .unwrap_or_default();
-    let mut records: Vec<(Incoming, ExportRecord)> = Vec::new();
+    let mut records: Vec<(Incoming, String, Timestamp)> = Vec::new();
     for message in messages.iter() {
-        let attempts = Reflect::get(&message, &"attempts".into())
-            .ok()
-            .and_then(|a| a.as_f64())
-            .map_or(1, |a| a as u32);
-        let body = Reflect::get(&message, &"body".into())
-            .ok()
-            .and_then(|b| b.as_string());
+        let attempts = get(&message, "attempts").as_f64().map_or(1, |a| a as u32);
+        let body = get(&message, "body").as_string();
         let incoming = Incoming { message, attempts };
         match batch::decode(body.as_deref()) {
-            Ok(QueueMessage::Record { record }) => records.push((incoming, record)),
-            Ok(QueueMessage::Webhook { delivery }) => {
-                deliver(env, &policy, &incoming, &delivery).await;
+            Ok(QueueMessage::Record { line, ts }) => records.push((incoming, line, ts)),
+            Ok(QueueMessage::Webhook {
+                activation,
+                idempotency_key,
+                body,
+            }) => {
+                let hook = Hook {
+                    activation: &activation,
+                    idempotency_key: &idempotency_key,
+                    body: &body,
+                };
+                deliver(env, &policy, &incoming, hook).await;
             }
             Err(e) => {
                 incoming.ack();
@@ -273,13 +296,13 @@ async fn consume(batch: &JsValue, env: &Env) {
     write_records(env, &policy, records).await;
 }
 
-async fn write_records(env: &Env, policy: &Policy, records: Vec<(Incoming, ExportRecord)>) {
+async fn write_records(env: &Env, policy: &Policy, records: Vec<(Incoming, String, Timestamp)>) {
     if records.is_empty() {
         return;
     }
-    let Ok(bucket) = env.bucket(BUCKET_BINDING) else {
+    let Some(bucket) = bucket(env) else {
         // Retrying cannot make a binding appear: count what is lost.
-        for (m, _) in &records {
+        for (m, ..) in &records {
             m.ack();
         }
         count(names::RECORDS_DROPPED, records.len() as u64);
@@ -290,36 +313,30 @@ async fn write_records(env: &Env, policy: &Policy, records: Vec<(Incoming, Expor
         return;
     };
     for chunk in records.chunks(MAX_RECORDS_PER_OBJECT) {
-        let list: Vec<ExportRecord> = chunk.iter().map(|(_, r)| r.clone()).collect();
-        let first = list.first().map_or(0, |r| r.ts);
+        let first = chunk.first().map_or(0, |(_, _, ts)| *ts);
         let key = batch::partition_key(first, &batch::batch_id(first, super::random_bytes()));
-        let written = match gzip(batch::to_ndjson(&list)).await {
+        let ndjson = batch::to_ndjson(chunk.iter().map(|(_, line, _)| line.as_str()));
+        let written = match gzip(ndjson).await {
             Ok(bytes) => {
-                let metadata = worker::HttpMetadata {
-                    content_type: Some("application/gzip".into()),
-                    ..Default::default()
-                };
-                bucket
-                    .put(&key, bytes)
-                    .http_metadata(metadata)
-                    .execute()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                let options = object(&[(
+                    "httpMetadata",
+                    object(&[("contentType", "application/gzip".into())]),
+                )]);
+                settle(bucket.put(&key, &bytes, &options)).await.map(|_| ())
             }
-            Err(e) => Err(format!("gzip failed: {e:?}")),
+            Err(e) => Err(e),
         };
         match written {
             Ok(()) => {
-                for (m, _) in chunk {
+                for (m, ..) in chunk {
                     m.ack();
                 }
                 count(names::RECORDS_WRITTEN, chunk.len() as u64);
                 count(names::OBJECTS_WRITTEN, 1);
             }
             Err(e) => {
-                note_error(format!("writing {key} failed, retrying its records: {e}"));
-                for (m, _) in chunk {
+                note_error(format!("writing {key} failed, retrying its records: {e:?}"));
+                for (m, ..) in chunk {
                     policy.retry_or_drop(m, names::RECORDS_DROPPED);
                 }
             }
@@ -328,7 +345,7 @@ async fn write_records(env: &Env, policy: &Policy, records: Vec<(Incoming, Expor
 }
 
 /// Gzip by the runtime (`CompressionStream("gzip")`).
-async fn gzip(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, JsValue> {
+async fn gzip(bytes: Vec<u8>) -> std::result::Result<Uint8Array, JsValue> {
     let mut bytes = bytes;
     let source = web_sys::Response::new_with_opt_u8_array(Some(&mut bytes))?;
     let body = source
@@ -338,10 +355,18 @@ async fn gzip(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, JsValue> {
     let compressed = body.pipe_through(gzip.unchecked_ref::<web_sys::ReadableWritablePair>());
     let out = web_sys::Response::new_with_opt_readable_stream(Some(&compressed))?;
     let buffer = JsFuture::from(out.array_buffer()?).await?;
-    Ok(Uint8Array::new(&buffer).to_vec())
+    Ok(Uint8Array::new(&buffer))
 }
 
-async fn deliver(env: &Env, policy: &Policy, m: &Incoming, delivery: &Delivery) {
+/// A webhook message, as decoded.
+#[derive(Clone, Copy)]
+struct Hook<'a> {
+    activation: &'a str,
+    idempotency_key: &'a str,
+    body: &'a str,
+}
+
+async fn deliver(env: &Env, policy: &Policy, m: &Incoming, hook: Hook<'_>) {
     let Some(secret) = super::secret(env, WEBHOOK_SECRET) else {
         m.ack();
         count(names::WEBHOOKS_DROPPED, 1);
@@ -350,14 +375,28 @@ async fn deliver(env: &Env, policy: &Policy, m: &Incoming, delivery: &Delivery) 
         ));
         return;
     };
+    // The URL and caps of the rules in force (see `webhook::Delivery`).
+    let rules = super::rules_cache::current(env).await;
+    let Some((url, cap)) = rules.as_ref().and_then(|r| {
+        let a = r.activations.iter().find(|a| a.id == hook.activation)?;
+        Some((a.url.clone(), a.cap))
+    }) else {
+        m.ack();
+        count(names::WEBHOOKS_DROPPED, 1);
+        note_error(format!(
+            "activation {} is no longer in the rules; its webhook was dropped",
+            hook.activation
+        ));
+        return;
+    };
     let now = super::now_secs();
     // A retry was admitted by the cap already: it is the same delivery.
-    if m.attempts <= 1 && !admit(delivery, now) {
+    if m.attempts <= 1 && !admit(hook.activation, cap, now) {
         m.ack();
         count(names::WEBHOOKS_CAPPED, 1);
         return;
     }
-    match post(delivery, secret.as_bytes(), now).await {
+    match post(&url, hook, secret.as_bytes(), now).await {
         Ok(status) if (200..300).contains(&status) => {
             m.ack();
             count(names::WEBHOOKS_DELIVERED, 1);
@@ -368,8 +407,8 @@ async fn deliver(env: &Env, policy: &Policy, m: &Incoming, delivery: &Delivery) 
                 Err(e) => e,
             };
             note_error(format!(
-                "webhook {} to {} failed ({why}), attempt {}",
-                delivery.activation, delivery.url, m.attempts
+                "webhook {} to {url} failed ({why}), attempt {}",
+                hook.activation, m.attempts
             ));
             count(
                 names::WEBHOOKS_RETRIED,
@@ -380,47 +419,59 @@ async fn deliver(env: &Env, policy: &Policy, m: &Incoming, delivery: &Delivery) 
     }
 }
 
-fn admit(delivery: &Delivery, now: Timestamp) -> bool {
-    let cap = RateCap {
-        per_minute: delivery.max_per_minute,
-        per_hour: delivery.max_per_hour,
-    };
+fn admit(activation: &str, cap: RateCap, now: Timestamp) -> bool {
     CAPS.with(|c| {
-        c.borrow_mut()
-            .entry(delivery.activation.clone())
-            .or_default()
-            .admit(cap, now)
+        let mut caps = c.borrow_mut();
+        let i = match caps.iter().position(|(id, _)| id == activation) {
+            Some(i) => i,
+            None => {
+                caps.push((activation.to_string(), CapWindows::default()));
+                caps.len() - 1
+            }
+        };
+        caps[i].1.admit(cap, now)
     })
 }
 
 /// POSTs the signed payload; the receiver's status, or why there was none.
 async fn post(
-    delivery: &Delivery,
+    url: &str,
+    hook: Hook<'_>,
     secret: &[u8],
     now: Timestamp,
 ) -> std::result::Result<u16, String> {
-    let body = delivery.body();
-    let headers = worker::Headers::new();
-    let set = |k: &str, v: &str| headers.set(k, v).map_err(|e| e.to_string());
-    set("content-type", "application/json")?;
-    set("user-agent", "edgeseg-webhook/1")?;
-    set(
-        webhook::SIGNATURE_HEADER,
-        &webhook::signature_header(secret, now, &body),
-    )?;
-    set(webhook::IDEMPOTENCY_HEADER, &delivery.idempotency_key())?;
-    let mut init = worker::RequestInit::new();
-    init.with_method(worker::Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let req = Request::new_with_init(&delivery.url, &init).map_err(|e| e.to_string())?;
-    let fetch = worker::Fetch::Request(req);
-    let fetch = fetch.send();
+    let body = hook.body;
+    let headers = web_sys::Headers::new().map_err(|e| format!("{e:?}"))?;
+    for (k, v) in [
+        ("content-type", "application/json".to_string()),
+        ("user-agent", "edgeseg-webhook/1".to_string()),
+        (
+            webhook::SIGNATURE_HEADER,
+            webhook::signature_header(secret, now, body),
+        ),
+        (
+            webhook::IDEMPOTENCY_HEADER,
+            hook.idempotency_key.to_string(),
+        ),
+    ] {
+        headers.set(k, &v).map_err(|e| format!("{e:?}"))?;
+    }
+    let init = web_sys::RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(body));
+    init.set_redirect(web_sys::RequestRedirect::Manual);
+    let request =
+        web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| format!("{e:?}"))?;
+    let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
+    let fetch = JsFuture::from(global.fetch_with_request(&request));
     let timeout = worker::Delay::from(std::time::Duration::from_millis(DELIVERY_TIMEOUT_MS));
     futures_util::pin_mut!(fetch, timeout);
     match futures_util::future::select(fetch, timeout).await {
-        futures_util::future::Either::Left((Ok(resp), _)) => Ok(resp.status_code()),
-        futures_util::future::Either::Left((Err(e), _)) => Err(e.to_string()),
+        futures_util::future::Either::Left((Ok(resp), _)) => {
+            Ok(resp.unchecked_into::<web_sys::Response>().status())
+        }
+        futures_util::future::Either::Left((Err(e), _)) => Err(format!("{e:?}")),
         futures_util::future::Either::Right(_) => {
             Err(format!("no answer within {DELIVERY_TIMEOUT_MS} ms"))
         }
@@ -428,8 +479,11 @@ async fn post(
 }
 
 /// The `export` part of the health endpoint.
-pub async fn health(env: &Env, rules: Option<&crate::rules::CompiledRules>) -> Value {
-    let today = super::counters::for_conditions(env).await;
+pub fn health(
+    env: &Env,
+    rules: Option<&crate::rules::CompiledRules>,
+    today: &serde_json::Map<String, Value>,
+) -> Value {
     let totals: serde_json::Map<String, Value> = names::ALL
         .iter()
         .map(|n| {
@@ -439,9 +493,9 @@ pub async fn health(env: &Env, rules: Option<&crate::rules::CompiledRules>) -> V
         .collect();
     let (isolate, last_error) = STATS.with(|s| {
         let s = s.borrow();
-        let counts: serde_json::Map<String, Value> = s
-            .counts
+        let counts: serde_json::Map<String, Value> = names::ALL
             .iter()
+            .zip(s.counts)
             .map(|(k, v)| ((*k).to_string(), json!(v)))
             .collect();
         (counts, s.last_error.clone())
@@ -470,49 +524,75 @@ pub async fn admin(api: &str, mut req: Request, env: &Env) -> Result<Response> {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.to_string())
     };
+    let no_bucket = || super::error_reply(503, "no R2 bucket is bound as EDGESEG_R2");
     match (req.method(), api) {
         (worker::Method::Get, "export") => {
-            let Ok(bucket) = env.bucket(BUCKET_BINDING) else {
-                return super::error_reply(503, "no R2 bucket is bound as EDGESEG_R2");
+            let Some(bucket) = bucket(env) else {
+                return no_bucket();
             };
             let prefix = param("prefix").unwrap_or_else(|| batch::PREFIX.to_string());
             if !prefix.starts_with(batch::PREFIX) {
                 return super::error_reply(400, "prefix: the export's keys start with events/");
             }
-            let mut list = bucket.list().prefix(prefix).limit(1_000);
+            let mut options = vec![("prefix", prefix.into()), ("limit", 1_000.into())];
             if let Some(cursor) = param("cursor") {
-                list = list.cursor(cursor);
+                options.push(("cursor", cursor.into()));
             }
-            let objects = list.execute().await?;
-            let items: Vec<Value> = objects
-                .objects()
+            let listed = settle(bucket.list(&object(&options)))
+                .await
+                .map_err(super::js_error)?;
+            let items: Vec<Value> = get(&listed, "objects")
+                .dyn_into::<Array>()
+                .unwrap_or_default()
                 .iter()
-                .map(|o| json!({"key": o.key(), "size": o.size(), "uploaded": o.uploaded().as_millis()}))
+                .map(|o| {
+                    let uploaded = get(&o, "uploaded")
+                        .dyn_into::<js_sys::Date>()
+                        .map_or(0.0, |d| d.get_time());
+                    json!({
+                        "key": get(&o, "key").as_string(),
+                        "size": get(&o, "size").as_f64(),
+                        "uploaded": uploaded,
+                    })
+                })
                 .collect();
+            let truncated = get(&listed, "truncated").is_truthy();
+            let cursor = truncated
+                .then(|| get(&listed, "cursor").as_string())
+                .flatten();
             super::json_reply(
                 200,
-                &json!({"objects": items, "truncated": objects.truncated(), "cursor": objects.cursor()}),
+                &json!({"objects": items, "truncated": truncated, "cursor": cursor}),
             )
         }
         (worker::Method::Get, "export/object") => {
-            let Ok(bucket) = env.bucket(BUCKET_BINDING) else {
-                return super::error_reply(503, "no R2 bucket is bound as EDGESEG_R2");
+            let Some(bucket) = bucket(env) else {
+                return no_bucket();
             };
             let Some(key) = param("key").filter(|k| k.starts_with(batch::PREFIX)) else {
                 return super::error_reply(400, "key: name an object under events/");
             };
-            let Some(object) = bucket.get(&key).execute().await? else {
+            let found = settle(bucket.get(&key)).await.map_err(super::js_error)?;
+            let body = get(&found, "body");
+            if found.is_null() || found.is_undefined() || !body.is_object() {
                 return super::error_reply(404, "no such object");
-            };
-            let Some(body) = object.body() else {
-                return super::error_reply(404, "the object has no body");
-            };
-            let bytes = body.bytes().await?;
-            let mut r = Response::from_bytes(bytes)?;
-            // The stored gzip bytes, not decoded on the way (a client saves them as .gz).
-            r.headers_mut().set("content-type", "application/gzip")?;
-            r.headers_mut().set("cache-control", "no-store")?;
-            Ok(r)
+            }
+            // The stored gzip bytes, streamed as they are (a client saves them as .gz).
+            let headers = web_sys::Headers::new().map_err(super::js_error)?;
+            headers
+                .set("content-type", "application/gzip")
+                .map_err(super::js_error)?;
+            headers
+                .set("cache-control", "no-store")
+                .map_err(super::js_error)?;
+            let init = web_sys::ResponseInit::new();
+            init.set_headers(&headers);
+            let response = web_sys::Response::new_with_opt_readable_stream_and_init(
+                Some(body.unchecked_ref()),
+                &init,
+            )
+            .map_err(super::js_error)?;
+            Ok(Response::from(response))
         }
         (worker::Method::Post, "export/enqueue") => {
             let Some(queue) = binding(env, QUEUE_BINDING) else {
@@ -534,25 +614,24 @@ pub async fn admin(api: &str, mut req: Request, env: &Env) -> Result<Response> {
             };
             let messages: Array = list
                 .iter()
-                .map(|v| {
-                    let m = Object::new();
-                    let text = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    let _ = Reflect::set(&m, &"body".into(), &text.into());
-                    let _ = Reflect::set(&m, &"contentType".into(), &"text".into());
-                    JsValue::from(m)
+                .map(|v| match v {
+                    Value::String(s) => text_message(s.clone()),
+                    other => text_message(other.to_string()),
                 })
                 .collect();
             let queue: ExportQueue = queue.unchecked_into();
-            JsFuture::from(queue.send_batch(&messages).map_err(super::js_error)?)
+            settle(queue.send_batch(&messages))
                 .await
                 .map_err(super::js_error)?;
             super::json_reply(200, &json!({"enqueued": list.len()}))
         }
         _ => super::error_reply(404, "no such admin endpoint"),
     }
+}
+
+/// `{body, contentType: "text"}` for `sendBatch`.
+fn text_message(body: String) -> JsValue {
+    object(&[("body", body.into()), ("contentType", "text".into())])
 }
 
 /// What one page view sends: its record (with `settings.export.page_views`)
@@ -588,9 +667,6 @@ pub fn page_view(
                 visitor: visitor.clone(),
                 rules_version,
                 rules_label: rules.version().to_string(),
-                url: activation.url.clone(),
-                max_per_minute: activation.cap.per_minute,
-                max_per_hour: activation.cap.per_hour,
             });
         }
     }

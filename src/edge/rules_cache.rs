@@ -133,14 +133,14 @@ async fn refresh(env: &Env, now: f64) {
     let text = match env.kv(super::KV_BINDING) {
         Ok(kv) => kv
             .get(super::RULES_KEY)
-            .text_with_metadata::<serde_json::Value>()
+            .text_with_metadata::<crate::rules::history::RulesKeyMeta>()
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     let text = match text {
         Ok((Some(t), metadata)) => {
-            let revision = metadata.and_then(|m| m.get("revision")?.as_u64());
+            let revision = metadata.and_then(|m| m.revision);
             CACHE.with(|c| c.borrow_mut().revision = revision);
             t
         }

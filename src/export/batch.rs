@@ -1,8 +1,10 @@
 //! What travels on the queue, and what the consumer writes to R2.
 //!
-//! A queue message is one JSON text: `{"type":"record","record":{...}}` or
-//! `{"type":"webhook","delivery":{...}}`. The consumer decodes each message
-//! on its own ([`decode`]); one it cannot read (a poisoned message: another
+//! A queue message is one JSON text: a record is its own NDJSON line
+//! (`{"v":1,"id":...}`), a webhook is `{"webhook":{...}}`. The consumer
+//! decodes each message on its own ([`decode`]), looking only at a record's
+//! `v`, `id` and `ts` (it writes the line as it came, so the Worker carries
+//! no record decoder); one it cannot read (a poisoned message: another
 //! producer's, a newer format, garbage) is acknowledged and counted, never
 //! retried, so it cannot block the batch it came in.
 //!
@@ -12,28 +14,56 @@
 //! first record ([`partition_key`]). A batch id starts with that record's
 //! time, so a listing of an hour is in time order.
 
-use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::state::{hex, Timestamp};
 
-use super::record::ExportRecord;
+use super::record::{ExportRecord, SCHEMA_VERSION};
 use super::webhook::Delivery;
 
 /// The R2 prefix of the export.
 pub const PREFIX: &str = "events/";
 
 /// One queue message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum QueueMessage {
-    Record { record: ExportRecord },
-    Webhook { delivery: Delivery },
+    /// One record as its NDJSON line (the consumer writes it as it came,
+    /// without decoding it), and its time (for the object's key).
+    Record { line: String, ts: Timestamp },
+    /// A webhook's payload (the body to POST, as the producer wrote it) and
+    /// the two fields the consumer needs from it.
+    Webhook {
+        activation: String,
+        idempotency_key: String,
+        body: String,
+    },
 }
 
 impl QueueMessage {
-    /// The message as the queue carries it.
+    /// A webhook's message.
+    pub fn webhook(delivery: &Delivery) -> QueueMessage {
+        QueueMessage::Webhook {
+            activation: delivery.activation.clone(),
+            idempotency_key: delivery.idempotency_key(),
+            body: delivery.body(),
+        }
+    }
+
+    /// A record's message.
+    pub fn record(record: &ExportRecord) -> QueueMessage {
+        QueueMessage::Record {
+            line: serde_json::to_string(record).unwrap_or_default(),
+            ts: record.ts,
+        }
+    }
+
+    /// The message as the queue carries it: a record is its NDJSON line, a
+    /// webhook `{"webhook": {...}}`.
     pub fn encode(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        match self {
+            QueueMessage::Record { line, .. } => line.clone(),
+            QueueMessage::Webhook { body, .. } => format!("{{\"webhook\":{body}}}"),
+        }
     }
 }
 
@@ -43,23 +73,53 @@ impl QueueMessage {
 pub enum PoisonedMessage {
     #[error("the message is not text (another producer's message?)")]
     NotText,
-    #[error("the message is not an edgeseg export message: {0}")]
-    Unreadable(String),
+    #[error("the message is not JSON: {0}")]
+    NotJson(String),
+    #[error(
+        "the message is neither an export record (v {SCHEMA_VERSION} with id and ts) nor a webhook"
+    )]
+    Unknown,
 }
 
 /// Decodes one queue message's body (see the module doc).
 pub fn decode(body: Option<&str>) -> Result<QueueMessage, PoisonedMessage> {
-    let body = body.ok_or(PoisonedMessage::NotText)?;
-    serde_json::from_str(body).map_err(|e| PoisonedMessage::Unreadable(e.to_string()))
+    let body = body.ok_or(PoisonedMessage::NotText)?.trim();
+    // Read as a JSON value, not into derived types: the Worker has that
+    // parser already, and the consumer needs only a few fields.
+    let value: Value =
+        serde_json::from_str(body).map_err(|e| PoisonedMessage::NotJson(e.to_string()))?;
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+    if let Some(hook) = value.get("webhook").filter(|w| w.is_object()) {
+        return match (text(hook, "activation"), text(hook, "idempotency_key")) {
+            (Some(activation), Some(idempotency_key)) if value.get("v").is_none() => {
+                Ok(QueueMessage::Webhook {
+                    activation,
+                    idempotency_key,
+                    body: hook.to_string(),
+                })
+            }
+            _ => Err(PoisonedMessage::Unknown),
+        };
+    }
+    let v = value.get("v").and_then(Value::as_u64);
+    let ts = value.get("ts").and_then(Value::as_u64);
+    match (v, text(&value, "id"), ts) {
+        (Some(v), Some(id), Some(ts)) if v == u64::from(SCHEMA_VERSION) && !id.is_empty() => {
+            Ok(QueueMessage::Record {
+                line: body.to_string(),
+                ts,
+            })
+        }
+        _ => Err(PoisonedMessage::Unknown),
+    }
 }
 
-/// The records as NDJSON bytes (before gzip).
-pub fn to_ndjson(records: &[ExportRecord]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(records.len() * 384);
-    for r in records {
-        if serde_json::to_writer(&mut out, r).is_ok() {
-            out.push(b'\n');
-        }
+/// Record lines as NDJSON bytes (before gzip): one a line, `\n` after each.
+pub fn to_ndjson<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in lines {
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
     }
     out
 }
@@ -97,19 +157,8 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// Splits a consumer batch's records into objects of at most `max_records`
-/// (each object's key then follows its own first record).
-pub fn objects(
-    records: &[ExportRecord],
-    max_records: usize,
-) -> impl Iterator<Item = &[ExportRecord]> {
-    records.chunks(max_records.max(1))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use serde_json::{json, Map};
 
     use super::*;
@@ -126,10 +175,10 @@ mod tests {
             event: "purchase".into(),
             path: "/checkout/done".into(),
             props: Map::from_iter([("amount".to_string(), json!(42.5))]),
-            utm: BTreeMap::from([("source".to_string(), "news".to_string())]),
+            utm: Map::from_iter([("source".to_string(), json!("news"))]),
             signals: Map::from_iter([("sessions".to_string(), json!(2))]),
             segments: vec!["buyer".into()],
-            experiments: BTreeMap::from([("hero".to_string(), "b".to_string())]),
+            experiments: Map::from_iter([("hero".to_string(), json!("b"))]),
             rules_version: Some(3),
             rules_label: "example-1".into(),
         }
@@ -173,7 +222,12 @@ mod tests {
 
     #[test]
     fn ndjson_is_one_record_a_line() {
-        let text = String::from_utf8(to_ndjson(&[record(1), record(2)])).unwrap();
+        let messages = [
+            QueueMessage::record(&record(1)),
+            QueueMessage::record(&record(2)),
+        ];
+        let lines: Vec<String> = messages.iter().map(QueueMessage::encode).collect();
+        let text = String::from_utf8(to_ndjson(lines.iter().map(String::as_str))).unwrap();
         let lines: Vec<&str> = text.split_terminator('\n').collect();
         assert_eq!(lines.len(), 2);
         assert!(text.ends_with('\n'));
@@ -181,44 +235,58 @@ mod tests {
             let back: ExportRecord = serde_json::from_str(line).unwrap();
             assert_eq!(back, record(ts));
         }
-        assert!(to_ndjson(&[]).is_empty());
-    }
-
-    #[test]
-    fn objects_split_large_batches() {
-        let records: Vec<ExportRecord> = (0..5).map(record).collect();
-        let sizes: Vec<usize> = objects(&records, 2).map(<[_]>::len).collect();
-        assert_eq!(sizes, [2, 2, 1]);
-        assert_eq!(objects(&records, 0).count(), 5);
+        assert!(to_ndjson([]).is_empty());
     }
 
     #[test]
     fn messages_round_trip_and_poison_is_named() {
-        let m = QueueMessage::Record { record: record(7) };
-        assert_eq!(decode(Some(&m.encode())), Ok(m));
-        let w = QueueMessage::Webhook {
-            delivery: Delivery {
-                activation: "a".into(),
-                segment: "s".into(),
-                transition: Transition::Exited,
-                at: 9,
-                visitor: "v".into(),
-                rules_version: None,
-                rules_label: "l".into(),
-                url: "https://x.example/h".into(),
-                max_per_minute: 1,
-                max_per_hour: 2,
-            },
+        let m = QueueMessage::record(&record(7));
+        assert_eq!(decode(Some(&m.encode())), Ok(m.clone()));
+        let QueueMessage::Record { line, ts } = m else {
+            unreachable!()
         };
-        assert_eq!(decode(Some(&w.encode())), Ok(w));
+        assert_eq!(ts, 7);
+        assert_eq!(
+            serde_json::from_str::<ExportRecord>(&line).unwrap(),
+            record(7)
+        );
+        let delivery = Delivery {
+            activation: "a".into(),
+            segment: "s".into(),
+            transition: Transition::Exited,
+            at: 9,
+            visitor: "v".into(),
+            rules_version: None,
+            rules_label: "l".into(),
+        };
+        let w = QueueMessage::webhook(&delivery);
+        assert_eq!(decode(Some(&w.encode())), Ok(w.clone()));
+        let QueueMessage::Webhook {
+            activation,
+            idempotency_key,
+            body,
+        } = w
+        else {
+            unreachable!()
+        };
+        assert_eq!(activation, "a");
+        assert_eq!(idempotency_key, delivery.idempotency_key());
+        // The body the consumer POSTs is the payload as the producer wrote it.
+        assert_eq!(body, delivery.body());
         assert_eq!(decode(None), Err(PoisonedMessage::NotText));
-        assert!(matches!(
-            decode(Some(r#"{"type":"record","record":{"v":1}}"#)),
-            Err(PoisonedMessage::Unreadable(_))
-        ));
+        for poison in [
+            r#"{"type":"record","record":{"v":1}}"#,
+            r#"{"v":2,"id":"a","ts":1}"#,
+            r#"{"v":1,"ts":1}"#,
+            r#"{"webhook":{"activation":"a"}}"#,
+            "42",
+            "[]",
+        ] {
+            assert!(decode(Some(poison)).is_err(), "{poison}");
+        }
         assert!(matches!(
             decode(Some("not json")),
-            Err(PoisonedMessage::Unreadable(_))
+            Err(PoisonedMessage::NotJson(_))
         ));
     }
 }

@@ -18,8 +18,6 @@
 //! ignore fields they do not know and drop repeated `id`s (a queue may
 //! deliver a record twice).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -60,14 +58,17 @@ pub struct ExportRecord {
     pub path: String,
     /// Only the properties `settings.export.props` lists for this event.
     pub props: Map<String, Value>,
-    /// Only the listed UTM parameters (`source` for `utm_source`), may be empty.
-    pub utm: BTreeMap<String, String>,
+    /// Only the listed UTM parameters (`source` for `utm_source`, string
+    /// values), may be empty.
+    pub utm: Map<String, Value>,
     /// Exported signals that have a value (absent signals are left out).
     pub signals: Map<String, Value>,
     /// Segments the visitor is in, best first.
     pub segments: Vec<String>,
-    /// Experiment key to variant id, for every experiment the visitor is assigned to.
-    pub experiments: BTreeMap<String, String>,
+    /// Experiment key to variant id (strings), for every experiment the
+    /// visitor is assigned to. (`serde_json` maps rather than `BTreeMap`s:
+    /// the Worker has their code already.)
+    pub experiments: Map<String, Value>,
     /// The admin revision of the rules in force, when known (null for rules
     /// put into KV by other means than the admin API).
     pub rules_version: Option<u64>,
@@ -103,7 +104,7 @@ impl RecordSource<'_> {
         let experiments = classification
             .experiments
             .iter()
-            .filter_map(|o| Some((o.key.clone(), o.variant_id.clone()?)))
+            .filter_map(|o| Some((o.key.clone(), Value::String(o.variant_id.clone()?))))
             .collect();
         ExportRecord {
             v: SCHEMA_VERSION,
@@ -172,14 +173,17 @@ impl RecordSource<'_> {
         })
     }
 
-    fn utm(&self, query: &[(String, String)]) -> BTreeMap<String, String> {
+    fn utm(&self, query: &[(String, String)]) -> Map<String, Value> {
         self.export
             .utm
             .iter()
             .filter_map(|name| {
                 let key = format!("utm_{name}");
                 let (_, value) = query.iter().find(|(k, _)| *k == key)?;
-                Some((name.clone(), value.chars().take(256).collect()))
+                Some((
+                    name.clone(),
+                    Value::String(value.chars().take(256).collect()),
+                ))
             })
             .collect()
     }
@@ -193,22 +197,22 @@ fn signal_json(value: f64) -> Value {
 /// The segments the state says the visitor is a member of, best first
 /// (priority, then document order), as classification orders them.
 pub fn members(rules: &CompiledRules, state: &VisitorState) -> Vec<String> {
-    let mut list: Vec<_> = rules
-        .segments
-        .iter()
-        .filter(|s| {
+    let mut list: Vec<usize> = (0..rules.segments.len())
+        .filter(|&i| {
             state
                 .memberships
                 .iter()
-                .any(|m| m.member && m.segment == s.key)
+                .any(|m| m.member && m.segment == rules.segments[i].key)
         })
         .collect();
-    list.sort_by_key(|s| (-i64::from(s.priority), s.order));
-    list.into_iter().map(|s| s.id.clone()).collect()
+    crate::classify::best_first(rules, &mut list);
+    list.into_iter()
+        .map(|i| rules.segments[i].id.clone())
+        .collect()
 }
 
 /// Experiment key to variant id for each assignment the state keeps.
-fn assignments(rules: &CompiledRules, state: &VisitorState) -> BTreeMap<String, String> {
+fn assignments(rules: &CompiledRules, state: &VisitorState) -> Map<String, Value> {
     state
         .experiments
         .iter()
@@ -218,7 +222,7 @@ fn assignments(rules: &CompiledRules, state: &VisitorState) -> BTreeMap<String, 
                 .iter()
                 .find(|e| e.cookie_key == entry.experiment)?;
             let variant = e.variants.get(usize::from(entry.variant))?;
-            Some((e.key.clone(), variant.id.clone()))
+            Some((e.key.clone(), Value::String(variant.id.clone())))
         })
         .collect()
 }

@@ -37,9 +37,10 @@ pub enum Transition {
     Exited,
 }
 
-/// One webhook to deliver: what the queue carries from the content path to
-/// the consumer (the URL is fixed when the transition happens, so a rules
-/// change does not redirect deliveries already queued).
+/// One transition to deliver. The queue carries its payload ([`Delivery::body`]);
+/// the consumer looks the activation's URL and caps up in the rules in force
+/// when it delivers, so a removed activation stops and a corrected URL
+/// applies to deliveries still queued.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
     pub activation: String,
@@ -53,10 +54,6 @@ pub struct Delivery {
     pub rules_version: Option<u64>,
     /// The rules document's `version` label.
     pub rules_label: String,
-    pub url: String,
-    /// Caps of the activation at the time of the transition.
-    pub max_per_minute: u32,
-    pub max_per_hour: u32,
 }
 
 /// The JSON body POSTed to the receiver (`v` 1). The receiver maps `visitor`
@@ -225,9 +222,6 @@ mod tests {
             visitor: "00112233445566778899aabbccddeeff".into(),
             rules_version: Some(7),
             rules_label: "example-1".into(),
-            url: "https://crm.example.com/hook".into(),
-            max_per_minute: 60,
-            max_per_hour: 1000,
         }
     }
 
@@ -272,7 +266,6 @@ mod tests {
     fn idempotency_key_is_stable_per_transition() {
         let a = delivery();
         let mut b = delivery();
-        b.url = "https://elsewhere.example.com".into();
         b.rules_version = Some(8);
         // Same transition, another attempt or another rules version: same key.
         assert_eq!(a.idempotency_key(), b.idempotency_key());
@@ -295,7 +288,7 @@ mod tests {
         assert_eq!(body["visitor"], "00112233445566778899aabbccddeeff");
         assert_eq!(body["rules_version"], 7);
         assert_eq!(body["idempotency_key"], delivery().idempotency_key());
-        assert!(body.get("url").is_none());
+        assert_eq!(body.as_object().unwrap().len(), 9);
     }
 
     #[test]

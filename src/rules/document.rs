@@ -59,44 +59,40 @@ pub struct RulesDocument {
     /// The key is the experiment's name in counters, reports and the hash seed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub experiments: BTreeMap<String, ExperimentSpec>,
-    /// Webhooks sent when a tracked visitor enters or leaves a segment
-    /// (signed with the `EDGESEG_WEBHOOK_SECRET` secret, delivered by the
-    /// Worker's queue consumer with retries; see README, "Activation webhooks").
+    /// Signed webhooks when a visitor enters or leaves a segment (README,
+    /// "Activation webhooks").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub activations: Vec<ActivationSpec>,
 }
 
 /// A webhook on a segment transition.
-/// Example: `{"id": "cart_reminder", "segment": "cart_abandoner", "on": "enter",
-/// "url": "https://crm.example.com/hooks/edgeseg", "max_per_minute": 60}`.
+/// Example: `{"id": "cart_reminder", "segment": "cart_abandoner", "on": "enter", "url": "https://crm.example.com/hook"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ActivationSpec {
-    /// Unique id (letters, digits, `_`), sent in the payload and part of the
-    /// idempotency key.
+    /// Unique id (letters, digits, `_`).
     pub id: String,
-    /// What the activation is for, for people reading the rules.
+    /// What it is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The segment whose entries (or exits) trigger it.
+    /// The segment.
     pub segment: String,
-    /// `enter` (the visitor became a member) or `exit` (stopped being one).
+    /// `enter` or `exit`.
     pub on: ActivationOn,
-    /// Where the signed JSON payload is POSTed: an `https://` URL (`http://`
-    /// only for `localhost` and `127.0.0.1`, for local testing).
+    /// Where the payload is POSTed (`https://`; `http://` only to localhost).
     pub url: String,
-    /// Most deliveries a minute (default 60); the excess is dropped and counted.
+    /// Most deliveries a minute (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1)))]
     pub max_per_minute: Option<u32>,
-    /// Most deliveries an hour (default 1000); the excess is dropped and counted.
+    /// Most deliveries an hour (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1)))]
     pub max_per_hour: Option<u32>,
 }
 
-/// Which transition of a segment an activation fires on.
+/// The transition an activation fires on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -162,16 +158,12 @@ pub struct Settings {
     /// personal pages say `Cache-Control: private` or set a cookie, and has
     /// listed its login cookies).
     pub origin_cache: OriginCacheSettings,
-    /// The event export to R2 (off by default): which page views and events
-    /// become records, and what a record carries. Only tracked visitors are
-    /// exported; see README, "Export" and docs/export-schema.md.
+    /// The export to R2 (off by default; README, "Data out").
     pub export: ExportSettings,
 }
 
-/// What the export writes. A record carries nothing the rules do not
-/// declare here: no IP address, no user agent, no query string but the
-/// listed UTM parameters.
-/// Example: `{"enabled": true, "props": {"purchase": ["amount"]}, "utm": ["source", "campaign"]}`.
+/// What the export writes: nothing the rules do not declare here.
+/// Example: `{"enabled": true, "props": {"purchase": ["total"]}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
 #[serde(deny_unknown_fields, default)]
@@ -180,15 +172,13 @@ pub struct ExportSettings {
     pub enabled: bool,
     /// A record per page view (default true).
     pub page_views: bool,
-    /// Declared events that get a record (default: every declared event; `[]`: none).
+    /// Events that get a record (default: all declared).
     pub events: Option<Vec<String>>,
-    /// Signals a record carries (default: every declared signal).
+    /// Signals a record carries (default: all).
     pub signals: Option<Vec<String>>,
-    /// Event properties a record keeps, by event name (default: none). Other
-    /// properties the page sends are left out.
+    /// Properties a record keeps, by event name (default: none).
     pub props: BTreeMap<String, Vec<String>>,
-    /// UTM parameters kept from the page's URL, without the `utm_` prefix
-    /// (default: source, medium, campaign, term, content).
+    /// UTM parameters kept, without `utm_` (default: the five standard ones).
     pub utm: Vec<String>,
 }
 
