@@ -183,7 +183,7 @@ fn a_page_view_record_is_what_that_request_classified() {
     assert!(r.experiments.is_empty());
     assert_eq!(r.rules_version, Some(4));
     assert_eq!(r.rules_label, "test-1");
-    let line = String::from_utf8(batch::to_ndjson(&[r])).unwrap();
+    let line = batch::QueueMessage::record(&r).encode();
     assert!(!line.contains("gclid") && !line.contains("email") && !line.contains("mail\""));
 }
 
