@@ -22,6 +22,8 @@ pub enum Command {
         visitor: Visitor,
         page: String,
         segments: Vec<String>,
+        /// `EXPERIMENT=VARIANT`, as written.
+        variants: Vec<String>,
         plan: bool,
     },
     Schema,
@@ -122,8 +124,8 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "preview",
-        usage: "edgeseg preview FILE PAGE.html [--segment S]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]",
-        valued: &["--segment", "--event", "--attr", "--url", "--now"],
+        usage: "edgeseg preview FILE PAGE.html [--segment S]... [--variant EXP=V]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]",
+        valued: &["--segment", "--variant", "--event", "--attr", "--url", "--now"],
         switches: &["--plan"],
         help: PREVIEW_HELP,
     },
@@ -280,6 +282,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 visitor,
                 page: pos[1].clone(),
                 segments: s.values("--segment").map(str::to_string).collect(),
+                variants: s.values("--variant").map(str::to_string).collect(),
                 plan: s.has("--plan"),
             }
         }
@@ -538,20 +541,25 @@ Exit codes: 0 success, 1 invalid rules or an unknown event, 2 usage error.
 const PREVIEW_HELP: &str = "\
 Print a page rewritten for a visitor.
 
-Usage: edgeseg preview FILE PAGE.html [--segment S]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]
+Usage: edgeseg preview FILE PAGE.html [--segment S]... [--variant EXP=V]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]
 
 Prints the rewritten HTML to stdout (and which segment filled each block to stderr).
 
 Flags:
   --segment S   force segment S on, whatever its condition (repeatable); the
                 visitor keeps any segment it is in by itself
+  --variant EXPERIMENT=VARIANT
+                show that experiment's variant whatever the visitor's
+                segments (repeatable), as a signed preview link with a
+                variant does
   --event, --attr, --url, --now
                 the visitor, as for `edgeseg simulate`; try
                 --url 'https://x.test/?utm_campaign=spring'
   --plan        print the rewrite plan as JSON instead of the page (the form
                 the Worker's admin `rewrite` check takes)
 
-Exit codes: 0 success, 1 invalid rules or page, an unknown segment or event, 2 usage error.
+Exit codes: 0 success, 1 invalid rules or page, an unknown segment, experiment,
+variant or event, 2 usage error.
 ";
 
 const SCHEMA_HELP: &str = "\
