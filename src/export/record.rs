@@ -61,7 +61,8 @@ pub struct ExportRecord {
     /// Only the listed UTM parameters (`source` for `utm_source`, string
     /// values), may be empty.
     pub utm: Map<String, Value>,
-    /// Exported signals that have a value (absent signals are left out).
+    /// Exported signals that have a value (absent signals are left out), in
+    /// the conditions' JSON form: numbers (whole ones as integers) or text.
     pub signals: Map<String, Value>,
     /// Segments the visitor is in, best first.
     pub segments: Vec<String>,
@@ -98,7 +99,7 @@ impl RecordSource<'_> {
             .iter()
             .filter_map(|&i| {
                 let (name, value) = classification.signals.get(i)?;
-                Some((name.clone(), signal_json((*value)?)))
+                Some((name.clone(), value.as_ref()?.to_json()))
             })
             .collect();
         let experiments = classification
@@ -151,8 +152,8 @@ impl RecordSource<'_> {
             .signals
             .iter()
             .filter_map(|&i| {
-                let value = (*values.get(i)?)?;
-                Some((rules.signals[i].name.clone(), signal_json(value)))
+                let value = values.get(i)?.as_ref()?;
+                Some((rules.signals[i].name.clone(), value.to_json()))
             })
             .collect();
         Some(ExportRecord {
@@ -187,11 +188,6 @@ impl RecordSource<'_> {
             })
             .collect()
     }
-}
-
-/// A signal value as the record writes it (the conditions' JSON form).
-fn signal_json(value: f64) -> Value {
-    signals::to_json(value)
 }
 
 /// The segments the state says the visitor is a member of, best first
