@@ -142,9 +142,9 @@ pub fn hour_prefix(at: Timestamp) -> String {
     format!("{PREFIX}{y:04}/{m:02}/{d:02}/{h:02}/")
 }
 
-/// Howard Hinnant's `civil_from_days`: the proleptic Gregorian date of a day
-/// count since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+/// Howard Hinnant's `civil_from_days`: the proleptic Gregorian (year, month,
+/// day) of a day count since 1970-01-01 (also the CLI's UTC times).
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
