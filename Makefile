@@ -103,7 +103,8 @@ load-cache: tools worker
 .dev.vars:
 	@echo "EDGESEG_SECRET=$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" > $@
 	@echo "EDGESEG_ADMIN_TOKEN=$$(head -c 24 /dev/urandom | base64 | tr -d '=+/')" >> $@
-	@echo "created .dev.vars with a random EDGESEG_SECRET and EDGESEG_ADMIN_TOKEN"
+	@echo "EDGESEG_WEBHOOK_SECRET=$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" >> $@
+	@echo "created .dev.vars with a random EDGESEG_SECRET, EDGESEG_ADMIN_TOKEN and EDGESEG_WEBHOOK_SECRET"
 
 ## Seeds local KV with the example rules, unless rules are there already (edits
 ## made in the local admin page survive a restart; `make reseed` forces it).

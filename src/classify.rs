@@ -191,12 +191,7 @@ pub fn classify(
     let mut members: Vec<usize> = (0..rules.segments.len())
         .filter(|&i| standings[i].is_member())
         .collect();
-    members.sort_by_key(|&i| {
-        (
-            -(rules.segments[i].priority as i64),
-            rules.segments[i].order,
-        )
-    });
+    best_first(rules, &mut members);
     let segments: Vec<String> = members
         .iter()
         .map(|&i| rules.segments[i].id.clone())
@@ -325,6 +320,18 @@ pub fn classify(
         experiments,
         plan,
     }
+}
+
+/// Sorts segment indices best first: priority, then document order. (One
+/// function for classification and the export, so the Worker carries one
+/// copy of the sort.)
+pub fn best_first(rules: &CompiledRules, members: &mut [usize]) {
+    members.sort_by_key(|&i| {
+        (
+            -(rules.segments[i].priority as i64),
+            rules.segments[i].order,
+        )
+    });
 }
 
 /// The script that tells the page's own code (`window.edgeseg.segments`, see

@@ -11,8 +11,8 @@ pub type Seconds = u64;
 pub const MAX_DURATION: Seconds = 400 * 86_400;
 
 /// A unix time in UTC as `(year, month, day, hour, minute, second)`
-/// (proleptic Gregorian; Howard Hinnant's days-to-civil algorithm). For the
-/// CLI's reports; the core itself never formats dates.
+/// (proleptic Gregorian; Howard Hinnant's days-to-civil algorithm): the
+/// export's hour partitions and the CLI's reports.
 pub fn utc_parts(ts: u64) -> (i64, u32, u32, u32, u32, u32) {
     let days = (ts / 86_400) as i64;
     let secs = ts % 86_400;

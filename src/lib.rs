@@ -19,6 +19,7 @@
 //!   - [`classify`]: request + state + rules + now → segments and a rewrite plan.
 //!   - [`simulate`]: a described visitor replayed (CLI and admin API).
 //!   - [`events`]: events sent by the page — parse, validate, rate-limit.
+//!   - [`export`]: data out — export records (NDJSON for R2), activation webhooks and their signatures.
 //!   - [`counters`]: aggregate counters — per-isolate batches, counter shards that add them up exactly once, published totals in KV, stats.
 //!   - [`origin_cache`]: which origin pages the edge cache may share, their key, freshness, purges.
 //!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
@@ -37,6 +38,7 @@ pub mod duration;
 pub mod error;
 pub mod events;
 pub mod experiments;
+pub mod export;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod learn;
 pub mod origin_cache;

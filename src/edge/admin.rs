@@ -82,6 +82,9 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Get, "experiments") => super::experiments::results(&req, env).await,
         (Method::Post, "rewrite") => rewrite_check(&mut req).await,
         (Method::Post, "counters/flush") => super::counters::flush_and_publish(env).await,
+        (_, e) if e == "export" || e.starts_with("export/") => {
+            super::export::admin(e, req, env).await
+        }
         _ => error(404, "no such admin endpoint"),
     }
 }
@@ -282,7 +285,14 @@ async fn write_revision(
         .metadata(&meta)?
         .execute()
         .await?;
-    kv.put(RULES_KEY, text)?.execute().await?;
+    // The revision rides along as metadata, so the Worker knows it from the
+    // one read it makes anyway (export records' `rules_version`).
+    kv.put(RULES_KEY, text)?
+        .metadata(history::RulesKeyMeta {
+            revision: Some(next),
+        })?
+        .execute()
+        .await?;
     kv.put(META_KEY, serde_json::to_string(&meta)?)?
         .execute()
         .await?;

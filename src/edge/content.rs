@@ -78,7 +78,10 @@ async fn respond(
     );
     super::counters::flush_later(env, ctx);
     match result {
-        Ok(response) => Ok(response),
+        Ok((response, outbox)) => {
+            super::export::send_later(env, ctx, outbox);
+            Ok(response)
+        }
         Err(e) => {
             console_error!("edgeseg: personalization failed, passing the page through: {e}");
             Ok(origin)
@@ -147,7 +150,7 @@ fn personalize(
     timing: Timing,
     counters: Option<&serde_json::Map<String, serde_json::Value>>,
     weights: Option<&std::collections::BTreeMap<String, Vec<f64>>>,
-) -> Result<web_sys::Response> {
+) -> Result<(web_sys::Response, super::export::Outbox)> {
     let now = visit.facts.now;
     let mut visitor = Visitor::load(&visit.headers, rules, env, now);
     let preview = Preview::from_visit(&visit, env, now);
@@ -168,7 +171,32 @@ fn personalize(
             untracked: !visitor.tracked,
         },
     };
+    let members_before = if rules.activations.is_empty() {
+        Vec::new()
+    } else {
+        crate::export::transitions::member_keys(&visitor.state.memberships)
+    };
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
+    // Counted (and exported) only for visitors who may be tracked, and never for previews.
+    let counted = visitor.tracked && matches!(preview, Preview::None | Preview::End { .. });
+    let mut outbox = super::export::Outbox::default();
+    if counted && (rules.export.is_some() || !rules.activations.is_empty()) {
+        outbox = super::export::page_view(
+            rules,
+            env,
+            &visit.facts,
+            &visitor.state,
+            &classification,
+            &members_before,
+        );
+        // The page's own code may pass the id to the site's backend, which is
+        // how a webhook receiver or the export's reader links it to a person.
+        classification
+            .plan
+            .head_append
+            .get_or_insert_with(String::new)
+            .push_str(&crate::export::visitor_id_script(&visitor.state));
+    }
 
     let headers = copy_headers(&Headers(origin.headers()))?;
     // Validators describe the origin's bytes, not this visitor's page.
@@ -221,8 +249,6 @@ fn personalize(
         ),
     )?;
 
-    // Counted only for visitors who may be tracked, and never for previews.
-    let counted = visitor.tracked && matches!(preview, Preview::None | Preview::End { .. });
     if counted {
         super::counters::add(counter_names::PAGE_VIEWS, now, 1);
         for segment in &classification.entered {
@@ -244,7 +270,7 @@ fn personalize(
     if classification.plan.is_empty() {
         // Nothing to change: the origin's body goes out untouched, and with
         // it its Content-Length (the runtime knows the stream's length).
-        return with_headers(body.as_ref());
+        return with_headers(body.as_ref()).map(|r| (r, outbox));
     }
     // The rewritten page's length is not known in advance.
     headers.delete("content-length")?;
@@ -272,7 +298,9 @@ fn personalize(
         }
     });
     let input = with_headers(body.as_ref())?;
-    super::html_rewriter::transform(&input, classification.plan, on_end).map_err(super::js_error)
+    super::html_rewriter::transform(&input, classification.plan, on_end)
+        .map(|r| (r, outbox))
+        .map_err(super::js_error)
 }
 
 /// A signed preview link (query parameter) or the preview cookie it set.

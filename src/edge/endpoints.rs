@@ -1,12 +1,12 @@
 //! The worker's own endpoints under `/__edgeseg/`.
 
 use serde_json::json;
-use worker::{Env, Request, Response, Result};
+use worker::{Context, Env, Request, Response, Result};
 
-pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
+pub async fn handle(rest: &str, req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     match (req.method(), rest) {
         (worker::Method::Get, "health") => health(env).await,
-        (worker::Method::Post, "event") => super::events::handle(req, env).await,
+        (worker::Method::Post, "event") => super::events::handle(req, env, ctx).await,
         // Issue 4's path for the stats; the admin page uses admin/api/stats.
         (worker::Method::Get, "stats") => super::admin::handle("api/stats", req, env).await,
         // The page script is a static file (www/__edgeseg/edgeseg.js).
@@ -30,8 +30,11 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
 
 async fn health(env: &Env) -> Result<Response> {
     let secret_set = super::secret(env, super::SECRET_NAME).is_some();
-    let origin_cache = origin_cache_health(env).await;
+    // Today's totals, read once for the origin cache and the export parts.
+    let today = super::counters::for_conditions(env).await;
+    let origin_cache = origin_cache_health(env, &today).await;
     let body = super::rules_cache::status(env, |s| {
+        let export = super::export::health(env, s.rules.as_deref(), &today);
         json!({
             "status": if s.rules.is_some() { "ok" } else { "no_rules" },
             "rules_version": s.rules.as_ref().map(|r| r.version().to_string()),
@@ -48,6 +51,7 @@ async fn health(env: &Env) -> Result<Response> {
             "wasm_memory_bytes": core::arch::wasm32::memory_size(0) * 65_536,
             "counters": super::counters::health(env),
             "origin_cache": origin_cache,
+            "export": export,
             "build": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "commit": option_env!("EDGESEG_COMMIT").unwrap_or("unknown"),
@@ -66,7 +70,10 @@ fn iso_time(ms: f64) -> String {
 /// Whether the origin cache is in use, the purge generation this isolate
 /// uses, and today's hit ratio (hits over hits and misses; counts themselves
 /// are traffic figures, so only the admin stats show them).
-async fn origin_cache_health(env: &Env) -> serde_json::Value {
+async fn origin_cache_health(
+    env: &Env,
+    today: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
     let enabled = super::rules_cache::current(env)
         .await
         .is_some_and(|r| r.settings.origin_cache.enabled);
@@ -74,7 +81,6 @@ async fn origin_cache_health(env: &Env) -> serde_json::Value {
         .var("ORIGIN_URL")
         .is_ok_and(|v| !v.to_string().trim().is_empty());
     let ratio = if enabled && origin_set {
-        let today = super::counters::for_conditions(env).await;
         let count = |name: &str| {
             today
                 .get(name)

@@ -15,7 +15,7 @@
 //! losing events over).
 
 use futures_util::StreamExt;
-use worker::{Env, Request, Response, Result};
+use worker::{Context, Env, Request, Response, Result};
 
 use super::visitor::Visitor;
 use crate::classify;
@@ -24,7 +24,7 @@ use crate::events::{admit, parse_events, RateLimit, MAX_BODY_BYTES};
 /// Rate Limiting binding for `POST /__edgeseg/event` (wrangler.toml).
 pub const RATE_LIMIT_BINDING: &str = "EDGESEG_EVENT_LIMIT";
 
-pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
+pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Response> {
     if !within_rate_limit(&req, env).await {
         super::counters::refused(super::now_secs());
         let mut r = error(
@@ -71,6 +71,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         now,
         RateLimit::default(),
     );
+    let mut export = super::export::EventExport::new(&rules, req.headers());
     for event in &events[..admitted] {
         classify::record_event(
             &rules,
@@ -80,6 +81,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
             &event.props,
             now,
         );
+        export.event(event, &visitor.state, now);
         super::counters::add(&crate::counters::names::events(&event.name), now, 1);
         let conversions = crate::experiments::exposure::convert(
             &rules,
@@ -98,6 +100,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     if let Some(cookie) = visitor.set_cookie(&rules) {
         response.headers_mut().append("set-cookie", &cookie)?;
     }
+    export.send_later(env, ctx);
     Ok(response)
 }
 

@@ -14,6 +14,7 @@ mod counters;
 mod endpoints;
 mod events;
 mod experiments;
+mod export;
 mod html_rewriter;
 mod origin;
 mod rules_cache;
@@ -52,7 +53,7 @@ async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys
     let url = req.url();
     if let Some(rest) = own_endpoint(&url) {
         let rest = rest.to_owned();
-        let response = endpoints::handle(&rest, Request::from(req), &env).await;
+        let response = endpoints::handle(&rest, Request::from(req), &env, &ctx).await;
         counters::flush_later(&env, &ctx);
         return response.map(Into::into);
     }

@@ -40,6 +40,9 @@ pub struct RulesStatus {
     pub last_error: Option<(f64, Vec<String>)>,
     /// Set when KV itself could not be read.
     pub kv_error: Option<String>,
+    /// The admin revision of the text in KV (metadata the admin API writes
+    /// with it); `None` for rules put into KV by other means.
+    pub revision: Option<u64>,
 }
 
 thread_local! {
@@ -99,6 +102,11 @@ pub fn refresh_later(due: RefreshDue, env: &Env, ctx: &Context) {
     }
 }
 
+/// The admin revision of the rules in force, when known (see [`RulesStatus::revision`]).
+pub fn revision() -> Option<u64> {
+    CACHE.with(|c| c.borrow().revision)
+}
+
 fn cached() -> Option<Rc<CompiledRules>> {
     CACHE.with(|c| c.borrow().rules.clone())
 }
@@ -125,14 +133,18 @@ async fn refresh(env: &Env, now: f64) {
     let text = match env.kv(super::KV_BINDING) {
         Ok(kv) => kv
             .get(super::RULES_KEY)
-            .text()
+            .text_with_metadata::<crate::rules::history::RulesKeyMeta>()
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     let text = match text {
-        Ok(Some(t)) => t,
-        Ok(None) => {
+        Ok((Some(t), metadata)) => {
+            let revision = metadata.and_then(|m| m.revision);
+            CACHE.with(|c| c.borrow_mut().revision = revision);
+            t
+        }
+        Ok((None, _)) => {
             CACHE.with(|c| {
                 c.borrow_mut().kv_error = Some(format!("no \"{}\" key in KV", super::RULES_KEY))
             });

@@ -18,7 +18,7 @@ use flate2::Compression;
 use serde_json::{json, Map, Value};
 
 use super::record::Record;
-use super::{utc_parts, LearnError};
+use super::LearnError;
 
 /// The groups, and their mean views, carts and searches per 7 days.
 pub const GROUPS: [(&str, [f64; 3]); 3] = [
@@ -230,8 +230,8 @@ pub fn write(synthetic: &Synthetic, dir: &Path, seed: u64) -> Result<usize, Lear
         }
     }
     for batch in &batches {
-        let (y, mo, d, h, _) = utc_parts(batch[0].ts);
-        let folder = dir.join(format!("events/{y:04}/{mo:02}/{d:02}/{h:02}"));
+        // The same hour partitions the Worker's export writes.
+        let folder = dir.join(crate::export::batch::hour_prefix(batch[0].ts));
         std::fs::create_dir_all(&folder).map_err(|e| io_err(&folder, e))?;
         let file = folder.join(format!("{}.ndjson.gz", rng.hex(16)));
         let mut gz = GzEncoder::new(Vec::new(), Compression::default());

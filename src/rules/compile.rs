@@ -16,6 +16,7 @@ use crate::condition::{Condition, SavedGroups};
 use crate::duration::parse_duration;
 use crate::error::{path_index, path_key, suggest, RuleError, RuleErrorKind, RuleErrors};
 use crate::experiments::compile::CompiledExperiment;
+use crate::export::{CompiledActivation, CompiledExport};
 use crate::origin_cache::CachePolicy;
 use crate::request::BUILT_IN_ATTRIBUTES;
 use crate::rules::document::{ContentSpec, RulesDocument, SignalSpec, FORMAT};
@@ -59,6 +60,10 @@ pub struct CompiledRules {
     /// Whether any condition or content template reads `country`, so the
     /// Worker looks at `request.cf` only then.
     pub reads_country: bool,
+    /// The export (`settings.export`), when it is on.
+    pub export: Option<CompiledExport>,
+    /// Webhooks on segment transitions.
+    pub activations: Vec<CompiledActivation>,
 }
 
 /// A counter the rules declare, and what it counts.
@@ -206,6 +211,7 @@ impl CompiledRules {
                 groups,
                 counters,
                 experiments,
+                (export, activations),
             ) = compiled;
             let reads = |attribute: &str| {
                 let nested = format!("{attribute}.");
@@ -253,6 +259,8 @@ impl CompiledRules {
                 reads_counters,
                 reads_segments,
                 reads_country,
+                export,
+                activations,
             })
         } else {
             Err(RuleErrors(errors))
@@ -280,6 +288,7 @@ type Compiled = (
     SavedGroups,
     Vec<DeclaredCounter>,
     Vec<CompiledExperiment>,
+    (Option<CompiledExport>, Vec<CompiledActivation>),
 );
 
 pub(crate) struct Compiler<'a> {
@@ -325,6 +334,8 @@ impl Compiler<'_> {
         let blocks = self.blocks(&segments, &signals);
         let counters = self.counters(&events, &segments, &blocks);
         let experiments = self.experiments(&events, &segments, &blocks, &signals);
+        let export = self.export(&events, &signals);
+        let activations = self.activations(&segments);
         let groups: SavedGroups = doc
             .saved_groups
             .iter()
@@ -340,6 +351,7 @@ impl Compiler<'_> {
             groups,
             counters,
             experiments,
+            (export, activations),
         )
     }
 

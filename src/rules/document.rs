@@ -59,6 +59,48 @@ pub struct RulesDocument {
     /// The key is the experiment's name in counters, reports and the hash seed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub experiments: BTreeMap<String, ExperimentSpec>,
+    /// Signed webhooks when a visitor enters or leaves a segment (README,
+    /// "Activation webhooks").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activations: Vec<ActivationSpec>,
+}
+
+/// A webhook on a segment transition.
+/// Example: `{"id": "cart_reminder", "segment": "cart_abandoner", "on": "enter", "url": "https://crm.example.com/hook"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ActivationSpec {
+    /// Unique id (letters, digits, `_`).
+    pub id: String,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The segment.
+    pub segment: String,
+    /// `enter` or `exit`.
+    pub on: ActivationOn,
+    /// Where the payload is POSTed (`https://`; `http://` only to localhost).
+    pub url: String,
+    /// Most deliveries a minute (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1)))]
+    pub max_per_minute: Option<u32>,
+    /// Most deliveries an hour (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1)))]
+    pub max_per_hour: Option<u32>,
+}
+
+/// The transition an activation fires on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationOn {
+    /// The visitor became a member.
+    Enter,
+    /// The visitor stopped being a member.
+    Exit,
 }
 
 /// What a declared counter counts: one of `event`, `impressions` or `entries`.
@@ -116,6 +158,43 @@ pub struct Settings {
     /// personal pages say `Cache-Control: private` or set a cookie, and has
     /// listed its login cookies).
     pub origin_cache: OriginCacheSettings,
+    /// The export to R2 (off by default; README, "Data out").
+    pub export: ExportSettings,
+}
+
+/// What the export writes: nothing the rules do not declare here.
+/// Example: `{"enabled": true, "props": {"purchase": ["total"]}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct ExportSettings {
+    /// Turn the export on.
+    pub enabled: bool,
+    /// A record per page view (default true).
+    pub page_views: bool,
+    /// Events that get a record (default: all declared).
+    pub events: Option<Vec<String>>,
+    /// Signals a record carries (default: all).
+    pub signals: Option<Vec<String>>,
+    /// Properties a record keeps, by event name (default: none).
+    pub props: BTreeMap<String, Vec<String>>,
+    /// UTM parameters kept, without `utm_` (default: the five standard ones).
+    pub utm: Vec<String>,
+}
+
+impl Default for ExportSettings {
+    fn default() -> Self {
+        ExportSettings {
+            enabled: false,
+            page_views: true,
+            events: None,
+            signals: None,
+            props: BTreeMap::new(),
+            utm: ["source", "medium", "campaign", "term", "content"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -128,6 +207,7 @@ impl Default for Settings {
             consent: ConsentSettings::default(),
             counter_retention: "35d".into(),
             origin_cache: OriginCacheSettings::default(),
+            export: ExportSettings::default(),
         }
     }
 }

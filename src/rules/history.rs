@@ -24,6 +24,15 @@ pub fn revision_key(revision: u64) -> String {
     format!("{REVISION_PREFIX}{revision:06}")
 }
 
+/// The KV metadata of the `rules` key: the revision the admin API saved
+/// (absent when the rules were put into KV by other means). A typed struct,
+/// not a JSON value, so the Worker's KV metadata code stays small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RulesKeyMeta {
+    #[serde(default)]
+    pub revision: Option<u64>,
+}
+
 /// Who saved a revision, when and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevisionMeta {

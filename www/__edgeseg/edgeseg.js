@@ -6,6 +6,11 @@
  *
  *   edgeseg.segments          Array of the visitor's segment ids for this page, as the
  *                             Worker injected them (default []). Read it, don't write it.
+ *   edgeseg.visitorId         The random visitor id (32 hex) the export and webhooks
+ *                             carry, for tracked visitors on sites that use them (else
+ *                             null). Send it to your own backend (e.g. with a login or a
+ *                             form) to link webhooks and exported records to a person:
+ *                             edgeseg itself never knows who the visitor is.
  *   edgeseg.track(name, props) -> Promise
  *                             Queues {name, props, path: location.pathname}. Events queued
  *                             within 50 ms go in one POST /__edgeseg/event {"events":[...]}
@@ -49,6 +54,7 @@
   if (es.__edgesegLoaded) return; // second copy of the script: keep the first
   try { Object.defineProperty(es, '__edgesegLoaded', { value: true }); } catch (e) { es.__edgesegLoaded = true; }
   if (!Array.isArray(es.segments)) es.segments = [];
+  if (typeof es.visitorId !== 'string') es.visitorId = null;
 
   var ENDPOINT = typeof es.endpoint === 'string' ? es.endpoint : '/__edgeseg/event';
   var BATCH_MS = 50;

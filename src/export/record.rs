@@ -1,0 +1,224 @@
+//! One export record (schema v1; docs/export-schema.md is its reference).
+//!
+//! A record holds only what the rules declare: the random visitor id, the
+//! time, the event's name and path, the properties `settings.export.props`
+//! lists, the UTM parameters `settings.export.utm` lists, the signal values
+//! and segments at that moment, and experiment assignments. Never an IP
+//! address, a user agent, or the rest of a URL's query.
+//!
+//! "At that moment": for a page view, what the classification of that very
+//! request computed. For an event, the signals are evaluated on the state
+//! right after the event was recorded (so a `purchase` record's
+//! `engagement_7d` includes that purchase), and the segments and experiments
+//! are the visitor's memberships and assignments as stored in the state:
+//! memberships move only on page views (stickiness, `enter_after`,
+//! `hold_for` are decided there), so an event does not reclassify.
+//!
+//! Fields are added, never renamed or removed, while `v` stays 1; readers
+//! ignore fields they do not know and drop repeated `id`s (a queue may
+//! deliver a record twice).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::classify::Classification;
+use crate::events::{PageEvent, PAGE_VIEW};
+use crate::request::RequestFacts;
+use crate::rules::CompiledRules;
+use crate::signals;
+use crate::state::{hex, Timestamp, VisitorState};
+
+use super::settings::CompiledExport;
+
+/// The schema version records carry in `v`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    PageView,
+    Event,
+}
+
+/// One line of an export object. Field order is the documented order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub v: u32,
+    /// 32 random hex digits, unique per record (drop repeats when reading).
+    pub id: String,
+    /// Unix seconds.
+    pub ts: Timestamp,
+    pub kind: RecordKind,
+    /// The random visitor id (32 hex), the one `edgeseg.visitorId` shows the page.
+    pub visitor: String,
+    /// `page_view` or the declared event's name.
+    pub event: String,
+    /// The page's path, without its query.
+    pub path: String,
+    /// Only the properties `settings.export.props` lists for this event.
+    pub props: Map<String, Value>,
+    /// Only the listed UTM parameters (`source` for `utm_source`, string
+    /// values), may be empty.
+    pub utm: Map<String, Value>,
+    /// Exported signals that have a value (absent signals are left out), in
+    /// the conditions' JSON form: numbers (whole ones as integers) or text.
+    pub signals: Map<String, Value>,
+    /// Segments the visitor is in, best first.
+    pub segments: Vec<String>,
+    /// Experiment key to variant id (strings), for every experiment the
+    /// visitor is assigned to. (`serde_json` maps rather than `BTreeMap`s:
+    /// the Worker has their code already.)
+    pub experiments: Map<String, Value>,
+    /// The admin revision of the rules in force, when known (null for rules
+    /// put into KV by other means than the admin API).
+    pub rules_version: Option<u64>,
+    /// Added in v1 (additive): the rules document's `version` label.
+    pub rules_label: String,
+}
+
+/// What every record of one request shares.
+pub struct RecordSource<'a> {
+    pub rules: &'a CompiledRules,
+    pub export: &'a CompiledExport,
+    pub rules_version: Option<u64>,
+}
+
+impl RecordSource<'_> {
+    /// The record of a page view, from that request's classification.
+    pub fn page_view(
+        &self,
+        id: [u8; 16],
+        facts: &RequestFacts,
+        state: &VisitorState,
+        classification: &Classification,
+    ) -> ExportRecord {
+        let signals = self
+            .export
+            .signals
+            .iter()
+            .filter_map(|&i| {
+                let (name, value) = classification.signals.get(i)?;
+                Some((name.clone(), value.as_ref()?.to_json()))
+            })
+            .collect();
+        let experiments = classification
+            .experiments
+            .iter()
+            .filter_map(|o| Some((o.key.clone(), Value::String(o.variant_id.clone()?))))
+            .collect();
+        ExportRecord {
+            v: SCHEMA_VERSION,
+            id: hex(&id),
+            ts: facts.now,
+            kind: RecordKind::PageView,
+            visitor: state.visitor_id_hex(),
+            event: PAGE_VIEW.into(),
+            path: facts.path.clone(),
+            props: Map::new(),
+            utm: self.utm(&facts.query),
+            signals,
+            segments: classification.segments.clone(),
+            experiments,
+            rules_version: self.rules_version,
+            rules_label: self.rules.version().to_string(),
+        }
+    }
+
+    /// The record of an accepted event, once it is recorded into `state`
+    /// (see the module doc); `None` when the export leaves this event out.
+    /// `query` is the page's query (the event request's `Referer`), for UTM.
+    pub fn event(
+        &self,
+        id: [u8; 16],
+        event: &PageEvent,
+        state: &VisitorState,
+        query: &[(String, String)],
+        now: Timestamp,
+    ) -> Option<ExportRecord> {
+        if !self.export.exports_event(&event.name) {
+            return None;
+        }
+        let rules = self.rules;
+        let props = self
+            .export
+            .props_for(&event.name)
+            .iter()
+            .filter_map(|p| Some((p.clone(), event.props.get(p)?.clone())))
+            .collect();
+        let values = signals::evaluate(&rules.signals, &rules.tracking, state, now);
+        let signals = self
+            .export
+            .signals
+            .iter()
+            .filter_map(|&i| {
+                let value = values.get(i)?.as_ref()?;
+                Some((rules.signals[i].name.clone(), value.to_json()))
+            })
+            .collect();
+        Some(ExportRecord {
+            v: SCHEMA_VERSION,
+            id: hex(&id),
+            ts: now,
+            kind: RecordKind::Event,
+            visitor: state.visitor_id_hex(),
+            event: event.name.clone(),
+            path: event.path.clone(),
+            props,
+            utm: self.utm(query),
+            signals,
+            segments: members(rules, state),
+            experiments: assignments(rules, state),
+            rules_version: self.rules_version,
+            rules_label: rules.version().to_string(),
+        })
+    }
+
+    fn utm(&self, query: &[(String, String)]) -> Map<String, Value> {
+        self.export
+            .utm
+            .iter()
+            .filter_map(|name| {
+                let key = format!("utm_{name}");
+                let (_, value) = query.iter().find(|(k, _)| *k == key)?;
+                Some((
+                    name.clone(),
+                    Value::String(value.chars().take(256).collect()),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The segments the state says the visitor is a member of, best first
+/// (priority, then document order), as classification orders them.
+pub fn members(rules: &CompiledRules, state: &VisitorState) -> Vec<String> {
+    let mut list: Vec<usize> = (0..rules.segments.len())
+        .filter(|&i| {
+            state
+                .memberships
+                .iter()
+                .any(|m| m.member && m.segment == rules.segments[i].key)
+        })
+        .collect();
+    crate::classify::best_first(rules, &mut list);
+    list.into_iter()
+        .map(|i| rules.segments[i].id.clone())
+        .collect()
+}
+
+/// Experiment key to variant id for each assignment the state keeps.
+fn assignments(rules: &CompiledRules, state: &VisitorState) -> Map<String, Value> {
+    state
+        .experiments
+        .iter()
+        .filter_map(|entry| {
+            let e = rules
+                .experiments
+                .iter()
+                .find(|e| e.cookie_key == entry.experiment)?;
+            let variant = e.variants.get(usize::from(entry.variant))?;
+            Some((e.key.clone(), Value::String(variant.id.clone())))
+        })
+        .collect()
+}
