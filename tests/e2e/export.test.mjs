@@ -4,11 +4,16 @@
 // under target/e2e-export/ for `edgeseg train`) and checked field by field;
 // a GPC visitor leaves nothing; poisoned queue messages are counted and do
 // not block their batch; a local webhook receiver gets one signed delivery
-// per entry, after a first 500 and the queue's retry.
+// per entry, after a first 500 and the queue's retry. Last, `edgeseg train`
+// reads the pulled folder as it is: the export and the trainer fit together.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile, mkdtemp } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { startWorker, Visitor, ROOT, eventually, freePort } from './harness.mjs';
@@ -294,4 +299,50 @@ test('the export admin API needs the token and refuses keys outside the export',
   assert.equal((await admin('export/object?key=events/none.ndjson.gz')).status, 404);
   const list = await (await admin('export')).json();
   assert.ok(list.objects.length >= 1 && list.objects.every((o) => o.key.startsWith('events/') && o.size > 0));
+});
+
+test('edgeseg train reads the pulled export as it is: k-means over the session\'s signals, and its signal pastes', async () => {
+  const run = promisify(execFile);
+  const bin = join(ROOT, 'target', 'debug', 'edgeseg');
+  if (!existsSync(bin)) await run('cargo', ['build', '--bin', 'edgeseg'], { cwd: ROOT });
+  // Visitors enough for the trainer's minimums (50 moments, 20 in the newer
+  // part), two kinds of them: quick lookers and product browsers. They come a
+  // second apart: the time split never cuts through one second, so moments
+  // crowded into a few seconds could leave the newer part too small.
+  for (let i = 0; i < 24; i++) {
+    await sleep(1_000);
+    const s = new Shopper(worker.url, `198.51.100.${10 + i}`);
+    await s.view('/');
+    if (i % 2 === 0) {
+      for (const p of ['/products/trail-runner', '/products/daypack-28', '/products/camp-mug']) await s.view(p);
+      await s.track([{ name: 'add_to_cart', props: { sku: 'NW-TR-001' }, path: '/products/trail-runner' }]);
+    }
+  }
+  let records;
+  await eventually(async () => {
+    await pullAll();
+    records = await readRecords(OUT);
+    return records.length >= 20 + 24 + 12 * 4;
+  }, { timeout: 45_000, every: 1_000, what: 'the new records in R2' });
+
+  const { stdout } = await run(bin, ['train', 'kmeans', OUT, '--k', '2', '--features', 'product_views_10m,engagement_7d', '--json']);
+  const report = JSON.parse(stdout);
+  assert.equal(report.records, records.length, 'the trainer read every exported record');
+  assert.equal(report.duplicates, 0);
+  assert.equal(report.skipped, 0, 'no line of the export was unreadable to the trainer');
+  assert.deepEqual(report.features, ['product_views_10m', 'engagement_7d']);
+  assert.equal(report.train.examples + report.test.examples, records.length, 'one moment per record');
+  assert.ok(report.test.from >= report.train.to, 'the newer part is tested');
+  assert.equal(report.clusters.length, 2);
+  const product = Math.max(...report.clusters.map((c) => c.centroid[0]));
+  assert.ok(product >= 2, `one cluster is the product browsers (centroids ${JSON.stringify(report.clusters.map((c) => c.centroid))})`);
+
+  // The printed signal is valid in the rules the export came from.
+  const pasted = { ...rules, signals: { ...rules.signals, ...report.signal } };
+  const dir = await mkdtemp(join(tmpdir(), 'edgeseg-export-train-'));
+  const file = join(dir, 'rules.json');
+  await writeFile(file, JSON.stringify(pasted));
+  const { stdout: valid } = await run(bin, ['validate', file]);
+  assert.match(valid, /valid/);
+  await rm(dir, { recursive: true, force: true });
 });
