@@ -72,6 +72,16 @@ impl<'a> Reader<'a> {
         Ok(*head)
     }
 
+    /// The next `n` bytes.
+    pub(super) fn bytes(&mut self, n: usize) -> Result<&'a [u8], CookieError> {
+        if self.buf.len() < n {
+            return Err(CookieError::Malformed("the payload ends early"));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
     pub(super) fn u32_le(&mut self) -> Result<u32, CookieError> {
         self.array::<4>().map(u32::from_le_bytes)
     }
