@@ -71,21 +71,22 @@ fn signed_but_malformed_payloads_are_rejected() {
     let k = key();
     let good = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
     let mut trailing = good.clone();
-    trailing.push(0);
+    // No value series, no affinities, then a stray byte.
+    trailing.extend_from_slice(&[0, 0, 0]);
     assert_eq!(
         decode(&seal(trailing, &k), &k),
         Err(CookieError::Malformed(
             "unexpected bytes after the last field"
         ))
     );
-    let mut too_many = good[..good.len() - 6].to_vec();
+    let mut too_many = good[..good.len() - 4].to_vec();
     wire::put_varint(&mut too_many, 65);
     assert_eq!(
         decode(&seal(too_many, &k), &k),
         Err(CookieError::Malformed("too many series"))
     );
     // One series claiming a billion buckets: rejected before allocating.
-    let mut huge = good[..good.len() - 6].to_vec();
+    let mut huge = good[..good.len() - 4].to_vec();
     huge.extend_from_slice(&[1, 0, 0, 0, 0, 1, 0]);
     wire::put_varint(&mut huge, 1_000_000_000 << 1 | 1);
     assert_eq!(
@@ -199,11 +200,12 @@ fn values_and_affinities_round_trip() {
 #[test]
 fn bad_category_names_are_rejected() {
     let k = key();
-    let mut payload = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
-    // Replace the empty affinity list (the last byte) with one affinity.
-    payload.pop();
-    let mut with_name = |name: &[u8]| {
+    // A fresh state's payload ends after the v2 part; add no value series
+    // and one affinity.
+    let payload = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
+    let with_name = |name: &[u8]| {
         let mut p = payload.clone();
+        p.push(0);
         p.push(1);
         p.extend_from_slice(&[1, 0, 0, 0, 0, 1]);
         wire::put_varint(&mut p, name.len() as u64);

@@ -19,6 +19,10 @@
 //!     varint    weight (hundredths, at `updated`)
 //! ```
 //!
+//! Both lists may be left out together when both are empty (the payload then
+//! ends after the v2 part), so that a visitor without these signals pays
+//! nothing for them.
+//!
 //! Engaged seconds and deepest scroll need no layout of their own: they are
 //! count series (summed seconds; per-bucket maxima of the scroll percentage)
 //! in the v1 part. A value series of 14 buckets with a purchase in three
@@ -37,6 +41,9 @@ pub(super) const VERSION: u8 = 3;
 pub(super) fn write(state: &VisitorState, out: &mut Vec<u8>) {
     out.push(VERSION);
     v2::write_body(state, out);
+    if state.values.is_empty() && state.affinities.is_empty() {
+        return;
+    }
     let base = state.last_seen;
     put_varint(out, state.values.len() as u64);
     for v in &state.values {
@@ -68,6 +75,9 @@ pub(super) fn write(state: &VisitorState, out: &mut Vec<u8>) {
 /// Reads a v3 payload, the version byte already consumed.
 pub(super) fn read(r: &mut Reader<'_>) -> Result<VisitorState, CookieError> {
     let mut state = v2::read(r)?;
+    if r.is_empty() {
+        return Ok(state);
+    }
     let base = state.last_seen;
     let n = r.count(MAX_VALUE_SERIES, "too many value series")?;
     let mut values = Vec::with_capacity(n);

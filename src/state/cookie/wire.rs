@@ -119,6 +119,11 @@ impl<'a> Reader<'a> {
         Ok(undelta(self.varint()?, base))
     }
 
+    /// Whether every byte was consumed.
+    pub(super) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
     /// Succeeds only if every byte was consumed.
     pub(super) fn finish(self) -> Result<(), CookieError> {
         if self.buf.is_empty() {
