@@ -80,7 +80,7 @@ pub struct Classification {
     /// Every segment, in document order (empty with [`ClassifyOptions::lean`]).
     pub outcomes: Vec<SegmentOutcome>,
     /// Every signal with its value (`None`: absent).
-    pub signals: Vec<(String, Option<f64>)>,
+    pub signals: Vec<(String, Option<signals::SignalValue>)>,
     /// The attribute object the conditions saw (`segments` in it is filled
     /// only when some condition or template reads it).
     pub attributes: Map<String, Value>,
@@ -145,8 +145,8 @@ pub fn classify(
     let values = signals::evaluate(&rules.signals, &rules.tracking, state, now);
     let mut signal_list = Vec::with_capacity(values.len());
     for (signal, value) in rules.signals.iter().zip(values) {
-        if let Some(v) = value {
-            attributes.insert(signal.name.clone(), signals::to_json(v));
+        if let Some(v) = &value {
+            attributes.insert(signal.name.clone(), v.to_json());
         }
         signal_list.push((signal.name.clone(), value));
     }

@@ -18,7 +18,7 @@
 //!      "segments": ["best", "then"],             // exactly, best first
 //!      "entered": ["segments entered on this request"],
 //!      "blocks": {"hero": "segment id" | "default"},
-//!      "signals": {"name": 3 | 0.25 | null},     // null: absent; within 1e-9
+//!      "signals": {"name": 3 | 0.25 | "text" | null},  // null: absent; numbers within 1e-9
 //!      "standing": {"segment": "pending|entered|member|holding|out"},
 //!      "state": {"series": 1, "last_events": 0, "memberships": 1},
 //!      "cookie_shorter_than_after_step": 1}
@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use edgeseg::classify::{self, Classification, ClassifyOptions, Standing};
 use edgeseg::request::RequestFacts;
 use edgeseg::rules::CompiledRules;
-use edgeseg::signals;
+use edgeseg::signals::{self, SignalValue};
 use edgeseg::state::cookie::{self, CookieKey};
 use edgeseg::state::VisitorState;
 use serde::Deserialize;
@@ -79,7 +79,7 @@ struct Expect {
     segments: Option<Vec<String>>,
     entered: Option<Vec<String>>,
     blocks: Option<BTreeMap<String, String>>,
-    signals: Option<BTreeMap<String, Option<f64>>>,
+    signals: Option<BTreeMap<String, Value>>,
     standing: Option<BTreeMap<String, String>>,
     state: Option<StateExpect>,
     cookie_shorter_than_after_step: Option<usize>,
@@ -96,7 +96,7 @@ struct StateExpect {
 /// What one step left behind.
 struct Outcome {
     classification: Option<Classification>,
-    signals: Vec<(String, Option<f64>)>,
+    signals: Vec<(String, Option<SignalValue>)>,
     state: VisitorState,
     cookie_len: usize,
 }
@@ -218,8 +218,11 @@ fn check(journey: &Journey, outcomes: &[Outcome]) -> Vec<String> {
                         "a signal".into(),
                         "no such signal".into(),
                     ),
-                    (Some((_, Some(g))), Some(w)) if (g - w).abs() <= 1e-9 * w.abs().max(1.0) => {}
-                    (Some((_, None)), None) => {}
+                    (Some((_, Some(SignalValue::Number(g)))), Value::Number(w))
+                        if w.as_f64()
+                            .is_some_and(|w| (g - w).abs() <= 1e-9 * w.abs().max(1.0)) => {}
+                    (Some((_, Some(SignalValue::Text(g)))), Value::String(w)) if g == w => {}
+                    (Some((_, None)), Value::Null) => {}
                     (Some((_, g)), w) => fail(
                         &format!("signal {name}"),
                         format!("{w:?}"),

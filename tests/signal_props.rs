@@ -115,7 +115,11 @@ proptest! {
                     let facts = RequestFacts::from_url(&format!("https://t.test{path}"), now);
                     classify::record_page_view(&rules, &mut state, path, now);
                     let c = classify::classify(&rules, &facts, &mut state, &ClassifyOptions::default());
-                    let value = |name: &str| c.signals.iter().find(|(n, _)| n == name).unwrap().1;
+                    // Every signal here is a number.
+                    let value = |name: &str| {
+                        let v = &c.signals.iter().find(|(n, _)| n == name).unwrap().1;
+                        v.as_ref().map(|v| v.as_number().expect("a numeric signal"))
+                    };
 
                     let views = value("product_views").unwrap();
                     let lo = exact(&seen, now, w, is_product_view) as f64;

@@ -461,7 +461,13 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
     let signals: serde_json::Map<String, Value> = c
         .signals
         .iter()
-        .map(|(name, v)| (name.clone(), v.map_or(Value::Null, crate::signals::to_json)))
+        .map(|(name, v)| {
+            (
+                name.clone(),
+                v.as_ref()
+                    .map_or(Value::Null, crate::signals::SignalValue::to_json),
+            )
+        })
         .collect();
     let outcomes: Vec<Value> = c
         .outcomes

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use edgeseg::classify::{Classification, Standing};
 use edgeseg::duration::format_duration;
 use edgeseg::rules::CompiledRules;
+use edgeseg::signals::SignalValue;
 use edgeseg::{RuleError, RuleErrorKind, RuleErrors};
 use serde_json::{json, Map, Value};
 
@@ -131,7 +132,11 @@ pub fn simulate_human(rules: &CompiledRules, c: &Classification, now: u64, url: 
     out.push_str("\nsignals\n");
     let width = c.signals.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     for (name, value) in &c.signals {
-        let shown = value.map_or_else(|| "—".to_string(), number);
+        let shown = match value {
+            None => "—".to_string(),
+            Some(SignalValue::Number(n)) => number(*n),
+            Some(SignalValue::Text(t)) => format!("{t:?}"),
+        };
         let _ = writeln!(out, "  {name:<width$}  {shown}");
     }
     if c.signals.is_empty() {
@@ -197,7 +202,13 @@ pub fn simulate_json(rules: &CompiledRules, c: &Classification, now: u64, url: &
     let signals: Map<String, Value> = c
         .signals
         .iter()
-        .map(|(n, v)| (n.clone(), v.map_or(Value::Null, edgeseg::signals::to_json)))
+        .map(|(n, v)| {
+            (
+                n.clone(),
+                v.as_ref()
+                    .map_or(Value::Null, edgeseg::signals::SignalValue::to_json),
+            )
+        })
         .collect();
     let segments: Vec<Value> = c
         .outcomes

@@ -1,5 +1,5 @@
-//! Behavioural signals: what the visitor state must track for the rules'
-//! signals, how events update it, and the signal values computed from it.
+//! What the visitor state must track for the rules' signals, and how events
+//! and page views update it.
 //!
 //! The cookie stores only what declared signals need: one bucketed series per
 //! distinct `count` (event + filters + window) and per event of a `score`, and
@@ -8,54 +8,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::rules::document::VisitorMetric;
+use super::glob::PathGlob;
 use crate::state::series::{bucket_width_for, buckets_needed};
 use crate::state::{LastEvent, Series, Timestamp, VisitorState, WindowCount};
-
-/// A path pattern where `*` matches any run of characters (including `/`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathGlob {
-    pattern: String,
-}
-
-impl PathGlob {
-    pub fn new(pattern: &str) -> Self {
-        PathGlob {
-            pattern: pattern.to_string(),
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.pattern
-    }
-
-    pub fn matches(&self, path: &str) -> bool {
-        glob_match(self.pattern.as_bytes(), path.as_bytes())
-    }
-}
-
-/// Iterative wildcard match with single-star backtracking: linear in practice,
-/// never exponential, whatever the pattern.
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&b| b == b'*')
-}
 
 /// One series the state keeps: an event, optional filters, a window.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,40 +68,6 @@ fn loosely_equal(a: &Value, b: &Value) -> bool {
         }
         _ => a == b,
     }
-}
-
-/// A compiled signal.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SignalKind {
-    /// Events within the tracker's window.
-    Count {
-        tracker: usize,
-    },
-    /// Time since an event (absent if never, or if `unless` happened later).
-    Since {
-        event: u32,
-        unless: Option<u32>,
-        unit: f64,
-    },
-    Visitor {
-        metric: VisitorMetric,
-        unit: f64,
-    },
-    /// Weighted counts, one tracker per event.
-    Score {
-        terms: Vec<(usize, f64)>,
-    },
-    /// Inputs are indices of earlier, non-logistic signals.
-    Logistic {
-        inputs: Vec<(usize, f64)>,
-        bias: f64,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Signal {
-    pub name: String,
-    pub kind: SignalKind,
 }
 
 /// What the rules ask the state to remember.
@@ -246,110 +167,9 @@ pub fn page_view_key() -> u32 {
     crate::rules::compile::key_hash("event:page_view")
 }
 
-/// Computes every signal, in order, for the state at `now`. `None` means the
-/// signal has no value (the attribute is absent).
-pub fn evaluate(
-    signals: &[Signal],
-    tracking: &Tracking,
-    state: &VisitorState,
-    now: Timestamp,
-) -> Vec<Option<f64>> {
-    let mut values: Vec<Option<f64>> = Vec::with_capacity(signals.len());
-    for signal in signals {
-        let value = match &signal.kind {
-            SignalKind::Count { tracker } => Some(f64::from(count(tracking, *tracker, state, now))),
-            SignalKind::Since {
-                event,
-                unless,
-                unit,
-            } => {
-                let last = |k: u32| {
-                    state
-                        .last_events
-                        .iter()
-                        .find(|e| e.event == k)
-                        .map(|e| e.at)
-                };
-                match (last(*event), unless.and_then(last)) {
-                    (Some(at), Some(cancel)) if cancel >= at => None,
-                    (Some(at), _) => Some(now.saturating_sub(at) as f64 / unit),
-                    (None, _) => None,
-                }
-            }
-            SignalKind::Visitor { metric, unit } => match metric {
-                VisitorMetric::Sessions => Some(f64::from(state.sessions)),
-                VisitorMetric::SessionPages => Some(f64::from(state.session_pages)),
-                VisitorMetric::SessionDuration => {
-                    Some(now.saturating_sub(state.session_start) as f64 / unit)
-                }
-                VisitorMetric::SinceFirstVisit => {
-                    Some(now.saturating_sub(state.first_seen) as f64 / unit)
-                }
-                VisitorMetric::SincePreviousVisit => (state.previous_session_end > 0).then(|| {
-                    state
-                        .session_start
-                        .saturating_sub(state.previous_session_end) as f64
-                        / unit
-                }),
-            },
-            SignalKind::Score { terms } => Some(
-                terms
-                    .iter()
-                    .map(|(t, w)| f64::from(count(tracking, *t, state, now)) * w)
-                    .sum(),
-            ),
-            SignalKind::Logistic { inputs, bias } => {
-                let z: f64 = bias
-                    + inputs
-                        .iter()
-                        .map(|(i, w)| values.get(*i).copied().flatten().unwrap_or(0.0) * w)
-                        .sum::<f64>();
-                Some(1.0 / (1.0 + (-z).exp()))
-            }
-        };
-        values.push(value);
-    }
-    values
-}
-
-fn count(tracking: &Tracking, tracker: usize, state: &VisitorState, now: Timestamp) -> u32 {
-    let t = &tracking.trackers[tracker];
-    state
-        .counts
-        .iter()
-        .find(|c| c.tracker == t.key && c.series.width == t.width)
-        .map_or(0, |c| c.series.count_within(now, t.window))
-}
-
-/// A signal value as JSON: whole numbers as integers (so `{"$eq": 3}` and
-/// templates read naturally), others as floats.
-pub fn to_json(value: f64) -> Value {
-    if value.fract() == 0.0 && value.abs() < 9.0e15 {
-        Value::from(value as i64)
-    } else {
-        serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn globs() {
-        let g = PathGlob::new("/products/*");
-        assert!(g.matches("/products/boots.html"));
-        assert!(g.matches("/products/new/a.html"));
-        assert!(!g.matches("/product/boots"));
-        assert!(!g.matches("/products"));
-        assert!(PathGlob::new("*/new/*").matches("/products/new/x"));
-        assert!(PathGlob::new("/a*b*c").matches("/aXXbYYc"));
-        assert!(!PathGlob::new("/a*b*c").matches("/aXXbYY"));
-        assert!(PathGlob::new("/exact").matches("/exact"));
-        // Pathological pattern stays fast.
-        let long = "a".repeat(5_000);
-        assert!(!PathGlob::new("*a*a*a*a*a*a*a*b").matches(&long));
-    }
 
     #[test]
     fn props_compare_loosely_by_value() {
@@ -365,11 +185,5 @@ mod tests {
             &serde_json::json!("shoes"),
             &serde_json::json!("boots")
         ));
-    }
-
-    #[test]
-    fn json_numbers() {
-        assert_eq!(to_json(3.0), serde_json::json!(3));
-        assert_eq!(to_json(0.25), serde_json::json!(0.25));
     }
 }

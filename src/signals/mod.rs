@@ -1,0 +1,159 @@
+//! Behavioural signals: named values computed per request from the visitor
+//! state, one file per kind of signal.
+//!
+//! [`tracking`] says what the state keeps for the rules' signals and how events
+//! update it; each kind's file computes its value from that state. Values are
+//! numbers or text ([`SignalValue`]): conditions, templates, the debug header,
+//! simulate and the export all see the same value.
+
+mod count;
+mod glob;
+mod logistic;
+mod score;
+mod since;
+mod tracking;
+mod visitor;
+
+pub use glob::PathGlob;
+pub use tracking::{page_view_key, Tracker, Tracking};
+
+use serde_json::Value;
+
+use crate::rules::document::VisitorMetric;
+use crate::state::{Timestamp, VisitorState};
+
+/// A signal's value. Most signals are numbers; some name something (the
+/// visitor's top interest, a cluster), so conditions can say
+/// `{"top_interest": "boots"}` and content `{{top_interest|gear}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalValue {
+    Number(f64),
+    Text(String),
+}
+
+impl SignalValue {
+    /// The number, if this value is one (model inputs read only numbers).
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            SignalValue::Number(n) => Some(*n),
+            SignalValue::Text(_) => None,
+        }
+    }
+
+    /// The value as JSON: whole numbers as integers (so `{"$eq": 3}` and
+    /// templates read naturally), other numbers as floats, text as a string.
+    pub fn to_json(&self) -> Value {
+        match self {
+            SignalValue::Number(n) => number_to_json(*n),
+            SignalValue::Text(s) => Value::String(s.clone()),
+        }
+    }
+}
+
+impl From<f64> for SignalValue {
+    fn from(n: f64) -> Self {
+        SignalValue::Number(n)
+    }
+}
+
+impl std::fmt::Display for SignalValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SignalValue::Number(n) => write!(f, "{}", number_to_json(*n)),
+            SignalValue::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A compiled signal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalKind {
+    /// Events within the tracker's window.
+    Count {
+        tracker: usize,
+    },
+    /// Time since an event (absent if never, or if `unless` happened later).
+    Since {
+        event: u32,
+        unless: Option<u32>,
+        unit: f64,
+    },
+    Visitor {
+        metric: VisitorMetric,
+        unit: f64,
+    },
+    /// Weighted counts, one tracker per event.
+    Score {
+        terms: Vec<(usize, f64)>,
+    },
+    /// Inputs are indices of earlier, non-logistic signals.
+    Logistic {
+        inputs: Vec<(usize, f64)>,
+        bias: f64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub name: String,
+    pub kind: SignalKind,
+}
+
+/// Computes every signal, in order, for the state at `now`. `None` means the
+/// signal has no value (the attribute is absent). A signal may read the
+/// values of signals before it (models do), so order matters.
+pub fn evaluate(
+    signals: &[Signal],
+    tracking: &Tracking,
+    state: &VisitorState,
+    now: Timestamp,
+) -> Vec<Option<SignalValue>> {
+    let mut values: Vec<Option<SignalValue>> = Vec::with_capacity(signals.len());
+    for signal in signals {
+        let value = match &signal.kind {
+            SignalKind::Count { tracker } => Some(count::value(tracking, *tracker, state, now)),
+            SignalKind::Since {
+                event,
+                unless,
+                unit,
+            } => since::value(state, *event, *unless, *unit, now),
+            SignalKind::Visitor { metric, unit } => visitor::value(state, *metric, *unit, now),
+            SignalKind::Score { terms } => Some(score::value(tracking, terms, state, now)),
+            SignalKind::Logistic { inputs, bias } => Some(logistic::value(&values, inputs, *bias)),
+        };
+        values.push(value.map(SignalValue::Number));
+    }
+    values
+}
+
+/// A number as JSON: whole numbers as integers, others as floats.
+pub fn number_to_json(value: f64) -> Value {
+    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        Value::from(value as i64)
+    } else {
+        serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_numbers() {
+        assert_eq!(number_to_json(3.0), serde_json::json!(3));
+        assert_eq!(number_to_json(0.25), serde_json::json!(0.25));
+    }
+
+    #[test]
+    fn values_as_json_and_text() {
+        assert_eq!(SignalValue::Number(2.0).to_json(), serde_json::json!(2));
+        assert_eq!(
+            SignalValue::Text("boots".into()).to_json(),
+            serde_json::json!("boots")
+        );
+        assert_eq!(SignalValue::Number(0.5).to_string(), "0.5");
+        assert_eq!(SignalValue::Text("boots".into()).to_string(), "boots");
+        assert_eq!(SignalValue::Text("boots".into()).as_number(), None);
+    }
+}
