@@ -169,6 +169,14 @@ fn personalize(
         },
     };
     let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
+    // A tracked visitor, not in a preview, whose rules read engagement.
+    if visitor.tracked && lean && !rules.tracking.engagement.is_empty() {
+        classification
+            .plan
+            .head_append
+            .get_or_insert_with(String::new)
+            .push_str(classify::ENGAGEMENT_SCRIPT);
+    }
 
     let headers = copy_headers(&Headers(origin.headers()))?;
     // Validators describe the origin's bytes, not this visitor's page.

@@ -382,14 +382,14 @@ pub struct AffinitySignal {
     /// The most categories kept per visitor, 1 to 16 (default 5).
     #[serde(default = "default_keep")]
     #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1, max = 16)))]
-    pub keep: u8,
+    pub keep: u32,
 }
 
 fn default_half_life() -> String {
     "30d".into()
 }
 
-fn default_keep() -> u8 {
+fn default_keep() -> u32 {
     5
 }
 

@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 use super::value::amount;
 use super::PathGlob;
 use crate::state::series::{bucket_width_for, buckets_needed};
-use crate::state::{Series, Timestamp, VisitorState, WindowCount};
+use super::tracking::series_for;
+use crate::state::{Series, Timestamp, VisitorState};
 
 /// The built-in event the page script sends when the visitor leaves a page.
 pub const EVENT: &str = "engagement";
@@ -92,25 +93,6 @@ pub(super) fn record(
             series.raise(at, v, t.buckets);
         }
     }
-}
-
-/// The state's series for `key`, created (or reset, if its width changed).
-pub(super) fn series_for(state: &mut VisitorState, key: u32, width: u32) -> &mut Series {
-    let i = match state.counts.iter().position(|c| c.tracker == key) {
-        Some(i) if state.counts[i].series.width == width => i,
-        Some(i) => {
-            state.counts[i].series = Series::new(width);
-            i
-        }
-        None => {
-            state.counts.push(WindowCount {
-                tracker: key,
-                series: Series::new(width),
-            });
-            state.counts.len() - 1
-        }
-    };
-    &mut state.counts[i].series
 }
 
 fn series<'s>(t: &EngagementTracker, state: &'s VisitorState) -> Option<&'s Series> {
