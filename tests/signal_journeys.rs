@@ -93,12 +93,7 @@ impl Visitor {
         let mut state = self.load(at);
         classify::record_page_view(&self.rules, &mut state, path, at);
         let facts = RequestFacts::from_url(&format!("https://shop.test{path}"), at);
-        let c = classify::classify(
-            &self.rules,
-            &facts,
-            &mut state,
-            &ClassifyOptions::default(),
-        );
+        let c = classify::classify(&self.rules, &facts, &mut state, &ClassifyOptions::default());
         self.save(&state);
         c
     }
@@ -161,21 +156,56 @@ fn value_sums_and_maxima_count_refunds_and_skip_what_is_not_a_number() {
     assert_eq!(v.number("biggest_90d", START), None, "no order: max absent");
 
     v.event("purchase", "/checkout", json!({"value": 120}), START + MIN);
-    v.event("purchase", "/checkout", json!({"value": "80.50"}), START + DAY);
+    v.event(
+        "purchase",
+        "/checkout",
+        json!({"value": "80.50"}),
+        START + DAY,
+    );
     // A missing, non-numeric or boolean property adds nothing.
     v.event("purchase", "/checkout", json!({}), START + DAY + 1);
-    v.event("purchase", "/checkout", json!({"value": "a lot"}), START + DAY + 2);
-    v.event("purchase", "/checkout", json!({"value": true}), START + DAY + 3);
-    v.event("purchase", "/checkout", json!({"total": 999}), START + DAY + 4);
+    v.event(
+        "purchase",
+        "/checkout",
+        json!({"value": "a lot"}),
+        START + DAY + 2,
+    );
+    v.event(
+        "purchase",
+        "/checkout",
+        json!({"value": true}),
+        START + DAY + 3,
+    );
+    v.event(
+        "purchase",
+        "/checkout",
+        json!({"total": 999}),
+        START + DAY + 4,
+    );
     // A refund lowers the sum but is not the biggest order.
-    v.event("purchase", "/checkout", json!({"value": -50}), START + 2 * DAY);
+    v.event(
+        "purchase",
+        "/checkout",
+        json!({"value": -50}),
+        START + 2 * DAY,
+    );
     let at = START + 2 * DAY + MIN;
     assert!(close(v.number("spend_90d", at), 150.5));
     assert!(close(v.number("biggest_90d", at), 120.0));
     assert!(!v.page("/", at).segments.contains(&"big_spender".into()));
 
-    v.event("purchase", "/checkout", json!({"value": 49.99}), START + 3 * DAY);
-    v.event("purchase", "/checkout", json!({"value": 0.01}), START + 3 * DAY);
+    v.event(
+        "purchase",
+        "/checkout",
+        json!({"value": 49.99}),
+        START + 3 * DAY,
+    );
+    v.event(
+        "purchase",
+        "/checkout",
+        json!({"value": 0.01}),
+        START + 3 * DAY,
+    );
     let c = v.page("/", START + 3 * DAY + MIN);
     assert!(close(v.number("spend_90d", START + 3 * DAY + MIN), 200.5));
     assert_eq!(c.segments.first().map(String::as_str), Some("big_spender"));
@@ -203,7 +233,10 @@ fn a_value_signal_with_a_path_counts_only_events_from_matching_pages() {
     assert!(close(v.number("shop_spend_1h", START + 3), 10.0));
     assert!(close(v.number("spend_90d", START + 3), 1010.0));
     // A one-hour window: gone after an hour and a bucket (5 minutes).
-    assert_eq!(v.number("shop_spend_1h", START + HOUR + 5 * MIN + 1), Some(0.0));
+    assert_eq!(
+        v.number("shop_spend_1h", START + HOUR + 5 * MIN + 1),
+        Some(0.0)
+    );
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -246,7 +279,10 @@ fn engaged_time_and_scroll_depth_on_a_path_glob_within_a_window() {
     assert_eq!(v.number("scroll_1h", at), Some(70.0));
 
     let c = v.page("/", at);
-    assert_eq!(c.segments.first().map(String::as_str), Some("engaged_reader"));
+    assert_eq!(
+        c.segments.first().map(String::as_str),
+        Some("engaged_reader")
+    );
     assert_eq!(hero(&c).as_deref(), Some("Still reading?"));
 
     v.event(
@@ -265,14 +301,21 @@ fn engaged_time_and_scroll_depth_on_a_path_glob_within_a_window() {
     let later = START + 3 * MIN + HOUR + 5 * MIN + 1;
     assert_eq!(v.number("engaged_1h", later), Some(0.0));
     assert_eq!(v.number("scroll_1h", later), Some(0.0));
-    assert!(!v.page("/", later).segments.contains(&"engaged_reader".into()));
+    assert!(!v
+        .page("/", later)
+        .segments
+        .contains(&"engaged_reader".into()));
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn affinity_names_the_top_category_weighs_events_and_decays() {
     let mut v = Visitor::new();
-    assert_eq!(v.text("top_interest", START), None, "no interest yet: absent");
+    assert_eq!(
+        v.text("top_interest", START),
+        None,
+        "no interest yet: absent"
+    );
     assert_eq!(v.number("interest_share", START), None);
     v.page("/category/boots", START);
     v.page("/category/tents", START + 10);
@@ -388,12 +431,14 @@ fn the_engagement_event_is_built_in_and_cannot_be_declared() {
     )
     .unwrap();
     assert_eq!(parsed[0].name, "engagement");
-    let err = CompiledRules::from_json(
-        r#"{"format": 1, "version": "x", "events": {"engagement": {}}}"#,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(err.contains("events.engagement: engagement is built in"), "{err}");
+    let err =
+        CompiledRules::from_json(r#"{"format": 1, "version": "x", "events": {"engagement": {}}}"#)
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("events.engagement: engagement is built in"),
+        "{err}"
+    );
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]

@@ -498,7 +498,12 @@ fn check_values_and_affinities(s: &VisitorState, d: &VisitorState) -> Result<(),
     let all: Vec<u32> = s.values.iter().map(|v| v.tracker).collect();
     let kept = subsequence(&trackers, &all);
     prop_assert!(kept.is_some(), "value series out of order or invented");
-    let mut originals = s.values.iter().zip(kept.unwrap()).filter(|(_, k)| *k).map(|(v, _)| v);
+    let mut originals = s
+        .values
+        .iter()
+        .zip(kept.unwrap())
+        .filter(|(_, k)| *k)
+        .map(|(v, _)| v);
     for v in &d.values {
         let o = originals.next().unwrap();
         prop_assert_eq!((v.width, v.head), (o.width, o.head));
@@ -509,18 +514,31 @@ fn check_values_and_affinities(s: &VisitorState, d: &VisitorState) -> Result<(),
     let all: Vec<u32> = s.affinities.iter().map(|a| a.tracker).collect();
     let kept = subsequence(&trackers, &all);
     prop_assert!(kept.is_some(), "affinities out of order or invented");
-    let mut originals = s.affinities.iter().zip(kept.unwrap()).filter(|(_, k)| *k).map(|(a, _)| a);
+    let mut originals = s
+        .affinities
+        .iter()
+        .zip(kept.unwrap())
+        .filter(|(_, k)| *k)
+        .map(|(a, _)| a);
     let (mut strongest_dropped, mut weakest_kept) = (None::<u32>, None::<u32>);
     for a in &d.affinities {
         let o = originals.next().unwrap();
         prop_assert_eq!(a.updated, o.updated);
-        let valid: Vec<&CategoryWeight> = o.weights.iter().filter(|c| c.name.len() <= 32).take(16).collect();
+        let valid: Vec<&CategoryWeight> = o
+            .weights
+            .iter()
+            .filter(|c| c.name.len() <= 32)
+            .take(16)
+            .collect();
         prop_assert!(a.weights.len() <= valid.len());
         for (kept, orig) in a.weights.iter().zip(&valid) {
             prop_assert_eq!(kept, *orig);
         }
         if !valid.is_empty() {
-            prop_assert!(!a.weights.is_empty(), "an affinity lost its strongest category");
+            prop_assert!(
+                !a.weights.is_empty(),
+                "an affinity lost its strongest category"
+            );
         }
         for c in a.weights.iter().skip(1) {
             weakest_kept = Some(weakest_kept.map_or(c.weight, |w| w.min(c.weight)));
@@ -530,7 +548,10 @@ fn check_values_and_affinities(s: &VisitorState, d: &VisitorState) -> Result<(),
         }
     }
     if let (Some(dropped), Some(kept)) = (strongest_dropped, weakest_kept) {
-        prop_assert!(dropped <= kept, "a category of weight {dropped} went before one of {kept}");
+        prop_assert!(
+            dropped <= kept,
+            "a category of weight {dropped} went before one of {kept}"
+        );
     }
     Ok(())
 }

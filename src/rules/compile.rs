@@ -717,7 +717,9 @@ impl Compiler<'_> {
                 },
                 SignalSpec::Share(sh) => {
                     shares.push((name.clone(), path.clone(), sh.share.clone()));
-                    SignalKind::Share { tracker: usize::MAX } // resolved below
+                    SignalKind::Share {
+                        tracker: usize::MAX,
+                    } // resolved below
                 }
             };
             signals.push(Signal {

@@ -162,9 +162,18 @@ mod tests {
         let re = path_pattern("*/c/{c}.html").unwrap();
         assert_eq!(&re.captures("/en/c/a.b.html").unwrap()[1], "a.b");
         assert_eq!(path_pattern("/a/*").unwrap_err(), PatternError::Captures(0));
-        assert_eq!(path_pattern("/{a}/{b}").unwrap_err(), PatternError::Captures(2));
-        assert_eq!(path_pattern("/c/{name").unwrap_err(), PatternError::Unclosed);
-        assert_eq!(path_pattern("c/{name}").unwrap_err(), PatternError::NotAPath);
+        assert_eq!(
+            path_pattern("/{a}/{b}").unwrap_err(),
+            PatternError::Captures(2)
+        );
+        assert_eq!(
+            path_pattern("/c/{name").unwrap_err(),
+            PatternError::Unclosed
+        );
+        assert_eq!(
+            path_pattern("c/{name}").unwrap_err(),
+            PatternError::NotAPath
+        );
         // Literal parts are literal, regex metacharacters included.
         let re = path_pattern("/c+/{x}").unwrap();
         assert!(re.is_match("/c+/a") && !re.is_match("/cc/a"));

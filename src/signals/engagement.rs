@@ -10,10 +10,10 @@
 
 use serde_json::{Map, Value};
 
+use super::tracking::series_for;
 use super::value::amount;
 use super::PathGlob;
 use crate::state::series::{bucket_width_for, buckets_needed};
-use super::tracking::series_for;
 use crate::state::{Series, Timestamp, VisitorState};
 
 /// The built-in event the page script sends when the visitor leaves a page.

@@ -69,7 +69,10 @@ pub(super) fn record(
         if t.event != event || !t.path.as_ref().is_none_or(|g| g.matches(path)) {
             continue;
         }
-        let Some(hundredths) = props.get(&t.property).and_then(amount).and_then(to_hundredths)
+        let Some(hundredths) = props
+            .get(&t.property)
+            .and_then(amount)
+            .and_then(to_hundredths)
         else {
             continue;
         };
@@ -90,15 +93,15 @@ pub(super) fn record(
 
 /// Drops series no tracker needs (or of another width) and what has aged out.
 pub(super) fn prune(trackers: &[ValueTracker], state: &mut VisitorState, now: Timestamp) {
-    state.values.retain_mut(|v| {
-        match trackers.iter().find(|t| t.key == v.tracker) {
+    state
+        .values
+        .retain_mut(|v| match trackers.iter().find(|t| t.key == v.tracker) {
             Some(t) if t.width == v.width => {
                 v.prune(now, t.window + u64::from(t.width));
                 !v.is_empty()
             }
             _ => false,
-        }
-    });
+        });
 }
 
 fn within(t: &ValueTracker, state: &VisitorState, now: Timestamp) -> (i64, Option<i64>) {

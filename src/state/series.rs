@@ -134,7 +134,14 @@ impl Series {
     /// Drop the buckets entirely older than `now - keep` (their last second is
     /// before it), then trailing zero buckets.
     pub fn prune(&mut self, now: Timestamp, keep: u64) {
-        prune(self.head, self.width_secs(), &mut self.counts, now, keep, |&c| c == 0);
+        prune(
+            self.head,
+            self.width_secs(),
+            &mut self.counts,
+            now,
+            keep,
+            |&c| c == 0,
+        );
     }
 
     /// Whether the series counts no event at all.

@@ -67,7 +67,10 @@ impl ValueSeries {
         let width = self.width_secs();
         if let Some(b) = slot(&mut self.head, &mut self.buckets, at / width, max_buckets) {
             b.max = if b.events == 0 { v } else { b.max.max(v) };
-            b.sum = b.sum.saturating_add(v).clamp(-MAX_HUNDREDTHS, MAX_HUNDREDTHS);
+            b.sum = b
+                .sum
+                .saturating_add(v)
+                .clamp(-MAX_HUNDREDTHS, MAX_HUNDREDTHS);
             b.events = b.events.saturating_add(1);
         }
     }

@@ -188,9 +188,16 @@ impl Compiler<'_> {
 
     /// Points each `share` signal at its affinity's tracker: `shares` holds
     /// (signal name, its path, the affinity signal it names).
-    pub(super) fn resolve_shares(&mut self, signals: &mut [Signal], shares: Vec<(String, String, String)>) {
+    pub(super) fn resolve_shares(
+        &mut self,
+        signals: &mut [Signal],
+        shares: Vec<(String, String, String)>,
+    ) {
         for (name, path, target) in shares {
-            let found = signals.iter().find(|s| s.name == target).map(|s| s.kind.clone());
+            let found = signals
+                .iter()
+                .find(|s| s.name == target)
+                .map(|s| s.kind.clone());
             let tracker = match found {
                 Some(SignalKind::Affinity { tracker }) => tracker,
                 Some(_) => {

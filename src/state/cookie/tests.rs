@@ -180,17 +180,31 @@ fn values_and_affinities_round_trip() {
         width: 648_000,
         head: now / 648_000,
         buckets: vec![
-            ValueBucket { events: 2, sum: 12_999, max: 9_999 },
+            ValueBucket {
+                events: 2,
+                sum: 12_999,
+                max: 9_999,
+            },
             ValueBucket::default(),
-            ValueBucket { events: 1, sum: -4_000, max: -4_000 },
+            ValueBucket {
+                events: 1,
+                sum: -4_000,
+                max: -4_000,
+            },
         ],
     });
     state.affinities.push(Affinity {
         tracker: 12,
         updated: now - 60,
         weights: vec![
-            CategoryWeight { name: "footwear".into(), weight: 350 },
-            CategoryWeight { name: "café".into(), weight: 100 },
+            CategoryWeight {
+                name: "footwear".into(),
+                weight: 350,
+            },
+            CategoryWeight {
+                name: "café".into(),
+                weight: 100,
+            },
         ],
     });
     let value = encode(&state, &k);

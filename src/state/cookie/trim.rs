@@ -126,9 +126,11 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         .counts
         .iter()
         .flat_map(|wc| (1..wc.series.counts.len()).map(|i| bucket_end(&wc.series, i)))
-        .chain(s.values.iter().flat_map(|v| {
-            (1..v.buckets.len()).map(|i| end_of(v.head, v.width, i))
-        }))
+        .chain(
+            s.values
+                .iter()
+                .flat_map(|v| (1..v.buckets.len()).map(|i| end_of(v.head, v.width, i))),
+        )
         .collect();
     ends.sort_unstable();
     ends.dedup();
@@ -176,11 +178,7 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
     let drop_categories = |k: usize| {
         let mut t = s.clone();
         for (a, aff) in t.affinities.iter_mut().enumerate() {
-            let dropped: Vec<usize> = weak[..k]
-                .iter()
-                .filter(|w| w.1 == a)
-                .map(|w| w.2)
-                .collect();
+            let dropped: Vec<usize> = weak[..k].iter().filter(|w| w.1 == a).map(|w| w.2).collect();
             let mut i = 0;
             aff.weights.retain(|_| {
                 i += 1;
