@@ -104,7 +104,7 @@ fn affinity(n: usize) -> impl Strategy<Value = Affinity> {
         proptest::collection::vec(("[a-z-]{1,32}|.{0,8}", 5..1_000_000u32), 0..n),
     )
         .prop_map(|(tracker, updated, mut weights)| {
-            weights.sort_by(|a, b| b.1.cmp(&a.1));
+            weights.sort_by_key(|w| std::cmp::Reverse(w.1));
             Affinity {
                 tracker,
                 updated,

@@ -98,7 +98,7 @@ impl Affinity {
         let Some(name) = category_name(category) else {
             return;
         };
-        if !(weight > 0.0) || !weight.is_finite() {
+        if weight.is_nan() || weight <= 0.0 || weight.is_infinite() {
             return;
         }
         let now = at.max(self.updated);

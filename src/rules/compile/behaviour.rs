@@ -112,7 +112,7 @@ impl Compiler<'_> {
             if s.event.is_some() {
                 self.event_ref(events, path_key(&at, "event"), event);
             }
-            if !(s.weight > 0.0 && s.weight.is_finite()) {
+            if s.weight.is_nan() || s.weight <= 0.0 || s.weight.is_infinite() {
                 self.err(
                     path_key(&at, "weight"),
                     RuleErrorKind::Invalid("the weight must be a number above 0".into()),
