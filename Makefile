@@ -76,7 +76,7 @@ e2e: tools worker
 
 ## make bench: criterion benchmarks of the core (native), then classification in wasm32 under Node.
 bench: tools
-	cargo bench --bench cookie --bench classify --bench rewrite
+	cargo bench --bench cookie --bench classify --bench rewrite --bench models
 	cargo test --release --no-default-features --target $(WASM_TARGET) --test wasm_bench -- --nocapture
 
 ## make load: 10,000 requests at 64 connections through the Worker in workerd

@@ -462,7 +462,18 @@ pub fn explain(rules: &CompiledRules, c: &Classification) -> String {
                     .map(|path| {
                         let value = crate::template::lookup(&c.attributes, path.split('.'))
                             .map_or_else(|| "absent".to_string(), |v| v.to_string());
-                        format!("{path}={value}")
+                        // A trained model also says how it got there.
+                        let how = rules
+                            .signals
+                            .iter()
+                            .position(|s| s.name == path)
+                            .and_then(|i| {
+                                let values: Vec<_> =
+                                    c.signals.iter().map(|(_, v)| v.clone()).collect();
+                                signals::explain_model(&rules.signals, i, &values)
+                            })
+                            .map_or_else(String::new, |h| format!(" [{h}]"));
+                        format!("{path}={value}{how}")
                     })
                     .collect();
                 format!("condition held ({})", values.join(", "))

@@ -10,6 +10,25 @@ pub type Seconds = u64;
 /// would outlive the cookie and make no sense for real-time segments.
 pub const MAX_DURATION: Seconds = 400 * 86_400;
 
+/// A unix time in UTC as `(year, month, day, hour, minute, second)`
+/// (proleptic Gregorian; Howard Hinnant's days-to-civil algorithm). For the
+/// CLI's reports; the core itself never formats dates.
+pub fn utc_parts(ts: u64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = (ts / 86_400) as i64;
+    let secs = ts % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, sec) = (secs / 3_600, secs / 60 % 60, secs % 60);
+    (year, month, day, h as u32, m as u32, sec as u32)
+}
+
 /// Parses a duration like `"10m"`. Returns `None` for anything else.
 pub fn parse_duration(text: &str) -> Option<Seconds> {
     let unit = text.chars().last()?;

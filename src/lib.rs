@@ -23,6 +23,7 @@
 //!   - [`origin_cache`]: which origin pages the edge cache may share, their key, freshness, purges.
 //!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
 //!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
+//!   - `learn` (native, `cli` feature only): `edgeseg train` — models fitted from the export.
 //! * **The edge adapter** — `edge` (`src/edge/`), compiled only for `wasm32`, the one module
 //!   that knows the `worker` crate: it turns a Cloudflare request into facts,
 //!   drives the core, and streams the response.
@@ -36,6 +37,8 @@ pub mod duration;
 pub mod error;
 pub mod events;
 pub mod experiments;
+#[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+pub mod learn;
 pub mod origin_cache;
 pub mod preview;
 pub mod request;

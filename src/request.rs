@@ -164,6 +164,15 @@ pub fn url_host(url: &str) -> Option<&str> {
     (!host.is_empty()).then_some(host)
 }
 
+/// The path, query and fragment of a URL (`https://a.b/x?q` → `/x?q`), `/`
+/// when an absolute URL has no path; a path-only URL is returned as it is.
+pub fn path_and_query(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    url[after_scheme..]
+        .find('/')
+        .map_or("/", |i| &url[after_scheme + i..])
+}
+
 /// Splits a URL (absolute or path-only) into its decoded path and query pairs.
 pub fn split_url(url: &str) -> (String, Vec<(String, String)>) {
     let without_fragment = url.split('#').next().unwrap_or("");
@@ -171,12 +180,10 @@ pub fn split_url(url: &str) -> (String, Vec<(String, String)>) {
         Some((a, q)) => (a, q),
         None => (without_fragment, ""),
     };
-    let path = match before_query.split_once("://") {
-        Some((_, rest)) => match rest.find('/') {
-            Some(i) => &rest[i..],
-            None => "/",
-        },
-        None => before_query,
+    let path = if before_query.contains("://") {
+        path_and_query(before_query)
+    } else {
+        before_query
     };
     let path = if path.is_empty() { "/" } else { path };
     let pairs = query
@@ -301,5 +308,12 @@ mod tests {
         assert_eq!(url_host("https://user@a.b:8080/x"), Some("a.b"));
         assert_eq!(url_host("http://[::1]:80/"), Some("[::1]"));
         assert_eq!(url_host("not a url"), None);
+    }
+
+    #[test]
+    fn paths_and_queries() {
+        assert_eq!(path_and_query("https://a.b/x/y?q=1#f"), "/x/y?q=1#f");
+        assert_eq!(path_and_query("https://a.b"), "/");
+        assert_eq!(path_and_query("/only/a/path?q"), "/only/a/path?q");
     }
 }

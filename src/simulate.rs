@@ -84,6 +84,18 @@ pub fn simulate(
     visitor: &SimulatedVisitor,
     forced: &[String],
 ) -> Result<Classification, SimulateError> {
+    simulate_forcing(rules, visitor, forced, &[])
+}
+
+/// [`simulate`] with experiment variants forced too, as a signed preview
+/// link does: (experiment key, variant id), shown whatever the visitor's
+/// segments.
+pub fn simulate_forcing(
+    rules: &CompiledRules,
+    visitor: &SimulatedVisitor,
+    forced: &[String],
+    variants: &[(String, String)],
+) -> Result<Classification, SimulateError> {
     for e in &visitor.events {
         if !rules.events.contains_key(&e.name) {
             let known: Vec<String> = rules.events.keys().cloned().collect();
@@ -117,6 +129,10 @@ pub fn simulate(
     classify::record_page_view(rules, &mut state, &facts.path, now);
     let options = ClassifyOptions {
         forced,
+        experiments: crate::experiments::exposure::AssignOptions {
+            forced: variants,
+            ..Default::default()
+        },
         ..ClassifyOptions::default()
     };
     Ok(classify::classify(rules, &facts, &mut state, &options))

@@ -402,6 +402,86 @@ fn preview_forces_a_segment_whatever_its_condition() {
     );
 }
 
+/// The example rules with the README's experiment on the cart abandoners'
+/// hero, written to a temporary file (so the test follows the examples).
+fn rules_with_an_experiment() -> std::path::PathBuf {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/",
+        "examples/rules.json"
+    ))
+    .unwrap();
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    doc["experiments"] = serde_json::json!({
+        "hero_copy": {
+            "segment": "cart_abandoner",
+            "status": "running",
+            "variants": [
+                { "id": "control" },
+                { "id": "urgent", "content": { "hero": { "inner_html": "<h1>Your cart expires soon</h1>" } } }
+            ],
+            "goals": { "purchase": { "event": "purchase", "window": "7d" } }
+        }
+    });
+    let dir = std::env::temp_dir().join(format!("edgeseg-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rules-with-experiment.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn preview_shows_a_forced_variant() {
+    let rules = rules_with_an_experiment();
+    let rules = rules.to_str().unwrap();
+    for (variant, urgent) in [("urgent", true), ("control", false)] {
+        let flag = format!("hero_copy={variant}");
+        // As a preview link does, the variant is shown whatever the visitor's
+        // segments: this visitor has done nothing.
+        let (code, stdout, stderr) = run(&[
+            "preview",
+            rules,
+            "www/index.html",
+            "--variant",
+            &flag,
+            "--now",
+            NOW,
+        ]);
+        assert_eq!(code, 0, "stderr: {stderr}");
+        assert_eq!(
+            stdout.contains("Your cart expires soon"),
+            urgent,
+            "variant {variant}: {stdout}"
+        );
+    }
+    // Without the flag, a visitor outside the segment sees no variant.
+    let (code, stdout, _) = run(&["preview", rules, "www/index.html", "--now", NOW]);
+    assert_eq!(code, 0);
+    assert!(!stdout.contains("Your cart expires soon"));
+}
+
+#[test]
+fn preview_names_an_unknown_experiment_or_variant() {
+    let rules = rules_with_an_experiment();
+    let rules = rules.to_str().unwrap();
+    let page = "www/index.html";
+    let (code, _, stderr) = run(&["preview", rules, page, "--variant", "hero_cpy=urgent"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(r#"unknown experiment "hero_cpy" (did you mean "hero_copy"?)"#),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["preview", rules, page, "--variant", "hero_copy=urgnt"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(r#"unknown variant of hero_copy "urgnt" (did you mean "urgent"?); the rules have: control, urgent"#),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["preview", rules, page, "--variant", "hero_copy"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("expected EXPERIMENT=VARIANT"), "{stderr}");
+}
+
 #[test]
 fn preview_without_segments_classifies_the_events() {
     let page = "tests/fixtures/cli/page.html";

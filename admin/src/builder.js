@@ -15,6 +15,8 @@ import {
 import { ATTRIBUTES, attributeType, describeCondition, describeSignal } from './sentences.js';
 import { sampleValues, contentPreviewHtml, previewFrame } from './preview.js';
 
+/** A trained model signal (cluster, trees): not an input to another model. */
+const isModel = (s) => s !== null && typeof s === 'object' && ('cluster' in s || 'trees' in s);
 const MODES = [['all', 'all of these'], ['any', 'any of these'], ['none', 'none of these']];
 const OPS_BY_TYPE = {
   number: ['$gte', '$gt', '$lte', '$lt', '$eq', '$ne', '$exists', '$in', '$nin'],
@@ -458,7 +460,7 @@ export function signalBuilder({ shared, name, onDone, onSave }) {
     const sfields = signalFields(spec);
     const path = `signals.${current}`;
     const v = vocabulary(doc);
-    const known = { events: v.events, signals: v.signals.filter((s) => s !== current && signalKind(doc.signals[s]) !== 'logistic') };
+    const known = { events: v.events, signals: v.signals.filter((s) => s !== current && signalKind(doc.signals[s]) !== 'logistic' && !isModel(doc.signals[s])) };
     const f = {};
     const write = () => {
       const vals = { kind: sfields.kind };

@@ -101,13 +101,27 @@ export function describeSignal(spec, doc = {}) {
   if ('share' in spec) {
     return `the share (0 to 1) of interest that ${q(spec.share)}’s top category holds`;
   }
+  if ('cluster' in spec) {
+    const features = Array.isArray(spec.cluster) ? spec.cluster.map(String) : [];
+    const k = Array.isArray(spec.centroids) ? spec.centroids.length : 0;
+    const names = Array.isArray(spec.names) && spec.names.length ? `, named ${list(spec.names.map((n) => q(String(n))), 'or')}` : ', numbered from 0';
+    return `a trained k-means model over ${features.length} feature${features.length === 1 ? '' : 's'} (${list(features, 'and') || 'none'}): the nearest of ${k} cluster${k === 1 ? '' : 's'}${names}`;
+  }
+  if ('trees' in spec) {
+    const features = Array.isArray(spec.trees) ? spec.trees.map(String) : [];
+    const n = Array.isArray(spec.ensemble) ? spec.ensemble.length : 0;
+    return `a probability from 0 to 1, from a trained ensemble of ${n} decision tree${n === 1 ? '' : 's'} over ${list(features, 'and') || 'no inputs'}`;
+  }
   return 'a signal the page cannot describe (see the JSON)';
 }
 
-/** The value type of an attribute name (signals are numbers, an affinity's is text), or undefined. */
+/** The value type of an attribute name (signals are numbers; an affinity's and a named cluster's are text), or undefined. */
 export function attributeType(name, doc = {}) {
   if (doc.signals && Object.prototype.hasOwnProperty.call(doc.signals, name)) {
-    return isObj(doc.signals[name]) && 'affinity' in doc.signals[name] ? 'string' : 'number';
+    // A named cluster signal's value is the cluster's name; an affinity's, a category.
+    const s = doc.signals[name];
+    if (isObj(s) && 'affinity' in s) return 'string';
+    return isObj(s) && 'cluster' in s && Array.isArray(s.names) && s.names.length ? 'string' : 'number';
   }
   if (name.startsWith('counters.')) return 'number';
   if (name.startsWith('query.')) return 'string';
@@ -248,10 +262,13 @@ export function signalsUsed(cond, doc = {}, out = []) {
     }
   };
   walk(cond);
-  // A logistic signal reads other signals: name those too.
+  // A model signal (logistic, cluster, trees) reads other signals: name those too.
   for (let i = 0; i < out.length; i++) {
     const s = signals[out[i]];
-    if (isObj(s) && isObj(s.logistic)) for (const k of Object.keys(s.logistic)) if (signals[k] !== undefined && !out.includes(k)) out.push(k);
+    if (!isObj(s)) continue;
+    const inputs = isObj(s.logistic) ? Object.keys(s.logistic)
+      : Array.isArray(s.cluster) ? s.cluster : Array.isArray(s.trees) ? s.trees : [];
+    for (const k of inputs) if (typeof k === 'string' && signals[k] !== undefined && !out.includes(k)) out.push(k);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 // The Simulate tab: describe a visitor (events with "how long ago", URL, country,
-// device, language), POST api/simulate, show signals, segments and block content.
+// device, language), POST api/simulate, show signals, segments, block content and
+// the experiments' variants (with why: not in the segment, held out, stopped...).
 import { call } from './api.js';
 import { h, statusLine } from './ui.js';
 
@@ -111,6 +112,7 @@ export function simulateView(app) {
     const outcomes = res.outcomes || [];
     const blocks = Object.entries(res.blocks || {});
     const signals = Object.entries(res.signals || {});
+    const experiments = res.experiments || [];
     results.replaceChildren(
       h('section.card#sim-segments',
         h('h2', 'Segments'),
@@ -120,6 +122,11 @@ export function simulateView(app) {
         blocks.length
           ? h('table.kv', h('tbody', blocks.map(([b, s]) => h('tr', { dataset: { block: b } }, h('th', b), h('td', s ? h('span.chip', s) : h('span.muted', 'default content'))))))
           : h('p.hint', 'The rules have no blocks.')),
+      ...(experiments.length ? [h('section.card#sim-experiments',
+        h('h2', 'Experiments'),
+        h('table.kv', h('tbody', experiments.map((e) => h('tr', { dataset: { experiment: e.experiment } },
+          h('th', e.experiment),
+          h('td', e.variant ? h('span.chip', e.variant) : h('span.muted', 'no variant'), ' ', h('span.muted', e.why)))))))] : []),
       h('section.card.wide#sim-outcomes',
         h('h2', 'Every segment'),
         h('div.table-scroll', h('table.outcomes',

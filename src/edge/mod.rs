@@ -61,8 +61,7 @@ async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys
 
 /// The part after `/__edgeseg/` of a URL whose path starts with it.
 fn own_endpoint(url: &str) -> Option<&str> {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let path = &url[after_scheme + url[after_scheme..].find('/')?..];
+    let path = crate::request::path_and_query(url);
     let path = path.split(['?', '#']).next().unwrap_or(path);
     path.strip_prefix("/__edgeseg/")
 }

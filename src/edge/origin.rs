@@ -451,7 +451,7 @@ impl OriginRequest {
             None => url.clone(),
             Some(base) => {
                 // The fragment never reaches a server: the rest is path and query.
-                let rest = path_and_query(&url);
+                let rest = crate::request::path_and_query(&url);
                 let rest = rest.split_once('#').map_or(rest, |(r, _)| r);
                 format!("{base}{rest}")
             }
@@ -513,15 +513,6 @@ impl OriginRequest {
             Ok(response.unchecked_into())
         }
     }
-}
-
-/// Everything of a URL from its path on (`/a/b?q=1`), without parsing it
-/// again: the runtime's URLs are already normalized.
-fn path_and_query(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    url[after_scheme..]
-        .find('/')
-        .map_or("/", |i| &url[after_scheme + i..])
 }
 
 /// Set once a fetch-to-store has finished (stored or not).

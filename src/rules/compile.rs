@@ -21,7 +21,7 @@ use crate::request::BUILT_IN_ATTRIBUTES;
 use crate::rules::document::{ContentSpec, RulesDocument, SignalSpec, FORMAT};
 use crate::rules::validate::{parse_document, validate_value};
 use crate::signals::engagement::{self, Measure};
-use crate::signals::{Signal, SignalKind, Tracker, Tracking};
+use crate::signals::{ClusterModel, Signal, SignalKind, Tracker, Tracking, TreesModel};
 use crate::template::Template;
 
 mod behaviour;
@@ -533,6 +533,8 @@ impl Compiler<'_> {
         let mut signals = Vec::new();
         let mut logistic = Vec::new();
         let mut shares = Vec::new();
+        // Trained models (cluster, trees): (name, path, key, input names).
+        let mut trained: Vec<(String, String, &'static str, Vec<String>)> = Vec::new();
         let tracker_for = |tracking: &mut Tracking,
                            event: &str,
                            glob: Option<&str>,
@@ -721,35 +723,35 @@ impl Compiler<'_> {
                         tracker: usize::MAX,
                     } // resolved below
                 }
+                SignalSpec::Cluster(c) => {
+                    trained.push((name.clone(), path.clone(), "cluster", c.cluster.clone()));
+                    let model = ClusterModel::compile(c).map(|m| SignalKind::Cluster(Box::new(m)));
+                    self.model_errors(&path, model, || SignalKind::Cluster(Box::default()))
+                }
+                SignalSpec::Trees(t) => {
+                    trained.push((name.clone(), path.clone(), "trees", t.trees.clone()));
+                    let model = TreesModel::compile(t).map(|m| SignalKind::Trees(Box::new(m)));
+                    self.model_errors(&path, model, || SignalKind::Trees(Box::default()))
+                }
             };
             signals.push(Signal {
                 name: name.clone(),
                 kind,
             });
         }
-        // Logistic signals go last, so that their inputs (which must not be
-        // logistic themselves) are computed before them in a single pass.
-        let (mut ordered, models): (Vec<Signal>, Vec<Signal>) = signals
-            .into_iter()
-            .partition(|s| !matches!(s.kind, SignalKind::Logistic { .. }));
+        // Models (logistic, cluster, trees) go last, so that their inputs
+        // (which must not be models themselves) are computed before them in a
+        // single pass.
+        let (mut ordered, models): (Vec<Signal>, Vec<Signal>) =
+            signals.into_iter().partition(|s| !s.kind.is_model());
         ordered.extend(models);
         self.resolve_shares(&mut ordered, shares);
         for (model_name, path, inputs) in logistic {
             let mut resolved = Vec::new();
             for (input, weight) in inputs {
                 let input_path = path_key(&path_key(&path, "logistic"), &input);
-                match ordered.iter().position(|s| s.name == input) {
-                    Some(i) if matches!(ordered[i].kind, SignalKind::Logistic { .. }) => self.err(
-                        input_path,
-                        RuleErrorKind::Invalid(format!(
-                            "\"{input}\" is a logistic signal: a model's inputs must be count, since, visitor or score signals"
-                        )),
-                    ),
-                    Some(i) => resolved.push((i, weight)),
-                    None => {
-                        let suggestion = suggest(&input, ordered.iter().map(|s| s.name.as_str()));
-                        self.err(input_path, RuleErrorKind::UnknownReference { what: "signal", name: input, suggestion });
-                    }
+                if let Some(i) = self.model_input(&ordered, input, input_path) {
+                    resolved.push((i, weight));
                 }
             }
             if let Some(SignalKind::Logistic { inputs, .. }) = ordered
@@ -760,7 +762,75 @@ impl Compiler<'_> {
                 *inputs = resolved;
             }
         }
+        for (model_name, path, key, names) in trained {
+            let mut resolved = Vec::new();
+            for (j, input) in names.into_iter().enumerate() {
+                let input_path = path_index(&path_key(&path, key), j);
+                if let Some(i) = self.model_input(&ordered, input, input_path) {
+                    resolved.push(i);
+                }
+            }
+            match ordered
+                .iter_mut()
+                .find(|s| s.name == model_name)
+                .map(|s| &mut s.kind)
+            {
+                Some(SignalKind::Cluster(m)) => m.inputs = resolved,
+                Some(SignalKind::Trees(m)) => m.inputs = resolved,
+                _ => {}
+            }
+        }
         (tracking, ordered)
+    }
+
+    /// The index of a model's input signal, or an error at `path`: inputs
+    /// must be declared, and not models themselves.
+    fn model_input(&mut self, ordered: &[Signal], input: String, path: String) -> Option<usize> {
+        match ordered.iter().position(|s| s.name == input) {
+            Some(i) if ordered[i].kind.is_model() => {
+                self.err(
+                    path,
+                    RuleErrorKind::Invalid(format!(
+                        "\"{input}\" is a {} signal: a model's inputs must be count, since, visitor or score signals",
+                        model_word(&ordered[i].kind)
+                    )),
+                );
+                None
+            }
+            Some(i) => Some(i),
+            None => {
+                let suggestion = suggest(&input, ordered.iter().map(|s| s.name.as_str()));
+                self.err(
+                    path,
+                    RuleErrorKind::UnknownReference {
+                        what: "signal",
+                        name: input,
+                        suggestion,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// A trained model's shape errors, each at its path; an invalid model
+    /// compiles to an empty one of its kind so the other errors still come out.
+    fn model_errors(
+        &mut self,
+        path: &str,
+        model: Result<SignalKind, Vec<(String, String)>>,
+        empty: impl FnOnce() -> SignalKind,
+    ) -> SignalKind {
+        model.unwrap_or_else(|errors| {
+            for (below, message) in errors {
+                let at = match below.split_once('[') {
+                    Some((key, rest)) => format!("{}[{rest}", path_key(path, key)),
+                    None => path_key(path, &below),
+                };
+                self.err(at, RuleErrorKind::Invalid(message));
+            }
+            empty()
+        })
     }
 
     fn segments(&mut self, signals: &[Signal]) -> Vec<CompiledSegment> {
@@ -1189,6 +1259,15 @@ fn unknown_attribute(name: &str, signals: &[Signal]) -> Option<Option<String>> {
         .copied()
         .chain(signals.iter().map(|s| s.name.as_str()));
     (!known).then(|| suggest(name, candidates))
+}
+
+/// A model kind's name, for "is a ... signal" errors.
+fn model_word(kind: &SignalKind) -> &'static str {
+    match kind {
+        SignalKind::Cluster(_) => "cluster",
+        SignalKind::Trees(_) => "trees",
+        _ => "logistic",
+    }
 }
 
 pub(crate) fn is_identifier(s: &str) -> bool {

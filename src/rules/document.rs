@@ -240,8 +240,8 @@ fn default_remember() -> String {
 }
 
 /// A signal: one of its kinds, told apart by their first key
-/// (`count`, `since`, `visitor`, `score`, `logistic`, `sum`, `max`,
-/// `engaged`, `scroll`, `affinity`, `share`).
+/// (`count`, `since`, `visitor`, `score`, `logistic`, `cluster`, `trees`,
+/// `sum`, `max`, `engaged`, `scroll`, `affinity`, `share`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
 #[cfg_attr(
@@ -262,6 +262,8 @@ pub enum SignalSpec {
     Visitor(VisitorSignal),
     Score(ScoreSignal),
     Logistic(LogisticSignal),
+    Cluster(ClusterSignal),
+    Trees(TreesSignal),
     Sum(SumSignal),
     Max(MaxSignal),
     Engaged(EngagedSignal),
@@ -558,6 +560,48 @@ pub struct LogisticSignal {
     /// Added to the weighted sum before the logistic function (default 0).
     #[serde(default)]
     pub bias: f64,
+}
+
+/// A trained k-means model over other signals (`edgeseg train kmeans` prints
+/// it): the nearest centroid by `Σ ((signal − centroid) / scale)²`. Its value
+/// is that centroid's name from `names`, or its number (0 for the first). A
+/// missing input counts as 0. At most 32 inputs and 32 centroids.
+/// Example: `{"cluster": ["views_7d", "carts_7d"], "scale": [4.4, 1.9], "centroids": [[5.7, 4.1], [11.6, 0.4]], "names": ["cart_fillers", "browsers"]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSignal {
+    /// The input signals, in the order of each centroid's values.
+    pub cluster: Vec<String>,
+    /// Per input, the spread each difference is divided by (the training
+    /// standard deviation).
+    pub scale: Vec<f64>,
+    /// The centroids, one value per input each, in the inputs' own units.
+    pub centroids: Vec<Vec<f64>>,
+    /// A name per centroid; the signal's value is then the nearest one's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<Vec<String>>,
+}
+
+/// A trained gradient-boosted tree ensemble over other signals (`edgeseg
+/// train trees` prints it): `1 / (1 + e^-(base + Σ leaf))`, a probability
+/// from 0 to 1. Each tree is a list of nodes: `[input, threshold, left,
+/// right]` goes to node `left` when the input (a position in `trees`) is at
+/// most `threshold`, else to `right`; `[value]` is a leaf. Children come after
+/// their parent. A missing input counts as 0. At most 32 inputs, 500 trees,
+/// 255 nodes a tree.
+/// Example: `{"trees": ["views_7d", "carts_7d"], "base": -1.07, "ensemble": [[[1, 2.5, 1, 2], [-0.07], [0.13]]]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TreesSignal {
+    /// The input signals; splits name them by position.
+    pub trees: Vec<String>,
+    /// The starting log-odds (default 0).
+    #[serde(default)]
+    pub base: f64,
+    /// The trees, each a list of nodes.
+    pub ensemble: Vec<Vec<Vec<f64>>>,
 }
 
 /// An audience segment.

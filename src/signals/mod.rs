@@ -7,6 +7,7 @@
 //! simulate and the export all see the same value.
 
 pub mod affinity;
+mod cluster;
 mod count;
 pub mod engagement;
 mod glob;
@@ -15,9 +16,18 @@ mod score;
 mod since;
 mod tracking;
 pub mod value;
+mod trees;
 mod visitor;
 
+pub use cluster::ClusterModel;
 pub use glob::PathGlob;
+pub use trees::{TreeNode, TreesModel};
+
+/// Bounds of the trained model kinds (checked when the rules compile).
+pub mod bounds {
+    pub use super::cluster::{MAX_CLUSTERS, MAX_FEATURES as MAX_CLUSTER_FEATURES};
+    pub use super::trees::{MAX_FEATURES as MAX_TREE_FEATURES, MAX_NODES_PER_TREE, MAX_TREES};
+}
 pub use tracking::{page_view_key, Tracker, Tracking};
 
 use serde_json::Value;
@@ -119,6 +129,21 @@ pub enum SignalKind {
     Share {
         tracker: usize,
     },
+    /// A trained k-means model over earlier, non-model signals.
+    Cluster(Box<ClusterModel>),
+    /// A trained tree ensemble over earlier, non-model signals.
+    Trees(Box<TreesModel>),
+}
+
+impl SignalKind {
+    /// Models read other signals' values, so they are computed after every
+    /// other kind, and may not read each other.
+    pub fn is_model(&self) -> bool {
+        matches!(
+            self,
+            SignalKind::Logistic { .. } | SignalKind::Cluster(_) | SignalKind::Trees(_)
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,6 +190,13 @@ pub fn evaluate(
                 affinity::top(&tracking.affinities[*tracker], state, now).map(|(_, share)| share)
             }
             SignalKind::Affinity { .. } => None, // text: below
+            SignalKind::Trees(m) => Some(m.value(&values)),
+            SignalKind::Cluster(m) => {
+                // May be text (as an affinity is, below).
+                let value = m.value(&values);
+                values.push(Some(value));
+                continue;
+            }
         };
         let value = match &signal.kind {
             SignalKind::Affinity { tracker } => {
@@ -176,6 +208,58 @@ pub fn evaluate(
         values.push(value);
     }
     values
+}
+
+/// Model inputs as numbers: absent or text values count as 0.
+fn numbers(earlier: &[Option<SignalValue>], inputs: &[usize]) -> Vec<f64> {
+    inputs
+        .iter()
+        .map(|&i| {
+            earlier
+                .get(i)
+                .and_then(Option::as_ref)
+                .and_then(SignalValue::as_number)
+                .unwrap_or(0.0)
+        })
+        .collect()
+}
+
+/// The value of the model signal at `index` (logistic, cluster, trees) from
+/// the values `input` gives for other signals by name, with the code the
+/// Worker runs: `edgeseg train --compare` scores the current rules' model on
+/// recorded values with it, and tests check the trainer's predictions
+/// against it. `None` if that signal is not a model.
+pub fn score_model(
+    signals: &[Signal],
+    index: usize,
+    input: &dyn Fn(&str) -> Option<SignalValue>,
+) -> Option<SignalValue> {
+    // Models come after every signal they read (see rules::compile).
+    let earlier: Vec<Option<SignalValue>> =
+        signals[..index].iter().map(|s| input(&s.name)).collect();
+    match &signals.get(index)?.kind {
+        SignalKind::Logistic { inputs, bias } => Some(SignalValue::Number(logistic::value(
+            &earlier, inputs, *bias,
+        ))),
+        SignalKind::Cluster(m) => Some(m.value(&earlier)),
+        SignalKind::Trees(m) => Some(SignalValue::Number(m.value(&earlier))),
+        _ => None,
+    }
+}
+
+/// How a trained model arrived at its value, for the debug header
+/// (`nearest of 3 clusters: #2 at scaled distance 0.41`), from the computed
+/// values of all signals in order. `None` for other kinds.
+pub fn explain_model(
+    signals: &[Signal],
+    index: usize,
+    values: &[Option<SignalValue>],
+) -> Option<String> {
+    match &signals.get(index)?.kind {
+        SignalKind::Cluster(m) => Some(m.explain(values)),
+        SignalKind::Trees(m) => Some(m.explain(values)),
+        _ => None,
+    }
 }
 
 /// A number as JSON: whole numbers as integers, others as floats.

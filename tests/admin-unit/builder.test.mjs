@@ -158,3 +158,27 @@ test('previews fill templates with sample values, escaped', () => {
   assert.equal(renderTemplate('{{ missing | fall back }} {{open', {}), 'fall back {{open');
   assert.match(contentPreviewHtml({ set_attributes: { 'data-x': '{{a}}"' }, inner_html: 'hi' }, { a: '&' }), /data-x="&amp;&quot;"/);
 });
+
+test('trained model signals (cluster, trees) read as sentences and name their inputs', () => {
+  const doc = {
+    signals: {
+      views_7d: { count: 'page_view', within: '7d' },
+      carts_7d: { count: 'add_to_cart', within: '7d' },
+      behaviour: { cluster: ['views_7d', 'carts_7d'], scale: [3, 1], centroids: [[12, 0], [4, 3]], names: ['browsers', 'cart_fillers'] },
+      numbered: { cluster: ['views_7d'], scale: [3], centroids: [[1], [9], [20]] },
+      buyer: { trees: ['views_7d', 'carts_7d'], base: -2, ensemble: [[[1, 0.5, 1, 2], [-0.1], [0.4]]] },
+    },
+  };
+  assert.equal(describeSignal(doc.signals.behaviour, doc),
+    'a trained k-means model over 2 features (views_7d and carts_7d): the nearest of 2 clusters, named “browsers” or “cart_fillers”');
+  assert.match(describeSignal(doc.signals.numbered, doc), /over 1 feature \(views_7d\): the nearest of 3 clusters, numbered from 0/);
+  assert.equal(describeSignal(doc.signals.buyer, doc),
+    'a probability from 0 to 1, from a trained ensemble of 1 decision tree over views_7d and carts_7d');
+  assert.equal(attributeType('behaviour', doc), 'string');
+  assert.equal(attributeType('numbered', doc), 'number');
+  assert.deepEqual(signalsUsed({ behaviour: 'browsers' }, doc), ['behaviour', 'views_7d', 'carts_7d']);
+  assert.deepEqual(signalsUsed({ buyer: { $gt: 0.5 } }, doc), ['buyer', 'views_7d', 'carts_7d']);
+  // A model the page has no form for is edited as JSON, and survives the round trip.
+  assert.equal(signalFields(doc.signals.buyer).kind, 'json');
+  assert.deepEqual(applySignalFields(doc.signals.buyer, signalFields(doc.signals.buyer)).value, doc.signals.buyer);
+});

@@ -195,3 +195,27 @@ test('the Experiments tab in Chromium at 1280 and 390 px', { skip: browserMissin
     await b.close();
   }
 });
+
+test('the Simulate tab names the variant a simulated visitor would get in each experiment, and why', { skip: browserMissing() ?? false }, async () => {
+  const b = await launchBrowser();
+  try {
+    const page = await b.newPage(WIDE);
+    await page.goto(`${worker.url}/__edgeseg/admin/`);
+    await page.locator('#token').fill(TOKEN);
+    await page.locator('#signin-button').click();
+    await page.locator('.cm-editor').waitFor();
+    await page.locator('#tab-simulate').click();
+    // The default rows name events these rules do not declare: a visitor who only came in.
+    const rows = page.locator('#event-rows .event-row');
+    await rows.first().waitFor();
+    while (await rows.count() > 0) await rows.first().locator('.remove-event').click();
+    await page.locator('#run-simulation').click();
+    const hero = page.locator('#sim-experiments tr[data-experiment="hero_test"]');
+    await hero.waitFor();
+    assert.match(await hero.locator('.chip').textContent(), /^(control|bold)$/);
+    assert.match(await hero.textContent(), /assigned|bucket|weight/i, 'the row says why');
+    assert.equal(await page.locator('#sim-experiments tr[data-experiment="offer_bandit"] .chip').count(), 1);
+  } finally {
+    await b.close();
+  }
+});

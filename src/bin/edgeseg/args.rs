@@ -22,6 +22,8 @@ pub enum Command {
         visitor: Visitor,
         page: String,
         segments: Vec<String>,
+        /// `EXPERIMENT=VARIANT`, as written.
+        variants: Vec<String>,
         plan: bool,
     },
     Schema,
@@ -29,6 +31,52 @@ pub enum Command {
         condition: String,
         attributes: String,
         groups: Option<String>,
+    },
+    Train(Train),
+}
+
+/// `edgeseg train MODEL DIR [flags]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Train {
+    pub model: Model,
+    pub dir: String,
+    /// `--features a,b,c` (empty: every numeric signal recorded).
+    pub features: Vec<String>,
+    /// The signal's name in the paste block (and in `--compare` rules).
+    pub name: String,
+    pub compare: Option<String>,
+    pub json: bool,
+    /// Write the signal JSON (`{"name": {...}}`) to this file too.
+    pub signal_out: Option<String>,
+    /// A JSON array of feature objects to predict (the trainer's own predictions).
+    pub predict: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Model {
+    Logistic {
+        label: String,
+        within: u64,
+        within_text: String,
+    },
+    Trees {
+        label: String,
+        within: u64,
+        within_text: String,
+        trees: usize,
+        depth: u16,
+        rate: f64,
+    },
+    KMeans {
+        k: usize,
+        names: Option<Vec<String>>,
+        seed: u64,
+    },
+    /// Write a synthetic export (for trying `train`, and for the tests).
+    Generate {
+        seed: u64,
+        visitors: usize,
+        days: u64,
     },
 }
 
@@ -122,8 +170,8 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "preview",
-        usage: "edgeseg preview FILE PAGE.html [--segment S]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]",
-        valued: &["--segment", "--event", "--attr", "--url", "--now"],
+        usage: "edgeseg preview FILE PAGE.html [--segment S]... [--variant EXP=V]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]",
+        valued: &["--segment", "--variant", "--event", "--attr", "--url", "--now"],
         switches: &["--plan"],
         help: PREVIEW_HELP,
     },
@@ -140,6 +188,29 @@ const COMMANDS: &[Spec] = &[
         valued: &["--groups"],
         switches: &[],
         help: EVAL_HELP,
+    },
+    Spec {
+        name: "train",
+        usage: "edgeseg train logistic|trees|kmeans|generate DIR [flags]",
+        valued: &[
+            "--label",
+            "--within",
+            "--features",
+            "--name",
+            "--compare",
+            "--k",
+            "--names",
+            "--seed",
+            "--trees",
+            "--depth",
+            "--rate",
+            "--signal-out",
+            "--predict",
+            "--visitors",
+            "--days",
+        ],
+        switches: &["--json"],
+        help: TRAIN_HELP,
     },
 ];
 
@@ -280,6 +351,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 visitor,
                 page: pos[1].clone(),
                 segments: s.values("--segment").map(str::to_string).collect(),
+                variants: s.values("--variant").map(str::to_string).collect(),
                 plan: s.has("--plan"),
             }
         }
@@ -307,9 +379,169 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 groups,
             }
         }
+        "train" => Command::Train(train(&s)?),
         _ => unreachable!("every command in COMMANDS is handled"),
     };
     Ok(command)
+}
+
+/// Flags each `train` model takes (beyond the shared ones).
+const TRAIN_SHARED: &[&str] = &[
+    "--features",
+    "--name",
+    "--compare",
+    "--json",
+    "--signal-out",
+    "--predict",
+];
+
+fn train(s: &Split) -> Result<Train, UsageError> {
+    let c = Some("train");
+    let pos = &s.positionals;
+    let Some(model) = pos.first() else {
+        return Err(usage(c, "missing the model: logistic, trees or kmeans"));
+    };
+    let Some(dir) = pos.get(1) else {
+        return Err(usage(c, "missing DIR, the folder of exported files"));
+    };
+    if let Some(extra) = pos.get(2) {
+        return Err(usage(c, format!("unexpected argument {extra:?}")));
+    }
+    let own: &[&str] = match model.as_str() {
+        "logistic" => &["--label", "--within"],
+        "trees" => &["--label", "--within", "--trees", "--depth", "--rate"],
+        "kmeans" => &["--k", "--names", "--seed"],
+        "generate" => &["--seed", "--visitors", "--days"],
+        other => {
+            let hint =
+                match edgeseg::error::suggest(other, ["logistic", "trees", "kmeans", "generate"]) {
+                    Some(s) => format!(" (did you mean {s}?)"),
+                    None => String::new(),
+                };
+            return Err(usage(
+                c,
+                format!("unknown model {other:?}{hint}: expected logistic, trees or kmeans"),
+            ));
+        }
+    };
+    for flag in s
+        .flags
+        .iter()
+        .map(|(f, _)| *f)
+        .chain(s.switches.iter().copied())
+    {
+        let shared = model != "generate" && TRAIN_SHARED.contains(&flag);
+        if !shared && !own.contains(&flag) {
+            return Err(usage(
+                c,
+                format!("{flag} does not apply to `train {model}`"),
+            ));
+        }
+    }
+    let number = |flag: &str, default: u64| -> Result<u64, UsageError> {
+        match s.single("train", flag)? {
+            Some(t) => t
+                .parse::<u64>()
+                .map_err(|_| usage(c, format!("{flag} expects a whole number, got {t:?}"))),
+            None => Ok(default),
+        }
+    };
+    let list = |flag: &str| -> Result<Vec<String>, UsageError> {
+        Ok(s.single("train", flag)?
+            .map(|t| {
+                t.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default())
+    };
+    let labelled = || -> Result<(String, u64, String), UsageError> {
+        let label = s.single("train", "--label")?.ok_or_else(|| {
+            usage(
+                c,
+                "missing --label EVENT (the event to predict, like purchase)",
+            )
+        })?;
+        let text = s
+            .single("train", "--within")?
+            .unwrap_or_else(|| "7d".to_string());
+        let within = parse_duration(&text).ok_or_else(|| {
+            usage(
+                c,
+                format!("--within expects a duration like 7d, 12h or 30m, got {text:?}"),
+            )
+        })?;
+        Ok((label, within, text))
+    };
+    let (model, default_name) = match model.as_str() {
+        "logistic" => {
+            let (label, within, within_text) = labelled()?;
+            let name = format!("{label}_chance");
+            (
+                Model::Logistic {
+                    label,
+                    within,
+                    within_text,
+                },
+                name,
+            )
+        }
+        "trees" => {
+            let (label, within, within_text) = labelled()?;
+            let rate = match s.single("train", "--rate")? {
+                Some(t) => t.parse::<f64>().map_err(|_| {
+                    usage(c, format!("--rate expects a number like 0.3, got {t:?}"))
+                })?,
+                None => 0.5,
+            };
+            let name = format!("{label}_chance_trees");
+            (
+                Model::Trees {
+                    label,
+                    within,
+                    within_text,
+                    trees: number("--trees", 60)? as usize,
+                    depth: number("--depth", 3)?.min(u64::from(u16::MAX)) as u16,
+                    rate,
+                },
+                name,
+            )
+        }
+        "kmeans" => {
+            let k = match s.single("train", "--k")? {
+                Some(_) => number("--k", 0)? as usize,
+                None => return Err(usage(c, "missing --k N (how many clusters)")),
+            };
+            let names = list("--names")?;
+            (
+                Model::KMeans {
+                    k,
+                    names: (!names.is_empty()).then_some(names),
+                    seed: number("--seed", 1)?,
+                },
+                "behaviour_cluster".to_string(),
+            )
+        }
+        _ => (
+            Model::Generate {
+                seed: number("--seed", 13)?,
+                visitors: number("--visitors", 900)? as usize,
+                days: number("--days", 28)?,
+            },
+            String::new(),
+        ),
+    };
+    Ok(Train {
+        model,
+        dir: dir.clone(),
+        features: list("--features")?,
+        name: s.single("train", "--name")?.unwrap_or(default_name),
+        compare: s.single("train", "--compare")?,
+        json: s.has("--json"),
+        signal_out: s.single("train", "--signal-out")?,
+        predict: s.single("train", "--predict")?,
+    })
 }
 
 fn unknown_command(name: &str) -> UsageError {
@@ -463,6 +695,7 @@ Commands:
   preview FILE PAGE.html    the page as that visitor (or a forced segment) would see it
   schema                    print the rules JSON Schema
   eval CONDITION ATTRS      evaluate one GrowthBook-style condition
+  train MODEL DIR [flags]   fit a model on an exported folder; prints a report and a signal to paste
   help [COMMAND]            this help, or a command's
 
 Options:
@@ -538,20 +771,25 @@ Exit codes: 0 success, 1 invalid rules or an unknown event, 2 usage error.
 const PREVIEW_HELP: &str = "\
 Print a page rewritten for a visitor.
 
-Usage: edgeseg preview FILE PAGE.html [--segment S]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]
+Usage: edgeseg preview FILE PAGE.html [--segment S]... [--variant EXP=V]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]
 
 Prints the rewritten HTML to stdout (and which segment filled each block to stderr).
 
 Flags:
   --segment S   force segment S on, whatever its condition (repeatable); the
                 visitor keeps any segment it is in by itself
+  --variant EXPERIMENT=VARIANT
+                show that experiment's variant whatever the visitor's
+                segments (repeatable), as a signed preview link with a
+                variant does
   --event, --attr, --url, --now
                 the visitor, as for `edgeseg simulate`; try
                 --url 'https://x.test/?utm_campaign=spring'
   --plan        print the rewrite plan as JSON instead of the page (the form
                 the Worker's admin `rewrite` check takes)
 
-Exit codes: 0 success, 1 invalid rules or page, an unknown segment or event, 2 usage error.
+Exit codes: 0 success, 1 invalid rules or page, an unknown segment, experiment,
+variant or event, 2 usage error.
 ";
 
 const SCHEMA_HELP: &str = "\
@@ -575,6 +813,46 @@ operator, a bad regex) are reported on stderr as warnings; such a test fails.
   edgeseg eval '{\"id\": {\"$inGroup\": \"staff\"}}' '{\"id\": \"42\"}' --groups '{\"staff\": [\"42\"]}'
 
 Exit codes: 0 true or false, 1 invalid JSON (with its position), 2 usage error.
+";
+
+const TRAIN_HELP: &str = "\
+Fit a model on a folder of exported records and print a signal to paste.
+
+Usage: edgeseg train logistic DIR --label EVENT [--within DURATION] [--features A,B,...]
+       edgeseg train trees DIR --label EVENT [--within DURATION] [--trees N] [--depth N] [--rate R]
+       edgeseg train kmeans DIR --k N [--features A,B,...] [--names A,B,...] [--seed N]
+       edgeseg train generate DIR [--seed N] [--visitors N] [--days N]
+
+DIR is the export pulled from R2 (events/YYYY/MM/DD/HH/*.ndjson.gz, any folder
+of such files). Each record is one moment of one visitor; its features are the
+signal values the Worker recorded then (an absent signal counts as 0). For
+logistic and trees, the label is whether the same visitor sent EVENT within
+DURATION (default 7d) after the moment; moments whose window is not over by the
+export's last record are left out. The older 70% of moments trains, the newer
+30% tests; the report gives both time ranges and the quality on the newer part.
+
+Flags:
+  --features A,B     the signals to learn from (default: every numeric signal)
+  --name NAME        the signal's name in the paste block (default EVENT_chance,
+                     EVENT_chance_trees, behaviour_cluster)
+  --compare RULES    score the signal of that name in a rules file on the same
+                     newer part, beside the new model: the drift report
+  --signal-out FILE  also write the paste block's JSON to FILE
+  --predict JSON     a JSON array of {feature: value} objects: print the trained
+                     model's prediction for each
+  --json             one JSON object (report data, signal, predictions) instead
+  logistic:  L2-regularized on standardized features; the weights printed are
+             on the raw values (the scaling is folded in)
+  trees:     --trees (default 60, at most 500), --depth (default 3, at most 6),
+             --rate (default 0.5) of a gradient-boosted ensemble
+  kmeans:    --k clusters (2 to 32) of standardized features, k-means++ with
+             --seed (default 1) and 8 restarts; --names gives the clusters names
+             (the signal's value is then the name, else the number 0..k-1,
+             largest cluster first)
+  generate:  writes a synthetic export with three behaviour groups and a known
+             purchase propensity to DIR (for trying this command)
+
+Exit codes: 0 success, 1 unreadable or too little data, 2 usage error.
 ";
 
 #[cfg(test)]

@@ -9,8 +9,11 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod args;
 #[cfg(not(target_arch = "wasm32"))]
-#[cfg(not(target_arch = "wasm32"))]
 mod output;
+#[cfg(not(target_arch = "wasm32"))]
+mod train;
+#[cfg(not(target_arch = "wasm32"))]
+mod train_compare;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {}
@@ -78,7 +81,7 @@ mod cli {
             Command::Validate { files } => validate(&files),
             Command::Simulate { visitor, json } => {
                 let rules = load_rules(&visitor.rules)?;
-                let (c, url, now) = simulate(&rules, &visitor, &[])?;
+                let (c, url, now) = simulate(&rules, &visitor, &[], &[])?;
                 let text = if json {
                     let value = output::simulate_json(&rules, &c, now, &url);
                     let mut s = serde_json::to_string_pretty(&value).expect("JSON serializes");
@@ -93,13 +96,18 @@ mod cli {
                 visitor,
                 page,
                 segments,
+                variants,
                 plan,
-            } => preview(&visitor, &page, &segments, plan),
+            } => preview(&visitor, &page, &segments, &variants, plan),
             Command::Eval {
                 condition,
                 attributes,
                 groups,
             } => eval(&condition, &attributes, groups.as_deref()),
+            Command::Train(t) => {
+                let out = crate::train::run(&t).map_err(Failure::Input)?;
+                print(&out.stdout)
+            }
         }
     }
 
@@ -165,6 +173,7 @@ mod cli {
         rules: &CompiledRules,
         visitor: &Visitor,
         forced: &[String],
+        variants: &[(String, String)],
     ) -> Result<(Classification, String, u64), Failure> {
         let now = visitor.now.unwrap_or_else(|| {
             std::time::SystemTime::now()
@@ -190,7 +199,7 @@ mod cli {
             accept_language: a.language.clone(),
             now,
         };
-        let c = edgeseg::simulate::simulate(rules, &simulated, forced)
+        let c = edgeseg::simulate::simulate_forcing(rules, &simulated, forced, variants)
             .map_err(|e| Failure::Input(e.to_string()))?;
         Ok((c, url, now))
     }
@@ -199,6 +208,7 @@ mod cli {
         visitor: &Visitor,
         page: &str,
         forced: &[String],
+        variants: &[String],
         print_plan: bool,
     ) -> Result<(), Failure> {
         if visitor.rules == "-" && page == "-" {
@@ -221,7 +231,8 @@ mod cli {
                 )));
             }
         }
-        let (c, _, _) = simulate(&rules, visitor, forced)?;
+        let variants = forced_variants(&rules, variants)?;
+        let (c, _, _) = simulate(&rules, visitor, forced, &variants)?;
         if print_plan {
             let mut s = serde_json::to_string_pretty(&c.plan.to_spec()).expect("JSON serializes");
             s.push('\n');
@@ -238,6 +249,45 @@ mod cli {
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(&bytes).and_then(|()| out.flush());
         Ok(())
+    }
+
+    /// `EXPERIMENT=VARIANT` flags checked against the rules, with a
+    /// suggestion for a misspelt name.
+    fn forced_variants(
+        rules: &CompiledRules,
+        flags: &[String],
+    ) -> Result<Vec<(String, String)>, Failure> {
+        let unknown = |what: &str, name: &str, known: &[&str]| {
+            let hint = match edgeseg::error::suggest(name, known.iter().copied()) {
+                Some(h) => format!(" (did you mean {h:?}?)"),
+                None => String::new(),
+            };
+            Failure::Input(format!(
+                "unknown {what} {name:?}{hint}; the rules have: {}",
+                known.join(", ")
+            ))
+        };
+        flags
+            .iter()
+            .map(|flag| {
+                let (key, variant) = flag.split_once('=').ok_or_else(|| {
+                    Failure::Input(format!(
+                        "--variant {flag:?}: expected EXPERIMENT=VARIANT, e.g. hero_test=bold"
+                    ))
+                })?;
+                let keys: Vec<&str> = rules.experiments.iter().map(|e| e.key.as_str()).collect();
+                let e = rules
+                    .experiments
+                    .iter()
+                    .find(|e| e.key == key)
+                    .ok_or_else(|| unknown("experiment", key, &keys))?;
+                let ids: Vec<&str> = e.variants.iter().map(|v| v.id.as_str()).collect();
+                if !ids.contains(&variant) {
+                    return Err(unknown(&format!("variant of {key}"), variant, &ids));
+                }
+                Ok((key.to_string(), variant.to_string()))
+            })
+            .collect()
     }
 
     fn eval(condition: &str, attributes: &str, groups: Option<&str>) -> Result<(), Failure> {

@@ -1,0 +1,87 @@
+//! `--compare RULES`: the model now in the rules, scored by the core (the
+//! code the Worker runs, `signals::score_model`) on the signal values the
+//! export recorded at each moment, so the drift report compares the two
+//! models on exactly the same newer moments.
+
+use edgeseg::learn::record::Record;
+use edgeseg::rules::CompiledRules;
+use edgeseg::signals::{self, SignalKind, SignalValue};
+use serde_json::Value;
+
+pub struct Current {
+    pub name: String,
+    pub file: String,
+    rules: CompiledRules,
+    index: usize,
+}
+
+/// The signal `name` in the rules `file`; `cluster` says whether the new
+/// model is a k-means one (compared with a `cluster` signal) or a chance
+/// (compared with a `logistic` or `trees` signal).
+pub fn current(file: &str, name: &str, cluster: bool) -> Result<Current, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let rules = CompiledRules::from_json(&text).map_err(|errors| {
+        format!(
+            "--compare {file}: the rules do not validate (run `edgeseg validate {file}`): {}",
+            errors
+                .0
+                .first()
+                .map_or_else(String::new, ToString::to_string)
+        )
+    })?;
+    let Some(index) = rules.signals.iter().position(|s| s.name == name) else {
+        let models: Vec<&str> = rules
+            .signals
+            .iter()
+            .filter(|s| s.kind.is_model())
+            .map(|s| s.name.as_str())
+            .collect();
+        return Err(format!(
+            "--compare {file}: no signal \"{name}\" there (its models: {}); pass --name",
+            if models.is_empty() {
+                "none".to_string()
+            } else {
+                models.join(", ")
+            }
+        ));
+    };
+    let kind = &rules.signals[index].kind;
+    let fits = if cluster {
+        matches!(kind, SignalKind::Cluster(_))
+    } else {
+        matches!(kind, SignalKind::Logistic { .. } | SignalKind::Trees(_))
+    };
+    if !fits {
+        return Err(format!(
+            "--compare {file}: \"{name}\" is not a {} signal, so it cannot be compared with this model (pass --name)",
+            if cluster { "cluster" } else { "logistic or trees" }
+        ));
+    }
+    Ok(Current {
+        name: name.to_string(),
+        file: file.to_string(),
+        rules,
+        index,
+    })
+}
+
+impl Current {
+    fn score(&self, r: &Record) -> Option<SignalValue> {
+        let input = |name: &str| match r.signals.get(name) {
+            Some(Value::String(s)) => Some(SignalValue::Text(s.clone())),
+            Some(v) => v.as_f64().map(SignalValue::Number),
+            None => None,
+        };
+        signals::score_model(&self.rules.signals, self.index, &input)
+    }
+
+    /// The current model's chance at this moment.
+    pub fn score_number(&self, r: &Record) -> Option<f64> {
+        self.score(r).and_then(|v| v.as_number())
+    }
+
+    /// The current model's cluster (name or number) at this moment.
+    pub fn score_text(&self, r: &Record) -> Option<String> {
+        self.score(r).map(|v| v.to_string())
+    }
+}

@@ -1,0 +1,305 @@
+//! The report `edgeseg train` prints: what was read, how the data was split,
+//! how good the model is on the newer part, and what it learned, in words.
+
+use std::fmt::Write;
+
+use serde_json::{json, Value};
+
+use super::examples::{self, Dataset, Label};
+use super::metrics::{self, CalibrationRow};
+use super::read::Export;
+use super::utc_text;
+
+/// What was read and how it was split.
+pub fn data_section(export: &Export, data: &Dataset, label: Option<&Label>) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Read {} records from {} files ({} duplicate records dropped{}).",
+        export.records.len(),
+        export.files,
+        export.duplicates,
+        if export.skipped > 0 {
+            format!(
+                ", {} lines skipped, the first at {}",
+                export.skipped,
+                export.first_skip.as_deref().unwrap_or("?")
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some(l) = label {
+        let _ = writeln!(
+            s,
+            "Each example is one moment of one visitor (a page view or event); it counts as a yes if the same visitor sent \"{}\" within {} after it.",
+            l.event, l.within_text
+        );
+        if data.open_window > 0 {
+            let _ = writeln!(
+                s,
+                "{} moments after {} are left out: their {} window is not over in this export.",
+                data.open_window,
+                utc_text(data.last_ts.saturating_sub(l.within)),
+                l.within_text
+            );
+        }
+    } else {
+        let _ = writeln!(
+            s,
+            "Each example is one moment of one visitor (a page view or event)."
+        );
+    }
+    let _ = writeln!(s, "Features: {}.", data.features.join(", "));
+    for (name, part) in [
+        ("Trained on (older)", &data.train),
+        ("Tested on (newer)", &data.test),
+    ] {
+        let _ = write!(
+            s,
+            "{name}: {} examples from {} visitors, {} to {}",
+            part.len(),
+            examples::visitors(part),
+            utc_text(part.first().map_or(0, |e| e.ts)),
+            utc_text(part.last().map_or(0, |e| e.ts)),
+        );
+        if label.is_some() {
+            let _ = write!(s, "; {:.1}% yes", 100.0 * examples::positive_rate(part));
+        }
+        s.push_str(".\n");
+    }
+    s
+}
+
+/// How well predicted chances match what happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BinaryQuality {
+    pub auc: f64,
+    pub log_loss: f64,
+    /// The log loss of always predicting the training part's rate.
+    pub baseline_log_loss: f64,
+    pub calibration: Vec<CalibrationRow>,
+}
+
+pub fn binary_quality(probabilities: &[f64], labels: &[bool], train_rate: f64) -> BinaryQuality {
+    let baseline = vec![train_rate; labels.len()];
+    BinaryQuality {
+        auc: metrics::roc_auc(probabilities, labels),
+        log_loss: metrics::log_loss(probabilities, labels),
+        baseline_log_loss: metrics::log_loss(&baseline, labels),
+        calibration: metrics::calibration(probabilities, labels),
+    }
+}
+
+impl BinaryQuality {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "auc": self.auc,
+            "log_loss": self.log_loss,
+            "baseline_log_loss": self.baseline_log_loss,
+            "calibration": self.calibration.iter().map(|r| json!({
+                "from": r.from, "to": r.to, "count": r.count,
+                "predicted": r.predicted, "observed": r.observed,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn auc_words(auc: f64) -> &'static str {
+    match auc {
+        a if a >= 0.9 => "excellent",
+        a if a >= 0.8 => "good",
+        a if a >= 0.7 => "fair",
+        a if a >= 0.6 => "weak",
+        _ => "no better than guessing",
+    }
+}
+
+/// The quality section for a yes/no model, on the newer part.
+pub fn quality_section(q: &BinaryQuality, label: &Label) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Quality on the newer part:");
+    let _ = writeln!(
+        s,
+        "  ROC-AUC {:.3} ({}): a visitor who did send \"{}\" scores above one who did not {:.0}% of the time (50% is guessing).",
+        q.auc,
+        auc_words(q.auc),
+        label.event,
+        100.0 * q.auc
+    );
+    let gain = if q.baseline_log_loss > 0.0 {
+        100.0 * (1.0 - q.log_loss / q.baseline_log_loss)
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        s,
+        "  Log loss {:.4} against {:.4} for always guessing the training rate ({:.0}% better; lower is better).",
+        q.log_loss, q.baseline_log_loss, gain
+    );
+    let _ = writeln!(
+        s,
+        "  Calibration (fifths of the newer examples by predicted chance):"
+    );
+    let _ = writeln!(
+        s,
+        "    predicted chance     examples   predicted on average   actually did"
+    );
+    for r in &q.calibration {
+        let _ = writeln!(
+            s,
+            "    {:>6.1}% to {:>6.1}%   {:>8}   {:>20.1}%   {:>11.1}%",
+            100.0 * r.from,
+            100.0 * r.to,
+            r.count,
+            100.0 * r.predicted,
+            100.0 * r.observed
+        );
+    }
+    s
+}
+
+/// What moving one feature from a low to a high typical value does to the
+/// predicted chance, everything else as it was (a partial dependence).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    pub feature: String,
+    pub low: f64,
+    pub high: f64,
+    pub chance_low: f64,
+    pub chance_high: f64,
+}
+
+/// Effects of every feature; `predict` maps rows to chances. Low and high
+/// are the 10th and 90th percentiles of the feature (its minimum and maximum
+/// if those are equal); at most 500 rows are used.
+pub fn effects(
+    features: &[String],
+    rows: &[Vec<f64>],
+    predict: &dyn Fn(&[Vec<f64>]) -> Vec<f64>,
+) -> Vec<Effect> {
+    let step = rows.len().div_ceil(500).max(1);
+    let sample: Vec<Vec<f64>> = rows.iter().step_by(step).cloned().collect();
+    let mut out = Vec::new();
+    for (j, feature) in features.iter().enumerate() {
+        let mut values: Vec<f64> = rows.iter().map(|r| r[j]).collect();
+        values.sort_by(f64::total_cmp);
+        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        let (mut low, mut high) = (at(0.1), at(0.9));
+        if low == high {
+            (low, high) = (values[0], values[values.len() - 1]);
+        }
+        let mean_at = |v: f64| {
+            let moved: Vec<Vec<f64>> = sample
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    r[j] = v;
+                    r
+                })
+                .collect();
+            let p = predict(&moved);
+            p.iter().sum::<f64>() / p.len().max(1) as f64
+        };
+        out.push(Effect {
+            feature: feature.clone(),
+            low,
+            high,
+            chance_low: mean_at(low),
+            chance_high: mean_at(high),
+        });
+    }
+    out.sort_by(|a, b| {
+        (b.chance_high - b.chance_low)
+            .abs()
+            .total_cmp(&(a.chance_high - a.chance_low).abs())
+    });
+    out
+}
+
+pub fn effects_section(effects: &[Effect], label: &Label) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "What matters (the average predicted chance of \"{}\" within {} when one feature moves from a low to a high typical value, the rest as recorded):",
+        label.event, label.within_text
+    );
+    for e in effects {
+        let verb = if e.chance_high > e.chance_low + 0.005 {
+            "raises"
+        } else if e.chance_high < e.chance_low - 0.005 {
+            "lowers"
+        } else {
+            "hardly changes"
+        };
+        let _ = writeln!(
+            s,
+            "  {} from {} to {} {verb} it: {:.1}% -> {:.1}%",
+            e.feature,
+            num(e.low),
+            num(e.high),
+            100.0 * e.chance_low,
+            100.0 * e.chance_high
+        );
+    }
+    s
+}
+
+/// A number for people: whole numbers without decimals, others with up to 2.
+pub fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{}", v as i64)
+    } else {
+        let s = format!("{v:.2}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+pub fn effects_json(effects: &[Effect]) -> Value {
+    Value::Array(
+        effects
+            .iter()
+            .map(|e| {
+                json!({"feature": e.feature, "low": e.low, "high": e.high,
+                       "chance_low": e.chance_low, "chance_high": e.chance_high})
+            })
+            .collect(),
+    )
+}
+
+/// The paste block: the signal under its name, as one JSON object.
+pub fn paste_section(name: &str, signal: &Value) -> String {
+    let text = signal_block(name, signal);
+    format!(
+        "Paste into the rules' \"signals\" (admin page: Rules, then save with a message):\n{text}\n"
+    )
+}
+
+/// `{"name": signal}` as JSON people can read: pretty-printed, except that a
+/// tree ensemble keeps one tree per line (a few hundred lines, not thousands).
+pub fn signal_block(name: &str, signal: &Value) -> String {
+    let key = serde_json::to_string(name).expect("JSON serializes");
+    match (
+        signal.get("ensemble").and_then(Value::as_array),
+        signal.as_object(),
+    ) {
+        (Some(trees), Some(fields)) => {
+            let mut s = format!("{{\n  {key}: {{\n");
+            for (k, v) in fields.iter().filter(|(k, _)| *k != "ensemble") {
+                let _ = writeln!(s, "    {}: {},", serde_json::to_string(k).expect("JSON"), v);
+            }
+            s.push_str("    \"ensemble\": [\n");
+            for (i, t) in trees.iter().enumerate() {
+                let comma = if i + 1 < trees.len() { "," } else { "" };
+                let _ = writeln!(s, "      {t}{comma}");
+            }
+            s.push_str("    ]\n  }\n}");
+            s
+        }
+        _ => {
+            let mut wrapped = serde_json::Map::new();
+            wrapped.insert(name.to_string(), signal.clone());
+            serde_json::to_string_pretty(&Value::Object(wrapped)).expect("JSON serializes")
+        }
+    }
+}
