@@ -15,8 +15,8 @@ mod logistic;
 mod score;
 mod since;
 mod tracking;
-pub mod value;
 mod trees;
+pub mod value;
 mod visitor;
 
 pub use cluster::ClusterModel;
