@@ -344,6 +344,13 @@ pub fn segments_script(segments: &[String]) -> String {
     )
 }
 
+/// The script that asks the page script to measure engaged time and scroll
+/// depth (see `www/__edgeseg/edgeseg.js`). Injected only for a tracked
+/// visitor whose rules have an `engaged` or `scroll` signal, so an untracked
+/// visitor's page measures and sends nothing.
+pub const ENGAGEMENT_SCRIPT: &str =
+    "<script>window.edgeseg=Object.assign(window.edgeseg||{},{engagement:1});</script>";
+
 fn render(c: &CompiledContent, attributes: &Map<String, Value>) -> BlockAction {
     BlockAction {
         inner_html: c.inner_html.as_ref().map(|t| t.render(attributes)),

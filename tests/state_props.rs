@@ -6,8 +6,8 @@
 use edgeseg::state::cookie::{decode, encode, CookieError, CookieKey, MAX_COOKIE_VALUE_LEN};
 use edgeseg::state::series::{bucket_width_for, buckets_needed};
 use edgeseg::state::{
-    ExperimentEntry, GoalEntry, LastEvent, Membership, RateWindow, Series, VisitorState,
-    WindowCount,
+    Affinity, CategoryWeight, ExperimentEntry, GoalEntry, LastEvent, Membership, RateWindow,
+    Series, ValueBucket, ValueSeries, VisitorState, WindowCount,
 };
 use proptest::prelude::*;
 
@@ -76,6 +76,47 @@ fn experiment() -> impl Strategy<Value = ExperimentEntry> {
         })
 }
 
+fn value_series(max_buckets: usize) -> impl Strategy<Value = ValueSeries> {
+    let bucket = prop_oneof![
+        2 => Just(ValueBucket::default()),
+        3 => (1..5u32, -100_000..1_000_000i64, -10_000..500_000i64)
+            .prop_map(|(events, sum, max)| ValueBucket { events, sum, max }),
+    ];
+    (
+        any::<u32>(),
+        prop_oneof![3 => 1..700_000u32, 1 => any::<u32>()],
+        prop_oneof![3 => NOW / 600 - 100..NOW / 600 + 100, 1 => any::<u64>()],
+        proptest::collection::vec(bucket, 0..max_buckets),
+    )
+        .prop_map(|(tracker, width, head, buckets)| ValueSeries {
+            tracker,
+            width,
+            head,
+            buckets,
+        })
+}
+
+/// An affinity with up to `n` categories, strongest first (as kept).
+fn affinity(n: usize) -> impl Strategy<Value = Affinity> {
+    (
+        any::<u32>(),
+        time(),
+        proptest::collection::vec(("[a-z-]{1,32}|.{0,8}", 5..1_000_000u32), 0..n),
+    )
+        .prop_map(|(tracker, updated, mut weights)| {
+            weights.sort_by_key(|w| std::cmp::Reverse(w.1));
+            Affinity {
+                tracker,
+                updated,
+                weights: weights
+                    .into_iter()
+                    .filter(|(name, _)| name.len() <= 32)
+                    .map(|(name, weight)| CategoryWeight { name, weight })
+                    .collect(),
+            }
+        })
+}
+
 fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
     let times = (time(), time(), time(), prop_oneof![Just(0u64), time()]);
     let rate = prop_oneof![
@@ -105,6 +146,8 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
         proptest::collection::vec(membership(), 0..n),
         rate,
         proptest::collection::vec(experiment(), 0..n.min(6)),
+        proptest::collection::vec(value_series(buckets), 0..n.min(32)),
+        proptest::collection::vec(affinity(16), 0..n.min(16)),
     )
         .prop_map(
             |(
@@ -117,6 +160,8 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
                 memberships,
                 rate,
                 experiments,
+                values,
+                affinities,
             )| {
                 VisitorState {
                     visitor_id,
@@ -131,6 +176,8 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
                     memberships,
                     rate,
                     experiments,
+                    values,
+                    affinities,
                 }
             },
         )
@@ -379,7 +426,134 @@ proptest! {
         if let (Some(dropped), Some(kept)) = (last_dropped, first_kept) {
             prop_assert!(dropped <= kept);
         }
+
+        check_values_and_affinities(&s, &d)?;
     }
+
+    /// A heavy visitor, built by the operations the Worker applies: half a
+    /// year of daily engagement reports (engaged seconds and deepest scroll
+    /// on several path globs), purchases and refunds, and page views across
+    /// many categories for several affinities. The cookie stays under the
+    /// cap; what goes is the oldest buckets and the weakest categories.
+    #[test]
+    fn heavy_visitors_stay_under_the_cap(
+        days in proptest::collection::vec(
+            (1..40u32, 0..=100u32, proptest::option::of(-5_000..90_000i64), proptest::collection::vec(0..40usize, 0..12)),
+            60..180,
+        ),
+    ) {
+        let k = key();
+        let start = NOW - days.len() as u64 * 86_400;
+        let mut s = VisitorState::fresh([9; 16], start);
+        let windows = [7 * 86_400u64, 30 * 86_400, 90 * 86_400];
+        for (t, &window) in windows.iter().cycle().take(12).enumerate() {
+            s.counts.push(WindowCount { tracker: t as u32, series: Series::new(bucket_width_for(window)) });
+        }
+        for t in 0..6u32 {
+            let window = windows[t as usize % 3];
+            s.values.push(ValueSeries::new(100 + t, bucket_width_for(window)));
+        }
+        for t in 0..8u32 {
+            s.affinities.push(Affinity::new(200 + t));
+        }
+        for (day, (seconds, scroll, value, categories)) in days.iter().enumerate() {
+            let at = start + day as u64 * 86_400;
+            for (t, wc) in s.counts.iter_mut().enumerate() {
+                let window = windows[t % 3];
+                let needed = buckets_needed(window, wc.series.width);
+                if t % 2 == 0 {
+                    wc.series.add(at, *seconds, needed);
+                } else {
+                    wc.series.raise(at, *scroll, needed);
+                }
+            }
+            if let Some(v) = value {
+                for (t, vs) in s.values.iter_mut().enumerate() {
+                    let window = windows[t % 3];
+                    vs.add(at, *v, buckets_needed(window, vs.width));
+                }
+            }
+            for a in &mut s.affinities {
+                for &c in categories {
+                    a.add(&format!("category-number-{c:02}-with-a-long-name"), 1.0 + c as f64 / 10.0, at, 30 * 86_400, 16);
+                }
+            }
+            s.last_seen = at;
+        }
+        let value = encode(&s, &k);
+        prop_assert!(value.len() <= MAX_COOKIE_VALUE_LEN, "{} bytes", value.len());
+        let d = decode(&value, &k).unwrap();
+        check_values_and_affinities(&s, &d)?;
+        // Something of every kind survives a heavy but ordinary visitor.
+        prop_assert!(!d.counts.is_empty() || s.counts.iter().all(|c| c.series.is_empty()));
+    }
+}
+
+/// What trimming keeps of value series and affinities: value series in
+/// order, each the newest buckets of its original; every kept affinity keeps
+/// its strongest category and a prefix (the strongest) of the others, and no
+/// dropped category is stronger than a kept one (other than the strongest).
+fn check_values_and_affinities(s: &VisitorState, d: &VisitorState) -> Result<(), TestCaseError> {
+    let trackers: Vec<u32> = d.values.iter().map(|v| v.tracker).collect();
+    let all: Vec<u32> = s.values.iter().map(|v| v.tracker).collect();
+    let kept = subsequence(&trackers, &all);
+    prop_assert!(kept.is_some(), "value series out of order or invented");
+    let mut originals = s
+        .values
+        .iter()
+        .zip(kept.unwrap())
+        .filter(|(_, k)| *k)
+        .map(|(v, _)| v);
+    for v in &d.values {
+        let o = originals.next().unwrap();
+        prop_assert_eq!((v.width, v.head), (o.width, o.head));
+        prop_assert!(o.buckets.starts_with(&v.buckets));
+    }
+
+    let trackers: Vec<u32> = d.affinities.iter().map(|a| a.tracker).collect();
+    let all: Vec<u32> = s.affinities.iter().map(|a| a.tracker).collect();
+    let kept = subsequence(&trackers, &all);
+    prop_assert!(kept.is_some(), "affinities out of order or invented");
+    let mut originals = s
+        .affinities
+        .iter()
+        .zip(kept.unwrap())
+        .filter(|(_, k)| *k)
+        .map(|(a, _)| a);
+    let (mut strongest_dropped, mut weakest_kept) = (None::<u32>, None::<u32>);
+    for a in &d.affinities {
+        let o = originals.next().unwrap();
+        prop_assert_eq!(a.updated, o.updated);
+        let valid: Vec<&CategoryWeight> = o
+            .weights
+            .iter()
+            .filter(|c| c.name.len() <= 32)
+            .take(16)
+            .collect();
+        prop_assert!(a.weights.len() <= valid.len());
+        for (kept, orig) in a.weights.iter().zip(&valid) {
+            prop_assert_eq!(kept, *orig);
+        }
+        if !valid.is_empty() {
+            prop_assert!(
+                !a.weights.is_empty(),
+                "an affinity lost its strongest category"
+            );
+        }
+        for c in a.weights.iter().skip(1) {
+            weakest_kept = Some(weakest_kept.map_or(c.weight, |w| w.min(c.weight)));
+        }
+        for c in valid.iter().skip(a.weights.len().max(1)) {
+            strongest_dropped = Some(strongest_dropped.map_or(c.weight, |w| w.max(c.weight)));
+        }
+    }
+    if let (Some(dropped), Some(kept)) = (strongest_dropped, weakest_kept) {
+        prop_assert!(
+            dropped <= kept,
+            "a category of weight {dropped} went before one of {kept}"
+        );
+    }
+    Ok(())
 }
 
 /// One step of a visitor's event stream for the series model test.

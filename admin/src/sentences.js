@@ -81,6 +81,26 @@ export function describeSignal(spec, doc = {}) {
   if ('logistic' in spec) {
     return `a probability from 0 to 1, from a model over ${list(Object.keys(spec.logistic || {}), 'and') || 'no inputs'}`;
   }
+  if ('sum' in spec || 'max' in spec) {
+    const sum = 'sum' in spec;
+    const where = spec.path ? ` ${pathWords(spec.path)}` : '';
+    return `${sum ? 'the total' : 'the largest'} ${q(spec.property)} of ${q(human(sum ? spec.sum : spec.max))} events${where} in ${lastWords(spec.within)}${sum ? ' (refunds count against it)' : ' (absent if none)'}`;
+  }
+  if ('engaged' in spec) {
+    return `${spec.unit || 'seconds'} of active reading on pages ${pathWords(spec.engaged)} in ${lastWords(spec.within)}`;
+  }
+  if ('scroll' in spec) {
+    return `the deepest scroll (0 to 100 %) on pages ${pathWords(spec.scroll)} in ${lastWords(spec.within)}`;
+  }
+  if ('affinity' in spec) {
+    const sources = (Array.isArray(spec.affinity) ? spec.affinity : []).map((s) => (isObj(s) && s.path
+      ? `pages at ${s.path}`
+      : `${q(human(isObj(s) && s.event || 'page_view'))} by ${q(isObj(s) && s.property)}`));
+    return `the visitor’s top interest (a category name) from ${list(sources, 'and') || 'no sources'}, fading by half every ${durationWords(spec.half_life || '30d')}`;
+  }
+  if ('share' in spec) {
+    return `the share (0 to 1) of interest that ${q(spec.share)}’s top category holds`;
+  }
   if ('cluster' in spec) {
     const features = Array.isArray(spec.cluster) ? spec.cluster.map(String) : [];
     const k = Array.isArray(spec.centroids) ? spec.centroids.length : 0;
@@ -95,11 +115,12 @@ export function describeSignal(spec, doc = {}) {
   return 'a signal the page cannot describe (see the JSON)';
 }
 
-/** The value type of an attribute name (signals are numbers), or undefined. */
+/** The value type of an attribute name (signals are numbers; an affinity's and a named cluster's are text), or undefined. */
 export function attributeType(name, doc = {}) {
   if (doc.signals && Object.prototype.hasOwnProperty.call(doc.signals, name)) {
-    // A named cluster signal's value is the cluster's name.
+    // A named cluster signal's value is the cluster's name; an affinity's, a category.
     const s = doc.signals[name];
+    if (isObj(s) && 'affinity' in s) return 'string';
     return isObj(s) && 'cluster' in s && Array.isArray(s.names) && s.names.length ? 'string' : 'number';
   }
   if (name.startsWith('counters.')) return 'number';

@@ -197,6 +197,15 @@ fn personalize(
             .get_or_insert_with(String::new)
             .push_str(&crate::export::visitor_id_script(&visitor.state));
     }
+    // The page measures engagement only for a tracked visitor, outside
+    // previews, whose rules read it.
+    if counted && !rules.tracking.engagement.is_empty() {
+        classification
+            .plan
+            .head_append
+            .get_or_insert_with(String::new)
+            .push_str(classify::ENGAGEMENT_SCRIPT);
+    }
 
     let headers = copy_headers(&Headers(origin.headers()))?;
     // Validators describe the origin's bytes, not this visitor's page.

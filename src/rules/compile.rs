@@ -21,8 +21,11 @@ use crate::origin_cache::CachePolicy;
 use crate::request::BUILT_IN_ATTRIBUTES;
 use crate::rules::document::{ContentSpec, RulesDocument, SignalSpec, FORMAT};
 use crate::rules::validate::{parse_document, validate_value};
+use crate::signals::engagement::{self, Measure};
 use crate::signals::{ClusterModel, Signal, SignalKind, Tracker, Tracking, TreesModel};
 use crate::template::Template;
+
+mod behaviour;
 
 /// FNV-1a (32-bit): a stable, tiny hash for the keys the cookie stores.
 pub fn key_hash(text: &str) -> u32 {
@@ -471,12 +474,18 @@ impl Compiler<'_> {
     fn events(&mut self) -> BTreeMap<String, u32> {
         let mut events = BTreeMap::new();
         events.insert("page_view".to_string(), key_hash("event:page_view"));
+        // Sent by the page script when a visitor leaves a page (see
+        // `signals::engagement`); accepted whether or not a signal reads it.
+        events.insert(
+            engagement::EVENT.to_string(),
+            key_hash(&format!("event:{}", engagement::EVENT)),
+        );
         for (name, spec) in &self.doc.events {
             let path = path_key("events", name);
-            if name == "page_view" {
+            if name == "page_view" || name == engagement::EVENT {
                 self.err(
                     path.clone(),
-                    RuleErrorKind::Invalid("page_view is built in: do not declare it".into()),
+                    RuleErrorKind::Invalid(format!("{name} is built in: do not declare it")),
                 );
             } else if !is_identifier(name) {
                 self.err(
@@ -535,6 +544,7 @@ impl Compiler<'_> {
         };
         let mut signals = Vec::new();
         let mut logistic = Vec::new();
+        let mut shares = Vec::new();
         // Trained models (cluster, trees): (name, path, key, input names).
         let mut trained: Vec<(String, String, &'static str, Vec<String>)> = Vec::new();
         let tracker_for = |tracking: &mut Tracking,
@@ -673,6 +683,58 @@ impl Compiler<'_> {
                         bias: l.bias,
                     }
                 }
+                SignalSpec::Sum(v) => SignalKind::Sum {
+                    tracker: self.value_tracker(
+                        &mut tracking,
+                        events,
+                        &path,
+                        "sum",
+                        &v.sum,
+                        &v.property,
+                        &v.within,
+                        v.path.as_deref(),
+                    ),
+                },
+                SignalSpec::Max(v) => SignalKind::Max {
+                    tracker: self.value_tracker(
+                        &mut tracking,
+                        events,
+                        &path,
+                        "max",
+                        &v.max,
+                        &v.property,
+                        &v.within,
+                        v.path.as_deref(),
+                    ),
+                },
+                SignalSpec::Engaged(e) => SignalKind::Engaged {
+                    tracker: self.engagement_tracker(
+                        &mut tracking,
+                        &path,
+                        &e.engaged,
+                        Measure::Seconds,
+                        &e.within,
+                    ),
+                    unit: e.unit.seconds(),
+                },
+                SignalSpec::Scroll(e) => SignalKind::Scroll {
+                    tracker: self.engagement_tracker(
+                        &mut tracking,
+                        &path,
+                        &e.scroll,
+                        Measure::Scroll,
+                        &e.within,
+                    ),
+                },
+                SignalSpec::Affinity(a) => SignalKind::Affinity {
+                    tracker: self.affinity_tracker(&mut tracking, events, &path, a),
+                },
+                SignalSpec::Share(sh) => {
+                    shares.push((name.clone(), path.clone(), sh.share.clone()));
+                    SignalKind::Share {
+                        tracker: usize::MAX,
+                    } // resolved below
+                }
                 SignalSpec::Cluster(c) => {
                     trained.push((name.clone(), path.clone(), "cluster", c.cluster.clone()));
                     let model = ClusterModel::compile(c).map(|m| SignalKind::Cluster(Box::new(m)));
@@ -695,6 +757,7 @@ impl Compiler<'_> {
         let (mut ordered, models): (Vec<Signal>, Vec<Signal>) =
             signals.into_iter().partition(|s| !s.kind.is_model());
         ordered.extend(models);
+        self.resolve_shares(&mut ordered, shares);
         for (model_name, path, inputs) in logistic {
             let mut resolved = Vec::new();
             for (input, weight) in inputs {

@@ -320,7 +320,8 @@ fn default_remember() -> String {
 }
 
 /// A signal: one of its kinds, told apart by their first key
-/// (`count`, `since`, `visitor`, `score`, `logistic`, `cluster`, `trees`).
+/// (`count`, `since`, `visitor`, `score`, `logistic`, `cluster`, `trees`,
+/// `sum`, `max`, `engaged`, `scroll`, `affinity`, `share`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
 #[cfg_attr(
@@ -329,6 +330,9 @@ fn default_remember() -> String {
         title = "signal",
         example = serde_json::json!({"count": "page_view", "path": "/products/*", "within": "10m"}),
         example = serde_json::json!({"since": "add_to_cart", "unless": "purchase", "unit": "minutes"}),
+        example = serde_json::json!({"sum": "purchase", "property": "value", "within": "90d"}),
+        example = serde_json::json!({"engaged": "/products/*", "within": "7d", "unit": "minutes"}),
+        example = serde_json::json!({"affinity": [{"path": "/category/{name}"}], "half_life": "14d"}),
     )
 )]
 #[serde(untagged)]
@@ -340,6 +344,174 @@ pub enum SignalSpec {
     Logistic(LogisticSignal),
     Cluster(ClusterSignal),
     Trees(TreesSignal),
+    Sum(SumSignal),
+    Max(MaxSignal),
+    Engaged(EngagedSignal),
+    Scroll(ScrollSignal),
+    Affinity(AffinitySignal),
+    Share(ShareSignal),
+}
+
+/// The sum of a numeric property of an event over a window (RFM's
+/// monetary value), e.g. what a visitor spent in 90 days. A number, or a
+/// string holding one (what the DOM gives), adds its value; a missing or
+/// non-numeric property adds nothing; a negative value (a refund) lowers
+/// the sum. Kept to the cent (hundredths). 0 when nothing was added.
+/// Example: `{"sum": "purchase", "property": "value", "within": "90d"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SumSignal {
+    /// The event name.
+    pub sum: String,
+    /// The event property holding the amount.
+    pub property: String,
+    /// The window (a duration such as "90d").
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub within: String,
+    /// Only events on paths matching this glob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// The largest value of a numeric property of an event over a window (the
+/// biggest order), with the same rules as `sum`; absent when there was none.
+/// Example: `{"max": "purchase", "property": "value", "within": "90d"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MaxSignal {
+    /// The event name.
+    pub max: String,
+    /// The event property holding the amount.
+    pub property: String,
+    /// The window (a duration such as "90d").
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub within: String,
+    /// Only events on paths matching this glob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// Engaged time on pages matching a path glob over a window: the time the
+/// page was visible and the visitor active (input, scroll or pointer in the
+/// last 5 seconds), as the page script measures and reports it when the
+/// visitor leaves the page (the built-in `engagement` event). 0 when none.
+/// Example: `{"engaged": "/products/*", "within": "7d", "unit": "minutes"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EngagedSignal {
+    /// Path glob of the pages (`*` matches any run of characters).
+    pub engaged: String,
+    /// The window (a duration such as "7d").
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub within: String,
+    /// Unit of the value (default seconds).
+    #[serde(default)]
+    pub unit: TimeUnit,
+}
+
+/// The deepest scroll reached on pages matching a path glob within a window,
+/// in percent of the page (0 to 100; a page that fits the window is 100), as
+/// reported by the page script. 0 when none.
+/// Example: `{"scroll": "/products/*", "within": "7d"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ScrollSignal {
+    /// Path glob of the pages.
+    pub scroll: String,
+    /// The window (a duration such as "7d").
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub within: String,
+}
+
+/// The visitor's strongest interest: categories taken from page paths or
+/// from an event property, each event adding its source's weight, every
+/// weight halving each `half_life`. The value is the top category's name (a
+/// string: `{"top_interest": "footwear"}`, `{{top_interest|gear}}`); absent
+/// when nothing is remembered. At most `keep` categories are kept (the
+/// newest takes the weakest one's place); a category decayed under 0.05 is
+/// forgotten. Names are cut to 32 bytes.
+/// Example: `{"affinity": [{"path": "/category/{name}"}, {"event": "add_to_cart",
+/// "property": "category", "weight": 3}], "half_life": "14d"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AffinitySignal {
+    /// Where categories come from (at least one source).
+    pub affinity: Vec<AffinitySource>,
+    /// Weights halve over this long (a duration, default "30d").
+    #[serde(default = "default_half_life")]
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    pub half_life: String,
+    /// The most categories kept per visitor, 1 to 16 (default 5).
+    #[serde(default = "default_keep")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1, max = 16)))]
+    pub keep: u32,
+}
+
+fn default_half_life() -> String {
+    "30d".into()
+}
+
+fn default_keep() -> u32 {
+    5
+}
+
+/// One source of categories: events (default `page_view`) whose path
+/// matches a pattern with one capture, such as `/category/{name}` or
+/// `/shop/{name}/*` (the capture is one path segment, `*` any run of
+/// characters), or whose `property` names the category.
+/// Example: `{"path": "/category/{name}"}`, `{"event": "add_to_cart", "property": "category", "weight": 3}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AffinitySource {
+    /// The event (default `page_view`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// A path pattern with one `{capture}`: the category is the captured segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The event property holding the category (a string or number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+    /// What one event adds to its category (default 1; more than 0).
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+}
+
+fn default_weight() -> f64 {
+    1.0
+}
+
+/// The share (0 to 1) of all the interest weight that an affinity signal's
+/// top category holds: 1 for a visitor with one interest, lower for one
+/// spread over many. Absent when the affinity is.
+/// Example: `{"share": "top_interest"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ShareSignal {
+    /// The name of an affinity signal.
+    pub share: String,
 }
 
 /// How many times an event happened within a window, optionally only on

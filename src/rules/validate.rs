@@ -849,7 +849,7 @@ mod tests {
         assert_eq!(
             errors(d),
             [
-                "signals.a: expected one of the signal kinds: count, since, visitor, score, logistic, cluster, trees (did you mean \"count\"?)",
+                "signals.a: expected one of the signal kinds: count, since, visitor, score, logistic, cluster, trees, sum, max, engaged, scroll, affinity, share (did you mean \"count\"?)",
                 "signals.b.score.page_view: expected a number, got \"one\"",
                 "signals.c: expected an object, got \"page_view\"",
                 "signals.d.bias: expected a number, got \"high\"",

@@ -6,14 +6,17 @@
 //! numbers or text ([`SignalValue`]): conditions, templates, the debug header,
 //! simulate and the export all see the same value.
 
+pub mod affinity;
 mod cluster;
 mod count;
+pub mod engagement;
 mod glob;
 mod logistic;
 mod score;
 mod since;
 mod tracking;
 mod trees;
+pub mod value;
 mod visitor;
 
 pub use cluster::ClusterModel;
@@ -101,6 +104,31 @@ pub enum SignalKind {
         inputs: Vec<(usize, f64)>,
         bias: f64,
     },
+    /// Sum of a property over a window (index into `Tracking::values`).
+    Sum {
+        tracker: usize,
+    },
+    /// Largest value of a property over a window (absent with none).
+    Max {
+        tracker: usize,
+    },
+    /// Engaged time over a window (index into `Tracking::engagement`).
+    Engaged {
+        tracker: usize,
+        unit: f64,
+    },
+    /// Deepest scroll over a window.
+    Scroll {
+        tracker: usize,
+    },
+    /// Top category, text (index into `Tracking::affinities`).
+    Affinity {
+        tracker: usize,
+    },
+    /// The top category's share of the weight.
+    Share {
+        tracker: usize,
+    },
     /// A trained k-means model over earlier, non-model signals.
     Cluster(Box<ClusterModel>),
     /// A trained tree ensemble over earlier, non-model signals.
@@ -145,15 +173,39 @@ pub fn evaluate(
             SignalKind::Visitor { metric, unit } => visitor::value(state, *metric, *unit, now),
             SignalKind::Score { terms } => Some(score::value(tracking, terms, state, now)),
             SignalKind::Logistic { inputs, bias } => Some(logistic::value(&values, inputs, *bias)),
+            SignalKind::Sum { tracker } => Some(value::sum(&tracking.values[*tracker], state, now)),
+            SignalKind::Max { tracker } => value::max(&tracking.values[*tracker], state, now),
+            SignalKind::Engaged { tracker, unit } => Some(engagement::engaged(
+                &tracking.engagement[*tracker],
+                state,
+                now,
+                *unit,
+            )),
+            SignalKind::Scroll { tracker } => Some(engagement::scroll(
+                &tracking.engagement[*tracker],
+                state,
+                now,
+            )),
+            SignalKind::Share { tracker } => {
+                affinity::top(&tracking.affinities[*tracker], state, now).map(|(_, share)| share)
+            }
+            SignalKind::Affinity { .. } => None, // text: below
             SignalKind::Trees(m) => Some(m.value(&values)),
             SignalKind::Cluster(m) => {
-                // The one kind whose value may be text.
+                // May be text (as an affinity is, below).
                 let value = m.value(&values);
                 values.push(Some(value));
                 continue;
             }
         };
-        values.push(value.map(SignalValue::Number));
+        let value = match &signal.kind {
+            SignalKind::Affinity { tracker } => {
+                affinity::top(&tracking.affinities[*tracker], state, now)
+                    .map(|(name, _)| SignalValue::Text(name))
+            }
+            _ => value.map(SignalValue::Number),
+        };
+        values.push(value);
     }
     values
 }

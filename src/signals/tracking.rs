@@ -3,12 +3,17 @@
 //!
 //! The cookie stores only what declared signals need: one bucketed series per
 //! distinct `count` (event + filters + window) and per event of a `score`, and
-//! the last time of each event a `since` signal names. Everything else an event
-//! carries is dropped on arrival.
+//! the last time of each event a `since` signal names; for the kinds in
+//! [`super::value`], [`super::engagement`] and [`super::affinity`], their own
+//! trackers' series and weights. Everything else an event carries is dropped
+//! on arrival.
 
 use serde_json::{Map, Value};
 
+use super::affinity::{self, AffinityTracker};
+use super::engagement::{self, EngagementTracker};
 use super::glob::PathGlob;
+use super::value::{self, ValueTracker};
 use crate::state::series::{bucket_width_for, buckets_needed};
 use crate::state::{LastEvent, Series, Timestamp, VisitorState, WindowCount};
 
@@ -78,6 +83,12 @@ pub struct Tracking {
     pub last_times: Vec<(u32, u64)>,
     /// A session ends after this many seconds without a page view.
     pub session_timeout: u64,
+    /// `sum` / `max` series.
+    pub values: Vec<ValueTracker>,
+    /// `engaged` / `scroll` series (kept among the count series).
+    pub engagement: Vec<EngagementTracker>,
+    /// `affinity` weights.
+    pub affinities: Vec<AffinityTracker>,
 }
 
 impl Tracking {
@@ -96,28 +107,11 @@ impl Tracking {
             .iter()
             .filter(|t| t.matches(event, path, props))
         {
-            let series = match state
-                .counts
-                .iter_mut()
-                .position(|c| c.tracker == tracker.key)
-            {
-                Some(i) if state.counts[i].series.width == tracker.width => {
-                    &mut state.counts[i].series
-                }
-                Some(i) => {
-                    state.counts[i].series = Series::new(tracker.width);
-                    &mut state.counts[i].series
-                }
-                None => {
-                    state.counts.push(WindowCount {
-                        tracker: tracker.key,
-                        series: Series::new(tracker.width),
-                    });
-                    &mut state.counts.last_mut().expect("just pushed").series
-                }
-            };
-            series.add(at, 1, tracker.buckets);
+            series_for(state, tracker.key, tracker.width).add(at, 1, tracker.buckets);
         }
+        value::record(&self.values, state, event, path, props, at);
+        engagement::record(&self.engagement, state, event, path, props, at);
+        affinity::record(&self.affinities, state, event, path, props, at);
         if self.last_times.iter().any(|(k, _)| *k == event_key) {
             match state.last_events.iter_mut().find(|e| e.event == event_key) {
                 Some(e) => e.at = e.at.max(at),
@@ -145,21 +139,53 @@ impl Tracking {
     /// Drops what no rule needs any more and what has aged out, so the cookie
     /// stays small and a rules change cleans up after itself.
     pub fn prune(&self, state: &mut VisitorState, now: Timestamp) {
-        state.counts.retain_mut(
-            |c| match self.trackers.iter().find(|t| t.key == c.tracker) {
-                Some(t) if t.width == c.series.width => {
-                    c.series.prune(now, t.window + u64::from(t.width));
+        state.counts.retain_mut(|c| {
+            let needed = self
+                .trackers
+                .iter()
+                .find(|t| t.key == c.tracker)
+                .map(|t| (t.width, t.window))
+                .or_else(|| {
+                    self.engagement
+                        .iter()
+                        .find(|t| t.key == c.tracker)
+                        .map(|t| (t.width, t.window))
+                });
+            match needed {
+                Some((width, window)) if width == c.series.width => {
+                    c.series.prune(now, window + u64::from(width));
                     !c.series.is_empty()
                 }
                 _ => false,
-            },
-        );
+            }
+        });
+        value::prune(&self.values, state, now);
+        affinity::prune(&self.affinities, state, now);
         state.last_events.retain(|e| {
             self.last_times
                 .iter()
                 .any(|(k, remember)| *k == e.event && now.saturating_sub(e.at) <= *remember)
         });
     }
+}
+
+/// The state's count series for `key`, created (or reset, if its width changed).
+pub(super) fn series_for(state: &mut VisitorState, key: u32, width: u32) -> &mut Series {
+    let i = match state.counts.iter().position(|c| c.tracker == key) {
+        Some(i) if state.counts[i].series.width == width => i,
+        Some(i) => {
+            state.counts[i].series = Series::new(width);
+            i
+        }
+        None => {
+            state.counts.push(WindowCount {
+                tracker: key,
+                series: Series::new(width),
+            });
+            state.counts.len() - 1
+        }
+    };
+    &mut state.counts[i].series
 }
 
 /// The hash key of the built-in `page_view` event.

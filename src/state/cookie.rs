@@ -3,8 +3,9 @@
 //! A cookie value is `base64url_nopad(payload || tag)`:
 //!
 //! * `payload` is a compact binary encoding whose first byte is the format
-//!   version (2 is written: version 1, laid out below, followed by the
-//!   visitor's experiments, see `v2.rs`; version 1 still reads);
+//!   version (3 is written: version 1, laid out below, followed by the
+//!   visitor's experiments, see `v2.rs`, then by the value series and
+//!   affinities, see `v3.rs`; versions 1 and 2 still read);
 //! * `tag` is HMAC-SHA256 over `payload`, truncated to its first 16 bytes, keyed
 //!   with a key derived from the `EDGESEG_SECRET` (see [`CookieKey`]).
 //!
@@ -68,6 +69,7 @@
 mod trim;
 mod v1;
 mod v2;
+mod v3;
 mod wire;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -102,6 +104,12 @@ pub const MAX_BUCKETS_PER_SERIES: usize = 512;
 pub const MAX_EXPERIMENTS: usize = 64;
 /// Decode limit on converted goals of one experiment.
 pub const MAX_GOALS_PER_EXPERIMENT: usize = 16;
+/// Decode limit on value series (sum/max trackers) in one cookie.
+pub const MAX_VALUE_SERIES: usize = 32;
+/// Decode limit on affinities in one cookie.
+pub const MAX_AFFINITIES: usize = 16;
+/// Decode limit on the categories of one affinity (the rules' `keep` is at most this).
+pub const MAX_CATEGORIES: usize = 16;
 
 /// Why a cookie value was not accepted. Whatever the reason, the caller treats
 /// the visitor as new ([`VisitorState::fresh`]); the variants are for logs.
@@ -175,7 +183,7 @@ fn hmac_with(key: &[u8]) -> HmacSha256 {
     }
 }
 
-/// Encodes and signs `state` (format version 2).
+/// Encodes and signs `state` (format version 3).
 ///
 /// The result is never longer than [`MAX_COOKIE_VALUE_LEN`]. A state that is
 /// over the decode limits or whose encoding would exceed the cap is first
@@ -185,15 +193,20 @@ fn hmac_with(key: &[u8]) -> HmacSha256 {
 /// 1. the decode limits: buckets past the 512 newest of a series; the series
 ///    with the oldest activity past 64 (activity = end of the newest non-zero
 ///    bucket); the oldest last events past 64; memberships past 128, in the
-///    order of step 4;
-/// 2. old buckets across all series, by the time they end, oldest first (all
-///    buckets ending at or before a cutoff go together), never a series'
-///    newest bucket;
-/// 3. whole series and last events together, by oldest activity (a series
-///    before a last event at the same time);
-/// 4. memberships: pending ones (not yet `member`), oldest `since` first, then
+///    order of step 5; likewise value series past 32 and affinities past 16
+///    (oldest activity first), categories past 16 (weakest first) and
+///    categories whose name is over 32 bytes;
+/// 2. old buckets across all series (count and value series alike), by the
+///    time they end, oldest first (all buckets ending at or before a cutoff
+///    go together), never a series' newest bucket;
+/// 3. the weakest categories of the affinities (by stored weight, across
+///    affinities), never an affinity's strongest;
+/// 4. whole series, value series, affinities and last events together, by
+///    oldest activity (the newest non-empty bucket's end, an affinity's last
+///    update, the event's time; in that order at the same time);
+/// 5. memberships: pending ones (not yet `member`), oldest `since` first, then
 ///    members, oldest `since` first;
-/// 5. experiments (past 64 at the decode limit), those never exposed first,
+/// 6. experiments (past 64 at the decode limit), those never exposed first,
 ///    then the oldest exposures (assignments are what keeps a visitor's
 ///    variant, so they go last).
 ///
@@ -238,13 +251,15 @@ pub fn decode(value: &str, key: &CookieKey) -> Result<VisitorState, CookieError>
     decode_payload(payload)
 }
 
-/// The version dispatch: version 2 is written; version 1 (before experiments)
-/// still reads, with no experiments.
+/// The version dispatch: version 3 is written; version 2 (before values and
+/// affinities) and version 1 (before experiments too) still read, with those
+/// parts empty.
 fn decode_payload(payload: &[u8]) -> Result<VisitorState, CookieError> {
     let mut r = wire::Reader::new(payload);
     let state = match r.byte()? {
         v1::VERSION => v1::read(&mut r)?,
         v2::VERSION => v2::read(&mut r)?,
+        v3::VERSION => v3::read(&mut r)?,
         other => return Err(CookieError::UnknownVersion(other)),
     };
     r.finish()?;

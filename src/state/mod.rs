@@ -6,10 +6,14 @@
 //! ([`crate::rules`] computes them), so a rules change that drops a signal
 //! simply leaves its data to be pruned, and a new signal starts empty.
 
+pub mod affinity;
 pub mod cookie;
 pub mod series;
+pub mod values;
 
+pub use affinity::{Affinity, CategoryWeight};
 pub use series::Series;
+pub use values::{ValueBucket, ValueSeries};
 
 /// Unix time in seconds.
 pub type Timestamp = u64;
@@ -43,6 +47,12 @@ pub struct VisitorState {
     /// Experiment assignments (sticky while the experiment's seed is
     /// unchanged), exposures and conversions; cookie format 2 and later.
     pub experiments: Vec<ExperimentEntry>,
+    /// Sums and maxima of a numeric event property in time buckets, one per
+    /// distinct value tracker the rules declare; cookie format 3 and later.
+    pub values: Vec<ValueSeries>,
+    /// Interest weights per category, one per distinct affinity the rules
+    /// declare; cookie format 3 and later.
+    pub affinities: Vec<Affinity>,
 }
 
 /// One experiment a visitor was assigned to.
@@ -124,6 +134,8 @@ impl VisitorState {
             memberships: Vec::new(),
             rate: RateWindow::default(),
             experiments: Vec::new(),
+            values: Vec::new(),
+            affinities: Vec::new(),
         }
     }
 

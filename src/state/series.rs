@@ -91,37 +91,33 @@ impl Series {
         if n == 0 {
             return;
         }
-        let max = max_buckets.max(1);
-        let bucket = at / self.width_secs();
-        if self.counts.is_empty() {
-            // No data: `head` means nothing yet, start at this event.
-            self.head = bucket;
+        let width = self.width_secs();
+        if let Some(c) = slot(&mut self.head, &mut self.counts, at / width, max_buckets) {
+            *c = c.saturating_add(n);
         }
-        let index = if bucket > self.head {
-            let shift = bucket - self.head;
-            match usize::try_from(shift) {
-                Ok(shift) if shift < max => {
-                    self.counts.truncate(max - shift);
-                    self.counts.splice(0..0, std::iter::repeat_n(0, shift));
-                }
-                _ => self.counts.clear(),
-            }
-            self.head = bucket;
-            0
-        } else {
-            match usize::try_from(self.head - bucket) {
-                Ok(index) if index < max => index,
-                _ => {
-                    self.counts.truncate(max);
-                    return;
-                }
-            }
-        };
-        if self.counts.len() <= index {
-            self.counts.resize(index + 1, 0);
+    }
+
+    /// Raises the bucket of time `at` to at least `v` (a maximum per bucket
+    /// rather than a count: the deepest scroll). The same bucket rules as
+    /// [`Series::add`]; a `v` of 0 changes nothing.
+    pub fn raise(&mut self, at: Timestamp, v: u32, max_buckets: usize) {
+        if v == 0 {
+            return;
         }
-        self.counts[index] = self.counts[index].saturating_add(n);
-        self.counts.truncate(max);
+        let width = self.width_secs();
+        if let Some(c) = slot(&mut self.head, &mut self.counts, at / width, max_buckets) {
+            *c = (*c).max(v);
+        }
+    }
+
+    /// The largest bucket value in the window ending at `now` (0 with none):
+    /// the counterpart of [`Series::count_within`] for series fed by
+    /// [`Series::raise`], with the same one-bucket slack.
+    pub fn max_within(&self, now: Timestamp, window: u64) -> u32 {
+        within(self.head, self.width_secs(), &self.counts, now, window)
+            .copied()
+            .max()
+            .unwrap_or(0)
     }
 
     /// Events in the window ending at `now`: the sum (saturating) of every held
@@ -131,44 +127,117 @@ impl Series {
     /// counted for at least `window` and at most `window + width - 1` seconds
     /// after it happened.
     pub fn count_within(&self, now: Timestamp, window: u64) -> u32 {
-        let width = self.width_secs();
-        let newest = now / width;
-        let oldest = now.saturating_sub(window) / width;
-        let mut total = 0u32;
-        for (i, &count) in self.counts.iter().enumerate() {
-            let Some(bucket) = u64::try_from(i).ok().and_then(|i| self.head.checked_sub(i)) else {
-                break;
-            };
-            if bucket < oldest {
-                break;
-            }
-            if bucket <= newest {
-                total = total.saturating_add(count);
-            }
-        }
-        total
+        within(self.head, self.width_secs(), &self.counts, now, window)
+            .fold(0u32, |total, &c| total.saturating_add(c))
     }
 
     /// Drop the buckets entirely older than `now - keep` (their last second is
     /// before it), then trailing zero buckets.
     pub fn prune(&mut self, now: Timestamp, keep: u64) {
-        // Bucket b ends at (b + 1) * width, so it is kept iff b >= cutoff / width.
-        let oldest_kept = now.saturating_sub(keep) / self.width_secs();
-        match self.head.checked_sub(oldest_kept) {
-            None => self.counts.clear(),
-            Some(span) => {
-                let len = usize::try_from(span.saturating_add(1)).unwrap_or(usize::MAX);
-                self.counts.truncate(len);
-            }
-        }
-        while self.counts.last() == Some(&0) {
-            self.counts.pop();
-        }
+        prune(
+            self.head,
+            self.width_secs(),
+            &mut self.counts,
+            now,
+            keep,
+            |&c| c == 0,
+        );
     }
 
     /// Whether the series counts no event at all.
     pub fn is_empty(&self) -> bool {
         self.counts.iter().all(|&c| c == 0)
+    }
+}
+
+/// The slot of bucket `bucket` in `slots` (newest first, `slots[i]` is bucket
+/// `head - i`), making room for it: a bucket newer than `head` advances
+/// `head`, shifting older slots back (those past `max_buckets` fall off); an
+/// older bucket among the `max_buckets` newest gets its slot; anything older is
+/// `None` (dropped). `slots` never holds more than `max_buckets` entries (0 is
+/// treated as 1). Shared by every bucketed series of the state (counts, value
+/// sums), so they all keep the same window guarantee.
+pub(crate) fn slot<'a, T: Clone + Default>(
+    head: &mut u64,
+    slots: &'a mut Vec<T>,
+    bucket: u64,
+    max_buckets: usize,
+) -> Option<&'a mut T> {
+    let max = max_buckets.max(1);
+    if slots.is_empty() {
+        // No data: `head` means nothing yet, start at this bucket.
+        *head = bucket;
+    }
+    let index = if bucket > *head {
+        let shift = bucket - *head;
+        match usize::try_from(shift) {
+            Ok(shift) if shift < max => {
+                slots.truncate(max - shift);
+                slots.splice(0..0, std::iter::repeat_n(T::default(), shift));
+            }
+            _ => slots.clear(),
+        }
+        *head = bucket;
+        0
+    } else {
+        match usize::try_from(*head - bucket) {
+            Ok(index) if index < max => index,
+            _ => {
+                slots.truncate(max);
+                return None;
+            }
+        }
+    };
+    if slots.len() <= index {
+        slots.resize(index + 1, T::default());
+    }
+    slots.truncate(max);
+    slots.get_mut(index)
+}
+
+/// The slots of the buckets that overlap `[now - window, now]`.
+pub(crate) fn within<T>(
+    head: u64,
+    width: u64,
+    slots: &[T],
+    now: Timestamp,
+    window: u64,
+) -> impl Iterator<Item = &T> {
+    let width = width.max(1);
+    let newest = now / width;
+    let oldest = now.saturating_sub(window) / width;
+    slots
+        .iter()
+        .enumerate()
+        .map_while(move |(i, s)| {
+            let bucket = u64::try_from(i).ok().and_then(|i| head.checked_sub(i))?;
+            (bucket >= oldest).then_some((bucket, s))
+        })
+        .filter(move |(bucket, _)| *bucket <= newest)
+        .map(|(_, s)| s)
+}
+
+/// Drops the slots of buckets entirely older than `now - keep` (their last
+/// second is before it), then trailing empty slots.
+pub(crate) fn prune<T>(
+    head: u64,
+    width: u64,
+    slots: &mut Vec<T>,
+    now: Timestamp,
+    keep: u64,
+    empty: impl Fn(&T) -> bool,
+) {
+    // Bucket b ends at (b + 1) * width, so it is kept iff b >= cutoff / width.
+    let oldest_kept = now.saturating_sub(keep) / width.max(1);
+    match head.checked_sub(oldest_kept) {
+        None => slots.clear(),
+        Some(span) => {
+            let len = usize::try_from(span.saturating_add(1)).unwrap_or(usize::MAX);
+            slots.truncate(len);
+        }
+    }
+    while slots.last().is_some_and(&empty) {
+        slots.pop();
     }
 }
 

@@ -72,7 +72,7 @@ test('cart abandoner journey: add to cart, leave, come back to the cart hero; bu
   await event.finished();
   assert.equal(event.status(), 204, `event reply: ${event.status()} ${await event.text().catch(() => '')}`);
   assert.deepEqual(JSON.parse(event.request().postData()), {
-    events: [{ name: 'add_to_cart', props: { sku: 'NW-TR-001' }, path: '/products/trail-runner' }],
+    events: [{ name: 'add_to_cart', props: { sku: 'NW-TR-001', category: 'footwear' }, path: '/products/trail-runner' }],
   });
   await page.waitForLoadState('domcontentloaded');
 

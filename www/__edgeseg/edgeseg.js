@@ -41,6 +41,13 @@
  *   <body data-edgeseg-event="purchase" data-edgeseg-prop-order="A123">   On
  *     DOMContentLoaded, tracks "purchase" once with {"order": "A123"}.
  *
+ * Engagement (only when the Worker injected {engagement: 1}, i.e. for a tracked visitor
+ * whose rules have an "engaged" or "scroll" signal): the time the page was visible with
+ * input, scroll or pointer activity in the last 5 s, and the deepest scroll (percent of
+ * the page seen). Reported once per page, when it is first hidden or left, as the
+ * built-in event "engagement" {seconds, scroll} in the beacon that leaves with the page
+ * (together with anything still queued: no request of its own).
+ *
  * Plain ES2017, no dependencies; loading the script twice is harmless.
  */
 (function () {
@@ -193,6 +200,49 @@
     try { send(false); } catch (e) { /* ignore */ }
     return Promise.all(inflight.slice()).then(noop, noop);
   };
+
+  // Engagement: engaged time and deepest scroll, one report per page. Registered
+  // before the leaving handlers below, so the report joins the beacon they send.
+  if (es.engagement) (function () {
+    var IDLE_MS = 5000;
+    var ms = 0;
+    var from = null; // start of the interval being counted (visible), or null
+    var until = 0; // activity counts until then
+    var deepest = 0;
+    var sent = false;
+    function clock() { return w.performance && performance.now ? performance.now() : Date.now(); }
+    function tally(t) {
+      if (from !== null) ms += Math.max(0, Math.min(t, until) - from);
+      from = d.visibilityState === 'hidden' ? null : t;
+    }
+    function depth() {
+      var el = d.documentElement;
+      var h = Math.max(el.scrollHeight, d.body ? d.body.scrollHeight : 0);
+      var p = h > 0 ? Math.round(((w.scrollY || el.scrollTop || 0) + w.innerHeight) / h * 100) : 100;
+      deepest = Math.max(deepest, Math.min(100, p));
+    }
+    function active(e) {
+      if (sent) return;
+      var t = clock();
+      tally(t);
+      until = t + IDLE_MS;
+      if (!e || e.type === 'scroll') depth();
+    }
+    function report() {
+      if (sent) return;
+      tally(clock());
+      sent = true;
+      var seconds = Math.round(ms / 1000);
+      if (seconds > 0 || deepest > 0) enqueue('engagement', { seconds: seconds, scroll: deepest }, false);
+    }
+    ['scroll', 'pointerdown', 'pointermove', 'keydown', 'wheel', 'touchstart'].forEach(function (type) {
+      w.addEventListener(type, active, { capture: true, passive: true });
+    });
+    d.addEventListener('visibilitychange', function () { if (d.visibilityState === 'hidden') report(); else active(); });
+    w.addEventListener('pagehide', report);
+    if (d.readyState === 'loading') d.addEventListener('DOMContentLoaded', function () { active(); });
+    else active();
+  })();
 
   // Leaving or hiding the page: whatever is still queued goes by beacon.
   function leaving() { try { send(true); } catch (e) { /* ignore */ } }

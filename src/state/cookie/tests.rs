@@ -54,7 +54,7 @@ fn rejects_in_order_of_cost() {
 fn dispatches_on_the_version_byte() {
     let k = key();
     let mut payload = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
-    for version in [0u8, 3, 255] {
+    for version in [0u8, 4, 255] {
         payload[0] = version;
         let value = seal(payload.clone(), &k);
         assert_eq!(
@@ -71,7 +71,8 @@ fn signed_but_malformed_payloads_are_rejected() {
     let k = key();
     let good = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
     let mut trailing = good.clone();
-    trailing.push(0);
+    // No value series, no affinities, then a stray byte.
+    trailing.extend_from_slice(&[0, 0, 0]);
     assert_eq!(
         decode(&seal(trailing, &k), &k),
         Err(CookieError::Malformed(
@@ -133,7 +134,7 @@ fn version_one_cookies_still_read() {
     v1::write(&state, &mut payload);
     assert_eq!(payload[0], 1);
     assert_eq!(decode(&seal(payload, &k), &k), Ok(state.clone()));
-    // And what is written now is format 2, carrying experiments.
+    // And what is written now is format 3, carrying experiments.
     state.experiments.push(crate::state::ExperimentEntry {
         experiment: 77,
         variant: 1,
@@ -145,8 +146,96 @@ fn version_one_cookies_still_read() {
     });
     let value = encode(&state, &k);
     let bytes = URL_SAFE_NO_PAD.decode(&value).unwrap();
-    assert_eq!(bytes[0], 2);
+    assert_eq!(bytes[0], 3);
     assert_eq!(decode(&value, &k), Ok(state));
+}
+
+/// Cookies written before values and affinities (format 2) still read after
+/// the deploy that writes format 3, with those parts empty.
+#[test]
+fn version_two_cookies_still_read() {
+    let k = key();
+    let mut state = VisitorState::fresh([5; 16], 1_700_000_000);
+    state.experiments.push(crate::state::ExperimentEntry {
+        experiment: 7,
+        variant: 1,
+        exposed: None,
+        goals: vec![],
+    });
+    let mut payload = Vec::new();
+    v2::write(&state, &mut payload);
+    assert_eq!(payload[0], 2);
+    assert_eq!(decode(&seal(payload, &k), &k), Ok(state));
+}
+
+/// Value series (refunds included) and affinities round-trip exactly.
+#[test]
+fn values_and_affinities_round_trip() {
+    use crate::state::{Affinity, CategoryWeight, ValueBucket, ValueSeries};
+    let k = key();
+    let now = 1_700_000_000;
+    let mut state = VisitorState::fresh([6; 16], now);
+    state.values.push(ValueSeries {
+        tracker: 11,
+        width: 648_000,
+        head: now / 648_000,
+        buckets: vec![
+            ValueBucket {
+                events: 2,
+                sum: 12_999,
+                max: 9_999,
+            },
+            ValueBucket::default(),
+            ValueBucket {
+                events: 1,
+                sum: -4_000,
+                max: -4_000,
+            },
+        ],
+    });
+    state.affinities.push(Affinity {
+        tracker: 12,
+        updated: now - 60,
+        weights: vec![
+            CategoryWeight {
+                name: "footwear".into(),
+                weight: 350,
+            },
+            CategoryWeight {
+                name: "café".into(),
+                weight: 100,
+            },
+        ],
+    });
+    let value = encode(&state, &k);
+    assert_eq!(decode(&value, &k), Ok(state));
+}
+
+#[test]
+fn bad_category_names_are_rejected() {
+    let k = key();
+    // A fresh state's payload ends after the v2 part; add no value series
+    // and one affinity.
+    let payload = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
+    let with_name = |name: &[u8]| {
+        let mut p = payload.clone();
+        p.push(0);
+        p.push(1);
+        p.extend_from_slice(&[1, 0, 0, 0, 0, 1]);
+        wire::put_varint(&mut p, name.len() as u64);
+        p.extend_from_slice(name);
+        p.push(100);
+        decode(&seal(p, &k), &k)
+    };
+    assert!(with_name(b"boots").is_ok());
+    assert_eq!(
+        with_name(&[0xff, 0xfe]),
+        Err(CookieError::Malformed("a category name is not UTF-8"))
+    );
+    assert_eq!(
+        with_name(&[b'a'; 33]),
+        Err(CookieError::Malformed("a category name is too long"))
+    );
 }
 
 /// Many experiments (past the decode limit, each with goals) still make a

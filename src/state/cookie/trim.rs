@@ -2,10 +2,12 @@
 //! The order is documented on [`super::encode`].
 
 use super::{
-    v2, MAX_BUCKETS_PER_SERIES, MAX_EXPERIMENTS, MAX_GOALS_PER_EXPERIMENT, MAX_LAST_EVENTS,
-    MAX_MEMBERSHIPS, MAX_PAYLOAD_LEN, MAX_SERIES,
+    v3, MAX_AFFINITIES, MAX_BUCKETS_PER_SERIES, MAX_CATEGORIES, MAX_EXPERIMENTS,
+    MAX_GOALS_PER_EXPERIMENT, MAX_LAST_EVENTS, MAX_MEMBERSHIPS, MAX_PAYLOAD_LEN, MAX_SERIES,
+    MAX_VALUE_SERIES,
 };
-use crate::state::{Series, VisitorState};
+use crate::state::affinity::MAX_NAME_BYTES;
+use crate::state::{Series, ValueSeries, VisitorState};
 
 /// Whether `state` is within the decode limits (so that what we write, we read).
 pub(super) fn within_limits(state: &VisitorState) -> bool {
@@ -21,12 +23,22 @@ pub(super) fn within_limits(state: &VisitorState) -> bool {
             .counts
             .iter()
             .all(|wc| wc.series.counts.len() <= MAX_BUCKETS_PER_SERIES)
+        && state.values.len() <= MAX_VALUE_SERIES
+        && state
+            .values
+            .iter()
+            .all(|v| v.buckets.len() <= MAX_BUCKETS_PER_SERIES)
+        && state.affinities.len() <= MAX_AFFINITIES
+        && state.affinities.iter().all(|a| {
+            a.weights.len() <= MAX_CATEGORIES
+                && a.weights.iter().all(|c| c.name.len() <= MAX_NAME_BYTES)
+        })
 }
 
 /// The payload of `state` in the written format.
 pub(super) fn payload(state: &VisitorState) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    v2::write(state, &mut out);
+    v3::write(state, &mut out);
     out
 }
 
@@ -42,6 +54,9 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
     // 0. Lossless: trailing zero buckets count nothing.
     for wc in &mut s.counts {
         strip_trailing_zeros(&mut wc.series.counts);
+    }
+    for v in &mut s.values {
+        strip_empty_buckets(v);
     }
 
     // 1. The decode limits.
@@ -70,6 +85,27 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         );
         s.memberships = keep(&s.memberships, &drop);
     }
+    for v in &mut s.values {
+        v.buckets.truncate(MAX_BUCKETS_PER_SERIES);
+        strip_empty_buckets(v);
+    }
+    if s.values.len() > MAX_VALUE_SERIES {
+        let order = oldest_first(s.values.iter().map(value_activity));
+        let drop = without(&order[..s.values.len() - MAX_VALUE_SERIES], s.values.len());
+        s.values = keep(&s.values, &drop);
+    }
+    for a in &mut s.affinities {
+        a.weights.retain(|c| c.name.len() <= MAX_NAME_BYTES);
+        a.weights.truncate(MAX_CATEGORIES);
+    }
+    if s.affinities.len() > MAX_AFFINITIES {
+        let order = oldest_first(s.affinities.iter().map(|a| a.updated));
+        let drop = without(
+            &order[..s.affinities.len() - MAX_AFFINITIES],
+            s.affinities.len(),
+        );
+        s.affinities = keep(&s.affinities, &drop);
+    }
     for e in &mut s.experiments {
         e.goals.truncate(MAX_GOALS_PER_EXPERIMENT);
     }
@@ -90,6 +126,11 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         .counts
         .iter()
         .flat_map(|wc| (1..wc.series.counts.len()).map(|i| bucket_end(&wc.series, i)))
+        .chain(
+            s.values
+                .iter()
+                .flat_map(|v| (1..v.buckets.len()).map(|i| end_of(v.head, v.width, i))),
+        )
         .collect();
     ends.sort_unstable();
     ends.dedup();
@@ -105,6 +146,13 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
                 series.counts.truncate(kept);
                 strip_trailing_zeros(&mut series.counts);
             }
+            for v in &mut t.values {
+                let kept = (1..v.buckets.len())
+                    .find(|&i| end_of(v.head, v.width, i) <= cutoff)
+                    .unwrap_or(v.buckets.len());
+                v.buckets.truncate(kept);
+                strip_empty_buckets(v);
+            }
         }
         t
     };
@@ -113,29 +161,66 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         (t, false) => s = t,
     }
 
-    // 3. Whole series and last events, oldest activity first (series before
-    //    last events at equal times).
+    // 3. The weakest affinity categories (never an affinity's strongest).
+    let mut weak: Vec<(u32, usize, usize)> = s
+        .affinities
+        .iter()
+        .enumerate()
+        .flat_map(|(a, aff)| {
+            aff.weights
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(move |(c, w)| (w.weight, a, c))
+        })
+        .collect();
+    weak.sort_unstable_by_key(|&(w, a, c)| (w, a, std::cmp::Reverse(c)));
+    let drop_categories = |k: usize| {
+        let mut t = s.clone();
+        for (a, aff) in t.affinities.iter_mut().enumerate() {
+            let dropped: Vec<usize> = weak[..k].iter().filter(|w| w.1 == a).map(|w| w.2).collect();
+            let mut i = 0;
+            aff.weights.retain(|_| {
+                i += 1;
+                !dropped.contains(&(i - 1))
+            });
+        }
+        t
+    };
+    match smallest_fitting(weak.len(), drop_categories) {
+        (t, true) => return t,
+        (t, false) => s = t,
+    }
+
+    // 4. Whole series, value series, affinities and last events, oldest
+    //    activity first (in that order at equal times).
     let series_activity = s.counts.iter().map(|wc| activity(&wc.series));
+    let value_activity = s.values.iter().map(value_activity);
+    let affinity_activity = s.affinities.iter().map(|a| a.updated);
     let event_activity = s.last_events.iter().map(|e| e.at);
     let mut items: Vec<(u64, u8, usize)> = series_activity
         .enumerate()
         .map(|(i, t)| (t, 0, i))
-        .chain(event_activity.enumerate().map(|(i, t)| (t, 1, i)))
+        .chain(value_activity.enumerate().map(|(i, t)| (t, 1, i)))
+        .chain(affinity_activity.enumerate().map(|(i, t)| (t, 2, i)))
+        .chain(event_activity.enumerate().map(|(i, t)| (t, 3, i)))
         .collect();
     items.sort_unstable();
     let drop_items = |k: usize| {
-        let mut drop_series = vec![false; s.counts.len()];
-        let mut drop_events = vec![false; s.last_events.len()];
+        let mut drop = [
+            vec![false; s.counts.len()],
+            vec![false; s.values.len()],
+            vec![false; s.affinities.len()],
+            vec![false; s.last_events.len()],
+        ];
         for &(_, kind, i) in &items[..k] {
-            if kind == 0 {
-                drop_series[i] = true;
-            } else {
-                drop_events[i] = true;
-            }
+            drop[usize::from(kind)][i] = true;
         }
         let mut t = s.clone();
-        t.counts = keep(&s.counts, &drop_series);
-        t.last_events = keep(&s.last_events, &drop_events);
+        t.counts = keep(&s.counts, &drop[0]);
+        t.values = keep(&s.values, &drop[1]);
+        t.affinities = keep(&s.affinities, &drop[2]);
+        t.last_events = keep(&s.last_events, &drop[3]);
         t
     };
     match smallest_fitting(items.len(), drop_items) {
@@ -143,7 +228,7 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         (t, false) => s = t,
     }
 
-    // 4. Memberships: pending ones (oldest first), then members (oldest first).
+    // 5. Memberships: pending ones (oldest first), then members (oldest first).
     let order = membership_order(&s);
     let drop_memberships = |k: usize| {
         let mut t = s.clone();
@@ -155,7 +240,7 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         (t, false) => s = t,
     }
 
-    // 5. Experiments: never exposed first, then the oldest exposures.
+    // 6. Experiments: never exposed first, then the oldest exposures.
     let order = experiment_order(&s);
     let drop_experiments = |k: usize| {
         let mut t = s.clone();
@@ -163,7 +248,7 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
         t
     };
     let (t, _) = smallest_fitting(order.len(), drop_experiments);
-    // With no counts, events, memberships or experiments left, only
+    // With no counts, values, affinities, events, memberships or experiments left, only
     // fixed-size fields remain: about 100 bytes, far below the cap.
     debug_assert!(fits(&t));
     t
@@ -211,11 +296,30 @@ fn strip_trailing_zeros(counts: &mut Vec<u32>) {
 /// When bucket `i` of `series` ends (its first second after), 0 for entries
 /// that would be before time 0.
 fn bucket_end(series: &Series, i: usize) -> u64 {
-    let width = u64::from(series.width.max(1));
+    end_of(series.head, series.width, i)
+}
+
+/// When bucket `i` (newest first, from bucket `head`) of width `width` ends.
+fn end_of(head: u64, width: u32, i: usize) -> u64 {
+    let width = u64::from(width.max(1));
     u64::try_from(i)
         .ok()
-        .and_then(|i| series.head.checked_sub(i))
+        .and_then(|i| head.checked_sub(i))
         .map_or(0, |b| b.saturating_add(1).saturating_mul(width))
+}
+
+/// The end of the newest non-empty bucket of a value series, 0 for none.
+fn value_activity(v: &ValueSeries) -> u64 {
+    v.buckets
+        .iter()
+        .position(|b| b.events != 0)
+        .map_or(0, |i| end_of(v.head, v.width, i))
+}
+
+fn strip_empty_buckets(v: &mut ValueSeries) {
+    while v.buckets.last().is_some_and(|b| b.events == 0) {
+        v.buckets.pop();
+    }
 }
 
 /// The end of the newest non-zero bucket, 0 for a series that counts nothing.

@@ -199,6 +199,8 @@ pub(super) fn read(r: &mut Reader<'_>) -> Result<VisitorState, CookieError> {
         memberships,
         rate,
         experiments: Vec::new(),
+        values: Vec::new(),
+        affinities: Vec::new(),
     })
 }
 

@@ -26,8 +26,14 @@ pub(super) const VERSION: u8 = 2;
 const HAS_EXPOSED: u8 = 1 << 0;
 
 /// Appends the v2 payload of `state`, version byte included.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 pub(super) fn write(state: &VisitorState, out: &mut Vec<u8>) {
     out.push(VERSION);
+    write_body(state, out);
+}
+
+/// The v2 layout without its version byte: version 3 starts with it too.
+pub(super) fn write_body(state: &VisitorState, out: &mut Vec<u8>) {
     v1::write_body(state, out);
     let base = state.last_seen;
     put_varint(out, state.experiments.len() as u64);

@@ -72,6 +72,16 @@ impl<'a> Reader<'a> {
         Ok(*head)
     }
 
+    /// The next `n` bytes.
+    pub(super) fn bytes(&mut self, n: usize) -> Result<&'a [u8], CookieError> {
+        if self.buf.len() < n {
+            return Err(CookieError::Malformed("the payload ends early"));
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Ok(head)
+    }
+
     pub(super) fn u32_le(&mut self) -> Result<u32, CookieError> {
         self.array::<4>().map(u32::from_le_bytes)
     }
@@ -107,6 +117,11 @@ impl<'a> Reader<'a> {
 
     pub(super) fn delta(&mut self, base: u64) -> Result<u64, CookieError> {
         Ok(undelta(self.varint()?, base))
+    }
+
+    /// Whether every byte was consumed.
+    pub(super) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
     }
 
     /// Succeeds only if every byte was consumed.
