@@ -803,7 +803,7 @@ impl Compiler<'_> {
                 self.err(
                     path,
                     RuleErrorKind::Invalid(format!(
-                        "\"{input}\" is a {} signal: a model's inputs must be count, since, visitor or score signals",
+                        "\"{input}\" is a {} signal: a model cannot read another model's value (logistic, cluster or trees); use the signals that model reads",
                         model_word(&ordered[i].kind)
                     )),
                 );
