@@ -809,6 +809,16 @@ impl Compiler<'_> {
                 );
                 None
             }
+            Some(i) if matches!(ordered[i].kind, SignalKind::Affinity { .. }) => {
+                // Its value is a category name, which a model would read as 0.
+                self.err(
+                    path,
+                    RuleErrorKind::Invalid(format!(
+                        "\"{input}\" is an affinity signal, whose value is a category name: a model reads numbers; use a share signal of it (how strong the top interest is)"
+                    )),
+                );
+                None
+            }
             Some(i) => Some(i),
             None => {
                 let suggestion = suggest(&input, ordered.iter().map(|s| s.name.as_str()));
