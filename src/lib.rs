@@ -17,7 +17,8 @@
 //!   - [`state`]: the visitor state and its signed cookie codec.
 //!   - [`request`]: request facts and the attribute object conditions see.
 //!   - [`classify`]: request + state + rules + now → segments and a rewrite plan.
-//!   - [`simulate`]: a described visitor replayed (CLI and admin API).
+//!   - [`page`]: the per-page pipeline: one page's every decision, for the Worker, the CLI and the admin API.
+//!   - [`simulate`]: a described visitor replayed through the page pipeline (CLI and admin API).
 //!   - [`events`]: events sent by the page — parse, validate, rate-limit.
 //!   - [`export`]: data out — export records (NDJSON for R2), activation webhooks and their signatures.
 //!   - [`counters`]: aggregate counters — per-isolate batches, counter shards that add them up exactly once, published totals in KV, stats.
@@ -42,6 +43,7 @@ pub mod export;
 #[cfg(all(feature = "cli", not(target_arch = "wasm32")))]
 pub mod learn;
 pub mod origin_cache;
+pub mod page;
 pub mod preview;
 pub mod request;
 pub mod rewrite;

@@ -116,6 +116,77 @@ b.querySelector('button').onclick=function(){{b.remove()}};document.body.appendC
     )
 }
 
+/// What a request's preview link (query parameter) or preview cookie asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreviewDecision {
+    /// No preview: an ordinary visit.
+    None,
+    /// A preview is on: the grant's segments and variants are forced. A new
+    /// link sets the preview cookie (`set_cookie`), so later pages keep it.
+    Active {
+        grant: PreviewGrant,
+        set_cookie: Option<String>,
+    },
+    /// `?__edgeseg_preview=off`, or a preview cookie that no longer verifies
+    /// (expired, or signed with an old secret): the cookie is cleared and the
+    /// visit is an ordinary one.
+    End { clear_cookie: String },
+}
+
+impl PreviewDecision {
+    pub fn is_active(&self) -> bool {
+        matches!(self, PreviewDecision::Active { .. })
+    }
+
+    /// The preview's grant, when one is on.
+    pub fn grant(&self) -> Option<&PreviewGrant> {
+        match self {
+            PreviewDecision::Active { grant, .. } => Some(grant),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a request's preview link, then its preview cookie. A link that does
+/// not verify falls back to the cookie, so a mistyped link in a tab that is
+/// already previewing keeps the preview.
+pub fn decide(
+    query_token: Option<&str>,
+    cookies: &str,
+    key: &PreviewKey,
+    now: Timestamp,
+) -> PreviewDecision {
+    let clear = || crate::state::cookie::set_cookie_header(COOKIE_NAME, "", 0);
+    if let Some(token) = query_token {
+        if token == "off" {
+            return PreviewDecision::End {
+                clear_cookie: clear(),
+            };
+        }
+        if let Ok(grant) = verify(token, key, now) {
+            let set_cookie = crate::state::cookie::set_cookie_header(
+                COOKIE_NAME,
+                token,
+                grant.expires.saturating_sub(now),
+            );
+            return PreviewDecision::Active {
+                grant,
+                set_cookie: Some(set_cookie),
+            };
+        }
+    }
+    match crate::state::cookie::find_cookie(cookies, COOKIE_NAME).map(|t| verify(t, key, now)) {
+        Some(Ok(grant)) => PreviewDecision::Active {
+            grant,
+            set_cookie: None,
+        },
+        Some(Err(_)) => PreviewDecision::End {
+            clear_cookie: clear(),
+        },
+        None => PreviewDecision::None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

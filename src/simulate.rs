@@ -1,12 +1,15 @@
 //! A described visitor, replayed: what the CLI's `simulate`/`preview` and the
 //! admin API's simulate do. Events are applied in time order exactly as the
-//! Worker would see them (each page view is a request that is classified, so
-//! `enter_after` and `hold_for` move along), then the last request is classified.
+//! Worker would see them (each page view is a request served by the page
+//! pipeline, so `enter_after` and `hold_for` move along), then the last
+//! request is served, and its whole outcome returned.
 
 use serde_json::Map;
 
-use crate::classify::{self, Classification, ClassifyOptions};
+use crate::classify::{self, Classification};
 use crate::error::suggest;
+use crate::page::{self, Keys, PageContext, PageOutcome, PageRequest, Visitor};
+use crate::preview::PreviewGrant;
 use crate::request::RequestFacts;
 use crate::rules::CompiledRules;
 use crate::state::{Timestamp, VisitorState};
@@ -96,6 +99,23 @@ pub fn simulate_forcing(
     forced: &[String],
     variants: &[(String, String)],
 ) -> Result<Classification, SimulateError> {
+    let force = (!forced.is_empty() || !variants.is_empty()).then(|| PreviewGrant {
+        segments: forced.to_vec(),
+        variants: variants.to_vec(),
+        expires: Timestamp::MAX,
+    });
+    simulate_page(rules, visitor, force).map(|o| o.classification)
+}
+
+/// Replays the visitor's events through the page pipeline, then serves its
+/// last request: the whole [`PageOutcome`] (plan, head insertions, headers,
+/// counts), as the Worker would decide it. `force` previews segments and
+/// variants as a signed link would (and, like one, counts nothing).
+pub fn simulate_page(
+    rules: &CompiledRules,
+    visitor: &SimulatedVisitor,
+    force: Option<PreviewGrant>,
+) -> Result<PageOutcome, SimulateError> {
     for e in &visitor.events {
         if !rules.events.contains_key(&e.name) {
             let known: Vec<String> = rules.events.keys().cloned().collect();
@@ -115,28 +135,46 @@ pub fn simulate_forcing(
         .collect();
     events.sort_by_key(|(at, _)| *at); // stable: same-time events keep their order
     let start = events.first().map_or(now, |(at, _)| *at);
-    let mut state = VisitorState::fresh(VISITOR_ID, start);
+    let mut state = Visitor::from_state(VisitorState::fresh(VISITOR_ID, start));
+    let keys = simulation_keys();
+    let context = PageContext {
+        rules,
+        keys: Some(keys),
+        counters: None,
+        weights: None,
+        rules_version: None,
+        webhooks: false,
+    };
     for (at, e) in events {
         if e.name == "page_view" {
-            classify::record_page_view(rules, &mut state, &e.path, at);
-            let facts = visitor.facts(&format!("{origin}{}", e.path), at);
-            classify::classify(rules, &facts, &mut state, &ClassifyOptions::default());
+            let request = PageRequest {
+                facts: visitor.facts(&format!("{origin}{}", e.path), at),
+                ..PageRequest::default()
+            };
+            page::serve(&request, context, &mut state, RECORD_ID);
         } else {
-            classify::record_event(rules, &mut state, &e.name, &e.path, &Map::new(), at);
+            classify::record_event(rules, &mut state.state, &e.name, &e.path, &Map::new(), at);
         }
     }
-    let facts = visitor.facts(&visitor.url, now);
-    classify::record_page_view(rules, &mut state, &facts.path, now);
-    let options = ClassifyOptions {
-        forced,
-        experiments: crate::experiments::exposure::AssignOptions {
-            forced: variants,
-            ..Default::default()
-        },
-        ..ClassifyOptions::default()
+    let request = PageRequest {
+        facts: visitor.facts(&visitor.url, now),
+        force,
+        explain: true,
+        ..PageRequest::default()
     };
-    Ok(classify::classify(rules, &facts, &mut state, &options))
+    Ok(page::serve(&request, context, &mut state, RECORD_ID))
 }
+
+/// The keys simulations sign with: a simulated visitor's cookie is made as
+/// the Worker would make it, but with a key of its own, so it is never a
+/// real visitor's cookie.
+fn simulation_keys() -> &'static Keys {
+    static KEYS: std::sync::OnceLock<Keys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| Keys::new(b"edgeseg-simulate: not a secret"))
+}
+
+/// The export record id of simulated page views (nothing is exported).
+const RECORD_ID: [u8; 16] = VISITOR_ID;
 
 /// `https://host:port` of a URL (everything before its path).
 fn origin(url: &str) -> &str {

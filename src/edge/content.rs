@@ -1,4 +1,7 @@
-//! The content path: fetch the page, classify the visitor, stream the rewrite.
+//! The content path: fetch the page, run the core's page pipeline
+//! ([`crate::page::serve`]), and apply its outcome: headers, counts, export,
+//! and the streamed rewrite. Every decision is the pipeline's; this file only
+//! reads the request and the Worker's state, and writes the response.
 //!
 //! Order of work: the origin is fetched first, because only a 2xx HTML
 //! response is personalized; everything else (assets, redirects, 304s, errors)
@@ -9,13 +12,9 @@ use std::rc::Rc;
 use worker::{console_error, Context, Env, Headers, Response, Result};
 
 use super::copy_headers;
-use super::visitor::Visitor;
-use crate::classify::{self, ClassifyOptions};
-use crate::counters::names as counter_names;
-use crate::preview::{self, PreviewGrant};
+use crate::page::{self, ConsentSignals, HeaderChange, PageContext, PageOutcome, PageRequest};
 use crate::request::RequestFacts;
 use crate::rules::CompiledRules;
-use crate::state::cookie;
 
 /// `req` is the runtime's request as it came: turning it into a
 /// `worker::Request` would read `request.cf`, which the runtime builds anew on
@@ -67,21 +66,40 @@ async fn respond(
         None
     };
     let weights = super::experiments::weights(env, &rules).await;
-    let result = personalize(
-        &origin,
-        visit,
+    let keys = super::secret_keys(env);
+    if keys.is_none() {
+        console_error!(
+            "edgeseg: the {} secret is not set; visitors are not tracked",
+            super::SECRET_NAME
+        );
+    }
+    let context = PageContext {
+        rules: &rules,
+        keys: keys.as_deref(),
+        counters: counters.as_ref(),
+        weights: weights.as_deref(),
+        rules_version: super::rules_cache::revision(),
+        webhooks: super::export::webhooks_enabled(env),
+    };
+    let now = visit.request.facts.now;
+    let mut visitor = page::Visitor::load(
+        &visit.request.cookies,
+        visit.consent,
         &rules,
-        env,
-        timing,
-        counters.as_ref(),
-        weights.as_deref(),
+        context.keys,
+        now,
+        super::random_bytes(),
     );
+    super::experiments::apply_confirmed(&mut visitor.state);
+    let outcome = page::serve(&visit.request, context, &mut visitor, super::random_bytes());
+    for name in &outcome.counts {
+        super::counters::add(name, now, 1);
+    }
+    super::export::send_later(env, ctx, super::export::Outbox::from_outcome(&outcome));
+    let result = respond_with(&origin, outcome, &rules, visitor.state.visitor_id, timing);
     super::counters::flush_later(env, ctx);
     match result {
-        Ok((response, outbox)) => {
-            super::export::send_later(env, ctx, outbox);
-            Ok(response)
-        }
+        Ok(response) => Ok(response),
         Err(e) => {
             console_error!("edgeseg: personalization failed, passing the page through: {e}");
             Ok(origin)
@@ -95,11 +113,11 @@ struct Timing {
     refreshing: bool,
 }
 
-/// The request facts the content path needs, read before the request is
+/// The request as the page pipeline needs it, read before the request is
 /// handed to the origin. `None` for requests that are never personalized.
 struct Visit {
-    facts: RequestFacts,
-    headers: Headers,
+    request: PageRequest,
+    consent: ConsentSignals,
 }
 
 impl Visit {
@@ -116,7 +134,13 @@ impl Visit {
         if country {
             facts.country = cf_country(req).filter(|c| c != "XX" && c != "T1");
         }
-        Some(Visit { facts, headers })
+        let consent = ConsentSignals::from_gpc_header(header("sec-gpc").as_deref());
+        let request = PageRequest {
+            facts,
+            cookies: header("cookie").unwrap_or_default(),
+            ..PageRequest::default()
+        };
+        Some(Visit { request, consent })
     }
 }
 
@@ -142,114 +166,30 @@ fn is_personalizable(resp: &web_sys::Response) -> bool {
     (200..300).contains(&status) && status != 204 && status != 205 && html
 }
 
-fn personalize(
+/// The origin's response with the outcome applied: its header changes, the
+/// `Server-Timing` entry, and the body streamed through the rewrite (or
+/// untouched, with its length, when nothing changes).
+fn respond_with(
     origin: &web_sys::Response,
-    visit: Visit,
+    outcome: PageOutcome,
     rules: &Rc<CompiledRules>,
-    env: &Env,
+    visitor_id: [u8; 16],
     timing: Timing,
-    counters: Option<&serde_json::Map<String, serde_json::Value>>,
-    weights: Option<&std::collections::BTreeMap<String, Vec<f64>>>,
-) -> Result<(web_sys::Response, super::export::Outbox)> {
-    let now = visit.facts.now;
-    let mut visitor = Visitor::load(&visit.headers, rules, env, now);
-    let preview = Preview::from_visit(&visit, env, now);
-    let (forced, forced_variants): (&[String], &[(String, String)]) = match &preview {
-        Preview::Active { grant, .. } => (&grant.segments, &grant.variants),
-        _ => (&[], &[]),
-    };
-    classify::record_page_view(rules, &mut visitor.state, &visit.facts.path, now);
-    // The per-segment report is only needed to explain a preview.
-    let lean = !matches!(preview, Preview::Active { .. });
-    let options = ClassifyOptions {
-        forced,
-        counters,
-        lean,
-        experiments: crate::experiments::exposure::AssignOptions {
-            forced: forced_variants,
-            weights,
-            untracked: !visitor.tracked,
-        },
-    };
-    let members_before = if rules.activations.is_empty() {
-        Vec::new()
-    } else {
-        crate::export::transitions::member_keys(&visitor.state.memberships)
-    };
-    let mut classification = classify::classify(rules, &visit.facts, &mut visitor.state, &options);
-    // Counted (and exported) only for visitors who may be tracked, and never for previews.
-    let counted = visitor.tracked && matches!(preview, Preview::None | Preview::End { .. });
-    let mut outbox = super::export::Outbox::default();
-    if counted && (rules.export.is_some() || !rules.activations.is_empty()) {
-        outbox = super::export::page_view(
-            rules,
-            env,
-            &visit.facts,
-            &visitor.state,
-            &classification,
-            &members_before,
-        );
-        // The page's own code may pass the id to the site's backend, which is
-        // how a webhook receiver or the export's reader links it to a person.
-        classification
-            .plan
-            .head_append
-            .get_or_insert_with(String::new)
-            .push_str(&crate::export::visitor_id_script(&visitor.state));
-    }
-    // The page measures engagement only for a tracked visitor, outside
-    // previews, whose rules read it.
-    if counted && !rules.tracking.engagement.is_empty() {
-        classification
-            .plan
-            .head_append
-            .get_or_insert_with(String::new)
-            .push_str(classify::ENGAGEMENT_SCRIPT);
-    }
-
+) -> Result<web_sys::Response> {
     let headers = copy_headers(&Headers(origin.headers()))?;
-    // Validators describe the origin's bytes, not this visitor's page.
-    headers.delete("etag")?;
-    headers.delete("last-modified")?;
-    match &preview {
-        Preview::Active { grant, set_cookie } => {
-            // A preview is the marketer's look at content: it keeps nothing of
-            // the visit and counts nothing.
-            if let Some(c) = set_cookie {
-                headers.append("set-cookie", c)?;
-            }
-            let banner = preview::banner_script(grant);
-            let head = classification
-                .plan
-                .head_append
-                .get_or_insert_with(String::new);
-            head.push_str(&banner);
-            headers.set(
-                "x-edgeseg-debug",
-                &classify::explain(rules, &classification),
-            )?;
-        }
-        Preview::End { clear_cookie } => {
-            headers.append("set-cookie", clear_cookie)?;
-            if let Some(cookie) = visitor.set_cookie(rules) {
-                headers.append("set-cookie", &cookie)?;
-            }
-        }
-        Preview::None => {
-            if let Some(cookie) = visitor.set_cookie(rules) {
-                headers.append("set-cookie", &cookie)?;
-            }
+    for change in &outcome.headers {
+        match change {
+            HeaderChange::Remove(name) => headers.delete(name)?,
+            HeaderChange::Set(name, value) => headers.set(name, value)?,
+            HeaderChange::Append(name, value) => headers.append(name, value)?,
         }
     }
-    // The page now depends on the visitor: no shared cache may store it.
-    headers.set("cache-control", "private, no-cache")?;
-    headers.append("vary", "Cookie")?;
     let spent = (super::now_millis() - timing.started).max(0.0);
     headers.append(
         "server-timing",
         &format!(
             "edgeseg;dur={spent:.1};desc=\"segments: {}{}\"",
-            classification.segments.len(),
+            outcome.classification.segments.len(),
             if timing.refreshing {
                 ", rules refresh after the response"
             } else {
@@ -257,16 +197,6 @@ fn personalize(
             }
         ),
     )?;
-
-    if counted {
-        super::counters::add(counter_names::PAGE_VIEWS, now, 1);
-        for segment in &classification.entered {
-            super::counters::add(&counter_names::entries(segment), now, 1);
-            for declared in rules.counters_for_entry(segment) {
-                super::counters::add(declared, now, 1);
-            }
-        }
-    }
     let status = origin.status();
     let body = origin.body();
     let with_headers = |body: Option<&web_sys::ReadableStream>| {
@@ -276,96 +206,24 @@ fn personalize(
         web_sys::Response::new_with_opt_readable_stream_and_init(body, &init)
             .map_err(super::js_error)
     };
-    if classification.plan.is_empty() {
+    if outcome.passes_body_through() {
         // Nothing to change: the origin's body goes out untouched, and with
         // it its Content-Length (the runtime knows the stream's length).
-        return with_headers(body.as_ref()).map(|r| (r, outbox));
+        return with_headers(body.as_ref());
     }
-    // The rewritten page's length is not known in advance.
-    headers.delete("content-length")?;
-    let content = classification.content.clone();
-    let experiments = std::mem::take(&mut classification.experiments);
-    let visitor_id = visitor.state.visitor_id;
+    let after = outcome.after_rewrite;
     let rules = Rc::clone(rules);
     let on_end: Box<dyn FnOnce(crate::rewrite::RewriteReport)> = Box::new(move |report| {
-        if !counted {
-            return;
+        let now = after.now();
+        let counted = after.counts(&rules, &report);
+        for name in &counted.counts {
+            super::counters::add(name, now, 1);
         }
-        for (key, name) in
-            crate::experiments::exposure::exposures(&rules, &experiments, &report.applied)
-        {
-            super::counters::add(&name, now, 1);
+        for key in counted.exposures {
             super::experiments::note_exposure(visitor_id, key, now);
-        }
-        for block in report.applied {
-            if let Some((_, segment)) = content.iter().find(|(b, _)| *b == block) {
-                super::counters::add(&counter_names::impressions(&block, segment), now, 1);
-                for declared in rules.counters_for_impression(&block, segment) {
-                    super::counters::add(declared, now, 1);
-                }
-            }
         }
     });
     let input = with_headers(body.as_ref())?;
-    super::html_rewriter::transform(&input, classification.plan, on_end)
-        .map(|r| (r, outbox))
+    super::html_rewriter::transform(&input, outcome.classification.plan, on_end)
         .map_err(super::js_error)
-}
-
-/// A signed preview link (query parameter) or the preview cookie it set.
-enum Preview {
-    None,
-    Active {
-        grant: PreviewGrant,
-        set_cookie: Option<String>,
-    },
-    End {
-        clear_cookie: String,
-    },
-}
-
-impl Preview {
-    fn from_visit(visit: &Visit, env: &Env, now: u64) -> Preview {
-        let Some(keys) = super::secret_keys(env) else {
-            return Preview::None;
-        };
-        let key = &keys.preview;
-        let clear = super::cookie_header(preview::COOKIE_NAME, "", 0);
-        if let Some(token) = visit.facts.query_param(preview::QUERY_PARAM) {
-            if token == "off" {
-                return Preview::End {
-                    clear_cookie: clear,
-                };
-            }
-            if let Ok(grant) = preview::verify(token, key, now) {
-                let set_cookie = super::cookie_header(
-                    preview::COOKIE_NAME,
-                    token,
-                    grant.expires.saturating_sub(now),
-                );
-                return Preview::Active {
-                    grant,
-                    set_cookie: Some(set_cookie),
-                };
-            }
-        }
-        let cookies = visit
-            .headers
-            .get("cookie")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        match cookie::find_cookie(&cookies, preview::COOKIE_NAME)
-            .map(|t| preview::verify(t, key, now))
-        {
-            Some(Ok(grant)) => Preview::Active {
-                grant,
-                set_cookie: None,
-            },
-            Some(Err(_)) => Preview::End {
-                clear_cookie: clear,
-            },
-            None => Preview::None,
-        }
-    }
 }

@@ -17,9 +17,9 @@
 use futures_util::StreamExt;
 use worker::{Context, Env, Request, Response, Result};
 
-use super::visitor::Visitor;
 use crate::classify;
 use crate::events::{admit, parse_events, RateLimit, MAX_BODY_BYTES};
+use crate::page::{ConsentSignals, Visitor};
 
 /// Rate Limiting binding for `POST /__edgeseg/event` (wrangler.toml).
 pub const RATE_LIMIT_BINDING: &str = "EDGESEG_EVENT_LIMIT";
@@ -58,7 +58,18 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         Err(e) => return error(400, &e.to_string()),
     };
     let now = super::now_secs();
-    let mut visitor = Visitor::load(req.headers(), &rules, env, now);
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let consent = ConsentSignals::from_gpc_header(header("sec-gpc").as_deref());
+    let keys = super::secret_keys(env);
+    let mut visitor = Visitor::load(
+        &header("cookie").unwrap_or_default(),
+        consent,
+        &rules,
+        keys.as_deref(),
+        now,
+        super::random_bytes(),
+    );
+    super::experiments::apply_confirmed(&mut visitor.state);
     let mut response = Response::empty()?.with_status(204);
     response.headers_mut().set("cache-control", "no-store")?;
     if !visitor.tracked {
@@ -97,7 +108,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
             super::counters::add(declared, now, 1);
         }
     }
-    if let Some(cookie) = visitor.set_cookie(&rules) {
+    if let Some(cookie) = visitor.set_cookie(&rules, keys.as_deref()) {
         response.headers_mut().append("set-cookie", &cookie)?;
     }
     export.send_later(env, ctx);

@@ -138,14 +138,25 @@ pub struct Outbox {
 }
 
 impl Outbox {
-    pub fn record(&mut self, record: ExportRecord) {
-        self.records += 1;
-        self.messages.push(QueueMessage::record(&record).encode());
+    /// The records and webhooks the page pipeline decided on.
+    pub fn from_outcome(outcome: &crate::page::PageOutcome) -> Outbox {
+        let mut outbox = Outbox::default();
+        for record in &outcome.records {
+            outbox.record(record);
+        }
+        for delivery in &outcome.webhooks {
+            outbox.webhook(delivery);
+        }
+        outbox
     }
 
-    pub fn webhook(&mut self, delivery: Delivery) {
-        self.messages
-            .push(QueueMessage::webhook(&delivery).encode());
+    pub fn record(&mut self, record: &ExportRecord) {
+        self.records += 1;
+        self.messages.push(QueueMessage::record(record).encode());
+    }
+
+    pub fn webhook(&mut self, delivery: &Delivery) {
+        self.messages.push(QueueMessage::webhook(delivery).encode());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -634,45 +645,6 @@ fn text_message(body: String) -> JsValue {
     object(&[("body", body.into()), ("contentType", "text".into())])
 }
 
-/// What one page view sends: its record (with `settings.export.page_views`)
-/// and the webhooks its membership changes fire (with the webhook secret set).
-/// The caller has checked that the visitor is tracked and this is no preview.
-pub fn page_view(
-    rules: &crate::rules::CompiledRules,
-    env: &Env,
-    facts: &crate::request::RequestFacts,
-    state: &crate::state::VisitorState,
-    classification: &crate::classify::Classification,
-    members_before: &[u32],
-) -> Outbox {
-    let mut outbox = Outbox::default();
-    let rules_version = super::rules_cache::revision();
-    if let Some(export) = rules.export.as_ref().filter(|e| e.page_views) {
-        let source = RecordSource {
-            rules,
-            export,
-            rules_version,
-        };
-        outbox.record(source.page_view(super::random_bytes(), facts, state, classification));
-    }
-    let fired = crate::export::transitions::fired(rules, members_before, &state.memberships);
-    if !fired.is_empty() && webhooks_enabled(env) {
-        let visitor = state.visitor_id_hex();
-        for (activation, transition) in fired {
-            outbox.webhook(Delivery {
-                activation: activation.id.clone(),
-                segment: activation.segment.clone(),
-                transition,
-                at: facts.now,
-                visitor: visitor.clone(),
-                rules_version,
-                rules_label: rules.version().to_string(),
-            });
-        }
-    }
-    outbox
-}
-
 /// The records of one event request (`POST /__edgeseg/event`), for a
 /// tracked visitor, one per accepted event the export includes.
 pub struct EventExport<'r> {
@@ -714,7 +686,7 @@ impl<'r> EventExport<'r> {
     ) {
         if let Some(source) = &self.source {
             if let Some(r) = source.event(super::random_bytes(), event, state, &self.query, now) {
-                self.outbox.record(r);
+                self.outbox.record(&r);
             }
         }
     }

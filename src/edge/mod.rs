@@ -19,7 +19,6 @@ mod html_rewriter;
 mod origin;
 mod rules_cache;
 mod shard;
-mod visitor;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
@@ -75,14 +74,8 @@ pub(crate) fn secret(env: &Env, name: &str) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The keys derived from `EDGESEG_SECRET`.
-pub(crate) struct SecretKeys {
-    pub cookie: crate::state::cookie::CookieKey,
-    pub preview: crate::preview::PreviewKey,
-}
-
 thread_local! {
-    static SECRET_KEYS: std::cell::OnceCell<Option<std::rc::Rc<SecretKeys>>> =
+    static SECRET_KEYS: std::cell::OnceCell<Option<std::rc::Rc<crate::page::Keys>>> =
         const { std::cell::OnceCell::new() };
 }
 
@@ -90,23 +83,13 @@ thread_local! {
 /// only with a new deployment, which starts new isolates, and deriving them
 /// (two HMACs, and reading the secret across the JS boundary) on every request
 /// is work for nothing. `None` when the secret is not set.
-pub(crate) fn secret_keys(env: &Env) -> Option<std::rc::Rc<SecretKeys>> {
+pub(crate) fn secret_keys(env: &Env) -> Option<std::rc::Rc<crate::page::Keys>> {
     SECRET_KEYS.with(|k| {
         k.get_or_init(|| {
-            secret(env, SECRET_NAME).map(|s| {
-                std::rc::Rc::new(SecretKeys {
-                    cookie: crate::state::cookie::CookieKey::new(s.as_bytes()),
-                    preview: crate::preview::PreviewKey::new(s.as_bytes()),
-                })
-            })
+            secret(env, SECRET_NAME).map(|s| std::rc::Rc::new(crate::page::Keys::new(s.as_bytes())))
         })
         .clone()
     })
-}
-
-/// A `Set-Cookie` value with the flags every edgeseg cookie carries.
-pub(crate) fn cookie_header(name: &str, value: &str, max_age: u64) -> String {
-    format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Lax")
 }
 
 /// A mutable copy of a header list (the platform's own are often immutable),

@@ -266,6 +266,12 @@ fn decode_payload(payload: &[u8]) -> Result<VisitorState, CookieError> {
     Ok(state)
 }
 
+/// A `Set-Cookie` value with the flags every edgeseg cookie carries (the
+/// state cookie and the preview cookie alike).
+pub fn set_cookie_header(name: &str, value: &str, max_age: u64) -> String {
+    format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=Lax")
+}
+
 /// The value of the cookie `name` in a `Cookie:` request header, if present.
 ///
 /// Pairs are separated by `;` with optional spaces or tabs around them; names
