@@ -87,21 +87,9 @@ pub fn simulate(
     visitor: &SimulatedVisitor,
     forced: &[String],
 ) -> Result<Classification, SimulateError> {
-    simulate_forcing(rules, visitor, forced, &[])
-}
-
-/// [`simulate`] with experiment variants forced too, as a signed preview
-/// link does: (experiment key, variant id), shown whatever the visitor's
-/// segments.
-pub fn simulate_forcing(
-    rules: &CompiledRules,
-    visitor: &SimulatedVisitor,
-    forced: &[String],
-    variants: &[(String, String)],
-) -> Result<Classification, SimulateError> {
-    let force = (!forced.is_empty() || !variants.is_empty()).then(|| PreviewGrant {
+    let force = (!forced.is_empty()).then(|| PreviewGrant {
         segments: forced.to_vec(),
-        variants: variants.to_vec(),
+        variants: Vec::new(),
         expires: Timestamp::MAX,
     });
     simulate_page(rules, visitor, force).map(|o| o.classification)
@@ -110,7 +98,8 @@ pub fn simulate_forcing(
 /// Replays the visitor's events through the page pipeline, then serves its
 /// last request: the whole [`PageOutcome`] (plan, head insertions, headers,
 /// counts), as the Worker would decide it. `force` previews segments and
-/// variants as a signed link would (and, like one, counts nothing).
+/// variants as a signed link would (and, like one, counts nothing, so the
+/// page gets no tracking script), without the link's banner and cookie.
 pub fn simulate_page(
     rules: &CompiledRules,
     visitor: &SimulatedVisitor,

@@ -40,8 +40,9 @@ pub struct PageRequest {
     /// The request's `Cookie` header (empty when there is none).
     pub cookies: String,
     /// A preview forced by the caller instead of one read from the request
-    /// (the CLI's `--segment`/`--variant`, the admin page's previews): shown
-    /// like a signed preview link, with nothing counted.
+    /// (`edgeseg preview`, simulations with forced segments): decided like a
+    /// signed preview link, with nothing counted, but without the link's
+    /// banner, cookie and debug header, which are for a browser.
     pub force: Option<PreviewGrant>,
     /// Keep the per-segment report ([`Classification::outcomes`]) even when no
     /// preview asks for it (simulations explain every segment).
@@ -250,6 +251,7 @@ pub fn serve(
     ];
     let cookie = |visitor: &Visitor| visitor.set_cookie(rules, ctx.keys);
     match &preview {
+        PreviewDecision::Active { .. } if request.force.is_some() => {}
         PreviewDecision::Active { grant, set_cookie } => {
             // A preview is the marketer's look at content: it keeps nothing of
             // the visit and counts nothing.

@@ -25,6 +25,8 @@ pub enum Command {
         /// `EXPERIMENT=VARIANT`, as written.
         variants: Vec<String>,
         plan: bool,
+        /// Serve the page as to a counted visitor (with the Worker's tracking scripts).
+        tracked: bool,
     },
     Schema,
     Eval {
@@ -170,9 +172,9 @@ const COMMANDS: &[Spec] = &[
     },
     Spec {
         name: "preview",
-        usage: "edgeseg preview FILE PAGE.html [--segment S]... [--variant EXP=V]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]",
+        usage: "edgeseg preview FILE PAGE.html [--segment S]... [--variant EXP=V]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--tracked] [--plan]",
         valued: &["--segment", "--variant", "--event", "--attr", "--url", "--now"],
-        switches: &["--plan"],
+        switches: &["--plan", "--tracked"],
         help: PREVIEW_HELP,
     },
     Spec {
@@ -353,6 +355,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
                 segments: s.values("--segment").map(str::to_string).collect(),
                 variants: s.values("--variant").map(str::to_string).collect(),
                 plan: s.has("--plan"),
+                tracked: s.has("--tracked"),
             }
         }
         "schema" => {
@@ -771,7 +774,7 @@ Exit codes: 0 success, 1 invalid rules or an unknown event, 2 usage error.
 const PREVIEW_HELP: &str = "\
 Print a page rewritten for a visitor.
 
-Usage: edgeseg preview FILE PAGE.html [--segment S]... [--variant EXP=V]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--plan]
+Usage: edgeseg preview FILE PAGE.html [--segment S]... [--variant EXP=V]... [--event SPEC]... [--attr KEY=VALUE]... [--url URL] [--now UNIX_SECONDS] [--tracked] [--plan]
 
 Prints the rewritten HTML to stdout (and which segment filled each block to stderr).
 
@@ -785,8 +788,17 @@ Flags:
   --event, --attr, --url, --now
                 the visitor, as for `edgeseg simulate`; try
                 --url 'https://x.test/?utm_campaign=spring'
+  --tracked     the page exactly as the Worker serves it to this visitor when
+                consent allows tracking: with the scripts it adds for a
+                counted visitor (the visitor id when the export or webhooks are
+                on, the engagement measurement when signals read it). Without
+                it, and always with --segment or --variant, the page is shown
+                as a signed preview link shows it (nothing counted, so no
+                tracking scripts; no preview banner)
   --plan        print the rewrite plan as JSON instead of the page (the form
                 the Worker's admin `rewrite` check takes)
+
+Both go through the same page pipeline as the Worker (src/page/).
 
 Exit codes: 0 success, 1 invalid rules or page, an unknown segment, experiment,
 variant or event, 2 usage error.

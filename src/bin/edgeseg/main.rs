@@ -81,7 +81,7 @@ mod cli {
             Command::Validate { files } => validate(&files),
             Command::Simulate { visitor, json } => {
                 let rules = load_rules(&visitor.rules)?;
-                let (c, url, now) = simulate(&rules, &visitor, &[], &[])?;
+                let (c, url, now) = simulate(&rules, &visitor, None)?;
                 let text = if json {
                     let value = output::simulate_json(&rules, &c, now, &url);
                     let mut s = serde_json::to_string_pretty(&value).expect("JSON serializes");
@@ -98,7 +98,8 @@ mod cli {
                 segments,
                 variants,
                 plan,
-            } => preview(&visitor, &page, &segments, &variants, plan),
+                tracked,
+            } => preview(&visitor, &page, &segments, &variants, plan, tracked),
             Command::Eval {
                 condition,
                 attributes,
@@ -168,12 +169,12 @@ mod cli {
         })
     }
 
-    /// Runs the visitor's events, then classifies its last request.
+    /// Runs the visitor's events through the page pipeline, then serves its
+    /// last request; `force` previews segments and variants (nothing counted).
     fn simulate(
         rules: &CompiledRules,
         visitor: &Visitor,
-        forced: &[String],
-        variants: &[(String, String)],
+        force: Option<edgeseg::preview::PreviewGrant>,
     ) -> Result<(Classification, String, u64), Failure> {
         let now = visitor.now.unwrap_or_else(|| {
             std::time::SystemTime::now()
@@ -199,9 +200,9 @@ mod cli {
             accept_language: a.language.clone(),
             now,
         };
-        let c = edgeseg::simulate::simulate_forcing(rules, &simulated, forced, variants)
+        let outcome = edgeseg::simulate::simulate_page(rules, &simulated, force)
             .map_err(|e| Failure::Input(e.to_string()))?;
-        Ok((c, url, now))
+        Ok((outcome.classification, url, now))
     }
 
     fn preview(
@@ -210,6 +211,7 @@ mod cli {
         forced: &[String],
         variants: &[String],
         print_plan: bool,
+        tracked: bool,
     ) -> Result<(), Failure> {
         if visitor.rules == "-" && page == "-" {
             return Err(Failure::Input(
@@ -232,7 +234,17 @@ mod cli {
             }
         }
         let variants = forced_variants(&rules, variants)?;
-        let (c, _, _) = simulate(&rules, visitor, forced, &variants)?;
+        // A preview, as a signed preview link shows it: the forced segments
+        // and variants (if any), nothing counted, so no tracking script;
+        // with --tracked (and nothing forced), the page a counted visitor gets.
+        let grant = edgeseg::preview::PreviewGrant {
+            segments: forced.to_vec(),
+            variants,
+            expires: u64::MAX,
+        };
+        let force = (!tracked || !grant.segments.is_empty() || !grant.variants.is_empty())
+            .then_some(grant);
+        let (c, _, _) = simulate(&rules, visitor, force)?;
         if print_plan {
             let mut s = serde_json::to_string_pretty(&c.plan.to_spec()).expect("JSON serializes");
             s.push('\n');
