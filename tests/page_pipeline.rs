@@ -482,3 +482,42 @@ fn simulate_serves_its_last_page_through_the_same_pipeline() {
         "simulations explain every segment"
     );
 }
+
+#[test]
+fn events_are_recorded_and_counted_for_tracked_visitors_within_their_rate_limit() {
+    let rules = rules(serde_json::json!({}));
+    let keys = keys();
+    let body = br#"{"events": [{"name": "purchase", "path": "/checkout"}]}"#;
+    let events = edgeseg::events::parse_events(body, &rules).expect("valid");
+    let mut visitor = Visitor::load("", ConsentSignals::default(), &rules, Some(&keys), NOW, ID);
+    let mut seen = 0;
+    let counts = page::record_events(&rules, &mut visitor, &events, NOW, |e, _| {
+        assert_eq!(e.name, "purchase");
+        seen += 1;
+    });
+    assert_eq!(seen, 1);
+    assert_eq!(counts, vec![("events:purchase".to_string(), 1)]);
+
+    let mut gpc = Visitor::load(
+        "",
+        ConsentSignals { gpc: true },
+        &rules,
+        Some(&keys),
+        NOW,
+        ID,
+    );
+    let counts = page::record_events(&rules, &mut gpc, &events, NOW, |_, _| {
+        panic!("nothing recorded")
+    });
+    assert!(counts.is_empty());
+
+    // A visitor who keeps sending is cut off by the limit kept in their state.
+    let mut total = 0;
+    for _ in 0..1_000 {
+        total += page::record_events(&rules, &mut visitor, &events, NOW, |_, _| {}).len();
+    }
+    assert!(
+        total < 1_000,
+        "the per-visitor limit admits fewer than all ({total})"
+    );
+}

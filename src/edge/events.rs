@@ -17,8 +17,7 @@
 use futures_util::StreamExt;
 use worker::{Context, Env, Request, Response, Result};
 
-use crate::classify;
-use crate::events::{admit, parse_events, RateLimit, MAX_BODY_BYTES};
+use crate::events::{parse_events, MAX_BODY_BYTES};
 use crate::page::{ConsentSignals, Visitor};
 
 /// Rate Limiting binding for `POST /__edgeseg/event` (wrangler.toml).
@@ -76,37 +75,12 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         // Consent said no: accept (so pages need no special case) but keep nothing.
         return Ok(response);
     }
-    let admitted = admit(
-        &mut visitor.state.rate,
-        events.len(),
-        now,
-        RateLimit::default(),
-    );
     let mut export = super::export::EventExport::new(&rules, req.headers());
-    for event in &events[..admitted] {
-        classify::record_event(
-            &rules,
-            &mut visitor.state,
-            &event.name,
-            &event.path,
-            &event.props,
-            now,
-        );
-        export.event(event, &visitor.state, now);
-        super::counters::add(&crate::counters::names::events(&event.name), now, 1);
-        let conversions = crate::experiments::exposure::convert(
-            &rules,
-            &mut visitor.state,
-            &event.name,
-            &event.props,
-            now,
-        );
-        for (name, n) in conversions {
-            super::counters::add(&name, now, n);
-        }
-        for declared in rules.counters_for_event(&event.name) {
-            super::counters::add(declared, now, 1);
-        }
+    let counts = crate::page::record_events(&rules, &mut visitor, &events, now, |event, state| {
+        export.event(event, state, now);
+    });
+    for (name, n) in counts {
+        super::counters::add(&name, now, n);
     }
     if let Some(cookie) = visitor.set_cookie(&rules, keys.as_deref()) {
         response.headers_mut().append("set-cookie", &cookie)?;

@@ -13,6 +13,7 @@
 //! Worker only does the I/O around it (reading the cookie and the counters,
 //! fetching the page, streaming the rewrite, sending counts and records).
 
+mod events;
 mod visitor;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use crate::rewrite::RewriteReport;
 use crate::rules::CompiledRules;
 use crate::state::Timestamp;
 
+pub use events::record_events;
 pub use visitor::{ConsentSignals, Keys, Visitor};
 
 /// One page request, as the pipeline needs it.

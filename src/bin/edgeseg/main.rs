@@ -242,8 +242,8 @@ mod cli {
             variants,
             expires: u64::MAX,
         };
-        let force = (!tracked || !grant.segments.is_empty() || !grant.variants.is_empty())
-            .then_some(grant);
+        let force =
+            (!tracked || !grant.segments.is_empty() || !grant.variants.is_empty()).then_some(grant);
         let (c, _, _) = simulate(&rules, visitor, force)?;
         if print_plan {
             let mut s = serde_json::to_string_pretty(&c.plan.to_spec()).expect("JSON serializes");
