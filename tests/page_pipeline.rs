@@ -94,6 +94,28 @@ fn state_cookie(o: &PageOutcome) -> Option<String> {
     })
 }
 
+/// Serves `urls` in turn to one tracked visitor, one second apart, the
+/// cookie carried from page to page as a browser does; every outcome.
+fn journey(rules: &CompiledRules, keys: &Keys, urls: &[&str]) -> Vec<PageOutcome> {
+    let mut cookie = String::new();
+    let mut outcomes = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        let o = serve(
+            rules,
+            Some(keys),
+            url,
+            &cookie,
+            ConsentSignals::default(),
+            NOW + i as u64,
+        );
+        if let Some(c) = state_cookie(&o) {
+            cookie = c;
+        }
+        outcomes.push(o);
+    }
+    outcomes
+}
+
 fn head(o: &PageOutcome) -> &str {
     o.classification.plan.head_append.as_deref().unwrap_or("")
 }
@@ -135,38 +157,19 @@ fn a_tracked_visitor_is_counted_stored_and_kept_out_of_shared_caches() {
 #[test]
 fn the_cookie_carries_the_visit_to_the_next_page_and_entries_are_counted_once() {
     let rules = rules(serde_json::json!({}));
-    let keys = keys();
-    let first = serve(
-        &rules,
-        Some(&keys),
+    let pages = [
         "https://shop.test/products/a",
-        "",
-        ConsentSignals::default(),
-        NOW,
-    );
-    let cookie = state_cookie(&first).expect("cookie");
-    let second = serve(
-        &rules,
-        Some(&keys),
         "https://shop.test/products/b",
-        &cookie,
-        ConsentSignals::default(),
-        NOW + 30,
-    );
+        "https://shop.test/",
+    ];
+    let [_, second, third] = <[PageOutcome; 3]>::try_from(journey(&rules, &keys(), &pages))
+        .unwrap_or_else(|_| unreachable!());
     assert_eq!(second.classification.segments, vec!["browser".to_string()]);
     assert_eq!(
         second.counts,
         vec!["page_views".to_string(), "entries:browser".to_string()]
     );
     assert!(has(&second, &HeaderChange::Remove("content-length")));
-    let third = serve(
-        &rules,
-        Some(&keys),
-        "https://shop.test/",
-        &state_cookie(&second).expect("cookie"),
-        ConsentSignals::default(),
-        NOW + 60,
-    );
     assert_eq!(
         third.counts,
         vec!["page_views".to_string()],
@@ -178,23 +181,11 @@ fn the_cookie_carries_the_visit_to_the_next_page_and_entries_are_counted_once() 
 #[test]
 fn impressions_count_only_for_blocks_the_rewrite_found() {
     let rules = rules(serde_json::json!({}));
-    let keys = keys();
-    let first = serve(
-        &rules,
-        Some(&keys),
+    let pages = [
         "https://shop.test/products/a",
-        "",
-        ConsentSignals::default(),
-        NOW,
-    );
-    let o = serve(
-        &rules,
-        Some(&keys),
         "https://shop.test/products/b",
-        &state_cookie(&first).expect("cookie"),
-        ConsentSignals::default(),
-        NOW + 1,
-    );
+    ];
+    let o = journey(&rules, &keys(), &pages).pop().expect("two pages");
     let none = o.after_rewrite.counts(&rules, &RewriteReport::default());
     assert!(
         none.counts.is_empty(),
