@@ -27,7 +27,8 @@ ADMIN_SOURCES := $(wildcard admin/src/*) admin/index.html admin/build.mjs schema
 dev: tools worker .dev.vars seed-local
 	@echo "edgeseg: serving the personalized demo store at http://127.0.0.1:$(PORT)"
 	@echo "edgeseg: admin page at http://127.0.0.1:$(PORT)/__edgeseg/admin/ (token: EDGESEG_ADMIN_TOKEN in .dev.vars)"
-	wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to .wrangler/state
+	@# stderr through tools/dev-log.mjs: a visitor leaving mid-page is one dim line, not a red block.
+	wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to .wrangler/state 2> >(node tools/dev-log.mjs >&2)
 
 ## make test: every test — lint, native, wasm32 (Node), end to end in workerd and Chromium,
 ## and the load run (correctness under load; it reports speed, it does not judge it)
