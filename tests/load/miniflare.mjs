@@ -92,7 +92,16 @@ export async function startMiniflare({ edgeseg = false, assets = false, script, 
   if (fresh.length !== 1) throw new Error(`expected one new workerd process, found ${fresh.length}`);
   const pid = fresh[0];
   const kv = edgeseg ? await mf.getKVNamespace('EDGESEG_KV') : null;
-  if (rules != null) await kv.put('rules', rules);
+  if (rules != null) {
+    await kv.put('rules', rules);
+    // As startWorker does: traffic starts once the Worker serves these rules, so the
+    // first concurrent requests are not served before the rules are read.
+    const deadline = Date.now() + 30_000;
+    while (!(await (await fetch(`${url}/__edgeseg/health`)).json()).rules_version) {
+      if (Date.now() > deadline) throw new Error('the Worker did not load the rules');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   return {
     url,
     pid,
