@@ -16,14 +16,19 @@ export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 WASM_TARGET := wasm32-unknown-unknown
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock schema/rules.schema.json
+# The admin page is built, not committed (it embeds the schema, so every merge would regenerate it).
+ADMIN_OUT := www/__edgeseg/admin
+ADMIN_BUNDLE := $(ADMIN_OUT)/app.js $(ADMIN_OUT)/app.css $(ADMIN_OUT)/index.html
+ADMIN_SOURCES := $(wildcard admin/src/*) admin/index.html admin/build.mjs schema/rules.schema.json
 
-.PHONY: dev test tools lint unit wasm-test e2e bench bench-edge profile-edge load load-cache worker seed-local reseed deploy schema clean-local
+.PHONY: dev test tools lint unit wasm-test e2e bench bench-edge profile-edge load load-cache worker admin seed-local reseed deploy schema clean-local
 
 ## make dev: install what is missing, build, seed local KV, serve the demo store at http://127.0.0.1:$(PORT)
 dev: tools worker .dev.vars seed-local
 	@echo "edgeseg: serving the personalized demo store at http://127.0.0.1:$(PORT)"
 	@echo "edgeseg: admin page at http://127.0.0.1:$(PORT)/__edgeseg/admin/ (token: EDGESEG_ADMIN_TOKEN in .dev.vars)"
-	wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to .wrangler/state
+	@# stderr through tools/dev-log.mjs: a visitor leaving mid-page is one dim line, not a red block.
+	wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to .wrangler/state 2> >(node tools/dev-log.mjs >&2)
 
 ## make test: every test — lint, native, wasm32 (Node), end to end in workerd and Chromium,
 ## and the load run (correctness under load; it reports speed, it does not judge it)
@@ -52,8 +57,15 @@ tools: .tools/rust .tools/npm .tools/worker-build .tools/wasm-bindgen-$(WASM_BIN
 	else cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); fi
 	@mkdir -p .tools && touch $@
 
-## The Worker bundle (wasm + JS shim) in build/; rebuilt only when sources change.
-worker: build/worker/shim.mjs
+## The Worker bundle (wasm + JS shim) in build/ and the admin page it serves from www/;
+## each rebuilt only when its sources change.
+worker: build/worker/shim.mjs admin
+
+## The admin page (admin/ bundled by esbuild into www/__edgeseg/admin/); fails over its size budget.
+admin: $(ADMIN_BUNDLE)
+
+$(ADMIN_BUNDLE) &: $(ADMIN_SOURCES) .tools/npm
+	node admin/build.mjs
 
 build/worker/shim.mjs: $(RUST_SOURCES) | tools
 	EDGESEG_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) worker-build --release
@@ -125,4 +137,4 @@ schema:
 	UPDATE_SCHEMA=1 cargo test --test schema
 
 clean-local:
-	rm -rf .wrangler build .tools
+	rm -rf .wrangler build .tools $(ADMIN_OUT)

@@ -1,6 +1,8 @@
 // Builds the admin page: admin/src/main.js (+ its CSS) -> www/__edgeseg/admin/{app.js,app.css,index.html}.
-// Run with `npm run build:admin`. The output is committed: the Worker serves it as static assets,
-// and tests/e2e/admin-page.test.mjs fails when it is stale (bundle() compared with the files).
+// `make worker` (so `make dev`, `make test` and `make deploy`) runs it when admin/, this file or the
+// schema it embeds changed; `npm run build:admin` runs it by hand. The output is not committed (it
+// is in .gitignore): the Worker serves it as static assets, and tests/e2e/admin-page.test.mjs fails
+// when it is stale (bundle() compared with the files).
 import { build } from 'esbuild';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -30,13 +32,14 @@ export async function bundle() {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const files = await bundle();
+  // Checked before writing: make takes fresh files for a good build and would not run this again.
+  if (files['app.js'].length > LIMIT) {
+    console.error(`app.js is ${files['app.js'].length} bytes, over the ${LIMIT}-byte budget`);
+    process.exit(1);
+  }
   await mkdir(OUT, { recursive: true });
   for (const [name, data] of Object.entries(files)) {
     await writeFile(join(OUT, name), data);
     console.log(`${name.padEnd(11)} ${(data.length / 1024).toFixed(1)} KB`);
-  }
-  if (files['app.js'].length > LIMIT) {
-    console.error(`app.js is ${files['app.js'].length} bytes, over the ${LIMIT}-byte budget`);
-    process.exit(1);
   }
 }

@@ -1,6 +1,6 @@
 // The admin page in headless Chromium against the in-memory fake of the admin API
 // (fake-admin-api.mjs). The same checks (admin-page-checks.mjs) can run against the Worker.
-// Run `npm run build:admin` after changing admin/; this test uses the committed build.
+// `make e2e` builds the page first (make admin); this test checks the built files are current.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
@@ -28,14 +28,14 @@ after(async () => {
   await fake?.stop();
 });
 
-test('the built page is committed, up to date with admin/ and within budget', async () => {
+test('the built page is up to date with admin/ and within budget', async () => {
   const dir = join(ROOT, 'www', '__edgeseg', 'admin');
   const js = await stat(join(dir, 'app.js'));
   assert.ok(js.size < 600 * 1024, `app.js is ${js.size} bytes`);
   const { bundle } = await import('../../admin/build.mjs');
   for (const [name, data] of Object.entries(await bundle())) {
-    const committed = await readFile(join(dir, name));
-    assert.ok(Buffer.from(data).equals(committed), `www/__edgeseg/admin/${name} is stale: run npm run build:admin`);
+    const built = await readFile(join(dir, name));
+    assert.ok(Buffer.from(data).equals(built), `www/__edgeseg/admin/${name} is stale: run make admin`);
   }
   const html = await readFile(join(dir, 'index.html'), 'utf8');
   assert.match(html, /src="app\.js"/);

@@ -7,9 +7,13 @@
 // bandit's weight moved toward the better arm. Then the admin page's
 // Experiments tab, in headless Chromium, at 390 and 1280 px (screenshots kept in
 // test-output/screenshots/).
+// The Worker runs under Miniflare (tests/load/miniflare.mjs), with the demo store
+// and the admin page as assets: this much traffic is a load, and wrangler dev's
+// proxy has stalled under load here; Miniflare has not.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startWorker, Visitor, eventually, flushCounters } from './harness.mjs';
+import { Visitor, eventually, flushCounters } from './harness.mjs';
+import { startMiniflare } from '../load/miniflare.mjs';
 import { browserMissing, launchBrowser, screenshot } from './browser.mjs';
 import { WIDE, NARROW } from './admin-page-checks.mjs';
 
@@ -54,7 +58,7 @@ const RULES = {
 
 let worker;
 before(async () => {
-  worker = await startWorker({ rules: JSON.stringify(RULES), vars: { EDGESEG_ADMIN_TOKEN: TOKEN, EDGESEG_BANDIT_EVERY: '0' } });
+  worker = await startMiniflare({ edgeseg: true, assets: true, rules: JSON.stringify(RULES), vars: { EDGESEG_ADMIN_TOKEN: TOKEN, EDGESEG_BANDIT_EVERY: '0' } });
 });
 after(async () => { await worker?.stop(); });
 
@@ -137,7 +141,7 @@ test(`${VISITORS} simulated visitors: the better variant wins, exposures split w
   const bandit = await eventually(async () => {
     // The counts reach KV through the counter shards, then the cron moves the weights.
     await flushCounters(worker.url, TOKEN);
-    await fetch(`${worker.url}/__scheduled`);
+    await worker.scheduled();
     const r = await admin('experiments');
     const b = r.experiments.find((e) => e.key === 'offer_bandit');
     return b.current_weights[1] > 0.6 ? b : null;

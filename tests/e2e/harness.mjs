@@ -31,6 +31,18 @@ async function wrangler(args, opts = {}) {
   return run(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env, maxBuffer: 64 << 20, ...opts });
 }
 
+let built;
+/**
+ * Brings the Worker and the admin page in build/ and www/ up to date, once per test process
+ * (`make -s worker`: a no-op under `make e2e`, a rebuild when a test file is run by hand after
+ * an edit). wrangler.toml has no [build] command: wrangler dev 4.86 runs it a second time when
+ * its watcher's first scan ends, as if a file had changed.
+ */
+export function buildWorker() {
+  built ??= run('make', ['-s', 'worker'], { cwd: ROOT, maxBuffer: 64 << 20 });
+  return built;
+}
+
 /** Puts a KV value into a local persistence directory (seen by a running wrangler dev at once). */
 export async function kvPut(persistDir, key, value) {
   const dir = await mkdtemp(join(tmpdir(), 'edgeseg-kv-'));
@@ -49,6 +61,7 @@ export async function kvPut(persistDir, key, value) {
  * Returns { url, persistDir, kvPut(key, value), logs(), stop() }.
  */
 export async function startWorker({ rules, vars = {}, persistDir: keepDir } = {}) {
+  await buildWorker();
   const port = await freePort();
   const inspectorPort = await freePort();
   const persistDir = keepDir ?? await mkdtemp(join(tmpdir(), 'edgeseg-e2e-'));

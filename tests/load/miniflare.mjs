@@ -8,7 +8,7 @@ import { unstable_getMiniflareWorkerOptions } from 'wrangler';
 import { createServer } from 'node:http';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ROOT, freePort, TEST_SECRET } from '../e2e/harness.mjs';
+import { ROOT, freePort, TEST_SECRET, buildWorker } from '../e2e/harness.mjs';
 
 /** Clock ticks per second of /proc/PID/stat's utime and stime (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
@@ -46,20 +46,23 @@ export async function rssMiB(pid) {
  * Starts one Worker in its own workerd process.
  * - `edgeseg: true`: the built Worker (build/index.js and its wasm) with the bindings
  *   wrangler.toml declares (KV, Durable Objects, ...), less `assets` (pages come
- *   from ORIGIN_URL; the assets router would add CPU Cloudflare does not bill).
+ *   from ORIGIN_URL; the assets router would add CPU Cloudflare does not bill)
+ *   unless `assets: true` (the demo store and the admin page from www/, for
+ *   functional tests that need traffic: no wrangler dev proxy to stall under it).
  * - otherwise `script`: a JavaScript module Worker's path.
  * `vars` become bindings; `rules` (text) is put under the KV key `rules`;
  * `persist` (a directory) keeps KV and Durable Objects across restarts;
  * `inspectorPort` opens workerd's inspector (for CPU profiles).
  * Returns { url, pid, mf, kv, scheduled(), cpu(), rss(), stop() }.
  */
-export async function startMiniflare({ edgeseg = false, script, vars = {}, rules = null, persist, inspectorPort } = {}) {
+export async function startMiniflare({ edgeseg = false, assets = false, script, vars = {}, rules = null, persist, inspectorPort } = {}) {
   const before = await workerdChildren();
   const port = await freePort();
   let options;
   if (edgeseg) {
+    await buildWorker();
     const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
-    delete workerOptions.assets;
+    if (!assets) delete workerOptions.assets;
     options = {
       ...workerOptions,
       name: 'edgeseg',
@@ -89,7 +92,16 @@ export async function startMiniflare({ edgeseg = false, script, vars = {}, rules
   if (fresh.length !== 1) throw new Error(`expected one new workerd process, found ${fresh.length}`);
   const pid = fresh[0];
   const kv = edgeseg ? await mf.getKVNamespace('EDGESEG_KV') : null;
-  if (rules != null) await kv.put('rules', rules);
+  if (rules != null) {
+    await kv.put('rules', rules);
+    // As startWorker does: traffic starts once the Worker serves these rules, so the
+    // first concurrent requests are not served before the rules are read.
+    const deadline = Date.now() + 30_000;
+    while (!(await (await fetch(`${url}/__edgeseg/health`)).json()).rules_version) {
+      if (Date.now() > deadline) throw new Error('the Worker did not load the rules');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
   return {
     url,
     pid,
