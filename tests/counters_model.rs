@@ -213,7 +213,6 @@ impl Sim {
                 put_fail: s.faults.kv_put_fail,
                 put_fail_landed: 500,
                 stale_secs: s.faults.kv_stale_secs,
-                ..Faults::default()
             },
             s.seed.rotate_left(21) | 1,
         );

@@ -3,7 +3,7 @@
 //! core's rewriter, exposures taken from its report (and confirmed into the
 //! cookie on the visitor's next request, as `src/edge/experiments.rs` does),
 //! conversions from goal events. Then the same counts pushed through the
-//! counter machinery (per-isolate batches, a KV with faults, the fold) must
+//! counter machinery (per-isolate batches, the shards that add them up) must
 //! come out exact.
 
 #![cfg(not(target_arch = "wasm32"))]

@@ -1,13 +1,9 @@
-//! KV key formats of the counters.
+//! The id that names an isolate in its batches (and, through [`super::shard_for`],
+//! picks its shard). The day keys the shards publish are in [`super::shard`].
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-
-/// Prefix of delta keys: `c:{hour}:{isolate}:{seq:08}`.
-pub const DELTA_PREFIX: &str = "c:";
-/// Prefix of totals keys: `t:{hour}`.
-pub const TOTALS_PREFIX: &str = "t:";
 
 /// An isolate's random id: 16 lowercase hex digits, from 8 random bytes the
 /// Worker supplies (the core has no randomness of its own).
@@ -52,98 +48,26 @@ impl fmt::Display for IsolateId {
     }
 }
 
-/// A parsed delta key: one isolate's flush number `seq` for one hour.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DeltaKey {
-    pub hour: u64,
-    pub isolate: IsolateId,
-    pub seq: u64,
-}
-
-impl DeltaKey {
-    /// Parses `c:{hour}:{isolate}:{seq}`; `None` for anything else.
-    pub fn parse(key: &str) -> Option<DeltaKey> {
-        let rest = key.strip_prefix(DELTA_PREFIX)?;
-        let mut parts = rest.split(':');
-        let hour = parse_decimal(parts.next()?)?;
-        let isolate = IsolateId::parse(parts.next()?)?;
-        let seq = parse_decimal(parts.next()?)?;
-        if parts.next().is_some() {
-            return None;
-        }
-        Some(DeltaKey { hour, isolate, seq })
-    }
-}
-
-impl fmt::Display for DeltaKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{DELTA_PREFIX}{}:{}:{:08}",
-            self.hour, self.isolate, self.seq
-        )
-    }
-}
-
-fn parse_decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// `t:{hour}`: the hour's folded totals.
-pub fn totals_key(hour: u64) -> String {
-    format!("{TOTALS_PREFIX}{hour}")
-}
-
-/// The hour of a `t:{hour}` key.
-pub fn parse_totals_key(key: &str) -> Option<u64> {
-    parse_decimal(key.strip_prefix(TOTALS_PREFIX)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn delta_keys_round_trip() {
-        let k = DeltaKey {
-            hour: 480_000,
-            isolate: IsolateId::from_bytes([0, 1, 2, 3, 0xfa, 0xfb, 0xfc, 0xff]),
-            seq: 42,
-        };
-        let s = k.to_string();
-        assert_eq!(s, "c:480000:00010203fafbfcff:00000042");
-        assert_eq!(DeltaKey::parse(&s), Some(k));
-        // Sequence numbers past 8 digits still parse (the padding only sorts).
-        assert_eq!(
-            DeltaKey::parse("c:1:00010203fafbfcff:123456789").map(|k| k.seq),
-            Some(123_456_789)
-        );
-    }
-
-    #[test]
-    fn malformed_delta_keys_are_none() {
+    fn isolate_ids_are_16_lowercase_hex_digits() {
+        let id = IsolateId::from_bytes([0, 1, 2, 3, 0xfa, 0xfb, 0xfc, 0xff]);
+        assert_eq!(id.as_str(), "00010203fafbfcff");
+        assert_eq!(IsolateId::parse("00010203fafbfcff"), Some(id.clone()));
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(serde_json::from_str::<IsolateId>(&json).unwrap(), id);
         for bad in [
-            "c:",
-            "c:1:00010203fafbfcff",
-            "c:x:00010203fafbfcff:1",
-            "c:1:00010203FAFBFCFF:1",
-            "c:1:0001:1",
-            "c:1:00010203fafbfcff:1:2",
-            "c:-1:00010203fafbfcff:1",
-            "t:1",
+            "",
+            "0001",
+            "00010203FAFBFCFF",
+            "00010203fafbfcff0",
+            "00010203fafbfcfg",
         ] {
-            assert_eq!(DeltaKey::parse(bad), None, "{bad}");
+            assert_eq!(IsolateId::parse(bad), None, "{bad}");
+            assert!(serde_json::from_str::<IsolateId>(&format!("{bad:?}")).is_err());
         }
-    }
-
-    #[test]
-    fn totals_keys() {
-        assert_eq!(totals_key(7), "t:7");
-        assert_eq!(parse_totals_key("t:7"), Some(7));
-        assert_eq!(parse_totals_key("t:"), None);
-        assert_eq!(parse_totals_key("c:7"), None);
     }
 }

@@ -5,11 +5,12 @@
 //! # Why not KV alone
 //! KV allows about one write per second per key, is eventually consistent
 //! (~60 s), has no compare-and-swap, and its free plan allows 1,000 writes and
-//! 1,000 lists a day. The first design (write-once delta keys per isolate,
-//! folded by a per-minute cron: [`fold`], kept for the upgrade) was exact but
-//! cost a KV write per isolate every few seconds and a list every minute, and
-//! one fold could read only a few hundred deltas. Durable Objects are
-//! Cloudflare's engine for adding things up in one place.
+//! 1,000 lists a day. A design that wrote one delta key per isolate every few
+//! seconds and had a per-minute cron add them up (never shipped; its cost is
+//! modelled beside this one's in BENCHMARKS.md) was exact but cost a KV write
+//! per isolate every few seconds and a list every minute, and one cron run
+//! could read only a few hundred deltas. Durable Objects are Cloudflare's
+//! engine for adding things up in one place.
 //!
 //! # The path of a count
 //! 1. **Isolate** ([`CounterBatch`]): `record(name, at, n)` adds to an
@@ -59,29 +60,19 @@
 //!   README's "Counters" section for the numbers per profile.
 
 pub mod batch;
-pub mod delta_batch;
-pub mod fold;
 pub mod keys;
 pub mod kv;
-pub mod legacy;
 pub mod shard;
 pub mod stats;
-pub mod totals;
 
 pub use batch::{Batch, BatchStats, CounterBatch, Counts};
-pub use delta_batch::{DeltaBatch, KvWrite};
-pub use fold::{
-    plan_fold, put_writes, run_fold, FoldCommit, FoldError, FoldReport, FoldStep, HourCommit,
-};
-pub use keys::{parse_totals_key, totals_key, DeltaKey, IsolateId, DELTA_PREFIX, TOTALS_PREFIX};
-pub use kv::{block_on, Faults, Kv, KvError, ListPage, MemoryKv};
-pub use legacy::{LegacyMarker, LegacyStep, LEGACY_ISOLATE, LEGACY_MARKER_KEY};
+pub use keys::IsolateId;
+pub use kv::{Faults, KvError, MemoryKv};
 pub use shard::{
     day_key, shard_for, ApplyOutcome, PublishWrite, PublishedDay, ShardCommit, ShardCore,
     ShardError, PUBLISHED_PREFIX,
 };
 pub use stats::{counters_today, day_keys, stats_json, sum_days, today_hours, totals_between};
-pub use totals::{BadTotals, TotalsDoc};
 
 use crate::state::Timestamp;
 
@@ -248,49 +239,5 @@ impl CounterSettings {
             s.kv_writes_per_day = n;
         }
         (s, problems)
-    }
-}
-
-/// Timing, retention and per-run limits of the legacy delta-key fold ([`fold`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FoldSettings {
-    /// Least time between two flushes of one isolate.
-    pub flush_interval_secs: u64,
-    /// Least time between two attempts of the same unacknowledged write.
-    pub retry_after_secs: u64,
-    /// Unacknowledged writes an isolate holds before it stops sealing new ones.
-    pub max_pending: usize,
-    /// TTL of delta keys: longer than any retry horizon and any pause of the
-    /// cron, shorter than the totals' so a delta never outlives its hour's
-    /// folded set.
-    pub delta_ttl_secs: u64,
-    /// TTL of `t:{hour}` (from its last write): how long hourly stats are kept.
-    pub totals_ttl_secs: u64,
-    /// How long a folded delta key is kept before it is deleted (see the module doc).
-    pub settle_secs: u64,
-    /// Longest a fold may run, from its list to its last totals write. A fold
-    /// writes totals derived from what it read at its start; the settle time
-    /// must cover this plus KV's staleness, so the fold stops rather than
-    /// write late.
-    pub max_fold_secs: u64,
-    /// Delta keys read per fold (a Worker invocation has a budget of KV operations).
-    pub max_delta_reads: usize,
-    /// Delta keys deleted per fold.
-    pub max_deletes: usize,
-}
-
-impl Default for FoldSettings {
-    fn default() -> Self {
-        FoldSettings {
-            flush_interval_secs: 5,
-            retry_after_secs: 10,
-            max_pending: 64,
-            delta_ttl_secs: 7 * 86_400,
-            totals_ttl_secs: 35 * 86_400,
-            settle_secs: 300,
-            max_fold_secs: 60,
-            max_delta_reads: 400,
-            max_deletes: 400,
-        }
     }
 }

@@ -1,6 +1,6 @@
 //! Aggregate counters in the Worker: this isolate's batch, its send to the
-//! counter shard after the response, the cron (and the upgrade's one-time
-//! fold), the stats endpoint, and the `counters` that conditions read.
+//! counter shard after the response and on the cron, the stats endpoint, and
+//! the `counters` that conditions read.
 //!
 //! The counting logic is the core's ([`crate::counters`]); this module only
 //! moves batches to the shard Durable Objects (`src/edge/shard.rs`) and reads
@@ -16,16 +16,12 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use serde_json::{json, Map, Value};
-use worker::{
-    console_error, console_log, Context, Delay, Env, KvStore, Method, Request, RequestInit,
-    Response, Result,
-};
+use worker::{console_error, Context, Delay, Env, Method, Request, RequestInit, Response, Result};
 
 use super::now_secs;
-use crate::counters::legacy::{self, LegacyReport, SendBatch};
 use crate::counters::{
     counters_today, day_keys, names, shard_for, sum_days, today_hours, totals_between, Batch,
-    CounterBatch, CounterSettings, Counts, FoldSettings, IsolateId, Kv, ListPage, PublishedDay,
+    CounterBatch, CounterSettings, Counts, IsolateId, PublishedDay,
 };
 use crate::state::Timestamp;
 
@@ -47,7 +43,6 @@ thread_local! {
     static TODAY: RefCell<CachedTotals> = const { RefCell::new(None) };
     static SETTINGS: RefCell<Option<(CounterSettings, Vec<String>)>> = const { RefCell::new(None) };
     static REFUSED: Cell<u64> = const { Cell::new(0) };
-    static LEGACY_DONE: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The counter settings from `[vars]` (read once per isolate).
@@ -196,13 +191,11 @@ async fn send_all_now(env: &Env, deadline_ms: f64) -> u64 {
     acked
 }
 
-/// The cron: send this isolate's batch, and, until an upgraded site is done
-/// with it, the one-time fold of the old delta keys ([`crate::counters::legacy`]).
+/// The cron: send this isolate's counts now, so an isolate that gets little
+/// traffic does not hold them until its next response. The shards publish on
+/// their own alarms; the cron has nothing else to do for the counters.
 pub async fn scheduled(env: &Env) {
     send_all_now(env, super::now_millis() + 15_000.0).await;
-    if let Err(e) = migrate_legacy(env).await {
-        console_error!("edgeseg: counters upgrade: {e}");
-    }
 }
 
 /// `POST admin/api/counters/flush`: this isolate's counts to its shard, then
@@ -358,89 +351,4 @@ pub async fn stats(req: &Request, env: &Env) -> Result<Response> {
 
 fn bad(message: &str) -> Result<Response> {
     super::error_reply(400, message)
-}
-
-/// One step of the upgrade from delta keys (see [`crate::counters::legacy`]).
-async fn migrate_legacy(env: &Env) -> std::result::Result<(), String> {
-    if LEGACY_DONE.with(Cell::get) {
-        return Ok(());
-    }
-    let kv = WorkerKv(env.kv(super::KV_BINDING).map_err(|e| e.to_string())?);
-    let mut fold = FoldSettings::default();
-    if let Some(rules) = super::rules_cache::current(env).await {
-        fold.totals_ttl_secs = rules.settings.counter_retention;
-    }
-    let sender = LegacyShard(env);
-    match legacy::step(&kv, &sender, now_secs, &fold).await? {
-        LegacyReport::AlreadyDone | LegacyReport::Finished => LEGACY_DONE.with(|d| d.set(true)),
-        LegacyReport::Folded { listed, problems } => {
-            if listed > 0 {
-                console_log!("edgeseg: counters upgrade: {listed} old delta keys still around");
-            }
-            for p in problems {
-                console_error!("edgeseg: counters upgrade fold: {p}");
-            }
-        }
-        LegacyReport::Moved { hours } => {
-            console_log!("edgeseg: counters upgrade: moved {hours} hours of old totals to a shard")
-        }
-    }
-    Ok(())
-}
-
-/// The upgrade's batches go to the legacy isolate's shard.
-struct LegacyShard<'a>(&'a Env);
-
-impl SendBatch for LegacyShard<'_> {
-    async fn send(&self, batch: &Batch) -> std::result::Result<(), String> {
-        let shard = shard_for(&batch.isolate, settings_from_env(self.0).shards);
-        call_shard(self.0, shard, "batch", Some(batch.to_json()))
-            .await
-            .map(|_| ())
-    }
-}
-
-/// The core's KV trait over Workers KV (for the legacy fold).
-struct WorkerKv(KvStore);
-
-impl Kv for WorkerKv {
-    type Error = String;
-
-    async fn get(&self, key: &str) -> std::result::Result<Option<String>, String> {
-        self.0.get(key).text().await.map_err(|e| e.to_string())
-    }
-
-    async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> std::result::Result<(), String> {
-        let put = self.0.put(key, value).map_err(|e| e.to_string())?;
-        let put = if ttl_secs == 0 {
-            put
-        } else {
-            put.expiration_ttl(ttl_secs.max(60))
-        };
-        put.execute().await.map_err(|e| e.to_string())
-    }
-
-    async fn delete(&self, key: &str) -> std::result::Result<(), String> {
-        self.0.delete(key).await.map_err(|e| e.to_string())
-    }
-
-    async fn list(
-        &self,
-        prefix: &str,
-        cursor: Option<&str>,
-    ) -> std::result::Result<ListPage, String> {
-        let mut list = self.0.list().prefix(prefix.to_string());
-        if let Some(c) = cursor {
-            list = list.cursor(c.to_string());
-        }
-        let page = list.execute().await.map_err(|e| e.to_string())?;
-        Ok(ListPage {
-            keys: page.keys.into_iter().map(|k| k.name).collect(),
-            cursor: if page.list_complete {
-                None
-            } else {
-                page.cursor
-            },
-        })
-    }
 }

@@ -173,7 +173,7 @@ pub async fn results(req: &Request, env: &Env) -> Result<Response> {
     super::json_reply(200, &body)
 }
 
-/// The cron's part: recompute each running bandit's weights from the folded
+/// The cron's part: recompute each running bandit's weights from the published
 /// counts (at most every [`BANDIT_EVERY_SECS`]), keeping their history.
 pub async fn scheduled(env: &Env) {
     let Some(rules) = super::rules_cache::current(env).await else {

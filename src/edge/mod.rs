@@ -41,7 +41,7 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     handle(req, env, ctx).await
 }
 
-/// The cron trigger (wrangler.toml): fold the counters, then recompute bandit weights.
+/// The cron trigger (wrangler.toml): send this isolate's counts, then recompute bandit weights.
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     counters::scheduled(&env).await;

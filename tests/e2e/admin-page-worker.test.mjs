@@ -32,7 +32,7 @@ before(async () => {
   worker = await startWorker({ rules: older, vars: { EDGESEG_ADMIN_TOKEN: TOKEN } });
   const r1 = await put(older, null);
   await put(rules, r1);
-  // Some traffic, folded, so the stats page has page views, entries and impressions to chart.
+  // Some traffic, published, so the stats page has page views, entries and impressions to chart.
   const shopper = new Visitor(worker.url);
   for (const p of ['/products/trail-runner', '/products/daypack-28', '/products/down-jacket', '/', '/category/']) await shopper.get(p);
   await new Visitor(worker.url).get('/?utm_campaign=spring');

@@ -1,12 +1,14 @@
 // Counters end to end in workerd: isolate batch -> counter shard Durable
 // Object (SQLite) -> published day keys in KV -> the stats endpoint; a runtime
 // restart with the same persisted storage in the middle of a run; the event
-// endpoint's per-client rate limit.
+// endpoint's per-client rate limit; the cron writing no KV key of its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { startWorker, Visitor, ROOT, flushCounters } from './harness.mjs';
 
 const TOKEN = 'e2e-admin-token-counters';
@@ -83,6 +85,45 @@ test('restarting the runtime between two halves of a run (same --persist-to) los
     } finally {
       await second.stop();
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** Names of the keys in a local KV persistence directory (no wrangler dev may be using it). */
+async function kvKeys(persistDir) {
+  const wrangler = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+  const { stdout } = await promisify(execFile)(process.execPath,
+    [wrangler, 'kv', 'key', 'list', '--binding', 'EDGESEG_KV', '--local', '--persist-to', persistDir],
+    { cwd: ROOT, env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' } });
+  return JSON.parse(stdout.slice(stdout.indexOf('['))).map((k) => k.name);
+}
+
+// The cron once also ran an upgrade from a delta-key design that never
+// shipped, writing its state to KV (`counters:legacy`) every minute until done.
+// Now it only sends this isolate's counts: KV holds the rules and, at most,
+// the day keys the shards publish.
+test('the cron sends the counts and writes no KV key of its own', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'edgeseg-cron-'));
+  try {
+    const worker = await startWorker({ rules, vars, persistDir: dir });
+    try {
+      await serve(worker.url, 6);
+      for (let i = 0; i < 2; i++) {
+        const r = await fetch(`${worker.url}/__scheduled`);
+        assert.equal(r.status, 200);
+      }
+      const h = await health(worker.url);
+      assert.equal(h.counters.batch_pending, false, JSON.stringify(h.counters));
+      assert.equal(h.counters.open_entries, 0);
+      assert.ok(h.counters.batches_acked >= 1, JSON.stringify(h.counters));
+    } finally {
+      await worker.stop();
+    }
+    const keys = await kvKeys(dir);
+    assert.ok(keys.includes('rules'), keys.join(' '));
+    const other = keys.filter((k) => k !== 'rules' && !/^s:\d+:\d+$/.test(k));
+    assert.deepEqual(other, [], `keys besides the rules and published days: ${keys.join(' ')}`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@
 // concurrency, 127.0.0.1 only) against a demo experiment where one variant
 // converts clearly better and a bandit where one arm does. Each simulated
 // visitor reads the variants it was served from the page and decides whether to
-// buy from them. After the cron's fold the results endpoint must show the better
+// buy from them. Once the counts are published the results endpoint must show the better
 // variant's uplift interval above zero, exposures within the SRM check, and the
 // bandit's weight moved toward the better arm. Then the admin page's
 // Experiments tab, in headless Chromium, at 390 and 1280 px (screenshots kept in
@@ -122,7 +122,7 @@ test(`${VISITORS} simulated visitors: the better variant wins, exposures split w
     const hero = r.experiments.find((e) => e.key === 'hero_test');
     const exposed = hero.exposures.reduce((a, b) => a + b, 0);
     return exposed === VISITORS ? r : null;
-  }, { timeout: 60_000, every: 1_000, what: `${VISITORS} exposures folded` });
+  }, { timeout: 60_000, every: 1_000, what: `${VISITORS} exposures published` });
 
   const hero = results.experiments.find((e) => e.key === 'hero_test');
   assert.deepEqual(hero.variants, ['control', 'bold']);
