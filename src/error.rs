@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+/// Kept at its old path: the CLI and the compiler call `error::suggest`.
+pub use crate::util::suggest::suggest;
+
 /// One problem in a rules document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleError {
@@ -63,10 +66,7 @@ pub enum RuleErrorKind {
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {
-    match suggestion {
-        Some(s) => format!(" (did you mean \"{s}\"?)"),
-        None => String::new(),
-    }
+    crate::util::suggest::did_you_mean(suggestion.as_deref())
 }
 
 impl RuleError {
@@ -144,35 +144,6 @@ pub fn describe(value: &serde_json::Value) -> String {
     }
 }
 
-/// The closest candidate by edit distance, if it is close enough to be a likely typo.
-pub fn suggest<'a>(found: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let d = edit_distance(&found.to_ascii_lowercase(), &c.to_ascii_lowercase());
-        let limit = (c.len().max(found.len()) / 3).max(1);
-        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
-    }
-    best.map(|(_, c)| c.to_string())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,14 +157,6 @@ mod tests {
         );
         assert_eq!(path_key("a", "x.y"), "a[\"x.y\"]");
         assert_eq!(path_index("segments", 2), "segments[2]");
-    }
-
-    #[test]
-    fn suggestions_find_close_typos_only() {
-        let known = ["priority", "condition", "hold_for", "enter_after"];
-        assert_eq!(suggest("prority", known), Some("priority".into()));
-        assert_eq!(suggest("conditon", known), Some("condition".into()));
-        assert_eq!(suggest("banana", known), None);
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //!   - [`export`]: data out — export records (NDJSON for R2), activation webhooks and their signatures.
 //!   - [`counters`]: aggregate counters — per-isolate batches, counter shards that add them up exactly once, published totals in KV, stats.
 //!   - [`origin_cache`]: which origin pages the edge cache may share, their key, freshness, purges.
+//!   - [`util`]: the leaf every module may use: FNV hashing, names, did-you-mean, durations.
 //!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
 //!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
 //!   - `learn` (native, `cli` feature only): `edgeseg train` — models fitted from the export.
@@ -34,7 +35,6 @@ pub mod bucketing;
 pub mod classify;
 pub mod condition;
 pub mod counters;
-pub mod duration;
 pub mod error;
 pub mod events;
 pub mod experiments;
@@ -50,8 +50,11 @@ pub mod signals;
 pub mod simulate;
 pub mod state;
 pub mod template;
+pub mod util;
 
 #[cfg(target_arch = "wasm32")]
 pub mod edge;
 
 pub use error::{RuleError, RuleErrorKind, RuleErrors};
+/// Durations as marketers write them (kept at its old path: the CLI and tests use it).
+pub use util::duration;

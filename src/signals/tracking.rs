@@ -190,7 +190,7 @@ pub(super) fn series_for(state: &mut VisitorState, key: u32, width: u32) -> &mut
 
 /// The hash key of the built-in `page_view` event.
 pub fn page_view_key() -> u32 {
-    crate::rules::compile::key_hash("event:page_view")
+    crate::util::hash::key_hash("event:page_view")
 }
 
 #[cfg(test)]

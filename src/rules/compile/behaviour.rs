@@ -6,29 +6,19 @@
 
 use std::collections::BTreeMap;
 
-use super::{key_hash, Compiler};
+use super::Compiler;
 use crate::error::{path_index, path_key, suggest, RuleErrorKind};
 use crate::rules::document::AffinitySignal;
 use crate::signals::affinity::{path_pattern, AffinitySource, AffinityTracker};
 use crate::signals::engagement::{EngagementTracker, Measure};
 use crate::signals::value::ValueTracker;
 use crate::signals::{Signal, SignalKind, Tracking};
+use crate::util::hash::key_hash;
 
 /// The most categories an affinity may keep (the cookie's decode limit).
 const MAX_KEEP: u32 = crate::state::cookie::MAX_CATEGORIES as u32;
 
 impl Compiler<'_> {
-    fn window(&mut self, path: &str, within: &str) -> u64 {
-        let window = self.duration(path_key(path, "within"), within);
-        if window == 0 {
-            self.err(
-                path_key(path, "within"),
-                RuleErrorKind::Invalid("the window must be longer than 0s".into()),
-            );
-        }
-        window.max(1)
-    }
-
     /// A `sum` or `max` signal's tracker (`kind` is its first key).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn value_tracker(
@@ -49,7 +39,7 @@ impl Compiler<'_> {
                 RuleErrorKind::Invalid("name the event property that holds the amount".into()),
             );
         }
-        let window = self.window(path, within);
+        let window = self.window(path_key(path, "within"), within);
         let key = key_hash(&format!(
             "value:{event}|{property}|{}|{window}",
             glob.unwrap_or("")
@@ -73,7 +63,7 @@ impl Compiler<'_> {
         measure: Measure,
         within: &str,
     ) -> usize {
-        let window = self.window(path, within);
+        let window = self.window(path_key(path, "within"), within);
         let key = key_hash(&format!("engagement:{measure:?}|{glob}|{window}"));
         match tracking.engagement.iter().position(|t| t.key == key) {
             Some(i) => i,
