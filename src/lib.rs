@@ -7,6 +7,7 @@
 //!   cookie string, the rules JSON, counter values, the time, random bytes) and
 //!   get plain values back (segments, a rewrite plan, the new cookie). It compiles
 //!   natively (tests, benchmarks, the `edgeseg` CLI) and to `wasm32-unknown-unknown`.
+//!   - [`document`]: the rules document's types, as marketers write it.
 //!   - [`rules`]: the rules document — parse, validate with JSON paths, compile once.
 //!   - [`condition`]: GrowthBook-compatible targeting conditions.
 //!   - [`bucketing`]: GrowthBook's hash and bucket functions.
@@ -29,12 +30,30 @@
 //! * **The edge adapter** — `edge` (`src/edge/`), compiled only for `wasm32`, the one module
 //!   that knows the `worker` crate: it turns a Cloudflare request into facts,
 //!   drives the core, and streams the response.
+//!
+//! The core's modules form layers, each importing only from below it
+//! (`make lint` fails on a circle: `tools/import_cycles.py`):
+//!
+//! ```text
+//! simulate, learn        the CLI's and admin's replays; edgeseg train
+//! export                 records and webhooks (reads classifications and events)
+//! classify               request + state + compiled rules -> segments, plan
+//! experiments, events    run against the compiled rules
+//! rules                  validate and compile the document (CompiledRules)
+//! signals, condition, counters, origin_cache, request, preview, bucketing, error
+//! document, state, template, rewrite, auth
+//! util                   the leaf: hashing, names, did-you-mean, durations
+//! ```
+//!
+//! Code that takes `&CompiledRules` sits above `rules`; what the compiler
+//! builds on (signal kinds, conditions, cache policy) sits below it.
 
 pub mod auth;
 pub mod bucketing;
 pub mod classify;
 pub mod condition;
 pub mod counters;
+pub mod document;
 pub mod error;
 pub mod events;
 pub mod experiments;

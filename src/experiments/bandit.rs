@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::document::BanditSpec;
+use crate::document::BanditSpec;
 use crate::state::Timestamp;
 
 /// Joint draws per recomputation.

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
-use super::document::{RulesDocument, FORMAT};
+use crate::document::{RulesDocument, FORMAT};
 use crate::duration::parse_duration;
 use crate::error::{describe, path_index, path_key, suggest, RuleError, RuleErrorKind, RuleErrors};
 

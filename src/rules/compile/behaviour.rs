@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 
 use super::Compiler;
+use crate::document::AffinitySignal;
 use crate::error::{path_index, path_key, suggest, RuleErrorKind};
-use crate::rules::document::AffinitySignal;
 use crate::signals::affinity::{path_pattern, AffinitySource, AffinityTracker};
 use crate::signals::engagement::{EngagementTracker, Measure};
 use crate::signals::value::ValueTracker;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::segments::{unknown_attribute, CompiledSegment};
 use super::Compiler;
+use crate::document::ContentSpec;
 use crate::error::{path_key, suggest, RuleError, RuleErrorKind};
-use crate::rules::document::ContentSpec;
 use crate::signals::Signal;
 use crate::template::Template;
 
@@ -23,7 +23,7 @@ pub struct CompiledBlock {
 
 #[derive(Debug)]
 pub struct CompiledContent {
-    /// Index into [`CompiledRules::segments`].
+    /// Index into [`super::CompiledRules::segments`].
     pub segment: usize,
     pub inner_html: Option<Template>,
     pub outer_html: Option<Template>,

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 use super::{CompiledBlock, CompiledContent, CompiledSegment, Compiler};
 use crate::condition::Condition;
-use crate::error::{path_index, path_key, suggest, RuleErrorKind};
-use crate::rules::document::{
+use crate::document::{
     Allocation, BanditSpec, ExperimentSpec, ExperimentStatus, GoalSpec, HoldoutSpec,
 };
+use crate::error::{path_index, path_key, suggest, RuleErrorKind};
 use crate::signals::Signal;
 use crate::util::hash::key_hash;
 use crate::util::ident::is_identifier;

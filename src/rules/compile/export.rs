@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use super::{CompiledSegment, Compiler};
+use crate::document::ActivationOn;
 use crate::error::{path_index, path_key, suggest, RuleErrorKind};
-use crate::rules::document::ActivationOn;
 use crate::signals::Signal;
 use crate::util::ident::{is_identifier, MAX_STRING_CHARS, PAGE_VIEW};
 

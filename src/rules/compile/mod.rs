@@ -7,19 +7,19 @@
 //! itself. It runs once per rules load, never per request.
 //!
 //! It runs in phases, one file each, each returning its own compiled part:
-//! [`settings`] (with [`origin_cache`]), [`events`], [`signals`] (with
-//! [`behaviour`] and [`models`]), [`segments`], [`blocks`], [`counters`],
-//! [`experiments`], [`export`]. A phase reads the parts of earlier phases it
+//! `settings` (with `origin_cache`), `events`, `signals` (with `behaviour`
+//! and `models`), `segments`, `blocks`, `counters`, [`experiments`],
+//! [`export`]. A phase reads the parts of earlier phases it
 //! needs (references are checked against them) and reports its errors into
-//! the one [`Compiler`]; [`CompiledRules::compile`] puts the parts together.
+//! the one `Compiler`; [`CompiledRules::compile`] puts the parts together.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use crate::condition::SavedGroups;
+use crate::document::{RulesDocument, FORMAT};
 use crate::error::{RuleError, RuleErrorKind, RuleErrors};
-use crate::rules::document::{RulesDocument, FORMAT};
 use crate::rules::validate::{parse_document, validate_value};
 use crate::signals::{Signal, Tracking};
 use crate::template::Template;

@@ -1,7 +1,7 @@
 //! Phase `signals`: every signal's kind, and the trackers (in [`Tracking`])
 //! that keep in the cookie what the signals read. Trackers with the same
 //! definition are shared, so the cookie keeps their data once. Models
-//! (logistic, cluster, trees) come last and are resolved in [`super::models`].
+//! (logistic, cluster, trees) come last and are resolved by the `models` phase.
 
 use std::collections::BTreeMap;
 
@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::models::ModelInputs;
 use super::Compiler;
+use crate::document::SignalSpec;
 use crate::error::{describe, path_key, RuleErrorKind};
 use crate::request::BUILT_IN_ATTRIBUTES;
-use crate::rules::document::SignalSpec;
 use crate::signals::engagement::Measure;
 use crate::signals::{ClusterModel, Signal, SignalKind, Tracker, Tracking, TreesModel};
 use crate::util::hash::key_hash;
