@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::segments::{unknown_attribute, CompiledSegment};
 use super::Compiler;
 use crate::document::ContentSpec;
-use crate::error::{path_key, suggest, RuleError, RuleErrorKind};
+use crate::error::{path_key, suggest, ContentProblem, NameOf, RuleError, RuleErrorKind};
 use crate::signals::Signal;
 use crate::template::Template;
 
@@ -177,30 +177,23 @@ impl Compiler<'_> {
             || c.before.is_some()
             || c.after.is_some();
         if !has_any {
-            self.err(path, RuleErrorKind::Invalid(
-                "say what to do: inner_html, outer_html, remove, set_attributes, before or after".into(),
-            ));
+            self.err(path, RuleErrorKind::Content(ContentProblem::Nothing));
         }
         if c.inner_html.is_some() && c.outer_html.is_some() {
-            self.err(
-                path,
-                RuleErrorKind::Invalid("use inner_html or outer_html, not both".into()),
-            );
+            self.err(path, RuleErrorKind::Content(ContentProblem::InnerAndOuter));
         }
         if c.remove
             && (c.inner_html.is_some() || c.outer_html.is_some() || !c.set_attributes.is_empty())
         {
-            self.err(path, RuleErrorKind::Invalid(
-                "remove takes the element away: it cannot be combined with inner_html, outer_html or set_attributes".into(),
-            ));
+            self.err(
+                path,
+                RuleErrorKind::Content(ContentProblem::RemoveAndChange),
+            );
         }
         if c.outer_html.is_some() && !c.set_attributes.is_empty() {
             self.err(
                 path,
-                RuleErrorKind::Invalid(
-                    "outer_html replaces the element: set its attributes in the HTML instead"
-                        .into(),
-                ),
+                RuleErrorKind::Content(ContentProblem::OuterAndAttributes),
             );
         }
         for name in c.set_attributes.keys() {
@@ -212,12 +205,16 @@ impl Compiler<'_> {
             if !ok {
                 self.err(
                     path_key(&path_key(path, "set_attributes"), name),
-                    RuleErrorKind::Invalid(format!("\"{name}\" is not a valid attribute name")),
+                    RuleErrorKind::BadName {
+                        of: NameOf::HtmlAttribute,
+                        name: name.clone(),
+                    },
                 );
             } else if lower.starts_with("on") {
-                self.err(path_key(&path_key(path, "set_attributes"), name), RuleErrorKind::Invalid(
-                    "event-handler attributes (on...) can not be set: they would run script from request values".into(),
-                ));
+                self.err(
+                    path_key(&path_key(path, "set_attributes"), name),
+                    RuleErrorKind::Content(ContentProblem::EventHandler),
+                );
             }
         }
     }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use super::blocks::CompiledBlock;
 use super::segments::CompiledSegment;
 use super::{CompiledRules, Compiler};
-use crate::error::{path_key, suggest, RuleErrorKind};
+use crate::error::{
+    path_key, suggest, Choice, NameOf, NotApplicable, PageViewUse, Reserved, RuleErrorKind,
+};
 use crate::util::ident::is_identifier;
 
 /// A counter the rules declare, and what it counts.
@@ -72,13 +74,17 @@ impl Compiler<'_> {
         for (name, spec) in &self.doc.counters {
             let path = path_key("counters", name);
             if !is_identifier(name) {
-                self.err(path.clone(), RuleErrorKind::Invalid(format!(
-                    "counter name \"{name}\" must use only letters, digits and '_' (conditions read it as counters.{name})"
-                )));
+                self.err(
+                    path.clone(),
+                    RuleErrorKind::BadName {
+                        of: NameOf::Counter,
+                        name: name.clone(),
+                    },
+                );
             } else if name == crate::counters::names::PAGE_VIEWS {
                 self.err(
                     path.clone(),
-                    RuleErrorKind::Invalid("page_views is built in: choose another name".into()),
+                    RuleErrorKind::Reserved(Reserved::Counter(name.clone())),
                 );
             }
             let segment_ref = |this: &mut Self, field: &str, id: &str| {
@@ -102,24 +108,22 @@ impl Compiler<'_> {
             if kinds.iter().filter(|k| **k).count() != 1 {
                 self.err(
                     path.clone(),
-                    RuleErrorKind::Invalid(
-                        "say what to count with exactly one of event, impressions or entries"
-                            .into(),
-                    ),
+                    RuleErrorKind::ChooseOne(Choice::CounterSource),
                 );
                 continue;
             }
             if spec.segment.is_some() && spec.impressions.is_none() {
                 self.err(
                     path_key(&path, "segment"),
-                    RuleErrorKind::Invalid("segment narrows impressions only".into()),
+                    RuleErrorKind::NotApplicable(NotApplicable::CounterSegment),
                 );
             }
             let source = if let Some(event) = &spec.event {
                 if event == "page_view" {
-                    self.err(path_key(&path, "event"), RuleErrorKind::Invalid(
-                        "page views are counted as page_views already: read counters.page_views".into(),
-                    ));
+                    self.err(
+                        path_key(&path, "event"),
+                        RuleErrorKind::PageViewHere(PageViewUse::Counter),
+                    );
                 } else {
                     self.event_ref(events, path_key(&path, "event"), event);
                 }

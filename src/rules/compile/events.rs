@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Compiler;
-use crate::error::{path_key, suggest, RuleErrorKind};
+use crate::error::{path_key, suggest, NameOf, Reserved, RuleErrorKind};
 use crate::signals::engagement;
 use crate::util::duration::parse_duration;
 use crate::util::hash::key_hash;
@@ -25,14 +25,15 @@ impl Compiler<'_> {
             if name == "page_view" || name == engagement::EVENT {
                 self.err(
                     path.clone(),
-                    RuleErrorKind::Invalid(format!("{name} is built in: do not declare it")),
+                    RuleErrorKind::Reserved(Reserved::Event(name.clone())),
                 );
             } else if !is_identifier(name) {
                 self.err(
                     path.clone(),
-                    RuleErrorKind::Invalid(format!(
-                        "event name \"{name}\" must use only letters, digits and '_'"
-                    )),
+                    RuleErrorKind::BadName {
+                        of: NameOf::Event,
+                        name: name.clone(),
+                    },
                 );
             }
             self.duration(path_key(&path, "remember"), &spec.remember);

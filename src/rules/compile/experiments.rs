@@ -12,7 +12,10 @@ use crate::condition::Condition;
 use crate::document::{
     Allocation, BanditSpec, ExperimentSpec, ExperimentStatus, GoalSpec, HoldoutSpec,
 };
-use crate::error::{path_index, path_key, suggest, RuleErrorKind};
+use crate::error::{
+    path_index, path_key, suggest, Bound, Choice, ExperimentProblem, NameOf, Needed, NotApplicable,
+    PageViewUse, Reserved, RuleErrorKind,
+};
 use crate::signals::Signal;
 use crate::util::hash::key_hash;
 use crate::util::ident::is_identifier;
@@ -107,16 +110,15 @@ impl Compiler<'_> {
             if !is_identifier(key) {
                 self.err(
                     path.clone(),
-                    RuleErrorKind::Invalid(format!(
-                        "experiment key \"{key}\" must use only letters, digits and '_'"
-                    )),
+                    RuleErrorKind::BadName {
+                        of: NameOf::Experiment,
+                        name: key.clone(),
+                    },
                 );
             } else if key.starts_with("holdout_") {
                 self.err(
                     path.clone(),
-                    RuleErrorKind::Invalid(
-                        "keys starting with holdout_ are taken by segment holdouts".into(),
-                    ),
+                    RuleErrorKind::Reserved(Reserved::HoldoutPrefix),
                 );
             }
             if let Some(e) = self.experiment(&path, key, spec, events, segments, blocks, signals) {
@@ -138,18 +140,16 @@ impl Compiler<'_> {
             if !is_identifier(name) {
                 self.err(
                     gpath.clone(),
-                    RuleErrorKind::Invalid(format!(
-                        "goal name \"{name}\" must use only letters, digits and '_'"
-                    )),
+                    RuleErrorKind::BadName {
+                        of: NameOf::Goal,
+                        name: name.clone(),
+                    },
                 );
             }
             if goal.event == "page_view" {
                 self.err(
                     path_key(&gpath, "event"),
-                    RuleErrorKind::Invalid(
-                        "a goal is an event the page sends (edgeseg.track); page_view is not one"
-                            .into(),
-                    ),
+                    RuleErrorKind::PageViewHere(PageViewUse::Goal),
                 );
             } else {
                 self.event_ref(events, path_key(&gpath, "event"), &goal.event);
@@ -203,7 +203,7 @@ impl Compiler<'_> {
         if !(spec.share > 0.0 && spec.share < 1.0) {
             self.err(
                 path_key(path, "share"),
-                RuleErrorKind::Invalid("a holdout share is more than 0 and less than 1".into()),
+                RuleErrorKind::OutOfBounds(Bound::HoldoutShare),
             );
         }
         let goals = self.goals(&path_key(path, "goals"), &spec.goals, events);
@@ -285,25 +285,20 @@ impl Compiler<'_> {
             .as_ref()
             .map(|c| self.condition(&path_key(path, "condition"), c, signals));
         if segment.is_none() && condition.is_none() {
-            self.err(
-                path,
-                RuleErrorKind::Invalid("say who enters: a segment, a condition, or both".into()),
-            );
+            self.err(path, RuleErrorKind::ChooseOne(Choice::ExperimentAudience));
         }
         let vpath = path_key(path, "variants");
         if spec.variants.len() < 2 {
             self.err(
                 vpath.clone(),
-                RuleErrorKind::Invalid("an experiment needs at least two variants".into()),
+                RuleErrorKind::Experiment(ExperimentProblem::TooFewVariants),
             );
         }
         let weighted = spec.variants.iter().filter(|v| v.weight.is_some()).count();
         if weighted != 0 && weighted != spec.variants.len() {
             self.err(
                 vpath.clone(),
-                RuleErrorKind::Invalid(
-                    "give every variant a weight, or none (an equal split)".into(),
-                ),
+                RuleErrorKind::Experiment(ExperimentProblem::SomeWeights),
             );
         }
         let raw: Vec<f64> = spec
@@ -315,7 +310,7 @@ impl Compiler<'_> {
         if total.is_nan() || total <= 0.0 && !spec.variants.is_empty() {
             self.err(
                 vpath.clone(),
-                RuleErrorKind::Invalid("the weights add up to 0: nobody would be assigned".into()),
+                RuleErrorKind::OutOfBounds(Bound::ZeroWeights),
             );
         }
         let weights: Vec<f64> = raw
@@ -329,10 +324,10 @@ impl Compiler<'_> {
             if !is_identifier(&v.id) {
                 self.err(
                     path_key(&p, "id"),
-                    RuleErrorKind::Invalid(format!(
-                        "variant id \"{}\" must be non-empty and use only letters, digits and '_'",
-                        v.id
-                    )),
+                    RuleErrorKind::BadName {
+                        of: NameOf::Variant,
+                        name: v.id.clone(),
+                    },
                 );
             }
             if spec.variants[..i].iter().any(|o| o.id == v.id) {
@@ -364,9 +359,7 @@ impl Compiler<'_> {
         if exp_blocks.is_empty() && spec.variants.len() >= 2 {
             self.err(
                 vpath.clone(),
-                RuleErrorKind::Invalid(
-                    "no variant changes any block: give at least one variant content".into(),
-                ),
+                RuleErrorKind::Experiment(ExperimentProblem::NoContent),
             );
         }
         exp_blocks.sort_unstable();
@@ -381,23 +374,22 @@ impl Compiler<'_> {
         if !matches!(spec.hash_version, 1 | 2) {
             self.err(
                 path_key(path, "hash_version"),
-                RuleErrorKind::Invalid(format!(
-                    "hash_version is 1 or 2 (GrowthBook's), got {}",
-                    spec.hash_version
-                )),
+                RuleErrorKind::OutOfBounds(Bound::HashVersion {
+                    found: spec.hash_version,
+                }),
             );
         }
         if spec.hash_attribute.trim().is_empty() {
             self.err(
                 path_key(path, "hash_attribute"),
-                RuleErrorKind::Invalid("name the attribute to hash (default id)".into()),
+                RuleErrorKind::Needs(Needed::HashAttribute),
             );
         }
         if let Some(ns) = &spec.namespace {
             if ns.start >= ns.end {
                 self.err(
                     path_key(path, "namespace"),
-                    RuleErrorKind::Invalid("a namespace's start is below its end".into()),
+                    RuleErrorKind::OutOfBounds(Bound::NamespaceRange),
                 );
             }
         }
@@ -407,9 +399,7 @@ impl Compiler<'_> {
                 if spec.bandit.is_some() {
                     self.err(
                         path_key(path, "bandit"),
-                        RuleErrorKind::Invalid(
-                            "bandit settings apply with \"allocation\": \"bandit\"".into(),
-                        ),
+                        RuleErrorKind::NotApplicable(NotApplicable::BanditSettings),
                     );
                 }
                 None
@@ -419,9 +409,7 @@ impl Compiler<'_> {
                 if goals.is_empty() {
                     self.err(
                         path_key(path, "goals"),
-                        RuleErrorKind::Invalid(
-                            "a bandit maximizes a goal's conversion rate: declare a goal".into(),
-                        ),
+                        RuleErrorKind::Experiment(ExperimentProblem::BanditWithoutGoal),
                     );
                 }
                 if let Some(g) = &b.goal {
@@ -431,9 +419,7 @@ impl Compiler<'_> {
                 if b.floor * spec.variants.len() as f64 > 1.0 {
                     self.err(
                         path_key(&path_key(path, "bandit"), "floor"),
-                        RuleErrorKind::Invalid(
-                            "floor times the number of variants must not exceed 1".into(),
-                        ),
+                        RuleErrorKind::OutOfBounds(Bound::BanditFloor),
                     );
                 }
                 Some(b)

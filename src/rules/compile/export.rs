@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use super::{CompiledSegment, Compiler};
 use crate::document::ActivationOn;
-use crate::error::{path_index, path_key, suggest, RuleErrorKind};
+use crate::error::{
+    path_index, path_key, suggest, Bound, NameOf, PageViewUse, RuleErrorKind, UrlProblem,
+};
 use crate::signals::Signal;
 use crate::util::ident::{is_identifier, MAX_STRING_CHARS, PAGE_VIEW};
 
@@ -84,13 +86,7 @@ impl Compiler<'_> {
         };
         let check_event = |c: &mut Self, path: String, name: &str| {
             if name == PAGE_VIEW {
-                c.err(
-                    path,
-                    RuleErrorKind::Invalid(
-                        "page views are exported with \"page_views\": true, not listed as an event"
-                            .into(),
-                    ),
-                );
+                c.err(path, RuleErrorKind::PageViewHere(PageViewUse::Export));
             } else if !events.contains_key(name) {
                 let suggestion = suggest(name, declared());
                 c.err(
@@ -115,9 +111,7 @@ impl Compiler<'_> {
                 if prop.is_empty() || prop.chars().count() > MAX_STRING_CHARS {
                     self.err(
                         path_index(&path, i),
-                        RuleErrorKind::Invalid(
-                            "a property name must be 1 to 256 characters".into(),
-                        ),
+                        RuleErrorKind::OutOfBounds(Bound::PropertyNameLength),
                     );
                 }
             }
@@ -148,9 +142,10 @@ impl Compiler<'_> {
             if !is_identifier(name) || name.starts_with("utm_") {
                 self.err(
                     path_index(&path_key(base, "utm"), i),
-                    RuleErrorKind::Invalid(format!(
-                        "\"{name}\" is not a UTM parameter name: write it without \"utm_\" (\"source\" for utm_source), letters, digits and '_' only"
-                    )),
+                    RuleErrorKind::BadName {
+                        of: NameOf::UtmParameter,
+                        name: name.clone(),
+                    },
                 );
             }
         }
@@ -174,10 +169,10 @@ impl Compiler<'_> {
                 ok = false;
                 self.err(
                     path_key(&path, "id"),
-                    RuleErrorKind::Invalid(format!(
-                        "activation id \"{}\" must be non-empty and use only letters, digits and '_'",
-                        spec.id
-                    )),
+                    RuleErrorKind::BadName {
+                        of: NameOf::Activation,
+                        name: spec.id.clone(),
+                    },
                 );
             }
             if doc.activations[..i].iter().any(|a| a.id == spec.id) {
@@ -205,7 +200,7 @@ impl Compiler<'_> {
             }
             if let Err(why) = check_url(&spec.url) {
                 ok = false;
-                self.err(path_key(&path, "url"), RuleErrorKind::Invalid(why));
+                self.err(path_key(&path, "url"), RuleErrorKind::BadUrl(why));
             }
             for (field, cap) in [
                 ("max_per_minute", spec.max_per_minute),
@@ -215,9 +210,7 @@ impl Compiler<'_> {
                     ok = false;
                     self.err(
                         path_key(&path, field),
-                        RuleErrorKind::Invalid(
-                            "must be at least 1 (remove the activation to stop it)".into(),
-                        ),
+                        RuleErrorKind::OutOfBounds(Bound::DeliveryCap),
                     );
                 }
             }
@@ -240,10 +233,9 @@ impl Compiler<'_> {
 }
 
 /// An activation URL: `https://host/...`, or `http://` to a local host.
-fn check_url(url: &str) -> Result<(), String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| format!("\"{url}\" is not a URL: write it as https://host/path"))?;
+fn check_url(url: &str) -> Result<(), UrlProblem> {
+    let not_a_url = || UrlProblem::NotAUrl(url.to_string());
+    let (scheme, rest) = url.split_once("://").ok_or_else(not_a_url)?;
     let host_port = rest.split(['/', '?', '#']).next().unwrap_or("");
     let host = host_port
         .rsplit_once(':')
@@ -251,20 +243,14 @@ fn check_url(url: &str) -> Result<(), String> {
         .trim_start_matches('[')
         .trim_end_matches(']');
     if host.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "\"{url}\" is not a URL: write it as https://host/path"
-        ));
+        return Err(not_a_url());
     }
     let local = matches!(host, "localhost" | "127.0.0.1" | "::1");
     match scheme {
         "https" => Ok(()),
         "http" if local => Ok(()),
-        "http" => {
-            Err("webhooks go over https:// (plain http:// only to localhost, for testing)".into())
-        }
-        other => Err(format!(
-            "unsupported scheme \"{other}\": webhooks go to https:// URLs"
-        )),
+        "http" => Err(UrlProblem::PlainHttp),
+        other => Err(UrlProblem::Scheme(other.to_string())),
     }
 }
 

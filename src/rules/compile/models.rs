@@ -63,21 +63,16 @@ impl Compiler<'_> {
             Some(i) if ordered[i].kind.is_model() => {
                 self.err(
                     path,
-                    RuleErrorKind::Invalid(format!(
-                        "\"{input}\" is a {} signal: a model cannot read another model's value (logistic, cluster or trees); use the signals that model reads",
-                        model_word(&ordered[i].kind)
-                    )),
+                    RuleErrorKind::ModelReadsModel {
+                        model: model_word(&ordered[i].kind),
+                        input,
+                    },
                 );
                 None
             }
             Some(i) if matches!(ordered[i].kind, SignalKind::Affinity { .. }) => {
                 // Its value is a category name, which a model would read as 0.
-                self.err(
-                    path,
-                    RuleErrorKind::Invalid(format!(
-                        "\"{input}\" is an affinity signal, whose value is a category name: a model reads numbers; use a share signal of it (how strong the top interest is)"
-                    )),
-                );
+                self.err(path, RuleErrorKind::ModelReadsAffinity { input });
                 None
             }
             Some(i) => Some(i),
@@ -110,7 +105,7 @@ impl Compiler<'_> {
                     Some((key, rest)) => format!("{}[{rest}", path_key(path, key)),
                     None => path_key(path, &below),
                 };
-                self.err(at, RuleErrorKind::Invalid(message));
+                self.err(at, RuleErrorKind::BadModel(message));
             }
             empty()
         })

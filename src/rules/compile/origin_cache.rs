@@ -2,7 +2,7 @@
 //! origin pages in the edge cache.
 
 use super::Compiler;
-use crate::error::{path_index, RuleErrorKind};
+use crate::error::{path_index, DurationLimit, NameOf, Needed, RuleErrorKind};
 use crate::origin_cache::CachePolicy;
 use crate::util::duration::parse_duration;
 use crate::util::ident::is_cookie_token;
@@ -19,18 +19,18 @@ impl Compiler<'_> {
         if ttl == 0 && parse_duration(&s.ttl).is_some() {
             self.err(
                 at("ttl"),
-                RuleErrorKind::Invalid(
-                    "must be longer than 0s (to cache nothing, set \"enabled\": false)".into(),
-                ),
+                RuleErrorKind::ZeroDuration {
+                    what: None,
+                    hint: " (to cache nothing, set \"enabled\": false)",
+                },
             );
         }
         if ttl > max_ttl {
             self.err(
                 at("ttl"),
-                RuleErrorKind::Invalid(format!(
-                    "must not be longer than max_ttl (\"{}\")",
-                    s.max_ttl
-                )),
+                RuleErrorKind::DurationLimit(DurationLimit::OverMaxTtl {
+                    max_ttl: s.max_ttl.clone(),
+                }),
             );
         }
         for (field, value) in [
@@ -40,9 +40,7 @@ impl Compiler<'_> {
             if value > 7 * 86_400 {
                 self.err(
                     at(field),
-                    RuleErrorKind::Invalid(
-                        "at most 7d: a page that old is no longer the site's".into(),
-                    ),
+                    RuleErrorKind::DurationLimit(DurationLimit::StaleOver7Days),
                 );
             }
         }
@@ -50,9 +48,10 @@ impl Compiler<'_> {
             if !is_cookie_token(name.strip_suffix('*').unwrap_or(name)) {
                 self.err(
                     path_index(&at("session_cookies"), i),
-                    RuleErrorKind::Invalid(format!(
-                        "\"{name}\" is not a cookie name: no spaces, quotes or any of ()<>@,;:\\/[]?={{}}, with an optional '*' at the end"
-                    )),
+                    RuleErrorKind::BadName {
+                        of: NameOf::SessionCookie,
+                        name: name.clone(),
+                    },
                 );
             }
         }
@@ -60,9 +59,7 @@ impl Compiler<'_> {
             if name.strip_suffix('*').unwrap_or(name).is_empty() {
                 self.err(
                     path_index(&at("ignore_params"), i),
-                    RuleErrorKind::Invalid(
-                        "name a parameter (a prefix ending in '*' at most)".into(),
-                    ),
+                    RuleErrorKind::Needs(Needed::IgnoredParameter),
                 );
             }
         }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Compiler;
 use crate::condition::Condition;
-use crate::error::{describe, path_index, path_key, suggest, RuleErrorKind};
+use crate::error::{describe, path_index, path_key, suggest, NameOf, RuleErrorKind};
 use crate::request::BUILT_IN_ATTRIBUTES;
 use crate::signals::Signal;
 use crate::util::hash::key_hash;
@@ -35,10 +35,10 @@ impl Compiler<'_> {
             if spec.id.is_empty() || !is_identifier(&spec.id) {
                 self.err(
                     path_key(&path, "id"),
-                    RuleErrorKind::Invalid(format!(
-                        "segment id \"{}\" must be non-empty and use only letters, digits and '_'",
-                        spec.id
-                    )),
+                    RuleErrorKind::BadName {
+                        of: NameOf::Segment,
+                        name: spec.id.clone(),
+                    },
                 );
             }
             if ids[..i].contains(&spec.id.as_str()) {

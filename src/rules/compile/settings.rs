@@ -2,7 +2,7 @@
 //! durations resolved to seconds.
 
 use super::Compiler;
-use crate::error::RuleErrorKind;
+use crate::error::{DurationLimit, NameOf, RuleErrorKind};
 use crate::origin_cache::CachePolicy;
 use crate::util::ident::is_cookie_name;
 
@@ -30,25 +30,25 @@ impl Compiler<'_> {
         if counter_retention < 8 * 86_400 {
             self.err(
                 "settings.counter_retention",
-                RuleErrorKind::Invalid(
-                    "keep counters at least 8d: totals must outlive the 7-day delta keys they fold"
-                        .into(),
-                ),
+                RuleErrorKind::DurationLimit(DurationLimit::CounterRetention),
             );
         }
         if !is_cookie_name(&s.cookie_name) {
             self.err(
                 "settings.cookie_name",
-                RuleErrorKind::Invalid(format!(
-                    "\"{}\" is not a valid cookie name: use letters, digits, '-' and '_'",
-                    s.cookie_name
-                )),
+                RuleErrorKind::BadName {
+                    of: NameOf::Cookie,
+                    name: s.cookie_name.clone(),
+                },
             );
         }
         if session_timeout == 0 {
             self.err(
                 "settings.session_timeout",
-                RuleErrorKind::Invalid("must be longer than 0s".into()),
+                RuleErrorKind::ZeroDuration {
+                    what: None,
+                    hint: "",
+                },
             );
         }
         let origin_cache = self.origin_cache();

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::models::ModelInputs;
 use super::Compiler;
 use crate::document::SignalSpec;
-use crate::error::{describe, path_key, RuleErrorKind};
+use crate::error::{describe, path_key, NameOf, Needed, Reserved, RuleErrorKind};
 use crate::request::BUILT_IN_ATTRIBUTES;
 use crate::signals::engagement::Measure;
 use crate::signals::{ClusterModel, Signal, SignalKind, Tracker, Tracking, TreesModel};
@@ -63,15 +63,17 @@ impl Compiler<'_> {
         for (name, spec) in &doc.signals {
             let path = path_key("signals", name);
             if !is_identifier(name) {
-                self.err(path.clone(), RuleErrorKind::Invalid(format!(
-                    "signal name \"{name}\" must use only letters, digits and '_' (conditions read it as an attribute)"
-                )));
+                self.err(
+                    path.clone(),
+                    RuleErrorKind::BadName {
+                        of: NameOf::Signal,
+                        name: name.clone(),
+                    },
+                );
             } else if BUILT_IN_ATTRIBUTES.contains(&name.as_str()) {
                 self.err(
                     path.clone(),
-                    RuleErrorKind::Invalid(format!(
-                        "\"{name}\" is a built-in attribute: choose another signal name"
-                    )),
+                    RuleErrorKind::Reserved(Reserved::Attribute(name.clone())),
                 );
             }
             let kind = match spec {
@@ -133,7 +135,7 @@ impl Compiler<'_> {
                     if s.score.is_empty() {
                         self.err(
                             path_key(&path, "score"),
-                            RuleErrorKind::Invalid("name at least one event and its points".into()),
+                            RuleErrorKind::Needs(Needed::ScorePoints),
                         );
                     }
                     let mut terms = Vec::new();
