@@ -35,13 +35,14 @@
 //! (`make lint` fails on a circle: `tools/import_cycles.py`):
 //!
 //! ```text
-//! simulate, learn        the CLI's and admin's replays; edgeseg train
-//! export                 records and webhooks (reads classifications and events)
+//! learn                  edgeseg train (native, cli only)
+//! simulate, export       replays (CLI, admin); records and webhooks
 //! classify               request + state + compiled rules -> segments, plan
 //! experiments, events    run against the compiled rules
 //! rules                  validate and compile the document (CompiledRules)
-//! signals, condition, counters, origin_cache, request, preview, bucketing, error
-//! document, state, template, rewrite, auth
+//! signals, condition     signal kinds and trackers; targeting conditions
+//! counters, request, preview, bucketing, error
+//! document, state, template, rewrite, auth, origin_cache
 //! util                   the leaf: hashing, names, did-you-mean, durations
 //! ```
 //!

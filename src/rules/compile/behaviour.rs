@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::Compiler;
 use crate::document::AffinitySignal;
-use crate::error::{path_index, path_key, suggest, Bound, Choice, Needed, RuleErrorKind};
+use crate::error::{path_index, path_key, Bound, Choice, Needed, RuleErrorKind};
 use crate::signals::affinity::{path_pattern, AffinitySource, AffinityTracker};
 use crate::signals::engagement::{EngagementTracker, Measure};
 use crate::signals::value::ValueTracker;
@@ -198,15 +198,7 @@ impl Compiler<'_> {
                         .iter()
                         .filter(|s| matches!(s.kind, SignalKind::Affinity { .. }))
                         .map(|s| s.name.as_str());
-                    let suggestion = suggest(&target, affinities);
-                    self.err(
-                        path_key(&path, "share"),
-                        RuleErrorKind::UnknownReference {
-                            what: "signal",
-                            name: target,
-                            suggestion,
-                        },
-                    );
+                    self.unknown(path_key(&path, "share"), "signal", &target, affinities);
                     continue;
                 }
             };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::segments::{unknown_attribute, CompiledSegment};
 use super::Compiler;
 use crate::document::ContentSpec;
-use crate::error::{path_key, suggest, ContentProblem, NameOf, RuleError, RuleErrorKind};
+use crate::error::{path_key, ContentProblem, NameOf, RuleError, RuleErrorKind};
 use crate::signals::Signal;
 use crate::template::Template;
 
@@ -81,14 +81,11 @@ impl Compiler<'_> {
             for (segment_id, content) in &spec.content {
                 let cpath = path_key(&path_key(&path, "content"), segment_id);
                 let Some(segment) = segments.iter().position(|s| &s.id == segment_id) else {
-                    let suggestion = suggest(segment_id, segments.iter().map(|s| s.id.as_str()));
-                    self.err(
+                    self.unknown(
                         cpath,
-                        RuleErrorKind::UnknownReference {
-                            what: "segment",
-                            name: segment_id.clone(),
-                            suggestion,
-                        },
+                        "segment",
+                        segment_id,
+                        segments.iter().map(|s| s.id.as_str()),
                     );
                     continue;
                 };

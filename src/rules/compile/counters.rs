@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use super::blocks::CompiledBlock;
 use super::segments::CompiledSegment;
 use super::{CompiledRules, Compiler};
-use crate::error::{
-    path_key, suggest, Choice, NameOf, NotApplicable, PageViewUse, Reserved, RuleErrorKind,
-};
+use crate::error::{path_key, Choice, NameOf, NotApplicable, PageViewUse, Reserved, RuleErrorKind};
 use crate::util::ident::is_identifier;
 
 /// A counter the rules declare, and what it counts.
@@ -89,14 +87,11 @@ impl Compiler<'_> {
             }
             let segment_ref = |this: &mut Self, field: &str, id: &str| {
                 if !segments.iter().any(|s| s.id == id) {
-                    let suggestion = suggest(id, segments.iter().map(|s| s.id.as_str()));
-                    this.err(
+                    this.unknown(
                         path_key(&path, field),
-                        RuleErrorKind::UnknownReference {
-                            what: "segment",
-                            name: id.into(),
-                            suggestion,
-                        },
+                        "segment",
+                        id,
+                        segments.iter().map(|s| s.id.as_str()),
                     );
                 }
             };
@@ -130,14 +125,11 @@ impl Compiler<'_> {
                 CounterSource::Event(event.clone())
             } else if let Some(block) = &spec.impressions {
                 if !blocks.iter().any(|b| &b.id == block) {
-                    let suggestion = suggest(block, blocks.iter().map(|b| b.id.as_str()));
-                    self.err(
+                    self.unknown(
                         path_key(&path, "impressions"),
-                        RuleErrorKind::UnknownReference {
-                            what: "block",
-                            name: block.clone(),
-                            suggestion,
-                        },
+                        "block",
+                        block,
+                        blocks.iter().map(|b| b.id.as_str()),
                     );
                 }
                 if let Some(seg) = &spec.segment {

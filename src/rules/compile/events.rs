@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Compiler;
-use crate::error::{path_key, suggest, NameOf, Reserved, RuleErrorKind};
+use crate::error::{path_key, NameOf, Reserved, RuleErrorKind};
 use crate::signals::engagement;
 use crate::util::duration::parse_duration;
 use crate::util::hash::key_hash;
@@ -51,15 +51,7 @@ impl Compiler<'_> {
         match events.get(name) {
             Some(k) => Some(*k),
             None => {
-                let suggestion = suggest(name, events.keys().map(String::as_str));
-                self.err(
-                    path,
-                    RuleErrorKind::UnknownReference {
-                        what: "event",
-                        name: name.into(),
-                        suggestion,
-                    },
-                );
+                self.unknown(path, "event", name, events.keys().map(String::as_str));
                 None
             }
         }

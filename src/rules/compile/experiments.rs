@@ -13,7 +13,7 @@ use crate::document::{
     Allocation, BanditSpec, ExperimentSpec, ExperimentStatus, GoalSpec, HoldoutSpec,
 };
 use crate::error::{
-    path_index, path_key, suggest, Bound, Choice, ExperimentProblem, NameOf, Needed, NotApplicable,
+    path_index, path_key, Bound, Choice, ExperimentProblem, NameOf, Needed, NotApplicable,
     PageViewUse, Reserved, RuleErrorKind,
 };
 use crate::signals::Signal;
@@ -164,30 +164,6 @@ impl Compiler<'_> {
             });
         }
         out
-    }
-
-    /// The index of `name` among `ids`, or an unknown-reference error (with
-    /// the closest id as a suggestion) at `path`.
-    fn reference<'i>(
-        &mut self,
-        path: String,
-        what: &'static str,
-        name: &str,
-        ids: impl Iterator<Item = &'i str> + Clone,
-    ) -> Option<usize> {
-        let found = ids.clone().position(|id| id == name);
-        if found.is_none() {
-            let suggestion = suggest(name, ids);
-            self.err(
-                path,
-                RuleErrorKind::UnknownReference {
-                    what,
-                    name: name.into(),
-                    suggestion,
-                },
-            );
-        }
-        found
     }
 
     fn holdout(

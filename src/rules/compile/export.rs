@@ -11,9 +11,7 @@ use std::collections::BTreeMap;
 
 use super::{CompiledSegment, Compiler};
 use crate::document::ActivationOn;
-use crate::error::{
-    path_index, path_key, suggest, Bound, NameOf, PageViewUse, RuleErrorKind, UrlProblem,
-};
+use crate::error::{path_index, path_key, Bound, NameOf, PageViewUse, RuleErrorKind, UrlProblem};
 use crate::signals::Signal;
 use crate::util::ident::{is_identifier, MAX_STRING_CHARS, PAGE_VIEW};
 
@@ -88,15 +86,7 @@ impl Compiler<'_> {
             if name == PAGE_VIEW {
                 c.err(path, RuleErrorKind::PageViewHere(PageViewUse::Export));
             } else if !events.contains_key(name) {
-                let suggestion = suggest(name, declared());
-                c.err(
-                    path,
-                    RuleErrorKind::UnknownReference {
-                        what: "event",
-                        name: name.into(),
-                        suggestion,
-                    },
-                );
+                c.unknown(path, "event", name, declared());
             }
         };
         if let Some(list) = &spec.events {
@@ -124,14 +114,11 @@ impl Compiler<'_> {
                     match signals.iter().position(|s| &s.name == name) {
                         Some(j) => signal_indices.push(j),
                         None => {
-                            let suggestion = suggest(name, signals.iter().map(|s| s.name.as_str()));
-                            self.err(
+                            self.unknown(
                                 path_index(&path_key(base, "signals"), i),
-                                RuleErrorKind::UnknownReference {
-                                    what: "signal",
-                                    name: name.clone(),
-                                    suggestion,
-                                },
+                                "signal",
+                                name,
+                                signals.iter().map(|s| s.name.as_str()),
                             );
                         }
                     }
@@ -188,14 +175,11 @@ impl Compiler<'_> {
             let segment = segments.iter().find(|s| s.id == spec.segment);
             if segment.is_none() {
                 ok = false;
-                let suggestion = suggest(&spec.segment, segments.iter().map(|s| s.id.as_str()));
-                self.err(
+                self.unknown(
                     path_key(&path, "segment"),
-                    RuleErrorKind::UnknownReference {
-                        what: "segment",
-                        name: spec.segment.clone(),
-                        suggestion,
-                    },
+                    "segment",
+                    &spec.segment,
+                    segments.iter().map(|s| s.id.as_str()),
                 );
             }
             if let Err(why) = check_url(&spec.url) {

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::condition::SavedGroups;
 use crate::document::{RulesDocument, FORMAT};
-use crate::error::{RuleError, RuleErrorKind, RuleErrors};
+use crate::error::{suggest, RuleError, RuleErrorKind, RuleErrors};
 use crate::rules::validate::{parse_document, validate_value};
 use crate::signals::{Signal, Tracking};
 use crate::template::Template;
@@ -251,6 +251,41 @@ impl Compiler<'_> {
             );
         }
         window.max(1)
+    }
+
+    /// An unknown-reference error at `path`, with the closest of `known`
+    /// as its did-you-mean.
+    pub(crate) fn unknown<'k>(
+        &mut self,
+        path: impl Into<String>,
+        what: &'static str,
+        name: &str,
+        known: impl IntoIterator<Item = &'k str>,
+    ) {
+        let suggestion = suggest(name, known);
+        self.err(
+            path,
+            RuleErrorKind::UnknownReference {
+                what,
+                name: name.into(),
+                suggestion,
+            },
+        );
+    }
+
+    /// The index of `name` among `ids`, or an unknown-reference error at `path`.
+    pub(crate) fn reference<'i>(
+        &mut self,
+        path: String,
+        what: &'static str,
+        name: &str,
+        ids: impl Iterator<Item = &'i str> + Clone,
+    ) -> Option<usize> {
+        let found = ids.clone().position(|id| id == name);
+        if found.is_none() {
+            self.unknown(path, what, name, ids);
+        }
+        found
     }
 
     fn format(&mut self) {

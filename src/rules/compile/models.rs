@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::Compiler;
-use crate::error::{path_index, path_key, suggest, RuleErrorKind};
+use crate::error::{path_index, path_key, RuleErrorKind};
 use crate::signals::{Signal, SignalKind};
 
 /// Models whose inputs are still names, collected by the signals phase.
@@ -77,14 +77,11 @@ impl Compiler<'_> {
             }
             Some(i) => Some(i),
             None => {
-                let suggestion = suggest(&input, ordered.iter().map(|s| s.name.as_str()));
-                self.err(
+                self.unknown(
                     path,
-                    RuleErrorKind::UnknownReference {
-                        what: "signal",
-                        name: input,
-                        suggestion,
-                    },
+                    "signal",
+                    &input,
+                    ordered.iter().map(|s| s.name.as_str()),
                 );
                 None
             }

@@ -57,15 +57,7 @@ impl Compiler<'_> {
                 match ids.iter().position(|id| *id == lit) {
                     Some(j) => my_deps.push(j),
                     None => {
-                        let suggestion = suggest(&lit, ids.iter().copied());
-                        self.err(
-                            cond_path.clone(),
-                            RuleErrorKind::UnknownReference {
-                                what: "segment",
-                                name: lit,
-                                suggestion,
-                            },
-                        );
+                        self.unknown(cond_path.clone(), "segment", &lit, ids.iter().copied());
                     }
                 }
             }
