@@ -10,8 +10,8 @@ Reads every .rs file of the core, blanks comments and string literals, skips
 items under #[cfg(test)] (inline `mod tests { ... }` and `mod tests;` files),
 and collects the top-level modules a file names through `crate::a`,
 `crate::{a, b::c}` and `super::` paths that climb to the crate root.
-It also lists circles between sibling files inside one top-level module
-(e.g. counters/batch.rs <-> counters/shard.rs), which fail the check too.
+It also lists circles between sibling modules inside one top-level module, at
+any depth (e.g. counters/batch.rs <-> counters/shard.rs), which fail the check too.
 
 Usage: python3 tools/import_cycles.py [--self-test] [--graph] [SRC_DIR]
   --self-test  first checks the parser on small fixtures (make lint does)
@@ -152,7 +152,7 @@ def module_path(rel):
 def references(text, path):
     """Absolute module paths (as lists, first element a top-level name) that the text names."""
     refs = []
-    for m in re.finditer(r"\b(crate|super(?:\s*::\s*super)*|self)\s*::\s*(\{|\w+)(?:\s*::\s*(\{|\w+))?", text):
+    for m in re.finditer(r"\b(crate|super(?:\s*::\s*super)*|self)\s*::", text):
         head = m.group(1)
         if head == "crate":
             base = []
@@ -163,23 +163,28 @@ def references(text, path):
             if ups > len(path):
                 continue
             base = list(path[: len(path) - ups])
-        first, second = m.group(2), m.group(3)
-        if first == "{":
-            for name in group_heads(text, m.start(2)):
-                if name != "self":
-                    refs.append(base + [name])
-        else:
-            if first in ("self", "super"):
-                continue
-            tail = [first]
-            if second == "{":
-                tail_names = group_heads(text, m.start(3))
-                for name in tail_names:
-                    refs.append(base + [first] + ([name] if name != "self" else []))
-                continue
-            if second:
-                tail.append(second)
-            refs.append(base + tail)
+        # The rest of the path: `a::b::c`, possibly ending in a `{...}` group.
+        i, names = m.end(), []
+        while True:
+            k = re.match(r"\s*(\w+|\{)", text[i:])
+            if not k:
+                break
+            if k.group(1) == "{":
+                for name in group_heads(text, i + k.start(1)):
+                    refs.append(base + names + ([name] if name != "self" else []))
+                names = None
+                break
+            if k.group(1) in ("self", "super"):
+                names = None
+                break
+            names.append(k.group(1))
+            i += k.end()
+            sep = re.match(r"\s*::", text[i:])
+            if not sep:
+                break
+            i += sep.end()
+        if names:
+            refs.append(base + names)
     return refs
 
 
@@ -220,11 +225,7 @@ def collect(src):
         top = parts[0][:-3] if len(parts) == 1 else parts[0]
         if top not in EXCLUDED:
             tops.add(top)
-    subs = {}
-    for rel in files:
-        p = module_path(rel)
-        if len(p) >= 2:
-            subs.setdefault(p[0], set()).add(p[1])
+    modules = {tuple(module_path(rel)) for rel in files if rel not in ROOT_FILES}
     # Names the crate root re-exports (`pub use util::duration;` in lib.rs)
     # stand for the module they come from.
     alias = {}
@@ -239,7 +240,6 @@ def collect(src):
         top = path[0]
         if top not in tops:
             continue
-        unit = path[1] if len(path) >= 2 else None
         for ref in references(body, path):
             if not ref:
                 continue
@@ -247,8 +247,16 @@ def collect(src):
             if target != top:
                 if target in tops:
                     top_edges.setdefault(top, {}).setdefault(target, set()).add(rel)
-            elif len(ref) >= 2 and ref[1] in subs.get(top, ()) and unit and ref[1] != unit:
-                sub_edges.setdefault(f"{top}/{unit}", {}).setdefault(f"{top}/{ref[1]}", set()).add(rel)
+            else:
+                # Inside one top-level module: an edge between the two sibling
+                # modules under the deepest module the paths share.
+                k = 0
+                while k < min(len(path), len(ref)) and path[k] == ref[k]:
+                    k += 1
+                if k < len(path) and k < len(ref):
+                    a, b = tuple(path[: k + 1]), tuple(ref[: k + 1])
+                    if b in modules:
+                        sub_edges.setdefault("/".join(a), {}).setdefault("/".join(b), set()).add(rel)
     return tops, top_edges, sub_edges
 
 
@@ -318,6 +326,10 @@ def self_test():
         "e/mod.rs": "pub mod f;\npub mod g;\n",
         "e/f.rs": "use super::g::H;\npub struct G;\n",
         "e/g.rs": "use crate::e::f::G;\npub struct H;\n",
+        "h/mod.rs": "pub mod i;\n",
+        "h/i/mod.rs": "pub mod j;\npub mod k;\n",
+        "h/i/j.rs": "use super::k::X;\npub struct Y;\n",
+        "h/i/k.rs": "use crate::h::i::j::Y;\npub struct X;\n",
         "lib.rs": "pub mod a;\n",
     }
     with tempfile.TemporaryDirectory() as d:
@@ -330,8 +342,8 @@ def self_test():
     want = {"a": ["b", "c"], "b": ["c"], "d": ["e"]}
     assert got == want, f"top-level edges {got}, want {want}"
     assert cycles(top_edges) == [], cycles(top_edges)
-    assert cycles(sub_edges) == [["e/f", "e/g"]], cycles(sub_edges)
-    assert tops == {"a", "b", "c", "d", "e"}, tops
+    assert sorted(cycles(sub_edges)) == [["e/f", "e/g"], ["h/i/j", "h/i/k"]], cycles(sub_edges)
+    assert tops == {"a", "b", "c", "d", "e", "h"}, tops
 
 
 def main(argv):
