@@ -211,18 +211,18 @@ impl<'a> Reads<'a> {
 
 /// The document being compiled and the errors found so far: every phase
 /// reports into it, so one pass finds every problem.
-pub(crate) struct Compiler<'a> {
-    pub(crate) doc: &'a RulesDocument,
-    pub(crate) errors: &'a mut Vec<RuleError>,
+struct Compiler<'a> {
+    doc: &'a RulesDocument,
+    errors: &'a mut Vec<RuleError>,
 }
 
 impl Compiler<'_> {
-    pub(crate) fn err(&mut self, path: impl Into<String>, kind: RuleErrorKind) {
+    fn err(&mut self, path: impl Into<String>, kind: RuleErrorKind) {
         self.errors.push(RuleError::new(path, kind));
     }
 
     /// A duration in seconds, or an error at `path` (and 0).
-    pub(crate) fn duration(&mut self, path: String, text: &str) -> u64 {
+    fn duration(&mut self, path: String, text: &str) -> u64 {
         match parse_duration(text) {
             Some(s) => s,
             None => {
@@ -239,7 +239,7 @@ impl Compiler<'_> {
 
     /// A window (of a signal or a goal) in seconds, at least 1: an error at
     /// `path` if it is not a duration or is 0s.
-    pub(crate) fn window(&mut self, path: String, text: &str) -> u64 {
+    fn window(&mut self, path: String, text: &str) -> u64 {
         let window = self.duration(path.clone(), text);
         if window == 0 {
             self.err(
@@ -255,7 +255,7 @@ impl Compiler<'_> {
 
     /// An unknown-reference error at `path`, with the closest of `known`
     /// as its did-you-mean.
-    pub(crate) fn unknown<'k>(
+    fn unknown<'k>(
         &mut self,
         path: impl Into<String>,
         what: &'static str,
@@ -274,7 +274,7 @@ impl Compiler<'_> {
     }
 
     /// The index of `name` among `ids`, or an unknown-reference error at `path`.
-    pub(crate) fn reference<'i>(
+    fn reference<'i>(
         &mut self,
         path: String,
         what: &'static str,
