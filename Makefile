@@ -71,6 +71,7 @@ build/worker/shim.mjs: $(RUST_SOURCES) | tools
 	EDGESEG_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) worker-build --release
 
 lint: tools
+	python3 tools/import_cycles.py --self-test
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --lib --tests --no-default-features --target $(WASM_TARGET) -- -D warnings

@@ -9,12 +9,7 @@
 /// `charCodeAt(i)`, so non-ASCII input must be hashed as UTF-16, not UTF-8, to
 /// give the same buckets.
 fn fnv1a32(units: impl Iterator<Item = u16>) -> u32 {
-    let mut h: u32 = 0x811c_9dc5;
-    for u in units {
-        h ^= u32::from(u);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    h
+    crate::util::hash::fnv1a32(units.map(u32::from))
 }
 
 /// GrowthBook's deterministic hash of a value into `[0, 1)`.

@@ -493,7 +493,7 @@ pub fn explain(rules: &CompiledRules, c: &Classification) -> String {
     }
     for o in &c.experiments {
         let e = &rules.experiments[o.experiment];
-        if e.status == crate::rules::document::ExperimentStatus::Draft && o.variant.is_none() {
+        if e.status == crate::document::ExperimentStatus::Draft && o.variant.is_none() {
             continue;
         }
         let what = match &o.variant_id {

@@ -6,6 +6,9 @@
 
 use std::fmt;
 
+/// Kept at its old path: the CLI and the compiler call `error::suggest`.
+pub use crate::util::suggest::suggest;
+
 /// One problem in a rules document.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleError {
@@ -58,15 +61,343 @@ pub enum RuleErrorKind {
     Cycle(Vec<String>),
     #[error("invalid CSS selector \"{selector}\": {reason}")]
     BadSelector { selector: String, reason: String },
+    #[error("unsupported format {found}: this Worker reads format {supported}")]
+    UnsupportedFormat { found: u64, supported: u32 },
+    /// A value outside the allowed ones (`expected` lists them).
+    #[error("expected {expected}, got {found}{}", did_you_mean(.suggestion))]
+    NotOneOf {
+        expected: String,
+        found: String,
+        suggestion: Option<String>,
+    },
+    /// A number outside the schema's bounds (`expected` says which).
+    #[error("expected {expected}, got {found}")]
+    OutOfRange { expected: String, found: String },
+    /// An object that fits none of the shapes allowed here (a signal with no
+    /// known kind key, say); `expected` lists them.
+    #[error("{expected}{}", did_you_mean(.suggestion))]
+    NoMatchingShape {
+        expected: String,
+        suggestion: Option<String>,
+    },
+    #[error("fits more than one of the allowed shapes; make it fit one")]
+    AmbiguousShape,
+    /// A name or id that breaks the rules for its kind of name.
+    #[error("{}", bad_name(*.of, .name))]
+    BadName { of: NameOf, name: String },
+    #[error("{0}")]
+    Reserved(Reserved),
+    /// A duration of 0s where time must pass (`what`: "window", "half-life").
+    #[error("{}must be longer than 0s{hint}", the(*.what))]
+    ZeroDuration {
+        what: Option<&'static str>,
+        hint: &'static str,
+    },
+    #[error("{0}")]
+    DurationLimit(DurationLimit),
+    #[error("{0}")]
+    OutOfBounds(Bound),
+    /// Something that must be named is not.
+    #[error("{0}")]
+    Needs(Needed),
+    /// Exactly one of several fields must be given.
+    #[error("{0}")]
+    ChooseOne(Choice),
+    /// A field that means nothing with the others.
+    #[error("{0}")]
+    NotApplicable(NotApplicable),
+    /// `page_view` where only events the page sends belong.
+    #[error("{0}")]
+    PageViewHere(PageViewUse),
+    /// Content that contradicts itself.
+    #[error("{0}")]
+    Content(ContentProblem),
+    #[error("{0}")]
+    Experiment(ExperimentProblem),
+    #[error("\"{input}\" is a {model} signal: a model cannot read another model's value (logistic, cluster or trees); use the signals that model reads")]
+    ModelReadsModel { input: String, model: &'static str },
+    #[error("\"{input}\" is an affinity signal, whose value is a category name: a model reads numbers; use a share signal of it (how strong the top interest is)")]
+    ModelReadsAffinity { input: String },
+    #[error("\"{name}\" is not an affinity signal: a share is of an affinity's top category")]
+    NotAnAffinity { name: String },
+    /// A trained model's shape (centroids, trees) does not hold together.
+    #[error("{0}")]
+    BadModel(String),
+    /// An affinity's path pattern.
+    #[error("{0}")]
+    BadPattern(String),
+    #[error("{0}")]
+    BadUrl(UrlProblem),
+    #[error("\"{operator}\" must be inside an attribute's condition, like {{\"attribute\": {{\"{operator}\": ...}}}}")]
+    OperatorAtTop { operator: String },
+    #[error("\"{operator}\" combines whole conditions, so it belongs at the top of a condition, not inside an attribute's")]
+    OperatorInside { operator: String },
+    #[error("operators and field names are mixed in one object, so GrowthBook compares it as a plain value and \"{operator}\" is not applied")]
+    MixedOperators { operator: String },
+    /// Anything no kind above fits.
     #[error("{0}")]
     Invalid(String),
 }
 
-fn did_you_mean(suggestion: &Option<String>) -> String {
-    match suggestion {
-        Some(s) => format!(" (did you mean \"{s}\"?)"),
-        None => String::new(),
+/// Which kind of name a [`RuleErrorKind::BadName`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NameOf {
+    Counter,
+    Event,
+    Signal,
+    Segment,
+    Experiment,
+    Goal,
+    Variant,
+    Activation,
+    /// edgeseg's own cookie (`settings.cookie_name`).
+    Cookie,
+    /// A site cookie that marks a session (`settings.origin_cache.session_cookies`).
+    SessionCookie,
+    /// An HTML attribute content sets.
+    HtmlAttribute,
+    UtmParameter,
+}
+
+fn bad_name(of: NameOf, name: &str) -> String {
+    const PLAIN: &str = "must use only letters, digits and '_'";
+    const NON_EMPTY: &str = "must be non-empty and use only letters, digits and '_'";
+    match of {
+        NameOf::Counter => format!(
+            "counter name \"{name}\" {PLAIN} (conditions read it as counters.{name})"
+        ),
+        NameOf::Event => format!("event name \"{name}\" {PLAIN}"),
+        NameOf::Signal => {
+            format!("signal name \"{name}\" {PLAIN} (conditions read it as an attribute)")
+        }
+        NameOf::Segment => format!("segment id \"{name}\" {NON_EMPTY}"),
+        NameOf::Experiment => format!("experiment key \"{name}\" {PLAIN}"),
+        NameOf::Goal => format!("goal name \"{name}\" {PLAIN}"),
+        NameOf::Variant => format!("variant id \"{name}\" {NON_EMPTY}"),
+        NameOf::Activation => format!("activation id \"{name}\" {NON_EMPTY}"),
+        NameOf::Cookie => {
+            format!("\"{name}\" is not a valid cookie name: use letters, digits, '-' and '_'")
+        }
+        NameOf::SessionCookie => format!(
+            "\"{name}\" is not a cookie name: no spaces, quotes or any of ()<>@,;:\\/[]?={{}}, with an optional '*' at the end"
+        ),
+        NameOf::HtmlAttribute => format!("\"{name}\" is not a valid attribute name"),
+        NameOf::UtmParameter => format!(
+            "\"{name}\" is not a UTM parameter name: write it without \"utm_\" (\"source\" for utm_source), letters, digits and '_' only"
+        ),
     }
+}
+
+fn the(what: Option<&str>) -> String {
+    what.map(|w| format!("the {w} ")).unwrap_or_default()
+}
+
+/// A name that is taken by something built in.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Reserved {
+    #[error("{0} is built in: do not declare it")]
+    Event(String),
+    #[error("{0} is built in: choose another name")]
+    Counter(String),
+    #[error("\"{0}\" is a built-in attribute: choose another signal name")]
+    Attribute(String),
+    #[error("keys starting with holdout_ are taken by segment holdouts")]
+    HoldoutPrefix,
+}
+
+/// A duration outside what a setting allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationLimit {
+    #[error("keep counters at least 8d: totals must outlive the 7-day delta keys they fold")]
+    CounterRetention,
+    #[error("must not be longer than max_ttl (\"{max_ttl}\")")]
+    OverMaxTtl { max_ttl: String },
+    #[error("at most 7d: a page that old is no longer the site's")]
+    StaleOver7Days,
+}
+
+/// A number outside its bounds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Bound {
+    #[error("the weight must be a number above 0")]
+    AffinityWeight,
+    #[error("keep from 1 to {max} categories")]
+    AffinityKeep { max: u32 },
+    #[error("a holdout share is more than 0 and less than 1")]
+    HoldoutShare,
+    #[error("the weights add up to 0: nobody would be assigned")]
+    ZeroWeights,
+    #[error("hash_version is 1 or 2 (GrowthBook's), got {found}")]
+    HashVersion { found: u32 },
+    #[error("a namespace's start is below its end")]
+    NamespaceRange,
+    #[error("floor times the number of variants must not exceed 1")]
+    BanditFloor,
+    #[error("a property name must be 1 to 256 characters")]
+    PropertyNameLength,
+    #[error("must be at least 1 (remove the activation to stop it)")]
+    DeliveryCap,
+}
+
+/// Something that must be named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Needed {
+    #[error("name at least one event and its points")]
+    ScorePoints,
+    #[error("name at least one source, such as {{\"path\": \"/category/{{name}}\"}}")]
+    AffinitySource,
+    #[error("name the event property that holds the amount")]
+    ValueProperty,
+    #[error("name the attribute to hash (default id)")]
+    HashAttribute,
+    #[error("name a parameter (a prefix ending in '*' at most)")]
+    IgnoredParameter,
+}
+
+/// Fields of which exactly one must be given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Choice {
+    #[error("say what to count with exactly one of event, impressions or entries")]
+    CounterSource,
+    #[error(
+        "give either \"path\" (a pattern with a {{capture}}) or \"property\", not both or neither"
+    )]
+    AffinitySource,
+    #[error("say who enters: a segment, a condition, or both")]
+    ExperimentAudience,
+}
+
+/// A field that applies only with another.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotApplicable {
+    #[error("segment narrows impressions only")]
+    CounterSegment,
+    #[error("bandit settings apply with \"allocation\": \"bandit\"")]
+    BanditSettings,
+}
+
+/// Where `page_view` may not be named.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PageViewUse {
+    #[error("page views are counted as page_views already: read counters.page_views")]
+    Counter,
+    #[error("a goal is an event the page sends (edgeseg.track); page_view is not one")]
+    Goal,
+    #[error("page views are exported with \"page_views\": true, not listed as an event")]
+    Export,
+}
+
+/// Content of a block or variant that contradicts itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContentProblem {
+    #[error("say what to do: inner_html, outer_html, remove, set_attributes, before or after")]
+    Nothing,
+    #[error("use inner_html or outer_html, not both")]
+    InnerAndOuter,
+    #[error("remove takes the element away: it cannot be combined with inner_html, outer_html or set_attributes")]
+    RemoveAndChange,
+    #[error("outer_html replaces the element: set its attributes in the HTML instead")]
+    OuterAndAttributes,
+    #[error("event-handler attributes (on...) can not be set: they would run script from request values")]
+    EventHandler,
+}
+
+/// An experiment that cannot run as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExperimentProblem {
+    #[error("an experiment needs at least two variants")]
+    TooFewVariants,
+    #[error("give every variant a weight, or none (an equal split)")]
+    SomeWeights,
+    #[error("no variant changes any block: give at least one variant content")]
+    NoContent,
+    #[error("a bandit maximizes a goal's conversion rate: declare a goal")]
+    BanditWithoutGoal,
+}
+
+/// Why a webhook URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UrlProblem {
+    #[error("\"{0}\" is not a URL: write it as https://host/path")]
+    NotAUrl(String),
+    #[error("webhooks go over https:// (plain http:// only to localhost, for testing)")]
+    PlainHttp,
+    #[error("unsupported scheme \"{0}\": webhooks go to https:// URLs")]
+    Scheme(String),
+}
+
+impl RuleErrorKind {
+    /// A stable, machine-readable name of the kind (`unknown_reference`,
+    /// `bad_name`, ...), for the admin API and editors.
+    pub fn code(&self) -> &'static str {
+        use RuleErrorKind as K;
+        match self {
+            K::Syntax { .. } => "syntax",
+            K::WrongType { .. } => "wrong_type",
+            K::UnknownField { .. } => "unknown_field",
+            K::MissingField(_) => "missing_field",
+            K::UnknownOperator { .. } => "unknown_operator",
+            K::BadRegex(_) => "bad_regex",
+            K::BadDuration { .. } => "bad_duration",
+            K::UnknownReference { .. } => "unknown_reference",
+            K::Duplicate { .. } => "duplicate",
+            K::Cycle(_) => "cycle",
+            K::BadSelector { .. } => "bad_selector",
+            K::UnsupportedFormat { .. } => "unsupported_format",
+            K::NotOneOf { .. } => "not_one_of",
+            K::OutOfRange { .. } => "out_of_range",
+            K::NoMatchingShape { .. } => "no_matching_shape",
+            K::AmbiguousShape => "ambiguous_shape",
+            K::BadName { .. } => "bad_name",
+            K::Reserved(_) => "reserved",
+            K::ZeroDuration { .. } => "zero_duration",
+            K::DurationLimit(_) => "duration_limit",
+            K::OutOfBounds(_) => "out_of_bounds",
+            K::Needs(_) => "needs",
+            K::ChooseOne(_) => "choose_one",
+            K::NotApplicable(_) => "not_applicable",
+            K::PageViewHere(_) => "page_view_here",
+            K::Content(_) => "content",
+            K::Experiment(_) => "experiment",
+            K::ModelReadsModel { .. } => "model_reads_model",
+            K::ModelReadsAffinity { .. } => "model_reads_affinity",
+            K::NotAnAffinity { .. } => "not_an_affinity",
+            K::BadModel(_) => "bad_model",
+            K::BadPattern(_) => "bad_pattern",
+            K::BadUrl(_) => "bad_url",
+            K::OperatorAtTop { .. } => "operator_at_top",
+            K::OperatorInside { .. } => "operator_inside",
+            K::MixedOperators { .. } => "mixed_operators",
+            K::Invalid(_) => "invalid",
+        }
+    }
+
+    /// The did-you-mean of kinds that carry one.
+    pub fn suggestion(&self) -> Option<&str> {
+        match self {
+            RuleErrorKind::UnknownField { suggestion, .. }
+            | RuleErrorKind::UnknownOperator { suggestion, .. }
+            | RuleErrorKind::UnknownReference { suggestion, .. }
+            | RuleErrorKind::NotOneOf { suggestion, .. }
+            | RuleErrorKind::NoMatchingShape { suggestion, .. } => suggestion.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    crate::util::suggest::did_you_mean(suggestion.as_deref())
 }
 
 impl RuleError {
@@ -144,35 +475,6 @@ pub fn describe(value: &serde_json::Value) -> String {
     }
 }
 
-/// The closest candidate by edit distance, if it is close enough to be a likely typo.
-pub fn suggest<'a>(found: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let mut best: Option<(usize, &str)> = None;
-    for c in candidates {
-        let d = edit_distance(&found.to_ascii_lowercase(), &c.to_ascii_lowercase());
-        let limit = (c.len().max(found.len()) / 3).max(1);
-        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
-    }
-    best.map(|(_, c)| c.to_string())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,14 +488,6 @@ mod tests {
         );
         assert_eq!(path_key("a", "x.y"), "a[\"x.y\"]");
         assert_eq!(path_index("segments", 2), "segments[2]");
-    }
-
-    #[test]
-    fn suggestions_find_close_typos_only() {
-        let known = ["priority", "condition", "hold_for", "enter_after"];
-        assert_eq!(suggest("prority", known), Some("priority".into()));
-        assert_eq!(suggest("conditon", known), Some("condition".into()));
-        assert_eq!(suggest("banana", known), None);
     }
 
     #[test]

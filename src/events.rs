@@ -21,9 +21,9 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::error::suggest;
 use crate::rules::CompiledRules;
 use crate::state::{RateWindow, Timestamp};
+use crate::util::suggest::suggest;
 
 /// Largest body accepted, in bytes (a beacon is a few hundred).
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
@@ -31,12 +31,7 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024;
 pub const MAX_EVENTS: usize = 20;
 /// Most props on one event.
 pub const MAX_PROPS: usize = 32;
-/// Longest string accepted anywhere in an event (name, path, prop name or value), in characters.
-pub const MAX_STRING_CHARS: usize = 256;
-
-/// The event every page view records; the Worker records it itself, so the
-/// page may not send it (it would count each view twice).
-pub const PAGE_VIEW: &str = "page_view";
+pub use crate::util::ident::{MAX_STRING_CHARS, PAGE_VIEW};
 
 const EVENT_FIELDS: [&str; 3] = ["name", "props", "path"];
 
@@ -130,10 +125,7 @@ pub enum EventError {
 }
 
 fn did_you_mean(s: &Option<String>) -> String {
-    match s {
-        Some(s) => format!(" (did you mean \"{s}\"?)"),
-        None => String::new(),
-    }
+    crate::util::suggest::did_you_mean(s.as_deref())
 }
 
 /// Describes a JSON value's kind for messages: `an array`, `a number`, ...

@@ -7,6 +7,7 @@
 //!   cookie string, the rules JSON, counter values, the time, random bytes) and
 //!   get plain values back (segments, a rewrite plan, the new cookie). It compiles
 //!   natively (tests, benchmarks, the `edgeseg` CLI) and to `wasm32-unknown-unknown`.
+//!   - [`document`]: the rules document's types, as marketers write it.
 //!   - [`rules`]: the rules document — parse, validate with JSON paths, compile once.
 //!   - [`condition`]: GrowthBook-compatible targeting conditions.
 //!   - [`bucketing`]: GrowthBook's hash and bucket functions.
@@ -23,19 +24,38 @@
 //!   - [`export`]: data out — export records (NDJSON for R2), activation webhooks and their signatures.
 //!   - [`counters`]: aggregate counters — per-isolate batches, counter shards that add them up exactly once, published totals in KV, stats.
 //!   - [`origin_cache`]: which origin pages the edge cache may share, their key, freshness, purges.
+//!   - [`util`]: the leaf every module may use: FNV hashing, names, did-you-mean, durations.
 //!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
 //!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
 //!   - `learn` (native, `cli` feature only): `edgeseg train` — models fitted from the export.
 //! * **The edge adapter** — `edge` (`src/edge/`), compiled only for `wasm32`, the one module
 //!   that knows the `worker` crate: it turns a Cloudflare request into facts,
 //!   drives the core, and streams the response.
+//!
+//! The core's modules form layers, each importing only from below it
+//! (`make lint` fails on a circle: `tools/import_cycles.py`):
+//!
+//! ```text
+//! learn                  edgeseg train (native, cli only)
+//! simulate, export       replays (CLI, admin); records and webhooks
+//! classify               request + state + compiled rules -> segments, plan
+//! experiments, events    run against the compiled rules
+//! rules                  validate and compile the document (CompiledRules)
+//! signals, condition     signal kinds and trackers; targeting conditions
+//! counters, request, preview, bucketing, error
+//! document, state, template, rewrite, auth, origin_cache
+//! util                   the leaf: hashing, names, did-you-mean, durations
+//! ```
+//!
+//! Code that takes `&CompiledRules` sits above `rules`; what the compiler
+//! builds on (signal kinds, conditions, cache policy) sits below it.
 
 pub mod auth;
 pub mod bucketing;
 pub mod classify;
 pub mod condition;
 pub mod counters;
-pub mod duration;
+pub mod document;
 pub mod error;
 pub mod events;
 pub mod experiments;
@@ -52,8 +72,11 @@ pub mod signals;
 pub mod simulate;
 pub mod state;
 pub mod template;
+pub mod util;
 
 #[cfg(target_arch = "wasm32")]
 pub mod edge;
 
 pub use error::{RuleError, RuleErrorKind, RuleErrors};
+/// Durations as marketers write them (kept at its old path: the CLI and tests use it).
+pub use util::duration;

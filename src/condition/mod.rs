@@ -390,9 +390,9 @@ impl Compiler<'_> {
         if OPERATORS.contains(&key) {
             self.error(
                 path,
-                RuleErrorKind::Invalid(format!(
-                    "\"{key}\" must be inside an attribute's condition, like {{\"attribute\": {{\"{key}\": ...}}}}"
-                )),
+                RuleErrorKind::OperatorAtTop {
+                    operator: key.to_string(),
+                },
             );
         } else if let Some(s) = suggest(key, OPERATORS.iter().copied()) {
             self.error(
@@ -433,9 +433,9 @@ impl Compiler<'_> {
                 if let Some(op) = m.keys().find(|k| k.starts_with('$')) {
                     self.error(
                         path_key(path, op),
-                        RuleErrorKind::Invalid(format!(
-                            "operators and field names are mixed in one object, so GrowthBook compares it as a plain value and \"{op}\" is not applied"
-                        )),
+                        RuleErrorKind::MixedOperators {
+                            operator: op.to_string(),
+                        },
                     );
                 }
                 Test::Json(v.clone())
@@ -586,9 +586,9 @@ impl Compiler<'_> {
             "$and" | "$or" | "$nor" => {
                 self.error(
                     p(),
-                    RuleErrorKind::Invalid(format!(
-                        "\"{op}\" combines whole conditions, so it belongs at the top of a condition, not inside an attribute's"
-                    )),
+                    RuleErrorKind::OperatorInside {
+                        operator: op.to_string(),
+                    },
                 );
                 Op::False
             }

@@ -280,7 +280,7 @@ pub fn backoff_secs(
         .max(1)
         .saturating_mul(1u64 << exp)
         .min(settings.retry_max_secs.max(1));
-    let mut h = super::shard::fnv1a(isolate.as_str().as_bytes());
+    let mut h = crate::util::hash::fnv1a64(isolate.as_str().as_bytes());
     h ^= seq.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ u64::from(failures);
     h = h.wrapping_mul(0x2545_f491_4f6c_dd1d);
     base + (h >> 11) % (base / 2 + 1)

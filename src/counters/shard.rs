@@ -13,6 +13,7 @@ use super::batch::{Batch, Counts};
 use super::keys::IsolateId;
 use super::{day_of_hour, hour_of, CounterSettings};
 use crate::state::Timestamp;
+use crate::util::hash::fnv1a64;
 
 /// Prefix of the published day keys: `s:{day}:{shard}`.
 pub const PUBLISHED_PREFIX: &str = "s:";
@@ -25,22 +26,12 @@ pub fn day_key(day: u64, shard: u32) -> String {
     format!("{PUBLISHED_PREFIX}{day}:{shard}")
 }
 
-/// FNV-1a, 64 bit: a stable hash that needs no seed (shard choice, jitter).
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 /// The shard an isolate sends to: a hash of its id, so it is always the same
 /// shard (which holds that isolate's last applied `seq`), and isolates spread
 /// evenly: with `I` busy isolates each shard sees about `I / shards` batches
 /// per send interval.
 pub fn shard_for(isolate: &IsolateId, shards: u32) -> u32 {
-    (fnv1a(isolate.as_str().as_bytes()) % u64::from(shards.max(1))) as u32
+    (fnv1a64(isolate.as_str().as_bytes()) % u64::from(shards.max(1))) as u32
 }
 
 /// The value of `s:{day}:{shard}`: one shard's totals for every hour of a day.

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::document::BanditSpec;
+use crate::document::BanditSpec;
 use crate::state::Timestamp;
 
 /// Joint draws per recomputation.
@@ -113,7 +113,7 @@ pub fn thompson_weights(seed: &str, arms: &[(u64, u64)], spec: &BanditSpec) -> O
     if arms.len() < 2 || arms.iter().any(|&(n, _)| n < u64::from(spec.burn_in)) {
         return None;
     }
-    let mut state = crate::rules::compile::key_hash(seed) as u64;
+    let mut state = crate::util::hash::key_hash(seed) as u64;
     for &(n, c) in arms {
         state = state.rotate_left(17) ^ n.wrapping_mul(0x1000_0000_01b3) ^ c;
     }

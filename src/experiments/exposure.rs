@@ -130,7 +130,7 @@ pub fn assign(
         let mut new_entry = None;
         let (variant, why) = if let Some(v) = forced {
             (Some(v), Why::Forced)
-        } else if !e.is_running() && e.status == crate::rules::document::ExperimentStatus::Draft {
+        } else if !e.is_running() && e.status == crate::document::ExperimentStatus::Draft {
             (None, Why::Draft)
         } else if !in_segment {
             (None, Why::NotInSegment)

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::bandit::BanditState;
 use super::stats::{self, Arm, Interval};
 use crate::counters::names;
-use crate::rules::document::ExperimentStatus;
+use crate::document::ExperimentStatus;
 use crate::rules::CompiledRules;
 
 /// Per counter name, per hour, the folded count (what

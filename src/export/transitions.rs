@@ -8,7 +8,7 @@
 //! out at a request. A visitor who stays away is noticed leaving on their
 //! next page view, not before: edgeseg sees visitors only when they ask.
 
-use crate::rules::document::ActivationOn;
+use crate::document::ActivationOn;
 use crate::rules::CompiledRules;
 use crate::state::Membership;
 

@@ -176,12 +176,8 @@ pub fn retry_delay(attempts: u32, base: u32) -> u32 {
         .min(MAX_RETRY_DELAY_SECS)
 }
 
-/// An activation's caps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateCap {
-    pub per_minute: u32,
-    pub per_hour: u32,
-}
+/// An activation's caps (compiled with the rules).
+pub use crate::rules::compile::export::RateCap;
 
 /// Fixed one-minute and one-hour windows of deliveries for one activation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -53,6 +53,11 @@ pub struct RevisionMeta {
 pub struct LocatedError {
     pub path: String,
     pub message: String,
+    /// What kind of error it is ([`crate::RuleErrorKind::code`]), so an editor
+    /// can explain or fix it without reading the message.
+    pub kind: &'static str,
+    /// The likely intended name, for a did-you-mean fix.
+    pub suggestion: Option<String>,
     /// 1-based; `None` when the path could not be found in the text.
     pub line: Option<usize>,
     pub column: Option<usize>,
@@ -83,6 +88,8 @@ pub fn locate_errors(text: &str, errors: &RuleErrors) -> Vec<LocatedError> {
             LocatedError {
                 path: e.path.clone(),
                 message: e.kind.to_string(),
+                kind: e.kind.code(),
+                suggestion: e.kind.suggestion().map(str::to_string),
                 line,
                 column,
             }
@@ -111,8 +118,37 @@ mod tests {
             .find(|e| e.path == "segments[0].priority")
             .expect("priority error");
         assert_eq!(e.line, Some(5));
+        assert_eq!(e.kind, "wrong_type");
         let syntax = CompiledRules::from_json("{\n  \"format\": 1,\n}").unwrap_err();
         let located = locate_errors("{\n  \"format\": 1,\n}", &syntax);
         assert_eq!(located[0].line, Some(3));
+        assert_eq!(located[0].kind, "syntax");
+    }
+
+    #[test]
+    fn errors_carry_their_kind_and_suggestion_in_json() {
+        let text = r#"{"format": 1, "version": "x", "events": {"purchase": {}},
+            "signals": {"buys": {"count": "purchse", "within": "0s"}}}"#;
+        let errors = CompiledRules::from_json(text).unwrap_err();
+        let json = serde_json::to_value(locate_errors(text, &errors)).unwrap();
+        let find = |path: &str| {
+            json.as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["path"] == path)
+                .cloned()
+                .unwrap_or_else(|| panic!("no error at {path} in {json}"))
+        };
+        let reference = find("signals.buys.count");
+        assert_eq!(reference["kind"], "unknown_reference");
+        assert_eq!(reference["suggestion"], "purchase");
+        assert_eq!(
+            reference["message"],
+            "unknown event \"purchse\" (did you mean \"purchase\"?)"
+        );
+        let window = find("signals.buys.within");
+        assert_eq!(window["kind"], "zero_duration");
+        assert_eq!(window["suggestion"], serde_json::Value::Null);
+        assert_eq!(window["message"], "the window must be longer than 0s");
     }
 }

@@ -8,7 +8,7 @@
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
 
-use super::document::RulesDocument;
+use crate::document::RulesDocument;
 
 /// The schema's `$id`: where editors can fetch it.
 pub const SCHEMA_ID: &str = "https://edgeseg.dev/schema/rules.schema.json";

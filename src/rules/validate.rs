@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 
-use super::document::{RulesDocument, FORMAT};
+use crate::document::{RulesDocument, FORMAT};
 use crate::duration::parse_duration;
 use crate::error::{describe, path_index, path_key, suggest, RuleError, RuleErrorKind, RuleErrors};
 
@@ -376,19 +376,18 @@ impl<'v> Walker<'v> {
 
     fn report_not_allowed(&mut self, value: &Value, allowed: &[&Value]) {
         self.report(|| {
-            let hint = value
+            let suggestion = value
                 .as_str()
-                .and_then(|found| suggest(found, allowed.iter().filter_map(|v| v.as_str())))
-                .map(|s| format!(" (did you mean \"{s}\"?)"))
-                .unwrap_or_default();
+                .and_then(|found| suggest(found, allowed.iter().filter_map(|v| v.as_str())));
             let expected = match allowed {
                 [one] => one.to_string(),
                 _ => format!("one of {}", list_values(allowed)),
             };
-            RuleErrorKind::Invalid(format!(
-                "expected {expected}, got {}{hint}",
-                describe(value)
-            ))
+            RuleErrorKind::NotOneOf {
+                expected,
+                found: describe(value),
+                suggestion,
+            }
         });
     }
 
@@ -407,7 +406,10 @@ impl<'v> Walker<'v> {
                     (None, Some(hi)) => format!("of at most {}", bound_text(hi)),
                     (None, None) => unreachable!("a bound was crossed"),
                 };
-                RuleErrorKind::Invalid(format!("expected {noun} {range}, got {}", describe(value)))
+                RuleErrorKind::OutOfRange {
+                    expected: format!("{noun} {range}"),
+                    found: describe(value),
+                }
             });
         }
     }
@@ -482,10 +484,9 @@ impl<'v> Walker<'v> {
     fn check_format(&mut self, value: &'v Value) {
         if let Some(found) = value.as_u64() {
             if found <= u64::from(u32::MAX) && found != u64::from(FORMAT) {
-                self.report_at(Step::Key("format"), || {
-                    RuleErrorKind::Invalid(format!(
-                        "unsupported format {found}: this Worker reads format {FORMAT}"
-                    ))
+                self.report_at(Step::Key("format"), || RuleErrorKind::UnsupportedFormat {
+                    found,
+                    supported: FORMAT,
                 });
             }
         }
@@ -538,13 +539,7 @@ impl<'v> Walker<'v> {
             0 => {}
             1 => return,
             _ if !one_of => return,
-            _ => {
-                return self.report(|| {
-                    RuleErrorKind::Invalid(
-                        "fits more than one of the allowed shapes; make it fit one".into(),
-                    )
-                })
-            }
+            _ => return self.report(|| RuleErrorKind::AmbiguousShape),
         }
         if self.probing {
             self.failed = true;
@@ -615,12 +610,13 @@ impl<'v> Walker<'v> {
                     Some(title) => format!("expected one of the {title} kinds: {list}"),
                     None => format!("expected an object with one of the keys {list}"),
                 };
-                let hint = map
+                let suggestion = map
                     .keys()
-                    .find_map(|key| suggest(key, keys.iter().copied()))
-                    .map(|s| format!(" (did you mean \"{s}\"?)"))
-                    .unwrap_or_default();
-                RuleErrorKind::Invalid(format!("{expected}{hint}"))
+                    .find_map(|key| suggest(key, keys.iter().copied()));
+                RuleErrorKind::NoMatchingShape {
+                    expected,
+                    suggestion,
+                }
             });
         }
         // No clear discriminator: the alternative with most of its required keys present.

@@ -8,8 +8,8 @@
 //! as for `logistic`. Ties go to the earlier centroid.
 
 use super::SignalValue;
+use crate::document::ClusterSignal;
 use crate::error::path_index;
-use crate::rules::document::ClusterSignal;
 
 /// Bounds checked when the rules compile (a cookie-sized visitor and a
 /// rules document in KV do not need more, and scoring stays microseconds).

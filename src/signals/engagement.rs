@@ -10,7 +10,7 @@
 
 use serde_json::{Map, Value};
 
-use super::tracking::series_for;
+use super::series_for;
 use super::value::amount;
 use super::PathGlob;
 use crate::state::series::{bucket_width_for, buckets_needed};

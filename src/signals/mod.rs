@@ -32,8 +32,8 @@ pub use tracking::{page_view_key, Tracker, Tracking};
 
 use serde_json::Value;
 
-use crate::rules::document::VisitorMetric;
-use crate::state::{Timestamp, VisitorState};
+use crate::document::VisitorMetric;
+use crate::state::{Series, Timestamp, VisitorState, WindowCount};
 
 /// A signal's value. Most signals are numbers; some name something (the
 /// visitor's top interest, a cluster), so conditions can say
@@ -269,6 +269,26 @@ pub fn number_to_json(value: f64) -> Value {
     } else {
         serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number)
     }
+}
+
+/// The state's count series for `key`, created (or reset, if its width changed).
+/// Shared by the count and engagement trackers (kept here, below both).
+fn series_for(state: &mut VisitorState, key: u32, width: u32) -> &mut Series {
+    let i = match state.counts.iter().position(|c| c.tracker == key) {
+        Some(i) if state.counts[i].series.width == width => i,
+        Some(i) => {
+            state.counts[i].series = Series::new(width);
+            i
+        }
+        None => {
+            state.counts.push(WindowCount {
+                tracker: key,
+                series: Series::new(width),
+            });
+            state.counts.len() - 1
+        }
+    };
+    &mut state.counts[i].series
 }
 
 #[cfg(test)]

@@ -13,9 +13,10 @@ use serde_json::{Map, Value};
 use super::affinity::{self, AffinityTracker};
 use super::engagement::{self, EngagementTracker};
 use super::glob::PathGlob;
+use super::series_for;
 use super::value::{self, ValueTracker};
 use crate::state::series::{bucket_width_for, buckets_needed};
-use crate::state::{LastEvent, Series, Timestamp, VisitorState, WindowCount};
+use crate::state::{LastEvent, Timestamp, VisitorState};
 
 /// One series the state keeps: an event, optional filters, a window.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,28 +170,9 @@ impl Tracking {
     }
 }
 
-/// The state's count series for `key`, created (or reset, if its width changed).
-pub(super) fn series_for(state: &mut VisitorState, key: u32, width: u32) -> &mut Series {
-    let i = match state.counts.iter().position(|c| c.tracker == key) {
-        Some(i) if state.counts[i].series.width == width => i,
-        Some(i) => {
-            state.counts[i].series = Series::new(width);
-            i
-        }
-        None => {
-            state.counts.push(WindowCount {
-                tracker: key,
-                series: Series::new(width),
-            });
-            state.counts.len() - 1
-        }
-    };
-    &mut state.counts[i].series
-}
-
 /// The hash key of the built-in `page_view` event.
 pub fn page_view_key() -> u32 {
-    crate::rules::compile::key_hash("event:page_view")
+    crate::util::hash::key_hash("event:page_view")
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@
 //! 100 trees of depth 4 is a few hundred predictable loads (benches/models.rs).
 
 use super::SignalValue;
+use crate::document::TreesSignal;
 use crate::error::path_index;
-use crate::rules::document::TreesSignal;
 
 /// Bounds checked when the rules compile.
 pub const MAX_FEATURES: usize = 32;

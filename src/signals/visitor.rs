@@ -1,6 +1,6 @@
 //! `visitor`: session and lifetime metrics kept for every visitor.
 
-use crate::rules::document::VisitorMetric;
+use crate::document::VisitorMetric;
 use crate::state::{Timestamp, VisitorState};
 
 pub(super) fn value(

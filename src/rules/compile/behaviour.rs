@@ -6,29 +6,19 @@
 
 use std::collections::BTreeMap;
 
-use super::{key_hash, Compiler};
-use crate::error::{path_index, path_key, suggest, RuleErrorKind};
-use crate::rules::document::AffinitySignal;
+use super::Compiler;
+use crate::document::AffinitySignal;
+use crate::error::{path_index, path_key, Bound, Choice, Needed, RuleErrorKind};
 use crate::signals::affinity::{path_pattern, AffinitySource, AffinityTracker};
 use crate::signals::engagement::{EngagementTracker, Measure};
 use crate::signals::value::ValueTracker;
 use crate::signals::{Signal, SignalKind, Tracking};
+use crate::util::hash::key_hash;
 
 /// The most categories an affinity may keep (the cookie's decode limit).
 const MAX_KEEP: u32 = crate::state::cookie::MAX_CATEGORIES as u32;
 
 impl Compiler<'_> {
-    fn window(&mut self, path: &str, within: &str) -> u64 {
-        let window = self.duration(path_key(path, "within"), within);
-        if window == 0 {
-            self.err(
-                path_key(path, "within"),
-                RuleErrorKind::Invalid("the window must be longer than 0s".into()),
-            );
-        }
-        window.max(1)
-    }
-
     /// A `sum` or `max` signal's tracker (`kind` is its first key).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn value_tracker(
@@ -46,10 +36,10 @@ impl Compiler<'_> {
         if property.trim().is_empty() {
             self.err(
                 path_key(path, "property"),
-                RuleErrorKind::Invalid("name the event property that holds the amount".into()),
+                RuleErrorKind::Needs(Needed::ValueProperty),
             );
         }
-        let window = self.window(path, within);
+        let window = self.window(path_key(path, "within"), within);
         let key = key_hash(&format!(
             "value:{event}|{property}|{}|{window}",
             glob.unwrap_or("")
@@ -73,7 +63,7 @@ impl Compiler<'_> {
         measure: Measure,
         within: &str,
     ) -> usize {
-        let window = self.window(path, within);
+        let window = self.window(path_key(path, "within"), within);
         let key = key_hash(&format!("engagement:{measure:?}|{glob}|{window}"));
         match tracking.engagement.iter().position(|t| t.key == key) {
             Some(i) => i,
@@ -97,12 +87,7 @@ impl Compiler<'_> {
     ) -> usize {
         let list = path_key(path, "affinity");
         if spec.affinity.is_empty() {
-            self.err(
-                list.clone(),
-                RuleErrorKind::Invalid(
-                    "name at least one source, such as {\"path\": \"/category/{name}\"}".into(),
-                ),
-            );
+            self.err(list.clone(), RuleErrorKind::Needs(Needed::AffinitySource));
         }
         let mut sources = Vec::new();
         let mut canonical = String::from("affinity:");
@@ -115,25 +100,23 @@ impl Compiler<'_> {
             if s.weight.is_nan() || s.weight <= 0.0 || s.weight.is_infinite() {
                 self.err(
                     path_key(&at, "weight"),
-                    RuleErrorKind::Invalid("the weight must be a number above 0".into()),
+                    RuleErrorKind::OutOfBounds(Bound::AffinityWeight),
                 );
             }
             let pattern = match (&s.path, &s.property) {
                 (Some(p), None) => match path_pattern(p) {
                     Ok(re) => Some(re),
                     Err(e) => {
-                        self.err(path_key(&at, "path"), RuleErrorKind::Invalid(e.to_string()));
+                        self.err(
+                            path_key(&at, "path"),
+                            RuleErrorKind::BadPattern(e.to_string()),
+                        );
                         None
                     }
                 },
                 (None, Some(_)) => None,
                 _ => {
-                    self.err(
-                        at.clone(),
-                        RuleErrorKind::Invalid(
-                            "give either \"path\" (a pattern with a {capture}) or \"property\", not both or neither".into(),
-                        ),
-                    );
+                    self.err(at.clone(), RuleErrorKind::ChooseOne(Choice::AffinitySource));
                     None
                 }
             };
@@ -153,14 +136,17 @@ impl Compiler<'_> {
         if !(1..=MAX_KEEP).contains(&spec.keep) {
             self.err(
                 path_key(path, "keep"),
-                RuleErrorKind::Invalid(format!("keep from 1 to {MAX_KEEP} categories")),
+                RuleErrorKind::OutOfBounds(Bound::AffinityKeep { max: MAX_KEEP }),
             );
         }
         let half_life = self.duration(path_key(path, "half_life"), &spec.half_life);
         if half_life == 0 {
             self.err(
                 path_key(path, "half_life"),
-                RuleErrorKind::Invalid("the half-life must be longer than 0s".into()),
+                RuleErrorKind::ZeroDuration {
+                    what: Some("half-life"),
+                    hint: "",
+                },
             );
         }
         let key = key_hash(&canonical);
@@ -203,9 +189,7 @@ impl Compiler<'_> {
                 Some(_) => {
                     self.err(
                         path_key(&path, "share"),
-                        RuleErrorKind::Invalid(format!(
-                            "\"{target}\" is not an affinity signal: a share is of an affinity's top category"
-                        )),
+                        RuleErrorKind::NotAnAffinity { name: target },
                     );
                     continue;
                 }
@@ -214,15 +198,7 @@ impl Compiler<'_> {
                         .iter()
                         .filter(|s| matches!(s.kind, SignalKind::Affinity { .. }))
                         .map(|s| s.name.as_str());
-                    let suggestion = suggest(&target, affinities);
-                    self.err(
-                        path_key(&path, "share"),
-                        RuleErrorKind::UnknownReference {
-                            what: "signal",
-                            name: target,
-                            suggestion,
-                        },
-                    );
+                    self.unknown(path_key(&path, "share"), "signal", &target, affinities);
                     continue;
                 }
             };

@@ -2,7 +2,7 @@
 //!
 //! These types are the single source of truth for the document's shape: the
 //! JSON Schema (`edgeseg schema`, `schema/rules.schema.json`) is generated from
-//! them, and [`super::validate`] checks a document against that shape, reporting
+//! them, and [`crate::rules::validate`] checks a document against that shape, reporting
 //! every problem with its JSON path before anything is deserialized. Meaning
 //! that the shape cannot express (durations, references between parts, regexes,
 //! selectors, cycles) is checked when the document is compiled.

@@ -1,0 +1,67 @@
+//! Phase `settings`: cookie, session, consent and retention settings, with
+//! durations resolved to seconds.
+
+use super::Compiler;
+use crate::error::{DurationLimit, NameOf, RuleErrorKind};
+use crate::origin_cache::CachePolicy;
+use crate::util::ident::is_cookie_name;
+
+/// Settings with durations resolved to seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledSettings {
+    pub cookie_name: String,
+    pub cookie_lifetime: u64,
+    pub refresh_seconds: u32,
+    pub session_timeout: u64,
+    pub respect_gpc: bool,
+    pub consent_cookie: Option<String>,
+    pub consent_deny_values: Vec<String>,
+    pub counter_retention: u64,
+    pub origin_cache: CachePolicy,
+}
+
+impl Compiler<'_> {
+    pub(super) fn settings(&mut self) -> CompiledSettings {
+        let s = &self.doc.settings;
+        let cookie_lifetime = self.duration("settings.cookie_lifetime".into(), &s.cookie_lifetime);
+        let session_timeout = self.duration("settings.session_timeout".into(), &s.session_timeout);
+        let counter_retention =
+            self.duration("settings.counter_retention".into(), &s.counter_retention);
+        if counter_retention < 8 * 86_400 {
+            self.err(
+                "settings.counter_retention",
+                RuleErrorKind::DurationLimit(DurationLimit::CounterRetention),
+            );
+        }
+        if !is_cookie_name(&s.cookie_name) {
+            self.err(
+                "settings.cookie_name",
+                RuleErrorKind::BadName {
+                    of: NameOf::Cookie,
+                    name: s.cookie_name.clone(),
+                },
+            );
+        }
+        if session_timeout == 0 {
+            self.err(
+                "settings.session_timeout",
+                RuleErrorKind::ZeroDuration {
+                    what: None,
+                    hint: "",
+                },
+            );
+        }
+        let origin_cache = self.origin_cache();
+        CompiledSettings {
+            cookie_name: s.cookie_name.clone(),
+            cookie_lifetime,
+            refresh_seconds: s.refresh_seconds,
+            session_timeout: session_timeout.max(1),
+            respect_gpc: s.consent.respect_gpc,
+            consent_cookie: s.consent.cookie.clone(),
+            consent_deny_values: s.consent.deny_values.clone(),
+            counter_retention,
+            origin_cache,
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Small pieces the whole core shares: hashing, identifiers, did-you-mean
+//! suggestions and durations.
+//!
+//! This is the bottom layer: it imports nothing else from the crate, so any
+//! module may use it without creating an import circle (`make lint` checks).
+
+pub mod duration;
+pub mod hash;
+pub mod ident;
+pub mod suggest;
