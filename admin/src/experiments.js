@@ -22,7 +22,7 @@ export function experimentsView(app) {
   days.addEventListener('change', () => app.run(load, status));
   const el = h('section.view#view-experiments', { 'aria-labelledby': 'tab-experiments', hidden: true },
     h('div.toolbar', h('div.toolbar-meta', h('strong', 'Experiments'),
-      h('span.meta-more', ' · from folded counters, a few minutes behind')),
+      h('span.meta-more', ' · from the published counters, a few minutes behind')),
     h('div.actions', days, h('button.secondary', { type: 'button', onclick: () => app.run(load, status) }, 'Refresh'))),
     status.el, list);
   let plots = [];
