@@ -79,7 +79,8 @@ async fn respond(
         counters: counters.as_ref(),
         weights: weights.as_deref(),
         rules_version: super::rules_cache::revision(),
-        webhooks: super::export::webhooks_enabled(env),
+        // Read only when an activation could fire: a secret is a call into the runtime.
+        webhooks: !rules.activations.is_empty() && super::export::webhooks_enabled(env),
     };
     let now = visit.request.facts.now;
     let mut visitor = page::Visitor::load(

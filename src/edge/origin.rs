@@ -80,12 +80,21 @@ pub async fn fetch(
     }
 }
 
-/// `ORIGIN_URL`, when set.
+/// `ORIGIN_URL`, when set. Read once per isolate: a var changes only with a
+/// new deployment, which starts new isolates.
 fn origin_url(env: &Env) -> Option<String> {
-    env.var("ORIGIN_URL")
-        .ok()
-        .map(|v| v.to_string().trim().trim_end_matches('/').to_string())
-        .filter(|v| !v.is_empty())
+    thread_local! {
+        static ORIGIN_URL: std::cell::OnceCell<Option<String>> = const { std::cell::OnceCell::new() };
+    }
+    ORIGIN_URL.with(|u| {
+        u.get_or_init(|| {
+            env.var("ORIGIN_URL")
+                .ok()
+                .map(|v| v.to_string().trim().trim_end_matches('/').to_string())
+                .filter(|v| !v.is_empty())
+        })
+        .clone()
+    })
 }
 
 async fn cached(
