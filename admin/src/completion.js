@@ -2,7 +2,7 @@
 // (schema/rules.schema.json, bundled): property names, enum values, and inside conditions
 // the attributes that exist (declared signals, built-in attributes, counters) and the
 // operators; event, segment, block and signal names where the document expects one.
-import { syntaxTree } from '@codemirror/language';
+import { ensureSyntaxTree, syntaxTree } from '@codemirror/language';
 import { StateEffect, EditorState } from '@codemirror/state';
 import { EditorView, hoverTooltip } from '@codemirror/view';
 import schema from '../../schema/rules.schema.json';
@@ -168,6 +168,15 @@ function valueOptions(path, loc, doc) {
   return out;
 }
 
+/**
+ * The syntax tree up to `pos`. CodeMirror parses in time slices, so on a busy machine the tree
+ * may not reach the cursor yet when completion or hover asks; without this, completion silently
+ * offers nothing for that keystroke. A long document gets at most 100 ms.
+ */
+function treeAt(state, pos) {
+  return ensureSyntaxTree(state, pos, 100) || syntaxTree(state);
+}
+
 /** The completion source. getDoc() returns the parsed document (or null while it does not parse). */
 export function schemaCompletion(getDoc) {
   let lastGood = {};
@@ -175,7 +184,7 @@ export function schemaCompletion(getDoc) {
     const doc = getDoc() || lastGood;
     lastGood = doc;
     const { state, pos } = ctx;
-    const node = syntaxTree(state).resolveInner(pos, -1);
+    const node = treeAt(state, pos).resolveInner(pos, -1);
     const word = ctx.matchBefore(/"?[\w$.:-]*"?/);
     const from = word ? word.from : pos;
     const inKey = node.name === 'PropertyName' || node.name === 'Object' || (node.name === '⚠' && node.parent?.name === 'Object')
@@ -221,7 +230,7 @@ export function schemaCompletion(getDoc) {
 /** Hover text: the schema's description of the property under the pointer. */
 export function schemaHover(getDoc) {
   return hoverTooltip((view, pos) => {
-    const node = syntaxTree(view.state).resolveInner(pos, 1);
+    const node = treeAt(view.state, pos).resolveInner(pos, 1);
     if (node.name !== 'PropertyName') return null;
     const key = keyText(view.state, node);
     const path = pathOf(node.parent, view.state);
