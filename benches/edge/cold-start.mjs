@@ -17,9 +17,8 @@ import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Miniflare } from 'miniflare';
-import { unstable_getMiniflareWorkerOptions } from 'wrangler';
-import { ROOT, TEST_SECRET } from '../../tests/e2e/harness.mjs';
-import { median } from '../../tests/load/miniflare.mjs';
+import { ROOT } from '../../tests/e2e/harness.mjs';
+import { edgesegOptions, median } from '../../tests/load/miniflare.mjs';
 
 const BENCH_DIR = join(ROOT, '.wrangler', 'bench');
 
@@ -44,23 +43,7 @@ export async function bundleGrowthBook() {
 function options(kind, { originUrl, persist, growthbook }) {
   const port = 0;
   if (kind === 'edgeseg') {
-    const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
-    delete workerOptions.assets;
-    return {
-      ...workerOptions,
-      name: 'edgeseg',
-      modules: true,
-      scriptPath: join(ROOT, 'build', 'index.js'),
-      modulesRoot: join(ROOT, 'build'),
-      modulesRules: [
-        { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
-        { type: 'CompiledWasm', include: ['**/*.wasm'] },
-      ],
-      bindings: { ...workerOptions.bindings, EDGESEG_SECRET: TEST_SECRET, ORIGIN_URL: originUrl },
-      defaultPersistRoot: persist,
-      host: '127.0.0.1',
-      port,
-    };
+    return { ...edgesegOptions({ vars: { ORIGIN_URL: originUrl } }), defaultPersistRoot: persist, host: '127.0.0.1', port };
   }
   const scripts = {
     pass: join(ROOT, 'benches', 'edge', 'passthrough.mjs'),

@@ -43,6 +43,28 @@ export async function rssMiB(pid) {
 }
 
 /**
+ * Miniflare options for the built edgeseg Worker (build/, from wrangler.toml's bindings), with
+ * the test secret and `vars`; without the assets router unless `assets` (see startMiniflare).
+ */
+export function edgesegOptions({ assets = false, vars = {} } = {}) {
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
+  if (!assets) delete workerOptions.assets;
+  return {
+    ...workerOptions,
+    name: 'edgeseg',
+    modules: true,
+    scriptPath: join(ROOT, 'build', 'index.js'),
+    modulesRoot: join(ROOT, 'build'),
+    // worker-build's index.js is an ES module next to its wasm.
+    modulesRules: [
+      { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
+      { type: 'CompiledWasm', include: ['**/*.wasm'] },
+    ],
+    bindings: { ...workerOptions.bindings, EDGESEG_SECRET: TEST_SECRET, ...vars },
+  };
+}
+
+/**
  * Starts one Worker in its own workerd process.
  * - `edgeseg: true`: the built Worker (build/index.js and its wasm) with the bindings
  *   wrangler.toml declares (KV, Durable Objects, ...), less `assets` (pages come
@@ -61,21 +83,7 @@ export async function startMiniflare({ edgeseg = false, assets = false, script, 
   let options;
   if (edgeseg) {
     await buildWorker();
-    const { workerOptions } = unstable_getMiniflareWorkerOptions(join(ROOT, 'wrangler.toml'));
-    if (!assets) delete workerOptions.assets;
-    options = {
-      ...workerOptions,
-      name: 'edgeseg',
-      modules: true,
-      scriptPath: join(ROOT, 'build', 'index.js'),
-      modulesRoot: join(ROOT, 'build'),
-      // worker-build's index.js is an ES module next to its wasm.
-      modulesRules: [
-        { type: 'ESModule', include: ['**/*.js', '**/*.mjs'] },
-        { type: 'CompiledWasm', include: ['**/*.wasm'] },
-      ],
-      bindings: { ...workerOptions.bindings, EDGESEG_SECRET: TEST_SECRET, ...vars },
-    };
+    options = edgesegOptions({ assets, vars });
   } else {
     options = { name: 'js', modules: true, scriptPath: script, compatibilityDate: '2025-10-01', bindings: vars };
   }
