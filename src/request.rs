@@ -173,6 +173,15 @@ pub fn path_and_query(url: &str) -> &str {
         .map_or("/", |i| &url[after_scheme + i..])
 }
 
+/// `scheme://host:port` of a URL: everything before its path.
+pub fn site_origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find(['/', '?', '#']) {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
+}
+
 /// Splits a URL (absolute or path-only) into its decoded path and query pairs.
 pub fn split_url(url: &str) -> (String, Vec<(String, String)>) {
     let without_fragment = url.split('#').next().unwrap_or("");

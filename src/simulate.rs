@@ -116,7 +116,7 @@ pub fn simulate_page(
         }
     }
     let now = visitor.now;
-    let origin = origin(&visitor.url);
+    let origin = crate::request::site_origin(&visitor.url);
     let mut events: Vec<_> = visitor
         .events
         .iter()
@@ -164,12 +164,3 @@ fn simulation_keys() -> &'static Keys {
 
 /// The export record id of simulated page views (nothing is exported).
 const RECORD_ID: [u8; 16] = VISITOR_ID;
-
-/// `https://host:port` of a URL (everything before its path).
-fn origin(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find(['/', '?', '#']) {
-        Some(i) => &url[..after_scheme + i],
-        None => url,
-    }
-}

@@ -60,12 +60,34 @@ async fn respond(
     if !is_personalizable(&origin) {
         return Ok(origin);
     }
+    let (outcome, visitor_id) = serve(&visit, &rules, env, ctx).await;
+    let result = respond_with(&origin, outcome, &rules, visitor_id, timing);
+    super::counters::flush_later(env, ctx);
+    match result {
+        Ok(response) => Ok(response),
+        Err(e) => {
+            console_error!("edgeseg: personalization failed, passing the page through: {e}");
+            Ok(origin)
+        }
+    }
+}
+
+/// Runs the page pipeline for `visit` with what the Worker keeps (counters,
+/// bandit weights, keys, the isolate's confirmed exposures), applies the
+/// counts it decides on now, and queues its export. The visitor's id comes
+/// back for the exposures the rewrite's report confirms.
+async fn serve(
+    visit: &Visit,
+    rules: &Rc<CompiledRules>,
+    env: &Env,
+    ctx: &Context,
+) -> (PageOutcome, [u8; 16]) {
     let counters = if rules.reads_counters {
         Some(super::counters::for_conditions(env).await)
     } else {
         None
     };
-    let weights = super::experiments::weights(env, &rules).await;
+    let weights = super::experiments::weights(env, rules).await;
     let keys = super::secret_keys(env);
     if keys.is_none() {
         console_error!(
@@ -74,7 +96,7 @@ async fn respond(
         );
     }
     let context = PageContext {
-        rules: &rules,
+        rules,
         keys: keys.as_deref(),
         counters: counters.as_ref(),
         weights: weights.as_deref(),
@@ -86,7 +108,7 @@ async fn respond(
     let mut visitor = page::Visitor::load(
         &visit.request.cookies,
         visit.consent,
-        &rules,
+        rules,
         context.keys,
         now,
         super::random_bytes(),
@@ -97,15 +119,58 @@ async fn respond(
         super::counters::add(name, now, 1);
     }
     super::export::send_later(env, ctx, super::export::Outbox::from_outcome(&outcome));
-    let result = respond_with(&origin, outcome, &rules, visitor.state.visitor_id, timing);
-    super::counters::flush_later(env, ctx);
-    match result {
-        Ok(response) => Ok(response),
-        Err(e) => {
-            console_error!("edgeseg: personalization failed, passing the page through: {e}");
-            Ok(origin)
-        }
+    (outcome, visitor.state.visitor_id)
+}
+
+/// `GET /__edgeseg/decide?path=/products/x`: what a page load of that path
+/// would decide, as JSON, through the same pipeline (see
+/// [`crate::page::decide`]). Private and never stored; a path that is not
+/// one of this site's is a 400; without rules, nothing applies.
+pub async fn decide(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<web_sys::Response> {
+    if req.method() != "GET" {
+        return super::error_reply(405, "decide answers GET requests").map(Into::into);
     }
+    let url = req.url();
+    let (_, query) = crate::request::split_url(&url);
+    let path = query
+        .iter()
+        .find(|(k, _)| k == "path")
+        .map(|(_, v)| v.as_str());
+    let site = crate::request::site_origin(&url);
+    let page_url = match page::decide::page_url(site, path) {
+        Ok(u) => u,
+        Err(e) => return super::error_reply(400, &e.to_string()).map(Into::into),
+    };
+    let (rules, refresh) = super::rules_cache::for_request(env).await;
+    let reply = |body: &serde_json::Value, set_cookies: Vec<&str>| -> Result<web_sys::Response> {
+        let mut r = Response::from_json(body)?;
+        let headers = r.headers_mut();
+        headers.set("cache-control", "private, no-store")?;
+        for c in set_cookies {
+            headers.append("set-cookie", c)?;
+        }
+        Ok(r.into())
+    };
+    let Some(rules) = rules else {
+        super::rules_cache::refresh_later(refresh, env, ctx);
+        let nothing = serde_json::json!({"path": null, "segments": [], "experiments": {}, "blocks": [], "tracked": false, "preview": false});
+        return reply(&nothing, Vec::new());
+    };
+    let visit = Visit::for_url(&req, &page_url, rules.reads_country);
+    let (outcome, _) = serve(&visit, &rules, env, ctx).await;
+    super::rules_cache::refresh_later(refresh, env, ctx);
+    let set_cookies = outcome
+        .headers
+        .iter()
+        .filter_map(|h| match h {
+            HeaderChange::Append("set-cookie", c) => Some(c.as_str()),
+            _ => None,
+        })
+        .collect();
+    reply(
+        &page::decide::decision(&outcome, &visit.request.facts.path),
+        set_cookies,
+    )
 }
 
 /// When the worker started on this request, and whether it started a rules refresh.
@@ -123,12 +188,15 @@ struct Visit {
 
 impl Visit {
     fn from_request(req: &web_sys::Request, country: bool) -> Option<Visit> {
-        if req.method() != "GET" {
-            return None;
-        }
+        (req.method() == "GET").then(|| Visit::for_url(req, &req.url(), country))
+    }
+
+    /// The visit of the page at `url` (the request's own, or the page a
+    /// decide request names), with the request's headers.
+    fn for_url(req: &web_sys::Request, url: &str, country: bool) -> Visit {
         let headers = Headers(req.headers());
         let header = |name: &str| headers.get(name).ok().flatten();
-        let mut facts = RequestFacts::from_url(&req.url(), super::now_secs());
+        let mut facts = RequestFacts::from_url(url, super::now_secs());
         facts.referrer = header("referer");
         facts.user_agent = header("user-agent");
         facts.accept_language = header("accept-language");
@@ -141,7 +209,7 @@ impl Visit {
             cookies: header("cookie").unwrap_or_default(),
             ..PageRequest::default()
         };
-        Some(Visit { request, consent })
+        Visit { request, consent }
     }
 }
 

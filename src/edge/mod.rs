@@ -51,6 +51,12 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
 async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {
     let url = req.url();
     if let Some(rest) = own_endpoint(&url) {
+        if rest == "decide" {
+            // The page pipeline, as the content path runs it, on the runtime's request.
+            let response = content::decide(req, &env, &ctx).await;
+            counters::flush_later(&env, &ctx);
+            return response;
+        }
         let rest = rest.to_owned();
         let response = endpoints::handle(&rest, Request::from(req), &env, &ctx).await;
         counters::flush_later(&env, &ctx);

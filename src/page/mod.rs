@@ -13,6 +13,7 @@
 //! Worker only does the I/O around it (reading the cookie and the counters,
 //! fetching the page, streaming the rewrite, sending counts and records).
 
+pub mod decide;
 mod events;
 mod visitor;
 
