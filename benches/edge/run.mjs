@@ -122,6 +122,9 @@ async function main() {
         printRow(pageName, caseName, summary);
       }
     }
+    const decision = await decideBeside(workers.edgeseg, headers);
+    console.log(`\nbench-edge: edgeseg, 100 KB page personalized vs GET /__edgeseg/decide for the same path (single-page apps), medians of ${ROUNDS} interleaved rounds`);
+    console.log(`  page load ${decision.page.toFixed(2)} ms CPU/req, decide ${decision.decide.toFixed(2)} ms CPU/req (the page load includes the origin fetch and the rewrite; decide fetches nothing)`);
     const ttfb = {};
     for (const [name, w] of Object.entries(workers)) {
       ttfb[name] = {};
@@ -143,6 +146,29 @@ async function main() {
     origin.close();
   }
   return results;
+}
+
+/** CPU per request of a 100 KB personalized page load and of a decision for the same path, interleaved. */
+async function decideBeside(w, headers) {
+  const page = `${w.url}${PAGES['100 KB'].path}?utm_campaign=bench`;
+  const decide = `${w.url}/__edgeseg/decide?path=${encodeURIComponent(`${PAGES['100 KB'].path}?utm_campaign=bench`)}`;
+  const check = await (await fetch(decide, { headers })).json();
+  if (!check.segments?.includes('campaign')) throw new Error(`decide: unexpected answer ${JSON.stringify(check)}`);
+  const cpu = { page: [], decide: [] };
+  for (const [name, url] of Object.entries({ page, decide })) {
+    await drive({ total: 200 * SCALE, concurrency: CONCURRENCY, request: () => ({ url, headers }) });
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, url] of Object.entries({ page, decide })) {
+      const total = 400 * SCALE;
+      const cpu0 = await w.cpu();
+      const run = await drive({ total, concurrency: CONCURRENCY, request: () => ({ url, headers }) });
+      const cpu1 = await w.cpu();
+      if ((run.statuses[200] ?? 0) !== total) throw new Error(`${name}: ${JSON.stringify(run.statuses)}`);
+      cpu[name].push(((cpu1 - cpu0) * 1000) / total);
+    }
+  }
+  return { page: median(cpu.page), decide: median(cpu.decide) };
 }
 
 function printRow(page, caseName, s) {
