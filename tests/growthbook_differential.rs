@@ -57,7 +57,11 @@ fn run_matches_the_growthbook_js_sdk() {
     let count = std::env::var("EDGESEG_GB_CASES").unwrap_or_else(|_| DEFAULT_CASES.into());
     let doc = sdk_cases(&seed, &count);
     let cases = doc["cases"].as_array().expect("cases");
-    assert_eq!(cases.len().to_string(), count, "the generator made every case");
+    assert_eq!(
+        cases.len().to_string(),
+        count,
+        "the generator made every case"
+    );
 
     let mut mismatches = Vec::new();
     let (mut in_by_hash, mut forced, mut out) = (0, 0, 0);

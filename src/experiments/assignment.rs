@@ -152,7 +152,9 @@ pub enum Assignment {
     },
     /// Forced by the experiment's `force`: in the experiment (GrowthBook's
     /// `inExperiment`), but not by hash (`hashUsed` is false).
-    Forced { variation: usize },
+    Forced {
+        variation: usize,
+    },
     NotIn(NotIn),
 }
 
@@ -189,7 +191,11 @@ impl Assignment {
 /// terms (`""`, `0`, `false`, `null`), which GrowthBook skips. The name is
 /// read literally (no dotted paths); an empty name means `id`.
 pub fn hash_value(attributes: &Value, attribute: &str) -> Option<String> {
-    let attribute = if attribute.is_empty() { "id" } else { attribute };
+    let attribute = if attribute.is_empty() {
+        "id"
+    } else {
+        attribute
+    };
     let value = attributes.as_object()?.get(attribute)?;
     js::truthy(value).then(|| js::to_string(value))
 }
@@ -212,7 +218,11 @@ pub fn run(experiment: &Experiment<'_>, context: &Context<'_>) -> Assignment {
     };
     if let Some(filters) = experiment.filters {
         let passes = |f: &Filter| {
-            let version = if f.hash_version == 0 { 2 } else { f.hash_version };
+            let version = if f.hash_version == 0 {
+                2
+            } else {
+                f.hash_version
+            };
             hash_value(context.attributes, f.attribute.as_deref().unwrap_or("id"))
                 .and_then(|v| hash(&f.seed, &v, version))
                 .is_some_and(|n| f.ranges.iter().any(|&(s, e)| n >= s && n < e))
@@ -230,7 +240,10 @@ pub fn run(experiment: &Experiment<'_>, context: &Context<'_>) -> Assignment {
             return Assignment::NotIn(NotIn::Condition);
         }
     }
-    let seed = experiment.seed.filter(|s| !s.is_empty()).unwrap_or(experiment.key);
+    let seed = experiment
+        .seed
+        .filter(|s| !s.is_empty())
+        .unwrap_or(experiment.key);
     let version = experiment.hash_version.filter(|&v| v != 0).unwrap_or(1);
     let Some(bucket) = hash(seed, &value, version) else {
         return Assignment::NotIn(NotIn::UnknownHashVersion);
@@ -253,9 +266,7 @@ pub fn run(experiment: &Experiment<'_>, context: &Context<'_>) -> Assignment {
     }
     if let Some(force) = experiment.force {
         return match usize::try_from(force) {
-            Ok(variation) if variation < experiment.variations => {
-                Assignment::Forced { variation }
-            }
+            Ok(variation) if variation < experiment.variations => Assignment::Forced { variation },
             _ => Assignment::NotIn(NotIn::ForceOutOfRange { force }),
         };
     }

@@ -128,7 +128,10 @@ mod tests {
     fn strings_and_truthiness_as_in_js() {
         let v: Value = serde_json::from_str("1.0").unwrap();
         assert_eq!(to_string(&v), "1");
-        assert_eq!(to_string(&json!([1, null, [2, "a"], {"b": 1}])), "1,,2,a,[object Object]");
+        assert_eq!(
+            to_string(&json!([1, null, [2, "a"], {"b": 1}])),
+            "1,,2,a,[object Object]"
+        );
         assert_eq!(to_string(&json!(true)), "true");
         assert_eq!(to_string(&json!([])), "");
         for falsy in [json!(0), json!(-0.0), json!(false), json!(""), json!(null)] {

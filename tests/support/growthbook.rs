@@ -41,11 +41,9 @@ pub struct Outcome {
 /// GrowthBook's `run(experiment)` for a visitor with `context`.
 pub fn run_json(ctx: &Value, exp: &Value) -> Outcome {
     let variations = exp["variations"].as_array().map_or(0, Vec::len);
-    let weights: Option<Vec<f64>> = exp["weights"].as_array().map(|w| {
-        w.iter()
-            .map(|x| x.as_f64().unwrap_or(f64::NAN))
-            .collect()
-    });
+    let weights: Option<Vec<f64>> = exp["weights"]
+        .as_array()
+        .map(|w| w.iter().map(|x| x.as_f64().unwrap_or(f64::NAN)).collect());
     let ranges = exp["ranges"].is_array().then(|| ranges_of(&exp["ranges"]));
     let filters: Option<Vec<Filter>> = exp["filters"].as_array().map(|fs| {
         fs.iter()
@@ -74,9 +72,7 @@ pub fn run_json(ctx: &Value, exp: &Value) -> Outcome {
         key: exp["key"].as_str().unwrap_or(""),
         variations,
         weights: weights.as_deref(),
-        coverage: exp
-            .get("coverage")
-            .map(|c| c.as_f64().unwrap_or(f64::NAN)),
+        coverage: exp.get("coverage").map(|c| c.as_f64().unwrap_or(f64::NAN)),
         seed: exp["seed"].as_str(),
         // Not a whole number in u32: a version no SDK knows.
         hash_version: exp
