@@ -283,3 +283,72 @@ pub fn run(experiment: &Experiment<'_>, context: &Context<'_>) -> Assignment {
         range: ranges[variation],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Issue 19: `0` and `false` were hashed, `1.0` as "1.0", and a dotted
+    /// name read a nested value; GrowthBook's JS SDK does none of these.
+    #[test]
+    fn hash_values_are_read_and_printed_as_js_does() {
+        let attrs: Value =
+            serde_json::from_str(r#"{"id": 1.0, "zero": 0, "no": false, "yes": true, "a.b": "flat", "a": {"b": "nested"}, "big": 1e21}"#)
+                .unwrap();
+        assert_eq!(hash_value(&attrs, "id").as_deref(), Some("1"));
+        assert_eq!(hash_value(&attrs, "zero"), None);
+        assert_eq!(hash_value(&attrs, "no"), None);
+        assert_eq!(hash_value(&attrs, "yes").as_deref(), Some("true"));
+        assert_eq!(hash_value(&attrs, "a.b").as_deref(), Some("flat"));
+        assert_eq!(hash_value(&attrs, "big").as_deref(), Some("1e+21"));
+        assert_eq!(
+            hash_value(&attrs, "").as_deref(),
+            Some("1"),
+            "empty means id"
+        );
+        assert_eq!(
+            hash_value(&json!({"id": {"b": 1}}), "id").as_deref(),
+            Some("[object Object]")
+        );
+    }
+
+    /// Issue 19: force was applied before the exclusions and its visitors
+    /// reported out of the experiment.
+    #[test]
+    fn force_comes_after_the_exclusions_and_counts_as_in() {
+        let attrs = json!({"id": "1"});
+        let groups = SavedGroups::default();
+        let context = Context {
+            attributes: &attrs,
+            groups: &groups,
+            disabled: false,
+            qa_mode: false,
+        };
+        let forced = |coverage: f64, force: i64| {
+            let e = Experiment {
+                key: "my-test",
+                variations: 2,
+                coverage: Some(coverage),
+                force: Some(force),
+                ..Default::default()
+            };
+            run(&e, &context)
+        };
+        let got = forced(1.0, 1);
+        assert_eq!(got, Assignment::Forced { variation: 1 });
+        assert!(got.in_experiment() && !got.hash_used());
+        assert!(matches!(
+            forced(0.01, 1),
+            Assignment::NotIn(NotIn::Coverage { .. })
+        ));
+        assert_eq!(
+            forced(1.0, 2),
+            Assignment::NotIn(NotIn::ForceOutOfRange { force: 2 })
+        );
+        assert_eq!(
+            forced(1.0, -1),
+            Assignment::NotIn(NotIn::ForceOutOfRange { force: -1 })
+        );
+    }
+}
