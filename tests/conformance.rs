@@ -9,6 +9,9 @@ use edgeseg::bucketing::{
 use edgeseg::condition::{eval_condition, Condition, SavedGroups};
 use serde_json::Value;
 
+#[path = "support/growthbook.rs"]
+mod growthbook;
+
 const CASES: &str = include_str!("fixtures/growthbook/cases.json");
 const TOLERANCE: f64 = 1e-3;
 
@@ -84,13 +87,7 @@ fn hash_cases() {
     report("hash", cases.len(), failures);
 }
 
-fn ranges_of(v: &Value) -> Vec<(f64, f64)> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r[0].as_f64().unwrap(), r[1].as_f64().unwrap()))
-        .collect()
-}
+use growthbook::ranges_of;
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
@@ -191,6 +188,7 @@ fn get_equal_weights_cases() {
 /// (edgeseg forces variants through signed preview links), and feature
 /// prerequisites (`parentConditions`; edgeseg has no feature flags).
 const RUN_SKIPPED: &[(&str, &str)] = &[
+    ("querystring force", "forcing by URL query string"),
     (
         "querystring force with inactive",
         "forcing by URL query string",
@@ -204,14 +202,9 @@ const RUN_SKIPPED: &[(&str, &str)] = &[
     ("Prerequisite condition fails", "parentConditions"),
 ];
 
-fn optional_ranges(v: &Value) -> Option<Vec<(f64, f64)>> {
-    v.is_array().then(|| ranges_of(v))
-}
-
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn run_cases() {
-    use edgeseg::experiments::assignment::{run, Context, Experiment, Filter};
     let cases = section("run");
     let mut failures = Vec::new();
     let mut ran = 0;
@@ -222,60 +215,8 @@ fn run_cases() {
         }
         ran += 1;
         let (ctx, exp) = (&case[1], &case[2]);
-        let variations = exp["variations"].as_array().cloned().unwrap_or_default();
-        let weights: Option<Vec<f64>> = exp["weights"]
-            .as_array()
-            .map(|w| w.iter().filter_map(Value::as_f64).collect());
-        let ranges = optional_ranges(&exp["ranges"]);
-        let filters: Vec<Filter> = exp["filters"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|f| Filter {
-                seed: f["seed"].as_str().unwrap_or("").to_string(),
-                attribute: f["attribute"].as_str().map(str::to_string),
-                hash_version: f["hashVersion"].as_u64().unwrap_or(2) as u32,
-                ranges: ranges_of(&f["ranges"]),
-            })
-            .collect();
-        let condition = exp
-            .get("condition")
-            .map(|c| Condition::compile(c, "", &mut Vec::new()));
-        let namespace = exp["namespace"].as_array().map(|ns| {
-            (
-                ns[0].as_str().unwrap_or(""),
-                ns[1].as_f64().unwrap_or(0.0),
-                ns[2].as_f64().unwrap_or(0.0),
-            )
-        });
-        let experiment = Experiment {
-            key: exp["key"].as_str().unwrap_or(""),
-            variations: variations.len(),
-            weights: weights.as_deref(),
-            coverage: exp["coverage"].as_f64(),
-            seed: exp["seed"].as_str(),
-            hash_version: exp["hashVersion"].as_u64().map(|v| v as u32),
-            hash_attribute: exp["hashAttribute"].as_str(),
-            namespace,
-            condition: condition.as_ref(),
-            inactive: exp["active"] == Value::Bool(false),
-            force: exp["force"].as_u64().map(|f| f as usize),
-            ranges: ranges.as_deref(),
-            filters: &filters,
-        };
-        let attributes = ctx
-            .get("attributes")
-            .cloned()
-            .unwrap_or(Value::Object(Default::default()));
-        let groups: SavedGroups = ctx["savedGroups"].as_object().cloned().unwrap_or_default();
-        let context = Context {
-            attributes: &attributes,
-            groups: &groups,
-            disabled: ctx["enabled"] == Value::Bool(false),
-            qa_mode: ctx["qaMode"] == Value::Bool(true),
-        };
-        let got = run(&experiment, &context);
-        let value = variations
+        let got = growthbook::run_json(ctx, exp).assignment;
+        let value = exp["variations"]
             .get(got.variation())
             .cloned()
             .unwrap_or(Value::Null);

@@ -1,27 +1,55 @@
 //! GrowthBook's experiment assignment (its SDKs' `run`), over plain values.
 //!
-//! This follows GrowthBook's JS SDK step by step, so that an experiment
-//! defined in GrowthBook terms (key, seed, hash version, weights, coverage,
-//! namespace, filters, ranges, condition) puts the same visitor in the same
-//! variation here: `tests/conformance.rs` runs GrowthBook's `run` cases. What
-//! an edge experiment has no use for is left out: forcing by URL query string
-//! or `forcedVariations` (edgeseg forces through signed preview links) and
-//! feature prerequisites (`parentConditions`).
+//! This follows GrowthBook's JS SDK (`runExperiment` in its `core.ts`) step
+//! by step, so that an experiment defined in GrowthBook terms (key, seed, hash
+//! version, weights, coverage, namespace, filters, ranges, condition, force,
+//! status) puts the same visitor in the same variation here, down to the
+//! attribute values JS treats as missing (`0`, `false`, `""`) and how it
+//! prints the rest (`1.0` as `1`). `tests/conformance.rs` runs GrowthBook's
+//! complete `run` section and `tests/growthbook_differential.rs` compares
+//! thousands of generated cases with the JS SDK itself. Where GrowthBook's
+//! SDKs disagree with each other (an id `true`, negative weights that sum
+//! to 1), the JS SDK is followed: `true` hashes as `true`, and such weights
+//! give the empty and overlapping ranges JS computes.
+//!
+//! Left out, because they only make sense in a browser SDK or cannot be
+//! written in a rules document: forcing by URL query string and
+//! `forcedVariations` (edgeseg forces through signed preview links), feature
+//! prerequisites (`parentConditions`: edgeseg has no feature flags), URL
+//! targeting (`url`, `urlPatterns`: edgeseg places experiments on pages by
+//! their blocks), `include` (a JS function), sticky bucketing (edgeseg keeps
+//! the assignment in its cookie), the deprecated `groups` (saved groups and
+//! `$inGroup` replace them), context `overrides`, contextual bandits and
+//! variation `meta` (edgeseg names variants by id).
 
 use serde_json::Value;
 
 use crate::bucketing::{choose_variation, get_bucket_ranges, hash, in_namespace};
 use crate::condition::{Condition, SavedGroups};
+use crate::util::js;
 
 /// A filter: the visitor's hash under `seed` must fall in one of `ranges`
 /// (GrowthBook's `filters`, a generalisation of namespaces).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
     pub seed: String,
-    /// The attribute hashed (default: the experiment's hash attribute).
+    /// The attribute hashed; `None` or empty means `id` (GrowthBook's
+    /// default), whatever the experiment's own hash attribute is.
     pub attribute: Option<String>,
+    /// 0 stands for GrowthBook's default, 2.
     pub hash_version: u32,
     pub ranges: Vec<(f64, f64)>,
+}
+
+/// GrowthBook's experiment `status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Status {
+    #[default]
+    Running,
+    /// Nobody enters (checked with `active: false`, before anything else).
+    Draft,
+    /// Nobody enters by hash, but a `force` still serves its variation.
+    Stopped,
 }
 
 /// One experiment as GrowthBook describes it.
@@ -31,19 +59,27 @@ pub struct Experiment<'a> {
     pub variations: usize,
     pub weights: Option<&'a [f64]>,
     pub coverage: Option<f64>,
+    /// Empty or absent: the key (GrowthBook's `seed || key`).
     pub seed: Option<&'a str>,
-    /// GrowthBook's default is 1 when absent.
+    /// Absent or 0: 1 (GrowthBook's `hashVersion || 1`).
     pub hash_version: Option<u32>,
-    /// Default `id`.
+    /// Absent or empty: `id`. A literal attribute name: `a.b` is the
+    /// attribute named `a.b`, not `b` inside `a` (GrowthBook reads
+    /// `attributes[hashAttribute]`).
     pub hash_attribute: Option<&'a str>,
     pub namespace: Option<(&'a str, f64, f64)>,
     pub condition: Option<&'a Condition>,
-    /// `false` = GrowthBook's `active: false`.
+    /// `true` = GrowthBook's `active: false`.
     pub inactive: bool,
-    pub force: Option<usize>,
+    pub status: Status,
+    /// GrowthBook's `force`: served only to visitors the experiment would
+    /// include anyway (it is checked after every exclusion). Outside
+    /// `0..variations` it excludes the visitor.
+    pub force: Option<i64>,
     /// Explicit ranges, which take the place of weights and coverage.
     pub ranges: Option<&'a [(f64, f64)]>,
-    pub filters: &'a [Filter],
+    /// Present (even empty): the namespace is ignored, as in GrowthBook.
+    pub filters: Option<&'a [Filter]>,
 }
 
 /// The visitor side: attributes and the context switches.
@@ -62,8 +98,10 @@ pub struct Context<'a> {
 pub enum NotIn {
     TooFewVariations,
     Disabled,
+    /// `active: false` or `status: "draft"`.
     Inactive,
-    /// The hash attribute is missing or empty.
+    /// The hash attribute is missing, or falsy in JS terms (`""`, `0`,
+    /// `false`, `null`): GrowthBook skips such visitors.
     NoHashValue,
     Filtered,
     NotInNamespace,
@@ -74,7 +112,13 @@ pub enum NotIn {
     Coverage {
         bucket: f64,
     },
+    /// The experiment forces a variation that does not exist.
+    ForceOutOfRange {
+        force: i64,
+    },
     QaMode,
+    /// `status: "stopped"`.
+    Stopped,
 }
 
 impl NotIn {
@@ -90,7 +134,9 @@ impl NotIn {
             NotIn::Condition => "condition did not hold".into(),
             NotIn::UnknownHashVersion => "unknown hash version".into(),
             NotIn::Coverage { bucket } => format!("bucket {bucket:.4} outside coverage"),
+            NotIn::ForceOutOfRange { force } => format!("forced variation {force} does not exist"),
             NotIn::QaMode => "QA mode".into(),
+            NotIn::Stopped => "stopped".into(),
         }
     }
 }
@@ -104,7 +150,8 @@ pub enum Assignment {
         bucket: f64,
         range: (f64, f64),
     },
-    /// Forced by the experiment's `force` (not counted as in the experiment).
+    /// Forced by the experiment's `force`: in the experiment (GrowthBook's
+    /// `inExperiment`), but not by hash (`hashUsed` is false).
     Forced {
         variation: usize,
     },
@@ -114,12 +161,20 @@ pub enum Assignment {
 impl Assignment {
     /// GrowthBook's `inExperiment`.
     pub fn in_experiment(&self) -> bool {
-        matches!(self, Assignment::Hashed { .. })
+        !matches!(self, Assignment::NotIn(_))
     }
 
     /// GrowthBook's `hashUsed`.
     pub fn hash_used(&self) -> bool {
-        self.in_experiment()
+        matches!(self, Assignment::Hashed { .. })
+    }
+
+    /// GrowthBook's `bucket`: the hash value, when assigned by hash.
+    pub fn bucket(&self) -> Option<f64> {
+        match self {
+            Assignment::Hashed { bucket, .. } => Some(*bucket),
+            _ => None,
+        }
     }
 
     /// The variation served: the assigned one, or the first (control).
@@ -131,19 +186,22 @@ impl Assignment {
     }
 }
 
-/// The hash input: the attribute's value as JS's `String(v)` gives it; `None`
-/// when it is missing, null or empty (GrowthBook skips such visitors).
+/// The hash input: the attribute's value as JS's `String(v)` prints it
+/// (`1.0` as `1`, `true` as `true`); `None` when it is missing or falsy in JS
+/// terms (`""`, `0`, `false`, `null`), which GrowthBook skips. The name is
+/// read literally (no dotted paths); an empty name means `id`.
 pub fn hash_value(attributes: &Value, attribute: &str) -> Option<String> {
-    let text = match crate::template::lookup(attributes.as_object()?, attribute.split('.'))? {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        Value::Bool(b) => b.to_string(),
-        _ => return None,
+    let attribute = if attribute.is_empty() {
+        "id"
+    } else {
+        attribute
     };
-    (!text.is_empty()).then_some(text)
+    let value = attributes.as_object()?.get(attribute)?;
+    js::truthy(value).then(|| js::to_string(value))
 }
 
-/// Runs one experiment for one visitor, in GrowthBook's order of checks.
+/// Runs one experiment for one visitor, in GrowthBook's order of checks
+/// (its JS SDK's `runExperiment`, steps 1 to 13 bar the browser-only ones).
 pub fn run(experiment: &Experiment<'_>, context: &Context<'_>) -> Assignment {
     if experiment.variations < 2 {
         return Assignment::NotIn(NotIn::TooFewVariations);
@@ -151,28 +209,25 @@ pub fn run(experiment: &Experiment<'_>, context: &Context<'_>) -> Assignment {
     if context.disabled {
         return Assignment::NotIn(NotIn::Disabled);
     }
-    if experiment.inactive {
+    if experiment.inactive || experiment.status == Status::Draft {
         return Assignment::NotIn(NotIn::Inactive);
-    }
-    if let Some(variation) = experiment.force {
-        if variation < experiment.variations {
-            return Assignment::Forced { variation };
-        }
     }
     let attribute = experiment.hash_attribute.unwrap_or("id");
     let Some(value) = hash_value(context.attributes, attribute) else {
         return Assignment::NotIn(NotIn::NoHashValue);
     };
-    if !experiment.filters.is_empty() {
+    if let Some(filters) = experiment.filters {
         let passes = |f: &Filter| {
-            let v = match &f.attribute {
-                Some(a) => hash_value(context.attributes, a),
-                None => Some(value.clone()),
+            let version = if f.hash_version == 0 {
+                2
+            } else {
+                f.hash_version
             };
-            v.and_then(|v| hash(&f.seed, &v, f.hash_version))
+            hash_value(context.attributes, f.attribute.as_deref().unwrap_or("id"))
+                .and_then(|v| hash(&f.seed, &v, version))
                 .is_some_and(|n| f.ranges.iter().any(|&(s, e)| n >= s && n < e))
         };
-        if !experiment.filters.iter().all(passes) {
+        if !filters.iter().all(passes) {
             return Assignment::NotIn(NotIn::Filtered);
         }
     } else if let Some(ns) = experiment.namespace {
@@ -185,8 +240,12 @@ pub fn run(experiment: &Experiment<'_>, context: &Context<'_>) -> Assignment {
             return Assignment::NotIn(NotIn::Condition);
         }
     }
-    let seed = experiment.seed.unwrap_or(experiment.key);
-    let Some(bucket) = hash(seed, &value, experiment.hash_version.unwrap_or(1)) else {
+    let seed = experiment
+        .seed
+        .filter(|s| !s.is_empty())
+        .unwrap_or(experiment.key);
+    let version = experiment.hash_version.filter(|&v| v != 0).unwrap_or(1);
+    let Some(bucket) = hash(seed, &value, version) else {
         return Assignment::NotIn(NotIn::UnknownHashVersion);
     };
     let computed;
@@ -205,13 +264,91 @@ pub fn run(experiment: &Experiment<'_>, context: &Context<'_>) -> Assignment {
     if chosen < 0 {
         return Assignment::NotIn(NotIn::Coverage { bucket });
     }
+    if let Some(force) = experiment.force {
+        return match usize::try_from(force) {
+            Ok(variation) if variation < experiment.variations => Assignment::Forced { variation },
+            _ => Assignment::NotIn(NotIn::ForceOutOfRange { force }),
+        };
+    }
     if context.qa_mode {
         return Assignment::NotIn(NotIn::QaMode);
+    }
+    if experiment.status == Status::Stopped {
+        return Assignment::NotIn(NotIn::Stopped);
     }
     let variation = chosen as usize;
     Assignment::Hashed {
         variation,
         bucket,
         range: ranges[variation],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Issue 19: `0` and `false` were hashed, `1.0` as "1.0", and a dotted
+    /// name read a nested value; GrowthBook's JS SDK does none of these.
+    #[test]
+    fn hash_values_are_read_and_printed_as_js_does() {
+        let attrs: Value =
+            serde_json::from_str(r#"{"id": 1.0, "zero": 0, "no": false, "yes": true, "a.b": "flat", "a": {"b": "nested"}, "big": 1e21}"#)
+                .unwrap();
+        assert_eq!(hash_value(&attrs, "id").as_deref(), Some("1"));
+        assert_eq!(hash_value(&attrs, "zero"), None);
+        assert_eq!(hash_value(&attrs, "no"), None);
+        assert_eq!(hash_value(&attrs, "yes").as_deref(), Some("true"));
+        assert_eq!(hash_value(&attrs, "a.b").as_deref(), Some("flat"));
+        assert_eq!(hash_value(&attrs, "big").as_deref(), Some("1e+21"));
+        assert_eq!(
+            hash_value(&attrs, "").as_deref(),
+            Some("1"),
+            "empty means id"
+        );
+        assert_eq!(
+            hash_value(&json!({"id": {"b": 1}}), "id").as_deref(),
+            Some("[object Object]")
+        );
+    }
+
+    /// Issue 19: force was applied before the exclusions and its visitors
+    /// reported out of the experiment.
+    #[test]
+    fn force_comes_after_the_exclusions_and_counts_as_in() {
+        let attrs = json!({"id": "1"});
+        let groups = SavedGroups::default();
+        let context = Context {
+            attributes: &attrs,
+            groups: &groups,
+            disabled: false,
+            qa_mode: false,
+        };
+        let forced = |coverage: f64, force: i64| {
+            let e = Experiment {
+                key: "my-test",
+                variations: 2,
+                coverage: Some(coverage),
+                force: Some(force),
+                ..Default::default()
+            };
+            run(&e, &context)
+        };
+        let got = forced(1.0, 1);
+        assert_eq!(got, Assignment::Forced { variation: 1 });
+        assert!(got.in_experiment() && !got.hash_used());
+        assert!(matches!(
+            forced(0.01, 1),
+            Assignment::NotIn(NotIn::Coverage { .. })
+        ));
+        assert_eq!(
+            forced(1.0, 2),
+            Assignment::NotIn(NotIn::ForceOutOfRange { force: 2 })
+        );
+        assert_eq!(
+            forced(1.0, -1),
+            Assignment::NotIn(NotIn::ForceOutOfRange { force: -1 })
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Small pieces the whole core shares: hashing, identifiers, did-you-mean
-//! suggestions and durations.
+//! suggestions, durations and JavaScript's view of JSON values.
 //!
 //! This is the bottom layer: it imports nothing else from the crate, so any
 //! module may use it without creating an import circle (`make lint` checks).
@@ -7,4 +7,5 @@
 pub mod duration;
 pub mod hash;
 pub mod ident;
+pub mod js;
 pub mod suggest;

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use super::segments::unknown_attribute;
 use super::{CompiledBlock, CompiledContent, CompiledSegment, Compiler};
 use crate::condition::Condition;
 use crate::document::{
@@ -359,6 +360,17 @@ impl Compiler<'_> {
             self.err(
                 path_key(path, "hash_attribute"),
                 RuleErrorKind::Needs(Needed::HashAttribute),
+            );
+        } else if let Some(suggestion) = unknown_attribute(&spec.hash_attribute, signals) {
+            // GrowthBook reads the hash attribute by its literal name, so a
+            // typo or a dotted path (`query.user`) would leave everyone out.
+            self.err(
+                path_key(path, "hash_attribute"),
+                RuleErrorKind::UnknownReference {
+                    what: "attribute or signal",
+                    name: spec.hash_attribute.clone(),
+                    suggestion,
+                },
             );
         }
         if let Some(ns) = &spec.namespace {
