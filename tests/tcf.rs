@@ -135,7 +135,10 @@ fn the_library_chose_both_vendor_encodings_and_both_are_read() {
             edgeseg::consent::tcf::VendorSet::Ranges { .. } => ranges += 1,
         }
     }
-    assert!(bitfield > 0 && ranges > 0, "bitfield {bitfield}, ranges {ranges}");
+    assert!(
+        bitfield > 0 && ranges > 0,
+        "bitfield {bitfield}, ranges {ranges}"
+    );
 }
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -242,11 +245,15 @@ fn serve(rules: &CompiledRules, cookies: &str) -> Served {
         tracked,
         measured,
         counted: o.counted,
-        state_cookie: o.headers.iter().any(|h| {
-            matches!(h, HeaderChange::Append("set-cookie", v) if v.starts_with("edgeseg="))
-        }),
+        state_cookie: o.headers.iter().any(
+            |h| matches!(h, HeaderChange::Append("set-cookie", v) if v.starts_with("edgeseg=")),
+        ),
         counts: o.counts,
-        campaign_content: o.classification.content.iter().any(|(_, s)| s == "campaign"),
+        campaign_content: o
+            .classification
+            .content
+            .iter()
+            .any(|(_, s)| s == "campaign"),
     }
 }
 
@@ -267,11 +274,19 @@ fn the_default_mapping_switches_storing_personalizing_and_measuring() {
     assert!(all.tracked && all.measured && all.counted && all.state_cookie);
     assert_eq!(all.counts, none.counts);
 
-    for declined in ["reject_all", "store_only", "measure_only", "personalize_without_store"] {
+    for declined in [
+        "reject_all",
+        "store_only",
+        "measure_only",
+        "personalize_without_store",
+    ] {
         let s = serve(&rules, &tcf_cookie(declined));
         assert!(!s.tracked && !s.counted && !s.state_cookie, "{declined}");
         assert!(s.counts.is_empty(), "{declined}: {:?}", s.counts);
-        assert!(s.campaign_content, "{declined}: request-only content still applies");
+        assert!(
+            s.campaign_content,
+            "{declined}: request-only content still applies"
+        );
     }
 
     // Store and personalize without measure: the state is kept, nothing counted.
@@ -296,8 +311,14 @@ fn a_string_that_does_not_decode_is_no_consent_and_the_page_is_still_served() {
         String::new(),
     ] {
         let s = serve(&rules, &format!("euconsent-v2={broken}"));
-        assert!(!s.tracked && !s.state_cookie && s.counts.is_empty(), "{broken:?}");
-        assert!(s.campaign_content, "{broken:?}: the page is personalized from the request");
+        assert!(
+            !s.tracked && !s.state_cookie && s.counts.is_empty(),
+            "{broken:?}"
+        );
+        assert!(
+            s.campaign_content,
+            "{broken:?}: the page is personalized from the request"
+        );
     }
 }
 
@@ -366,7 +387,10 @@ fn a_tracked_but_unmeasured_visitor_records_events_and_counts_none() {
     );
     let counts = page::record_events(&rules, &mut v, &events, NOW, |_, _| exported += 1);
     assert!(counts.is_empty() && exported == 0);
-    assert!(v.set_cookie(&rules, Some(&keys)).is_some(), "the event is kept in the state");
+    assert!(
+        v.set_cookie(&rules, Some(&keys)).is_some(),
+        "the event is kept in the state"
+    );
     let mut v = Visitor::load(
         &tcf_cookie("accept_all"),
         ConsentSignals::default(),
@@ -401,10 +425,7 @@ fn levels_are_all_or_nothing_per_level() {
         }
     );
     // Purpose 5 without 6 is not "personalize".
-    assert_eq!(
-        policy.levels_for(&case("store_purpose5_only")).personalize,
-        false
-    );
+    assert!(!policy.levels_for(&case("store_purpose5_only")).personalize);
     assert_eq!(policy.levels_for("garbage"), Levels::NONE);
 }
 
@@ -412,16 +433,41 @@ fn levels_are_all_or_nothing_per_level() {
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn bad_tcf_settings_are_refused_with_their_paths() {
     for (tcf, path, message) in [
-        (json!({"store": [0]}), "settings.consent.tcf.store[0]", "from 1 to 24"),
-        (json!({"measure": [8, 25]}), "settings.consent.tcf.measure[1]", "from 1 to 24"),
-        (json!({"cookie": "euconsent v2"}), "settings.consent.tcf.cookie", "euconsent v2"),
-        (json!({"vendor": 0}), "settings.consent.tcf.vendor", "from 1 to 65535"),
-        (json!({"purposes": [1]}), "settings.consent.tcf.purposes", "unknown field"),
+        (
+            json!({"store": [0]}),
+            "settings.consent.tcf.store[0]",
+            "from 1 to 24",
+        ),
+        (
+            json!({"measure": [8, 25]}),
+            "settings.consent.tcf.measure[1]",
+            "from 1 to 24",
+        ),
+        (
+            json!({"cookie": "euconsent v2"}),
+            "settings.consent.tcf.cookie",
+            "euconsent v2",
+        ),
+        (
+            json!({"vendor": 0}),
+            "settings.consent.tcf.vendor",
+            "from 1 to 65535",
+        ),
+        (
+            json!({"purposes": [1]}),
+            "settings.consent.tcf.purposes",
+            "unknown field",
+        ),
     ] {
         let mut doc = json!({"format": 1, "version": "x", "settings": {"consent": {}}});
         doc["settings"]["consent"]["tcf"] = tcf.clone();
-        let errors = CompiledRules::from_value(&doc).err().unwrap_or_else(|| panic!("{tcf} compiled"));
+        let errors = CompiledRules::from_value(&doc)
+            .err()
+            .unwrap_or_else(|| panic!("{tcf} compiled"));
         let text = errors.to_string();
-        assert!(text.contains(path) && text.contains(message), "{tcf}: {text}");
+        assert!(
+            text.contains(path) && text.contains(message),
+            "{tcf}: {text}"
+        );
     }
 }

@@ -384,7 +384,7 @@ mod tests {
             (300, 12),
             (7, 12),
             (1, 6),
-            (4, 6), // e
+            (4, 6),  // e
             (13, 6), // n
             (150, 12),
             (5, 6),
@@ -405,7 +405,16 @@ mod tests {
         // Vendor consents as a bitfield of 10: vendors 2 and 10.
         f.extend([(10, 16), (0, 1), (0b01_0000_0001, 10)]);
         // Vendor LI as ranges: 3, and 100-200.
-        f.extend([(200, 16), (1, 1), (2, 12), (0, 1), (3, 16), (1, 1), (100, 16), (200, 16)]);
+        f.extend([
+            (200, 16),
+            (1, 1),
+            (2, 12),
+            (0, 1),
+            (3, 16),
+            (1, 1),
+            (100, 16),
+            (200, 16),
+        ]);
         f.push((0, 12));
         let tc = TcString::decode(&pack(&f)).unwrap();
         assert_eq!(tc.created, 17_000_000_000);
@@ -419,7 +428,9 @@ mod tests {
         assert!(tc.purpose_legitimate_interest(8) && !tc.purpose_legitimate_interest(7));
         let consents: Vec<u16> = (0..=12).filter(|&v| tc.vendor_consent(v)).collect();
         assert_eq!(consents, vec![2, 10]);
-        let li: Vec<u16> = (0..=300).filter(|&v| tc.vendor_legitimate_interest(v)).collect();
+        let li: Vec<u16> = (0..=300)
+            .filter(|&v| tc.vendor_legitimate_interest(v))
+            .collect();
         assert_eq!(li.len(), 102);
         assert!(li.starts_with(&[3, 100]) && li.ends_with(&[200]));
         assert!(!tc.purpose_consent(0) && !tc.purpose_consent(25));
