@@ -313,13 +313,13 @@ impl Default for ConsentSettings {
 pub struct TcfSettings {
     /// The cookie with the TC string (default "euconsent-v2"); null: TCF is not read.
     pub cookie: Option<String>,
-    /// Purposes needed to keep the state cookie on the device (default [1]).
+    /// Purposes needed to keep the state cookie on the device (default `[1]`).
     #[cfg_attr(not(target_arch = "wasm32"), schemars(inner(range(min = 1, max = 24))))]
     pub store: Vec<u8>,
-    /// Purposes needed to choose content from the visitor's history (default [5, 6]).
+    /// Purposes needed to choose content from the visitor's history (default `[5, 6]`).
     #[cfg_attr(not(target_arch = "wasm32"), schemars(inner(range(min = 1, max = 24))))]
     pub personalize: Vec<u8>,
-    /// Purposes needed to count the visitor, export and fire webhooks (default [8, 9]).
+    /// Purposes needed to count the visitor, export and fire webhooks (default `[8, 9]`).
     #[cfg_attr(not(target_arch = "wasm32"), schemars(inner(range(min = 1, max = 24))))]
     pub measure: Vec<u8>,
     /// A vendor id (your own, if you are on the IAB's vendor list) that must
