@@ -315,17 +315,17 @@ pub struct TcfSettings {
     pub cookie: Option<String>,
     /// Purposes needed to keep the state cookie on the device (default `[1]`).
     #[cfg_attr(not(target_arch = "wasm32"), schemars(inner(range(min = 1, max = 24))))]
-    pub store: Vec<u8>,
+    pub store: Vec<u32>,
     /// Purposes needed to choose content from the visitor's history (default `[5, 6]`).
     #[cfg_attr(not(target_arch = "wasm32"), schemars(inner(range(min = 1, max = 24))))]
-    pub personalize: Vec<u8>,
+    pub personalize: Vec<u32>,
     /// Purposes needed to count the visitor, export and fire webhooks (default `[8, 9]`).
     #[cfg_attr(not(target_arch = "wasm32"), schemars(inner(range(min = 1, max = 24))))]
-    pub measure: Vec<u8>,
+    pub measure: Vec<u32>,
     /// A vendor id (your own, if you are on the IAB's vendor list) that must
     /// have consent as well; without it the visitor is not tracked.
-    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1)))]
-    pub vendor: Option<u16>,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1, max = 65535)))]
+    pub vendor: Option<u32>,
 }
 
 impl Default for TcfSettings {

@@ -84,12 +84,17 @@ impl Compiler<'_> {
                 },
             );
         }
+        // The schema bounds purposes to 1-24 and vendors to 1-65535; anything
+        // else (never reached) becomes 0, which never has consent.
+        let purposes = |p: &[u32]| -> Vec<u8> {
+            p.iter().map(|&n| u8::try_from(n).unwrap_or(0)).collect()
+        };
         Some(TcfPolicy {
             cookie,
-            store: t.store.clone(),
-            personalize: t.personalize.clone(),
-            measure: t.measure.clone(),
-            vendor: t.vendor,
+            store: purposes(&t.store),
+            personalize: purposes(&t.personalize),
+            measure: purposes(&t.measure),
+            vendor: t.vendor.map(|v| u16::try_from(v).unwrap_or(0)),
         })
     }
 }
