@@ -86,9 +86,8 @@ impl Compiler<'_> {
         }
         // The schema bounds purposes to 1-24 and vendors to 1-65535; anything
         // else (never reached) becomes 0, which never has consent.
-        let purposes = |p: &[u32]| -> Vec<u8> {
-            p.iter().map(|&n| u8::try_from(n).unwrap_or(0)).collect()
-        };
+        let purposes =
+            |p: &[u32]| -> Vec<u8> { p.iter().map(|&n| u8::try_from(n).unwrap_or(0)).collect() };
         Some(TcfPolicy {
             cookie,
             store: purposes(&t.store),
