@@ -286,6 +286,10 @@ pub struct ConsentSettings {
     pub cookie: Option<String>,
     /// Values of that cookie that mean "no tracking".
     pub deny_values: Vec<String>,
+    /// The IAB TCF v2.2 consent string your consent platform writes, and the
+    /// purposes each of edgeseg's consent levels needs (README, "Consent from
+    /// your consent platform").
+    pub tcf: TcfSettings,
 }
 
 impl Default for ConsentSettings {
@@ -294,6 +298,44 @@ impl Default for ConsentSettings {
             respect_gpc: true,
             cookie: None,
             deny_values: vec!["0".into(), "no".into(), "false".into(), "deny".into()],
+            tcf: TcfSettings::default(),
+        }
+    }
+}
+
+/// Which TCF purposes (1 to 24) each consent level needs: all of those
+/// listed, by consent. A visitor is tracked (state cookie) with `store` and
+/// `personalize`, and counted with `measure` too. Without a TC string in the
+/// cookie nothing changes; a string that does not decode means no consent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct TcfSettings {
+    /// The cookie with the TC string (default "euconsent-v2"); null: TCF is not read.
+    pub cookie: Option<String>,
+    /// Purposes needed to keep the state cookie on the device (default `[1]`).
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(inner(range(min = 1, max = 24))))]
+    pub store: Vec<u32>,
+    /// Purposes needed to choose content from the visitor's history (default `[5, 6]`).
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(inner(range(min = 1, max = 24))))]
+    pub personalize: Vec<u32>,
+    /// Purposes needed to count the visitor, export and fire webhooks (default `[8, 9]`).
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(inner(range(min = 1, max = 24))))]
+    pub measure: Vec<u32>,
+    /// A vendor id (your own, if you are on the IAB's vendor list) that must
+    /// have consent as well; without it the visitor is not tracked.
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(range(min = 1, max = 65535)))]
+    pub vendor: Option<u32>,
+}
+
+impl Default for TcfSettings {
+    fn default() -> Self {
+        TcfSettings {
+            cookie: Some("euconsent-v2".into()),
+            store: vec![1],
+            personalize: vec![5, 6],
+            measure: vec![8, 9],
+            vendor: None,
         }
     }
 }

@@ -17,6 +17,7 @@
 //!   - [`signals`]: behavioural values derived from the visitor state.
 //!   - [`state`]: the visitor state and its signed cookie codec.
 //!   - [`request`]: request facts and the attribute object conditions see.
+//!   - [`consent`]: the IAB TCF v2.2 consent string and the three consent levels (store, personalize, measure).
 //!   - [`classify`]: request + state + rules + now → segments and a rewrite plan.
 //!   - [`page`]: the per-page pipeline: one page's every decision, for the Worker, the CLI and the admin API.
 //!   - [`simulate`]: a described visitor replayed through the page pipeline (CLI and admin API).
@@ -42,7 +43,7 @@
 //! experiments, events    run against the compiled rules
 //! rules                  validate and compile the document (CompiledRules)
 //! signals, condition     signal kinds and trackers; targeting conditions
-//! counters, request, preview, bucketing, error
+//! counters, request, preview, bucketing, error, consent
 //! document, state, template, rewrite, auth, origin_cache
 //! util                   the leaf: hashing, names, did-you-mean, durations
 //! ```
@@ -54,6 +55,7 @@ pub mod auth;
 pub mod bucketing;
 pub mod classify;
 pub mod condition;
+pub mod consent;
 pub mod counters;
 pub mod document;
 pub mod error;

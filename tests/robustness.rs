@@ -1,10 +1,12 @@
 //! Untrusted input never panics: the rules document (KV, admin API, CLI), page
-//! events (`POST /__edgeseg/event`), preview tokens and request URLs, fed
+//! events (`POST /__edgeseg/event`), preview tokens, request URLs and TCF
+//! consent strings (the `euconsent-v2` cookie), fed
 //! arbitrary bytes and mutations of valid input. (Cookies have their own
 //! properties in `tests/state_props.rs`.) Fuzzing by property test, since
 //! cargo-fuzz needs a nightly toolchain these machines don't have.
 #![cfg(not(target_arch = "wasm32"))]
 
+use edgeseg::consent::TcString;
 use edgeseg::events::parse_events;
 use edgeseg::preview::{self, PreviewKey};
 use edgeseg::request::RequestFacts;
@@ -76,5 +78,26 @@ proptest! {
     fn request_urls_never_panic(url in ".{0,200}") {
         let facts = RequestFacts::from_url(&url, 1_764_237_600);
         let _ = facts.attributes();
+    }
+
+    #[test]
+    fn tcf_strings_from_arbitrary_text_never_panic(text in ".{0,300}") {
+        let _ = TcString::decode(&text);
+    }
+
+    /// Version 2 and base64url throughout, so decoding gets past the header
+    /// into the vendor sections: decoded or a typed error, and every vendor
+    /// lookup on a decoded string answers.
+    #[test]
+    fn tcf_strings_of_valid_characters_decode_or_are_refused(tail in "[A-Za-z0-9_-]{0,400}") {
+        let text = format!("C{tail}");
+        match TcString::decode(&text) {
+            Ok(tc) => {
+                for id in [0u16, 1, 2, 100, 1000, u16::MAX] {
+                    let _ = (tc.vendor_consent(id), tc.vendor_legitimate_interest(id));
+                }
+            }
+            Err(e) => prop_assert!(!e.to_string().is_empty()),
+        }
     }
 }

@@ -16,7 +16,10 @@ use super::Visitor;
 /// allow, and returns the counter increments (name, amount). `on_recorded`
 /// sees each event right after it is recorded, with the state as it is then
 /// (the export's record of that event). A visitor who is not tracked gets
-/// nothing recorded and counts nothing.
+/// nothing recorded and counts nothing; one who is tracked but not measured
+/// (consent to store and personalize, not to measure) has the events recorded
+/// into their state, so segments built on them work, and nothing counted,
+/// converted or exported.
 pub fn record_events(
     rules: &CompiledRules,
     visitor: &mut Visitor,
@@ -28,10 +31,14 @@ pub fn record_events(
     if !visitor.tracked {
         return counts;
     }
+    let measured = visitor.measured;
     let state = &mut visitor.state;
     let admitted = admit(&mut state.rate, events.len(), now, RateLimit::default());
     for event in &events[..admitted] {
         classify::record_event(rules, state, &event.name, &event.path, &event.props, now);
+        if !measured {
+            continue;
+        }
         on_recorded(event, state);
         counts.push((counter_names::events(&event.name), 1));
         counts.extend(crate::experiments::exposure::convert(

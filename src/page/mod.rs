@@ -85,7 +85,7 @@ pub struct PageOutcome {
     pub classification: Classification,
     /// Consent allows storing and counting this visitor.
     pub tracked: bool,
-    /// This page view is counted and exported (tracked, and no preview).
+    /// This page view is counted and exported (tracked, measured, and no preview).
     pub counted: bool,
     pub preview: PreviewDecision,
     /// Header changes to the origin's response, `Set-Cookie` included.
@@ -204,8 +204,9 @@ pub fn serve(
         crate::export::transitions::member_keys(&visitor.state.memberships)
     };
     let mut classification = classify::classify(rules, facts, &mut visitor.state, &options);
-    // Counted (and exported) only for visitors who may be tracked, and never for previews.
-    let counted = visitor.tracked && !preview.is_active();
+    // Counted (and exported) only for visitors who may be tracked and
+    // measured, and never for previews.
+    let counted = visitor.tracked && visitor.measured && !preview.is_active();
 
     let mut records = Vec::new();
     let mut webhooks = Vec::new();

@@ -1,7 +1,13 @@
 //! The visitor behind a request: consent, the signed state cookie, and the
 //! `Set-Cookie` that carries the new state back. Shared by the page pipeline
 //! and the event endpoint, so both decide consent the same way.
+//!
+//! Consent comes from three places, and any "no" wins: `Sec-GPC: 1`, the
+//! site's own consent cookie (`settings.consent.cookie`), and the IAB TCF
+//! string its consent platform writes (`settings.consent.tcf`, see
+//! [`crate::consent`] for the levels and why).
 
+use crate::consent::Levels;
 use crate::preview::PreviewKey;
 use crate::rules::CompiledRules;
 use crate::state::cookie::{self, CookieKey};
@@ -42,9 +48,13 @@ impl ConsentSignals {
 /// The visitor of one request.
 pub struct Visitor {
     pub state: VisitorState,
-    /// False when consent says no (GPC, the consent cookie) or no secret is
-    /// configured: nothing is stored and nothing per-visitor is counted.
+    /// False when consent says no (GPC, the consent cookie, a TCF string
+    /// without the store or personalize purposes) or no secret is configured:
+    /// nothing is stored and nothing per-visitor is counted.
     pub tracked: bool,
+    /// Tracked, and consent allows measuring too: the visit and its events
+    /// are counted, exported and may fire webhooks.
+    pub measured: bool,
     /// The state cookie as it came, so an unchanged state writes no `Set-Cookie`.
     incoming: Option<String>,
 }
@@ -67,7 +77,18 @@ impl Visitor {
             cookie::find_cookie(cookies, name)
                 .is_some_and(|v| settings.consent_deny_values.iter().any(|d| d == v))
         });
-        let tracked = keys.is_some() && !(settings.respect_gpc && consent.gpc) && !consent_denied;
+        // Without a TC string the platform has said nothing, and nothing changes.
+        let levels = settings
+            .tcf
+            .as_ref()
+            .and_then(|tcf| cookie::find_cookie(cookies, &tcf.cookie).map(|v| tcf.levels_for(v)))
+            .unwrap_or(Levels::ALL);
+        let tracked = keys.is_some()
+            && !(settings.respect_gpc && consent.gpc)
+            && !consent_denied
+            && levels.store
+            && levels.personalize;
+        let measured = tracked && levels.measure;
         let incoming = cookie::find_cookie(cookies, &settings.cookie_name).map(str::to_string);
         let decoded = match (keys, &incoming, tracked) {
             (Some(keys), Some(value), true) => cookie::decode(value, &keys.cookie).ok(),
@@ -76,16 +97,18 @@ impl Visitor {
         Visitor {
             state: decoded.unwrap_or_else(|| VisitorState::fresh(fresh_id, now)),
             tracked,
+            measured,
             incoming,
         }
     }
 
-    /// A visitor made from a state in memory (simulations): tracked, with no
-    /// incoming cookie.
+    /// A visitor made from a state in memory (simulations): tracked and
+    /// measured, with no incoming cookie.
     pub fn from_state(state: VisitorState) -> Visitor {
         Visitor {
             state,
             tracked: true,
+            measured: true,
             incoming: None,
         }
     }

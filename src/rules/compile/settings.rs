@@ -2,6 +2,7 @@
 //! durations resolved to seconds.
 
 use super::Compiler;
+use crate::consent::TcfPolicy;
 use crate::error::{DurationLimit, NameOf, RuleErrorKind};
 use crate::origin_cache::CachePolicy;
 use crate::util::ident::is_cookie_name;
@@ -16,6 +17,8 @@ pub struct CompiledSettings {
     pub respect_gpc: bool,
     pub consent_cookie: Option<String>,
     pub consent_deny_values: Vec<String>,
+    /// How the TCF string maps to consent levels; `None` when it is not read.
+    pub tcf: Option<TcfPolicy>,
     pub counter_retention: u64,
     pub origin_cache: CachePolicy,
 }
@@ -52,6 +55,7 @@ impl Compiler<'_> {
             );
         }
         let origin_cache = self.origin_cache();
+        let tcf = self.tcf();
         CompiledSettings {
             cookie_name: s.cookie_name.clone(),
             cookie_lifetime,
@@ -60,8 +64,36 @@ impl Compiler<'_> {
             respect_gpc: s.consent.respect_gpc,
             consent_cookie: s.consent.cookie.clone(),
             consent_deny_values: s.consent.deny_values.clone(),
+            tcf,
             counter_retention,
             origin_cache,
         }
+    }
+}
+
+impl Compiler<'_> {
+    fn tcf(&mut self) -> Option<TcfPolicy> {
+        let t = &self.doc.settings.consent.tcf;
+        let cookie = t.cookie.clone()?;
+        if !is_cookie_name(&cookie) {
+            self.err(
+                "settings.consent.tcf.cookie",
+                RuleErrorKind::BadName {
+                    of: NameOf::Cookie,
+                    name: cookie.clone(),
+                },
+            );
+        }
+        // The schema bounds purposes to 1-24 and vendors to 1-65535; anything
+        // else (never reached) becomes 0, which never has consent.
+        let purposes =
+            |p: &[u32]| -> Vec<u8> { p.iter().map(|&n| u8::try_from(n).unwrap_or(0)).collect() };
+        Some(TcfPolicy {
+            cookie,
+            store: purposes(&t.store),
+            personalize: purposes(&t.personalize),
+            measure: purposes(&t.measure),
+            vendor: t.vendor.map(|v| u16::try_from(v).unwrap_or(0)),
+        })
     }
 }
