@@ -3,15 +3,14 @@
 //! (tests/fixtures/stats/make_reference.py → reference.json). Run natively and
 //! in wasm32, since the Worker computes results.
 
-use edgeseg::experiments::stats::{
-    absolute_uplift, beta_cdf, chance_to_beat, chance_to_beat_exact, chance_to_beat_integrated,
-    fixed_horizon_p, msprt_p, relative_uplift, sequential_p, sequential_p_at,
-    sequential_p_planned, srm_p, value_difference, wilson, Arm, EXACT_SUM_TERMS,
-    PLANNED_EXPOSURES, SRM_P,
-};
 use edgeseg::counters::names;
 use edgeseg::experiments::results::{results_json, HourlyTotals};
 use edgeseg::experiments::stats::holm;
+use edgeseg::experiments::stats::{
+    absolute_uplift, beta_cdf, chance_to_beat, chance_to_beat_exact, chance_to_beat_integrated,
+    fixed_horizon_p, msprt_p, relative_uplift, sequential_p, sequential_p_at, sequential_p_planned,
+    srm_p, value_difference, wilson, Arm, EXACT_SUM_TERMS, PLANNED_EXPOSURES, SRM_P,
+};
 use edgeseg::rules::CompiledRules;
 use serde_json::{json, Value};
 
@@ -213,7 +212,9 @@ fn chance_to_beat_is_exact_to_1e_9() {
         let want = c["p"].as_f64().unwrap();
         let got = chance_to_beat(&control, &variant);
         if (got - want).abs() > 1e-9 {
-            failures.push(format!("{control:?} vs {variant:?}: got {got}, want {want}"));
+            failures.push(format!(
+                "{control:?} vs {variant:?}: got {got}, want {want}"
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -239,7 +240,12 @@ fn exact_sum_and_integration_agree() {
     for (c0, n0, c1, n1) in [
         (300, 10_000, 340, 10_000),
         (5_000, 40_000, 5_150, 41_000),
-        (EXACT_SUM_TERMS + 10, 4 * EXACT_SUM_TERMS, EXACT_SUM_TERMS, 4 * EXACT_SUM_TERMS),
+        (
+            EXACT_SUM_TERMS + 10,
+            4 * EXACT_SUM_TERMS,
+            EXACT_SUM_TERMS,
+            4 * EXACT_SUM_TERMS,
+        ),
     ] {
         let arm = |conversions, exposures| Arm {
             conversions,
@@ -247,8 +253,14 @@ fn exact_sum_and_integration_agree() {
             ..Arm::default()
         };
         let (c, v) = (arm(c0, n0), arm(c1, n1));
-        let (sum, integral) = (chance_to_beat_exact(&c, &v), chance_to_beat_integrated(&c, &v));
-        assert!((sum - integral).abs() < 1e-9, "{c0}/{n0} vs {c1}/{n1}: {sum} vs {integral}");
+        let (sum, integral) = (
+            chance_to_beat_exact(&c, &v),
+            chance_to_beat_integrated(&c, &v),
+        );
+        assert!(
+            (sum - integral).abs() < 1e-9,
+            "{c0}/{n0} vs {c1}/{n1}: {sum} vs {integral}"
+        );
     }
 }
 
@@ -268,14 +280,18 @@ fn sequential_and_fixed_horizon_p_match_gbstats_and_scipy() {
             c["p_sequential"].as_f64().unwrap(),
         );
         if !rel(seq, want_seq) {
-            failures.push(format!("{control:?} vs {variant:?} sequential: {seq} vs {want_seq}"));
+            failures.push(format!(
+                "{control:?} vs {variant:?} sequential: {seq} vs {want_seq}"
+            ));
         }
         let (fixed, want_fixed) = (
             fixed_horizon_p(&control, &variant),
             c["p_fixed_horizon"].as_f64().unwrap(),
         );
         if !rel(fixed, want_fixed) {
-            failures.push(format!("{control:?} vs {variant:?} fixed: {fixed} vs {want_fixed}"));
+            failures.push(format!(
+                "{control:?} vs {variant:?} fixed: {fixed} vs {want_fixed}"
+            ));
         }
         // z against GrowthBook's Welch t: the same reading past a few
         // thousand exposures (documented in the README).
@@ -344,7 +360,10 @@ fn peeking_at_the_sequential_p_keeps_false_positives_under_alpha() {
         f64::from(peeking_hits) / f64::from(runs),
     );
     assert!(seq_rate < 0.05, "sequential false positives {seq_rate}");
-    assert!(peek_rate > 0.1, "peeking at the fixed-horizon p {peek_rate}");
+    assert!(
+        peek_rate > 0.1,
+        "peeking at the fixed-horizon p {peek_rate}"
+    );
 }
 
 /// Arms at 0 % and 100 % get an interval with width, matching statsmodels'
@@ -412,7 +431,10 @@ fn results_show_fixed_horizon_and_corrected_p_values() {
     };
     for (variant, purchases, signups) in [("control", 30, 10), ("bold", 60, 12), ("calm", 0, 9)] {
         put(names::exposures("hero_test", variant), 100);
-        put(names::conversions("hero_test", variant, "purchase"), purchases);
+        put(
+            names::conversions("hero_test", variant, "purchase"),
+            purchases,
+        );
         put(names::conversions("hero_test", variant, "signup"), signups);
     }
     let out = results_json(&rules, &totals, 0, 23, &Default::default());
@@ -429,7 +451,13 @@ fn results_show_fixed_horizon_and_corrected_p_values() {
             if vs.is_null() {
                 continue;
             }
-            for field in ["absolute", "relative", "chance_to_beat", "p_value", "value_difference"] {
+            for field in [
+                "absolute",
+                "relative",
+                "chance_to_beat",
+                "p_value",
+                "value_difference",
+            ] {
                 assert!(vs.get(field).is_some(), "{field} kept");
             }
             raw.push(vs["p_value"].as_f64().unwrap());
@@ -439,7 +467,10 @@ fn results_show_fixed_horizon_and_corrected_p_values() {
     let adjusted = holm(&raw);
     for (vs, want) in rows.iter().zip(adjusted) {
         assert_eq!(vs["p_value_adjusted"].as_f64().unwrap(), want);
-        assert!(vs["p_fixed_horizon_adjusted"].as_f64().unwrap() >= vs["p_fixed_horizon"].as_f64().unwrap());
+        assert!(
+            vs["p_fixed_horizon_adjusted"].as_f64().unwrap()
+                >= vs["p_fixed_horizon"].as_f64().unwrap()
+        );
         let (narrow, wide) = (&vs["absolute"], &vs["absolute_corrected"]);
         assert!(wide["low"].as_f64().unwrap() < narrow["low"].as_f64().unwrap());
         assert!(wide["high"].as_f64().unwrap() > narrow["high"].as_f64().unwrap());

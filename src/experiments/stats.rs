@@ -557,7 +557,10 @@ pub fn compare(control: &Arm, variant: &Arm) -> Comparison {
 /// stays valid at every look. Ties and NaN are handled (NaN counts as 1).
 pub fn holm(p: &[f64]) -> Vec<f64> {
     let m = p.len();
-    let clean: Vec<f64> = p.iter().map(|&x| if x.is_nan() { 1.0 } else { x }).collect();
+    let clean: Vec<f64> = p
+        .iter()
+        .map(|&x| if x.is_nan() { 1.0 } else { x })
+        .collect();
     let mut order: Vec<usize> = (0..m).collect();
     order.sort_by(|&a, &b| clean[a].total_cmp(&clean[b]));
     let mut adjusted = vec![1.0; m];
