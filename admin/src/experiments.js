@@ -86,8 +86,8 @@ export function experimentsView(app) {
   function goalSection(e, goal, g, colors, body) {
     // With several variants or goals the p-values shown are Holm-adjusted (the results say so).
     const corrected = (e.corrections?.comparisons || 0) > 1;
-    const seqLabel = `p-value (sequential${corrected ? ', Holm' : ''})`;
-    const fixedLabel = `p-value (fixed horizon${corrected ? ', Holm' : ''})`;
+    // The fixed-horizon p sits under the sequential one, labelled, so the table keeps its width.
+    const pLabel = `p-value: sequential / fixed horizon${corrected ? ' (Holm)' : ''}`;
     const pValue = (p) => (p === undefined || p === null ? '—' : p < 0.001 ? '< 0.001' : p.toFixed(3));
     const rows = g.variants.map((v) => {
       const vs = v.vs_control;
@@ -102,13 +102,13 @@ export function experimentsView(app) {
         h('td.uplift', { 'data-label': 'Uplift (pts, 95 %)' }, vs ? `${signed(vs.absolute.estimate, 2)} [${signed(vs.absolute.low, 2)}, ${signed(vs.absolute.high, 2)}]` : '—'),
         h('td', { 'data-label': 'Relative' }, vs && vs.relative ? `${signed(vs.relative.estimate)} % [${signed(vs.relative.low)}, ${signed(vs.relative.high)}]` : '—'),
         h('td.chance', { 'data-label': 'Chance to beat control' }, vs ? pct(vs.chance_to_beat) : '—'),
-        h('td.pvalue', { 'data-label': seqLabel }, vs ? pValue(corrected ? vs.p_value_adjusted : vs.p_value) : '—'),
-        h('td.pvalue-fixed', { 'data-label': fixedLabel }, vs ? pValue(corrected ? vs.p_fixed_horizon_adjusted : vs.p_fixed_horizon) : '—'),
+        h('td.pvalue', { 'data-label': pLabel }, vs ? h('span', pValue(corrected ? vs.p_value_adjusted : vs.p_value),
+          h('span.pvalue-fixed', `fixed ${pValue(corrected ? vs.p_fixed_horizon_adjusted : vs.p_fixed_horizon)}`)) : '—'),
         h('td', { 'data-label': 'Value / visitor (95 %)' }, g.has_value
           ? `${money(v.value_per_visitor.estimate)} [${money(v.value_per_visitor.low)}, ${money(v.value_per_visitor.high)}]` : '—'));
     });
     const table = h('div.table-wrap', h('table.exp-table', { dataset: { goal } },
-      h('thead', h('tr', ['Variant', 'Exposures', 'Conversions', 'Rate', 'Uplift (pts, 95 %)', 'Relative', 'Chance to beat control', seqLabel, fixedLabel, 'Value / visitor (95 %)'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', h('tr', ['Variant', 'Exposures', 'Conversions', 'Rate', 'Uplift (pts, 95 %)', 'Relative', 'Chance to beat control', pLabel, 'Value / visitor (95 %)'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', rows)));
     // From the first look with any exposure on.
     let series = Object.entries(g.cumulative_rate || {});
