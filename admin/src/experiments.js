@@ -84,6 +84,11 @@ export function experimentsView(app) {
   }
 
   function goalSection(e, goal, g, colors, body) {
+    // With several variants or goals the p-values shown are Holm-adjusted (the results say so).
+    const corrected = (e.corrections?.comparisons || 0) > 1;
+    // The fixed-horizon p sits under the sequential one, labelled, so the table keeps its width.
+    const pLabel = `p-value: sequential / fixed horizon${corrected ? ' (Holm)' : ''}`;
+    const pValue = (p) => (p === undefined || p === null ? '—' : p < 0.001 ? '< 0.001' : p.toFixed(3));
     const rows = g.variants.map((v) => {
       const vs = v.vs_control;
       const win = vs && vs.absolute.low > 0;
@@ -97,18 +102,21 @@ export function experimentsView(app) {
         h('td.uplift', { 'data-label': 'Uplift (pts, 95 %)' }, vs ? `${signed(vs.absolute.estimate, 2)} [${signed(vs.absolute.low, 2)}, ${signed(vs.absolute.high, 2)}]` : '—'),
         h('td', { 'data-label': 'Relative' }, vs && vs.relative ? `${signed(vs.relative.estimate)} % [${signed(vs.relative.low)}, ${signed(vs.relative.high)}]` : '—'),
         h('td.chance', { 'data-label': 'Chance to beat control' }, vs ? pct(vs.chance_to_beat) : '—'),
-        h('td.pvalue', { 'data-label': 'p-value (sequential)' }, vs ? (vs.p_value < 0.001 ? '< 0.001' : vs.p_value.toFixed(3)) : '—'),
+        h('td.pvalue', { 'data-label': pLabel }, vs ? h('span', pValue(corrected ? vs.p_value_adjusted : vs.p_value),
+          h('span.pvalue-fixed', `fixed ${pValue(corrected ? vs.p_fixed_horizon_adjusted : vs.p_fixed_horizon)}`)) : '—'),
         h('td', { 'data-label': 'Value / visitor (95 %)' }, g.has_value
           ? `${money(v.value_per_visitor.estimate)} [${money(v.value_per_visitor.low)}, ${money(v.value_per_visitor.high)}]` : '—'));
     });
     const table = h('div.table-wrap', h('table.exp-table', { dataset: { goal } },
-      h('thead', h('tr', ['Variant', 'Exposures', 'Conversions', 'Rate', 'Uplift (pts, 95 %)', 'Relative', 'Chance to beat control', 'p-value (sequential)', 'Value / visitor (95 %)'].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', h('tr', ['Variant', 'Exposures', 'Conversions', 'Rate', 'Uplift (pts, 95 %)', 'Relative', 'Chance to beat control', pLabel, 'Value / visitor (95 %)'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', rows)));
     // From the first look with any exposure on.
     let series = Object.entries(g.cumulative_rate || {});
     const first = Math.max(0, e.looks.findIndex((_, i) => series.some(([, v]) => v[i] !== null)));
     series = series.map(([k, v]) => [k, v.slice(first)]);
     return h('div.goal', h('h3', `Goal “${goal}”`), table,
+      h('p.hint.exp-p-note', 'The sequential p-value stays valid however often you look; the fixed-horizon one only if you read it once, at a sample size planned in advance.'
+        + (corrected ? ` Both are Holm-adjusted for ${e.corrections.comparisons} comparisons (variants × goals).` : '')),
       h('h3', 'Cumulative conversion rate'),
       chart(`rate-${e.key}-${goal}`, e.looks.slice(first), series, colors, null, true),
       h('p.hint', `Points are daily looks (${formatTime(body.from * 1000)} – ${formatTime(body.to * 1000)}).`));

@@ -39,6 +39,31 @@ fn arm(totals: &HourlyTotals, key: &str, variant: &str, goal: &str, through: u64
     }
 }
 
+/// Adds Holm-adjusted p-values beside the raw ones in every `vs_control`
+/// of an experiment's goals (`p_value_adjusted`, sequential;
+/// `p_fixed_horizon_adjusted`), over all its comparisons together.
+fn correct(goals: &mut serde_json::Map<String, Value>, comparisons: usize) {
+    let mut rows: Vec<&mut serde_json::Map<String, Value>> = goals
+        .values_mut()
+        .filter_map(|g| g["variants"].as_array_mut())
+        .flat_map(|variants| variants.iter_mut())
+        .filter_map(|v| v["vs_control"].as_object_mut())
+        .collect();
+    debug_assert_eq!(rows.len(), comparisons);
+    for (field, adjusted) in [
+        ("p_value", "p_value_adjusted"),
+        ("p_fixed_horizon", "p_fixed_horizon_adjusted"),
+    ] {
+        let raw: Vec<f64> = rows
+            .iter()
+            .map(|r| r[field].as_f64().unwrap_or(1.0))
+            .collect();
+        for (row, p) in rows.iter_mut().zip(stats::holm(&raw)) {
+            row.insert(adjusted.to_owned(), json!(p));
+        }
+    }
+}
+
 /// Results of every experiment and holdout over hours `from_hour..=to_hour`.
 pub fn results_json(
     rules: &CompiledRules,
@@ -77,6 +102,10 @@ pub fn results_json(
                     None => json!({"p": null, "flag": false}),
                 }
             };
+            // Every variant against the control on every goal is one
+            // comparison of the family corrected for (see `stats::holm`).
+            let comparisons = variant_ids.len().saturating_sub(1) * e.goals.len();
+            let family_alpha = stats::ALPHA / comparisons.max(1) as f64;
             let mut goals = serde_json::Map::new();
             let mut enough = true;
             for goal in &e.goals {
@@ -103,6 +132,8 @@ pub fn results_json(
                                 "relative": c.relative.as_ref().map(interval),
                                 "chance_to_beat": c.chance_to_beat,
                                 "p_value": p,
+                                "p_fixed_horizon": c.p_fixed_horizon,
+                                "absolute_corrected": interval(&stats::absolute_uplift_at(&control, a, family_alpha)),
                                 "value_difference": interval(&c.value_difference),
                             })
                         });
@@ -111,6 +142,7 @@ pub fn results_json(
                             "exposures": a.exposures,
                             "conversions": a.conversions,
                             "rate": a.rate(),
+                            "rate_interval": interval(&a.rate_interval()),
                             "value": a.value_sum,
                             "value_per_visitor": interval(&a.value_per_visitor()),
                             "enough_data": a.enough(),
@@ -137,6 +169,7 @@ pub fn results_json(
                     json!({"variants": rows, "cumulative_rate": series, "has_value": goal.value.is_some()}),
                 );
             }
+            correct(&mut goals, comparisons);
             json!({
                 "key": e.key,
                 "kind": if e.holdout_of.is_some() { "holdout" } else { "experiment" },
@@ -152,6 +185,12 @@ pub fn results_json(
                 "min_exposures": stats::MIN_EXPOSURES,
                 "min_conversions": stats::MIN_CONVERSIONS,
                 "goals": goals,
+                "corrections": {
+                    "method": "holm",
+                    "comparisons": comparisons,
+                    "family_alpha": stats::ALPHA,
+                    "intervals": format!("absolute_corrected: Bonferroni, {:.4} % two-sided", 100.0 * (1.0 - family_alpha)),
+                },
                 "looks": looks.iter().map(|h| (h + 1) * 3_600).collect::<Vec<_>>(),
                 "bandit_history": bandit.map_or_else(Vec::new, |b| b.history.clone()),
             })
@@ -160,7 +199,12 @@ pub fn results_json(
     json!({
         "from": from_hour * 3_600,
         "to": (to_hour + 1) * 3_600,
-        "sequential_test": format!("mSPRT (always-valid p-value), normal mixture tau = {}", stats::MSPRT_TAU),
+        "sequential_test": format!(
+            "mSPRT (always-valid p-value), normal mixture tuned to the metric's variance and {} planned exposures",
+            stats::PLANNED_EXPOSURES
+        ),
+        "planned_exposures": stats::PLANNED_EXPOSURES,
+        "rate_interval": "Wilson score, 95 %",
         "experiments": experiments,
     })
 }
