@@ -25,8 +25,9 @@ use super::record::Record;
 
 /// The default cap on sampled moments (`--sample`).
 pub const DEFAULT_CAP: usize = 300_000;
-/// A kept moment's memory, roughly (measured: see BENCHMARKS.md).
-pub const BYTES_PER_MOMENT: usize = 400;
+/// A kept moment's memory through the fit, at most (measured with k-means on
+/// a million sampled moments: see BENCHMARKS.md "Training in bounded memory").
+pub const BYTES_PER_MOMENT: usize = 600;
 /// Distinct event and signal names remembered; later new names are ignored.
 pub const MAX_NAMES: usize = 4_096;
 
