@@ -394,10 +394,16 @@ const WINDOWS: [u64; 9] = [
 ];
 
 /// A `--within` that fits an export covering `span` seconds: the longest
-/// usual window at most a third of the span, so that about two thirds of the
-/// moments have a whole window to be labelled by. `None` under 90 minutes.
+/// usual window at most two fifths of the span, so that about 60% of the
+/// moments have a whole window to be labelled by. `None` under 75 minutes.
 pub fn within_that_fits(span: u64) -> Option<u64> {
-    WINDOWS.into_iter().find(|w| w * 3 <= span)
+    WINDOWS.into_iter().find(|&w| fits(w, span))
+}
+
+/// Whether a label window of `within` leaves most of an export covering
+/// `span` seconds labelled.
+pub fn fits(within: u64, span: u64) -> bool {
+    within.saturating_mul(5) <= span.saturating_mul(2)
 }
 
 /// "3.5 days" or "20 hours": a span for people.
@@ -418,7 +424,8 @@ mod tests {
     #[test]
     fn the_suggested_window_leaves_two_thirds_of_the_span() {
         assert_eq!(within_that_fits(30 * 86_400), Some(7 * 86_400));
-        assert_eq!(within_that_fits(20 * 86_400), Some(3 * 86_400));
+        assert_eq!(within_that_fits(15 * 86_400), Some(3 * 86_400));
+        assert_eq!(within_that_fits(18 * 86_400), Some(7 * 86_400));
         assert_eq!(within_that_fits(3 * 86_400), Some(86_400));
         assert_eq!(within_that_fits(86_400), Some(6 * 3_600));
         assert_eq!(within_that_fits(4_000), None);

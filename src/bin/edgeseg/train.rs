@@ -509,7 +509,7 @@ fn read_sample(t: &Train) -> Result<(Counts, Sample), String> {
 /// that fits the data found.
 fn within_hint(facts: &StreamFacts, label: &Label) -> String {
     let span = facts.last_ts.saturating_sub(facts.first_ts);
-    if label.within.saturating_mul(3) <= span {
+    if examples::fits(label.within, span) {
         return String::new();
     }
     match examples::within_that_fits(span) {
