@@ -269,3 +269,186 @@ fn usage_and_data_errors_are_clear() {
     let _ = std::fs::remove_dir_all(&empty);
     let _ = std::fs::remove_dir_all(&tiny);
 }
+
+/// Gzip of `text`.
+fn gz(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text.as_bytes()).unwrap();
+    e.finish().unwrap()
+}
+
+/// Records of `n` visitors carrying the models' own outputs (as the export
+/// records every signal), in an hour of the synthetic export's first day.
+fn model_outputs(n: usize) -> String {
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "{{\"v\":1,\"id\":\"m{i}\",\"ts\":{},\"kind\":\"page_view\",\"visitor\":\"mv{i}\",\"event\":\"page_view\",\"signals\":{{\"views_7d\":3,\"likely_buyer_score\":{},\"purchase_chance\":0.{}}}}}\n",
+            1_793_491_200 + 3_600 * 30 + i as u64,
+            0.05 + 0.003 * i as f64,
+            10 + i
+        ));
+    }
+    text
+}
+
+#[test]
+fn bad_files_are_reported_as_files_and_bad_lines_as_lines() {
+    let dir = temp("bad-files");
+    generate(&dir);
+    let hour = dir.join("events/2026/11/03/05");
+    std::fs::create_dir_all(&hour).unwrap();
+    std::fs::write(hour.join("x1.ndjson.gz"), b"not gzip at all").unwrap();
+    let whole = gz(&model_outputs(50));
+    std::fs::write(hour.join("x2.ndjson.gz"), &whole[..whole.len() / 2]).unwrap();
+    std::fs::write(
+        hour.join("x3.ndjson"),
+        "{\"v\":2,\"id\":\"z\",\"ts\":1,\"kind\":\"x\",\"visitor\":\"q\",\"event\":\"e\"}\n{\"v\":1,\"id\":\"cut",
+    )
+    .unwrap();
+    let (code, out, err) = run(&[
+        "train",
+        "kmeans",
+        dir.to_str().unwrap(),
+        "--k",
+        "3",
+        "--features",
+        "views_7d,carts_7d,searches_7d",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "--json is quiet on stderr: {err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["unreadable_files"], json!(2));
+    assert_eq!(report["bad_lines"], json!(1));
+    assert_eq!(report["other_version"], json!(1));
+    let text = report["report"].as_str().unwrap();
+    assert!(text.contains("; 2 unreadable files (the first: "), "{text}");
+    assert!(text.contains("1 line not a record"), "{text}");
+    assert!(!text.contains("lines skipped"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn default_features_leave_out_model_outputs_so_the_block_validates() {
+    let dir = temp("model-outputs");
+    generate(&dir);
+    let hour = dir.join("events/2026/11/02/06");
+    std::fs::create_dir_all(&hour).unwrap();
+    std::fs::write(hour.join("models.ndjson.gz"), gz(&model_outputs(60))).unwrap();
+    let d = dir.to_str().unwrap();
+    let (code, out, err) = run(&[
+        "train", "trees", d, "--label", "purchase", "--within", "1d", "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["features"],
+        json!(["carts_7d", "searches_7d", "views_7d"])
+    );
+    let text = report["report"].as_str().unwrap();
+    assert!(
+        text.contains("Left out by default: likely_buyer_score (every value a chance")
+            && text.contains("purchase_chance"),
+        "{text}"
+    );
+    // The block pastes into rules that validate.
+    let rules = dir.join("rules.json");
+    std::fs::write(&rules, rules_with(&report["signal"]).to_string()).unwrap();
+    let (code, out, err) = run(&["validate", rules.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_new_users_mistakes_get_answers() {
+    let dir = temp("new-user");
+    generate(&dir);
+    let d = dir.to_str().unwrap();
+    // --names of the wrong count is a usage error.
+    let (code, _, err) = run(&["train", "kmeans", d, "--k", "3", "--names", "a,b"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--names gives 2 names for 3 clusters"),
+        "{err}"
+    );
+    // An unknown --label lists the events the export holds.
+    let (code, _, err) = run(&["train", "logistic", d, "--label", "purchased"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no record has the event \"purchased\"")
+            && err.contains("page_view (")
+            && err.contains("purchase ("),
+        "{err}"
+    );
+    // A shop with two days of data and the default --within 7d.
+    let young = temp("young");
+    let (code, _, _) = run(&[
+        "train",
+        "generate",
+        young.to_str().unwrap(),
+        "--visitors",
+        "400",
+        "--days",
+        "2",
+    ]);
+    assert_eq!(code, 0);
+    let (code, _, err) = run(&[
+        "train",
+        "logistic",
+        young.to_str().unwrap(),
+        "--label",
+        "purchase",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("too little for --within 7d: try --within 12h"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&young);
+}
+
+#[test]
+fn a_model_no_better_than_guessing_gets_advice_not_a_paste_block() {
+    // Noise: a feature and a label that have nothing to do with each other.
+    let dir = temp("noise");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut x: u64 = 7;
+    let mut next = || {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (x >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let mut text = String::new();
+    for i in 0..3_000u64 {
+        let ts = 1_793_491_200 + i * 600;
+        let event = if next() < 0.3 {
+            "purchase"
+        } else {
+            "page_view"
+        };
+        let noise = (next() * 10.0).floor();
+        text.push_str(&format!(
+            "{{\"v\":1,\"id\":\"n{i}\",\"ts\":{ts},\"kind\":\"event\",\"visitor\":\"v{}\",\"event\":\"{event}\",\"signals\":{{\"noise\":{noise}}}}}\n",
+            i % 40
+        ));
+    }
+    std::fs::write(dir.join("noise.ndjson"), text).unwrap();
+    let (code, out, err) = run(&[
+        "train",
+        "logistic",
+        dir.to_str().unwrap(),
+        "--label",
+        "purchase",
+        "--within",
+        "12h",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Advice: do not paste this model"), "{out}");
+    assert!(!out.contains("Paste into the rules"), "{out}");
+    assert!(!out.contains("-0 "), "{out}");
+    // Worse than guessing reads "worse", never "-2% better".
+    assert!(!out.contains("(-"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

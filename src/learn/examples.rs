@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::record::Record;
+use super::sample::{Sample, StreamFacts, Val};
 use super::LearnError;
 
 /// Fewer examples than this cannot be fitted and evaluated meaningfully.
@@ -97,6 +98,49 @@ pub fn choose_features(
     Ok(asked.to_vec())
 }
 
+/// The features of a streamed export: those asked for (each must have been
+/// recorded with a number), or every numeric signal except those in
+/// `exclude` and those whose values all look like a chance (a model's
+/// output: the rules refuse a model that reads another model). The second
+/// list is what was left out by default, and why.
+#[allow(clippy::type_complexity)]
+pub fn choose_streamed(
+    facts: &StreamFacts,
+    asked: &[String],
+    exclude: &[String],
+) -> Result<(Vec<String>, Vec<(String, String)>), LearnError> {
+    let known: Vec<String> = facts.numeric.keys().cloned().collect();
+    if !asked.is_empty() {
+        for name in asked {
+            if !known.contains(name) {
+                return Err(LearnError::UnknownFeature {
+                    name: name.clone(),
+                    known,
+                });
+            }
+        }
+        return Ok((asked.to_vec(), Vec::new()));
+    }
+    let mut chosen = Vec::new();
+    let mut left_out = Vec::new();
+    for (name, n) in &facts.numeric {
+        if exclude.contains(name) {
+            left_out.push((name.clone(), "a model's signal".to_string()));
+        } else if n.looks_like_chance() {
+            left_out.push((
+                name.clone(),
+                "every value a chance from 0 to 1, as a model's output".to_string(),
+            ));
+        } else {
+            chosen.push(name.clone());
+        }
+    }
+    if chosen.is_empty() {
+        return Err(LearnError::NoFeatures);
+    }
+    Ok((chosen, left_out))
+}
+
 /// Builds the examples and splits them by time.
 pub fn build(
     records: &[Record],
@@ -104,11 +148,83 @@ pub fn build(
     label: Option<&Label>,
 ) -> Result<Dataset, LearnError> {
     let last_ts = records.iter().map(|r| r.ts).max().unwrap_or(0);
+    build_from(
+        records.len(),
+        |i| View {
+            ts: records[i].ts,
+            visitor: &records[i].visitor,
+            event: &records[i].event,
+        },
+        |i| {
+            features
+                .iter()
+                .map(|f| records[i].number(f).unwrap_or(0.0))
+                .collect()
+        },
+        features,
+        label,
+        last_ts,
+    )
+}
+
+/// What [`build_from`] needs of one moment.
+pub struct View<'a> {
+    pub ts: u64,
+    pub visitor: &'a str,
+    pub event: &'a str,
+}
+
+/// Examples from the sampled moments of a streamed export; the label windows
+/// end at the stream's own last record (`facts.last_ts`), not the sample's.
+pub fn build_sampled(
+    sample: &Sample,
+    features: &[String],
+    label: Option<&Label>,
+) -> Result<Dataset, LearnError> {
+    let ids: Vec<Option<u32>> = features.iter().map(|f| sample.names.get(f)).collect();
+    build_from(
+        sample.moments.len(),
+        |i| View {
+            ts: sample.moments[i].ts,
+            visitor: sample.visitor(i),
+            event: sample.event(i),
+        },
+        |i| {
+            let values = &sample.moments[i].values;
+            ids.iter()
+                .map(|id| {
+                    id.and_then(|id| values.iter().find(|(n, _)| *n == id))
+                        .and_then(|(_, v)| match v {
+                            Val::Number(x) if x.is_finite() => Some(*x),
+                            _ => None,
+                        })
+                        .unwrap_or(0.0)
+                })
+                .collect()
+        },
+        features,
+        label,
+        sample.facts.last_ts,
+    )
+}
+
+/// Builds the examples of `n` moments (in time order) and splits them by time.
+pub fn build_from<'a>(
+    n: usize,
+    view: impl Fn(usize) -> View<'a>,
+    values: impl Fn(usize) -> Vec<f64>,
+    features: &[String],
+    label: Option<&Label>,
+    last_ts: u64,
+) -> Result<Dataset, LearnError> {
     // Each visitor's label-event times, in order.
     let mut label_times: HashMap<&str, Vec<u64>> = HashMap::new();
     if let Some(l) = label {
-        for r in records.iter().filter(|r| r.event == l.event) {
-            label_times.entry(&r.visitor).or_default().push(r.ts);
+        for i in 0..n {
+            let v = view(i);
+            if v.event == l.event {
+                label_times.entry(v.visitor).or_default().push(v.ts);
+            }
         }
         for times in label_times.values_mut() {
             times.sort_unstable();
@@ -116,7 +232,8 @@ pub fn build(
     }
     let mut examples = Vec::new();
     let mut open_window = 0;
-    for (index, r) in records.iter().enumerate() {
+    for index in 0..n {
+        let r = view(index);
         let label_value = match label {
             None => None,
             Some(l) if r.event == l.event => continue,
@@ -125,9 +242,7 @@ pub fn build(
                     open_window += 1;
                     continue;
                 }
-                let times = label_times
-                    .get(r.visitor.as_str())
-                    .map_or(&[][..], Vec::as_slice);
+                let times = label_times.get(r.visitor).map_or(&[][..], Vec::as_slice);
                 // The first label event strictly after the moment.
                 let next = times.partition_point(|&t| t <= r.ts);
                 Some(times.get(next).is_some_and(|&t| t <= r.ts + l.within))
@@ -135,12 +250,9 @@ pub fn build(
         };
         examples.push(Example {
             record: index,
-            visitor: r.visitor.clone(),
+            visitor: r.visitor.to_string(),
             ts: r.ts,
-            features: features
-                .iter()
-                .map(|f| r.number(f).unwrap_or(0.0))
-                .collect(),
+            features: values(index),
             label: label_value,
         });
     }
@@ -266,4 +378,58 @@ pub fn by_visitor(examples: &[Example]) -> BTreeMap<&str, Vec<&Example>> {
         out.entry(e.visitor.as_str()).or_default().push(e);
     }
     out
+}
+
+/// The usual label windows, longest first.
+const WINDOWS: [u64; 9] = [
+    7 * 86_400,
+    3 * 86_400,
+    2 * 86_400,
+    86_400,
+    12 * 3_600,
+    6 * 3_600,
+    2 * 3_600,
+    3_600,
+    1_800,
+];
+
+/// A `--within` that fits an export covering `span` seconds: the longest
+/// usual window at most two fifths of the span, so that about 60% of the
+/// moments have a whole window to be labelled by. `None` under 75 minutes.
+pub fn within_that_fits(span: u64) -> Option<u64> {
+    WINDOWS.into_iter().find(|&w| fits(w, span))
+}
+
+/// Whether a label window of `within` leaves most of an export covering
+/// `span` seconds labelled.
+pub fn fits(within: u64, span: u64) -> bool {
+    within.saturating_mul(5) <= span.saturating_mul(2)
+}
+
+/// "3.5 days" or "20 hours": a span for people.
+pub fn span_text(span: u64) -> String {
+    if span >= 2 * 86_400 {
+        format!("{:.1} days", span as f64 / 86_400.0)
+    } else if span >= 2 * 3_600 {
+        format!("{} hours", span / 3_600)
+    } else {
+        format!("{} minutes", span / 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_suggested_window_leaves_two_thirds_of_the_span() {
+        assert_eq!(within_that_fits(30 * 86_400), Some(7 * 86_400));
+        assert_eq!(within_that_fits(15 * 86_400), Some(3 * 86_400));
+        assert_eq!(within_that_fits(18 * 86_400), Some(7 * 86_400));
+        assert_eq!(within_that_fits(3 * 86_400), Some(86_400));
+        assert_eq!(within_that_fits(86_400), Some(6 * 3_600));
+        assert_eq!(within_that_fits(4_000), None);
+        assert_eq!(span_text(3 * 86_400 + 43_200), "3.5 days");
+        assert_eq!(span_text(20 * 3_600 + 59), "20 hours");
+    }
 }

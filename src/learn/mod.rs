@@ -5,8 +5,11 @@
 //! module fits them offline from a folder of exported records (schema v1, see
 //! README "Export"), with smartcore doing the fitting:
 //!
-//! * [`read`]: every `*.ndjson.gz` (or `*.ndjson`) file under a folder, records
-//!   deduplicated by id, unknown fields ignored, bad lines counted and skipped.
+//! * [`read`]: every `*.ndjson.gz` (or `*.ndjson`) file under a folder, as a
+//!   stream; unknown fields ignored; unreadable files, bad lines and records
+//!   of another schema version counted apart and skipped.
+//! * [`sample`]: a uniform sample of visitors (all of each one's moments)
+//!   under a cap, so training memory does not grow with the export.
 //! * [`examples`]: one example per visitor-moment (a record) from the signal
 //!   values the export recorded; labels from the visitor's later events; the
 //!   split by time (older part trains, newer part tests).
@@ -22,6 +25,7 @@ pub mod metrics;
 pub mod read;
 pub mod record;
 pub mod report;
+pub mod sample;
 pub mod synth;
 pub mod trees;
 
@@ -47,6 +51,11 @@ pub enum LearnError {
     UnknownFeature { name: String, known: Vec<String> },
     /// No numeric signal was recorded at all.
     NoFeatures,
+    /// The label event never occurs in the export.
+    UnknownLabel {
+        event: String,
+        seen: Vec<(String, u64)>,
+    },
     /// A parameter is out of range.
     Parameter(String),
     /// The fitting library failed.
@@ -79,6 +88,15 @@ impl fmt::Display for LearnError {
                 f,
                 "the export recorded no numeric signal values to learn from (declare count/score signals in the rules)"
             ),
+            LearnError::UnknownLabel { event, seen } => {
+                write!(f, "no record has the event \"{event}\" to learn as --label; the export holds ")?;
+                let list: Vec<String> = seen.iter().map(|(e, n)| format!("{e} ({n})")).collect();
+                if list.is_empty() {
+                    f.write_str("no events")
+                } else {
+                    f.write_str(&list.join(", "))
+                }
+            }
             LearnError::Parameter(m) => f.write_str(m),
             LearnError::Fit(m) => write!(f, "fitting failed: {m}"),
         }

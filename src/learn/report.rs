@@ -7,28 +7,49 @@ use serde_json::{json, Value};
 
 use super::examples::{self, Dataset, Label};
 use super::metrics::{self, CalibrationRow};
-use super::read::Export;
+use super::read::Counts;
+use super::sample::Sample;
 use super::utc_text;
 
 /// What was read and how it was split.
-pub fn data_section(export: &Export, data: &Dataset, label: Option<&Label>) -> String {
+pub fn data_section(
+    counts: &Counts,
+    sample: &Sample,
+    left_out: &[(String, String)],
+    data: &Dataset,
+    label: Option<&Label>,
+) -> String {
     let mut s = String::new();
+    let skipped = counts.skipped_text();
     let _ = writeln!(
         s,
-        "Read {} records from {} files ({} duplicate records dropped{}).",
-        export.records.len(),
-        export.files,
-        export.duplicates,
-        if export.skipped > 0 {
-            format!(
-                ", {} lines skipped, the first at {}",
-                export.skipped,
-                export.first_skip.as_deref().unwrap_or("?")
-            )
-        } else {
+        "Read {} records from {} files{}.",
+        counts.records,
+        counts.files,
+        if skipped.is_empty() {
             String::new()
+        } else {
+            format!("; {skipped}")
         }
     );
+    if sample.sampled {
+        let _ = writeln!(
+            s,
+            "Sampled {} moments of {} visitors: a uniform sample of visitors with all of each one's moments, under the cap of {} (--sample); {} duplicate records dropped among them.",
+            sample.moments.len(),
+            sample.visitors.len(),
+            sample.cap,
+            sample.duplicates
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "Kept every moment: {} of {} visitors ({} duplicate records dropped).",
+            sample.moments.len(),
+            sample.visitors.len(),
+            sample.duplicates
+        );
+    }
     if let Some(l) = label {
         let _ = writeln!(
             s,
@@ -51,6 +72,17 @@ pub fn data_section(export: &Export, data: &Dataset, label: Option<&Label>) -> S
         );
     }
     let _ = writeln!(s, "Features: {}.", data.features.join(", "));
+    if !left_out.is_empty() {
+        let list: Vec<String> = left_out
+            .iter()
+            .map(|(f, why)| format!("{f} ({why})"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "Left out by default: {} (name them in --features to use them anyway).",
+            list.join(", ")
+        );
+    }
     for (name, part) in [
         ("Trained on (older)", &data.train),
         ("Tested on (newer)", &data.test),
@@ -92,6 +124,23 @@ pub fn binary_quality(probabilities: &[f64], labels: &[bool], train_rate: f64) -
 }
 
 impl BinaryQuality {
+    /// How much lower the log loss is than always guessing the training
+    /// rate, in percent (negative: worse than guessing).
+    pub fn gain(&self) -> f64 {
+        if self.baseline_log_loss > 0.0 {
+            100.0 * (1.0 - self.log_loss / self.baseline_log_loss)
+        } else {
+            0.0
+        }
+    }
+
+    /// No better than guessing: it ranks visitors hardly better than chance
+    /// (ROC-AUC under 0.6) or its chances are no closer than the training
+    /// rate's.
+    pub fn no_better_than_guessing(&self) -> bool {
+        self.auc < 0.6 || self.gain() < 0.5
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "auc": self.auc,
@@ -127,15 +176,18 @@ pub fn quality_section(q: &BinaryQuality, label: &Label) -> String {
         label.event,
         100.0 * q.auc
     );
-    let gain = if q.baseline_log_loss > 0.0 {
-        100.0 * (1.0 - q.log_loss / q.baseline_log_loss)
+    let gain = q.gain();
+    let compared = if gain >= 0.5 {
+        format!("{gain:.0}% better")
+    } else if gain > -0.5 {
+        "no better".to_string()
     } else {
-        0.0
+        format!("{:.0}% worse", -gain)
     };
     let _ = writeln!(
         s,
-        "  Log loss {:.4} against {:.4} for always guessing the training rate ({:.0}% better; lower is better).",
-        q.log_loss, q.baseline_log_loss, gain
+        "  Log loss {:.4} against {:.4} for always guessing the training rate ({compared}; lower is better).",
+        q.log_loss, q.baseline_log_loss
     );
     let _ = writeln!(
         s,
@@ -245,8 +297,12 @@ pub fn effects_section(effects: &[Effect], label: &Label) -> String {
     s
 }
 
-/// A number for people: whole numbers without decimals, others with up to 2.
+/// A number for people: whole numbers without decimals, others with up to 2;
+/// never `-0` (a small negative rounds to 0).
 pub fn num(v: f64) -> String {
+    if v.abs() < 0.005 {
+        return "0".to_string();
+    }
     if v.fract() == 0.0 && v.abs() < 1e12 {
         format!("{}", v as i64)
     } else {
@@ -264,6 +320,19 @@ pub fn effects_json(effects: &[Effect]) -> Value {
                        "chance_low": e.chance_low, "chance_high": e.chance_high})
             })
             .collect(),
+    )
+}
+
+/// Instead of the paste block's heading, for a model no better than guessing.
+pub fn advice_section(name: &str, signal: &Value, q: &BinaryQuality, label: &Label) -> String {
+    let text = signal_block(name, signal);
+    format!(
+        "Advice: do not paste this model. On the newer part it is no better than guessing \
+         (ROC-AUC {:.3}, log loss {:.4} against {:.4} for always guessing), so it would pick \
+         visitors almost at random. Try: more days of export, other --features, or a --within \
+         that fits how long visitors take to send \"{}\" (now {}).\n\
+         The signal, for reference only:\n{text}\n",
+        q.auc, q.log_loss, q.baseline_log_loss, label.event, label.within_text
     )
 }
 
@@ -301,5 +370,19 @@ pub fn signal_block(name: &str, signal: &Value) -> String {
             wrapped.insert(name.to_string(), signal.clone());
             serde_json::to_string_pretty(&Value::Object(wrapped)).expect("JSON serializes")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::num;
+
+    #[test]
+    fn numbers_never_read_minus_zero() {
+        assert_eq!(num(-0.0), "0");
+        assert_eq!(num(-0.001), "0");
+        assert_eq!(num(-0.25), "-0.25");
+        assert_eq!(num(3.0), "3");
+        assert_eq!(num(2.5), "2.5");
     }
 }

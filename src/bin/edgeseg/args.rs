@@ -52,6 +52,9 @@ pub struct Train {
     pub signal_out: Option<String>,
     /// A JSON array of feature objects to predict (the trainer's own predictions).
     pub predict: Option<String>,
+    /// `--sample N`: the most moments kept in memory (a uniform sample of
+    /// visitors beyond it).
+    pub sample: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +213,7 @@ const COMMANDS: &[Spec] = &[
             "--predict",
             "--visitors",
             "--days",
+            "--sample",
         ],
         switches: &["--json"],
         help: TRAIN_HELP,
@@ -396,6 +400,7 @@ const TRAIN_SHARED: &[&str] = &[
     "--json",
     "--signal-out",
     "--predict",
+    "--sample",
 ];
 
 fn train(s: &Split) -> Result<Train, UsageError> {
@@ -517,6 +522,15 @@ fn train(s: &Split) -> Result<Train, UsageError> {
                 None => return Err(usage(c, "missing --k N (how many clusters)")),
             };
             let names = list("--names")?;
+            if !names.is_empty() && names.len() != k {
+                return Err(usage(
+                    c,
+                    format!(
+                        "--names gives {} names for {k} clusters (--k {k}); give one name per cluster",
+                        names.len()
+                    ),
+                ));
+            }
             (
                 Model::KMeans {
                     k,
@@ -544,6 +558,13 @@ fn train(s: &Split) -> Result<Train, UsageError> {
         json: s.has("--json"),
         signal_out: s.single("train", "--signal-out")?,
         predict: s.single("train", "--predict")?,
+        sample: match s.single("train", "--sample")? {
+            Some(_) => match number("--sample", 0)? {
+                0 => return Err(usage(c, "--sample expects at least 1 (moments to keep)")),
+                n => n as usize,
+            },
+            None => edgeseg::learn::sample::DEFAULT_CAP,
+        },
     })
 }
 
@@ -844,7 +865,9 @@ export's last record are left out. The older 70% of moments trains, the newer
 30% tests; the report gives both time ranges and the quality on the newer part.
 
 Flags:
-  --features A,B     the signals to learn from (default: every numeric signal)
+  --features A,B     the signals to learn from (default: every numeric signal
+                     except models: the signal --name, the models of the
+                     --compare rules, and signals whose values are all chances)
   --name NAME        the signal's name in the paste block (default EVENT_chance,
                      EVENT_chance_trees, behaviour_cluster)
   --compare RULES    score the signal of that name in a rules file on the same
@@ -852,7 +875,11 @@ Flags:
   --signal-out FILE  also write the paste block's JSON to FILE
   --predict JSON     a JSON array of {feature: value} objects: print the trained
                      model's prediction for each
-  --json             one JSON object (report data, signal, predictions) instead
+  --sample N         keep at most N moments in memory (default 300000): past it,
+                     a uniform sample of visitors, each with all its moments,
+                     so memory stays bounded whatever the export's size
+  --json             one JSON object (report data, signal, predictions) instead;
+                     also silences the progress line long reads print on stderr
   logistic:  L2-regularized on standardized features; the weights printed are
              on the raw values (the scaling is folded in)
   trees:     --trees (default 60, at most 500), --depth (default 3, at most 6),

@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use edgeseg::learn::examples::{self, Dataset, Example, Label};
-use edgeseg::learn::read::{self, Export};
-use edgeseg::learn::{kmeans, logistic, metrics, report, synth, trees};
+use edgeseg::learn::read::{self, Counts};
+use edgeseg::learn::sample::{Sample, Sampler, StreamFacts};
+use edgeseg::learn::{kmeans, logistic, metrics, report, synth, trees, LearnError};
 use serde_json::{json, Map, Value};
 
 use crate::args::{Model, Train};
@@ -27,21 +28,33 @@ pub fn run(t: &Train) -> Result<Output, String> {
             visitors: *visitors,
             days: *days,
         };
-        let s = synth::generate(&config);
-        let files = synth::write(&s, Path::new(&t.dir), *seed).map_err(|e| e.to_string())?;
+        let w = synth::generate_to(&config, Path::new(&t.dir)).map_err(|e| e.to_string())?;
         return Ok(Output {
             stdout: format!(
                 "wrote {} records ({} of them again, as duplicates) from {} visitors in {} files under {}\n",
-                s.records.len(),
-                s.duplicates.len(),
-                s.groups.len(),
-                files,
-                t.dir
+                w.records, w.duplicates, w.visitors, w.files, t.dir
             ),
         });
     }
-    let export = read::read_dir(Path::new(&t.dir)).map_err(|e| e.to_string())?;
-    let features = examples::choose_features(&export.records, &t.features, &t.name)
+    let (counts, sample) = read_sample(t)?;
+    let current = match &t.compare {
+        Some(file) => Some(crate::train_compare::current(
+            file,
+            &t.name,
+            matches!(t.model, Model::KMeans { .. }),
+        )?),
+        None => None,
+    };
+    // By default a model never learns from models: not from the signal it
+    // will replace (its own earlier run), not from the models of the rules
+    // it is compared with, and not from a signal whose values all look like
+    // a chance (a model's output), since the rules refuse a model that reads
+    // another model's value.
+    let mut exclude = vec![t.name.clone()];
+    if let Some(c) = &current {
+        exclude.extend(c.model_names());
+    }
+    let (features, left_out) = examples::choose_streamed(&sample.facts, &t.features, &exclude)
         .map_err(|e| e.to_string())?;
     let label = match &t.model {
         Model::Logistic {
@@ -61,45 +74,69 @@ pub fn run(t: &Train) -> Result<Output, String> {
         }),
         _ => None,
     };
-    let data =
-        examples::build(&export.records, &features, label.as_ref()).map_err(|e| e.to_string())?;
+    if let Some(l) = &label {
+        if !sample.facts.events.contains_key(&l.event) {
+            let mut seen: Vec<(String, u64)> = sample
+                .facts
+                .events
+                .iter()
+                .map(|(e, n)| (e.clone(), *n))
+                .collect();
+            seen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            return Err(LearnError::UnknownLabel {
+                event: l.event.clone(),
+                seen,
+            }
+            .to_string());
+        }
+    }
+    let data = examples::build_sampled(&sample, &features, label.as_ref()).map_err(|e| {
+        let mut text = e.to_string();
+        if let (Some(l), LearnError::TooFewExamples { .. } | LearnError::OneClass { .. }) =
+            (&label, &e)
+        {
+            text.push_str(&within_hint(&sample.facts, l));
+        }
+        text
+    })?;
     let asked = match &t.predict {
         Some(text) => Some(predict_rows(text, &features)?),
         None => None,
     };
-    let mut text = report::data_section(&export, &data, label.as_ref());
+    let mut text = report::data_section(&counts, &sample, &left_out, &data, label.as_ref());
     let mut json = json!({
-        "records": export.records.len(),
-        "files": export.files,
-        "duplicates": export.duplicates,
-        "skipped": export.skipped,
+        "records_read": counts.records,
+        "records": sample.moments.len(),
+        "visitors": sample.visitors.len(),
+        "sampled": sample.sampled,
+        "sample_cap": sample.cap,
+        "files": counts.files,
+        "unreadable_files": counts.unreadable_files,
+        "bad_lines": counts.bad_lines,
+        "other_version": counts.other_version,
+        "duplicates": sample.duplicates,
+        "skipped": counts.bad_lines + counts.other_version,
+        "left_out": left_out.iter().map(|(f, why)| json!({"feature": f, "why": why})).collect::<Vec<_>>(),
         "features": features,
         "train": part_json(&data.train),
         "test": part_json(&data.test),
         "open_window": data.open_window,
     });
-    let current = match &t.compare {
-        Some(file) => Some(crate::train_compare::current(
-            file,
-            &t.name,
-            matches!(t.model, Model::KMeans { .. }),
-        )?),
-        None => None,
-    };
+    let mut quality = None;
     let signal = match (&t.model, &label) {
         (Model::Logistic { .. }, Some(label)) => {
             let model = logistic::fit(&features, &data.train).map_err(|e| e.to_string())?;
             let predict =
                 |rows: &[Vec<f64>]| rows.iter().map(|r| model.predict(r)).collect::<Vec<f64>>();
-            binary_sections(
+            quality = Some(binary_sections(
                 &mut text,
                 &mut json,
                 &data,
                 label,
                 &predict,
                 current.as_ref(),
-                &export,
-            );
+                &sample,
+            ));
             text.push_str(
                 "Weights (per one more of each feature; the odds multiply by e^weight):\n",
             );
@@ -146,15 +183,15 @@ pub fn run(t: &Train) -> Result<Output, String> {
                     .predict(rows)
                     .unwrap_or_else(|_| vec![0.0; rows.len()])
             };
-            binary_sections(
+            quality = Some(binary_sections(
                 &mut text,
                 &mut json,
                 &data,
                 label,
                 &predict,
                 current.as_ref(),
-                &export,
-            );
+                &sample,
+            ));
             let nodes: usize = model.exported.iter().map(Vec::len).sum();
             text.push_str(&format!(
                 "Model: {} trees of depth at most {}, {} nodes in all, learning rate {}.\n",
@@ -177,7 +214,7 @@ pub fn run(t: &Train) -> Result<Output, String> {
                 &data,
                 &model,
                 current.as_ref(),
-                &export,
+                &sample,
             )?;
             if let Some(rows) = &asked {
                 let found = model.predict(rows).map_err(|e| e.to_string())?;
@@ -209,7 +246,13 @@ pub fn run(t: &Train) -> Result<Output, String> {
         }
     }
     text.push('\n');
-    text.push_str(&report::paste_section(&t.name, &signal));
+    match (&quality, &label) {
+        (Some(q), Some(l)) if q.no_better_than_guessing() => {
+            text.push_str(&report::advice_section(&t.name, &signal, q, l));
+            json["advice"] = json!("no better than guessing: do not paste");
+        }
+        _ => text.push_str(&report::paste_section(&t.name, &signal)),
+    }
     if t.json {
         json["signal"] = Value::Object(block);
         json["report"] = json!(text);
@@ -263,8 +306,8 @@ fn binary_sections(
     label: &Label,
     predict: &dyn Fn(&[Vec<f64>]) -> Vec<f64>,
     current: Option<&crate::train_compare::Current>,
-    export: &Export,
-) {
+    sample: &Sample,
+) -> report::BinaryQuality {
     let rate = examples::positive_rate(&data.train);
     let y: Vec<bool> = data.test.iter().map(|e| e.label == Some(true)).collect();
     let p = predict(&examples::rows(&data.test));
@@ -285,7 +328,7 @@ fn binary_sections(
         let scores: Vec<Option<f64>> = data
             .test
             .iter()
-            .map(|e| current.score_number(&export.records[e.record]))
+            .map(|e| current.score_number(&|name| sample.value(e.record, name)))
             .collect();
         let scored: Vec<(f64, bool)> = scores
             .iter()
@@ -316,6 +359,7 @@ fn binary_sections(
         json["compare"] =
             json!({"name": current.name, "scored": cp.len(), "quality": cq.to_json()});
     }
+    q
 }
 
 fn cluster_sections(
@@ -324,7 +368,7 @@ fn cluster_sections(
     data: &Dataset,
     model: &kmeans::KMeansModel,
     current: Option<&crate::train_compare::Current>,
-    export: &Export,
+    sample: &Sample,
 ) -> Result<(), String> {
     let train_rows = examples::rows(&data.train);
     let test_rows = examples::rows(&data.test);
@@ -380,7 +424,7 @@ fn cluster_sections(
         let now: Vec<Option<String>> = data
             .test
             .iter()
-            .map(|e| current.score_text(&export.records[e.record]))
+            .map(|e| current.score_text(&|name| sample.value(e.record, name)))
             .collect();
         // How the current model's clusters map onto the new ones.
         let mut labels: Vec<String> = now.iter().flatten().cloned().collect();
@@ -410,4 +454,74 @@ fn cluster_sections(
         json["compare"] = json!({"name": current.name, "adjusted_rand_index": ari});
     }
     Ok(())
+}
+
+/// Streams the export folder into a sample, with a progress line on stderr
+/// for reads that take more than two seconds (not with `--json`, whose
+/// caller wants one object and silence).
+fn read_sample(t: &Train) -> Result<(Counts, Sample), String> {
+    use std::io::IsTerminal;
+    let started = std::time::Instant::now();
+    let mut shown = std::time::Duration::from_secs(1);
+    let terminal = std::io::stderr().is_terminal();
+    let mut printed = false;
+    let mut sampler = Sampler::new(t.sample);
+    let dir = Path::new(&t.dir);
+    let mut add = |r| sampler.add(r);
+    let mut progress = |c: &Counts| {
+        let spent = started.elapsed();
+        if t.json || spent < shown + std::time::Duration::from_secs(1) {
+            return;
+        }
+        shown = spent;
+        let rate = c.records as f64 / spent.as_secs_f64().max(1e-3);
+        let line = format!(
+            "read {} records from {} of {} files ({:.0} records/s)",
+            c.records, c.files_read, c.files, rate
+        );
+        if terminal {
+            eprint!("\r{line}   ");
+        } else {
+            eprintln!("{line}");
+        }
+        printed = true;
+    };
+    let counts = read::stream(dir, &mut add, &mut progress).map_err(|e| e.to_string())?;
+    if printed && terminal {
+        eprintln!();
+    }
+    let sample = sampler.finish();
+    if sample.moments.is_empty() {
+        let mut text = LearnError::NoRecords {
+            path: dir.display().to_string(),
+        }
+        .to_string();
+        let skipped = counts.skipped_text();
+        if !skipped.is_empty() {
+            text.push_str(&format!("; {skipped}"));
+        }
+        return Err(text);
+    }
+    Ok((counts, sample))
+}
+
+/// For a new shop whose export is shorter than the label window: a window
+/// that fits the data found.
+fn within_hint(facts: &StreamFacts, label: &Label) -> String {
+    let span = facts.last_ts.saturating_sub(facts.first_ts);
+    if examples::fits(label.within, span) {
+        return String::new();
+    }
+    match examples::within_that_fits(span) {
+        Some(w) if w < label.within => format!(
+            ". The export covers only {}, too little for --within {}: try --within {} (or wait for more days of data)",
+            examples::span_text(span),
+            label.within_text,
+            edgeseg::duration::format_duration(w)
+        ),
+        _ => format!(
+            ". The export covers only {}: wait for more data",
+            examples::span_text(span)
+        ),
+    }
 }

@@ -3,10 +3,9 @@
 //! export recorded at each moment, so the drift report compares the two
 //! models on exactly the same newer moments.
 
-use edgeseg::learn::record::Record;
+use edgeseg::learn::sample::Val;
 use edgeseg::rules::CompiledRules;
 use edgeseg::signals::{self, SignalKind, SignalValue};
-use serde_json::Value;
 
 pub struct Current {
     pub name: String,
@@ -65,23 +64,36 @@ pub fn current(file: &str, name: &str, cluster: bool) -> Result<Current, String>
     })
 }
 
+/// A moment's recorded value of a signal, by name.
+pub type Recorded<'a> = dyn Fn(&str) -> Option<&'a Val> + 'a;
+
 impl Current {
-    fn score(&self, r: &Record) -> Option<SignalValue> {
-        let input = |name: &str| match r.signals.get(name) {
-            Some(Value::String(s)) => Some(SignalValue::Text(s.clone())),
-            Some(v) => v.as_f64().map(SignalValue::Number),
+    fn score(&self, recorded: &Recorded<'_>) -> Option<SignalValue> {
+        let input = |name: &str| match recorded(name) {
+            Some(Val::Text(s)) => Some(SignalValue::Text(s.to_string())),
+            Some(Val::Number(x)) => Some(SignalValue::Number(*x)),
             None => None,
         };
         signals::score_model(&self.rules.signals, self.index, &input)
     }
 
     /// The current model's chance at this moment.
-    pub fn score_number(&self, r: &Record) -> Option<f64> {
-        self.score(r).and_then(|v| v.as_number())
+    pub fn score_number(&self, recorded: &Recorded<'_>) -> Option<f64> {
+        self.score(recorded).and_then(|v| v.as_number())
     }
 
     /// The current model's cluster (name or number) at this moment.
-    pub fn score_text(&self, r: &Record) -> Option<String> {
-        self.score(r).map(|v| v.to_string())
+    pub fn score_text(&self, recorded: &Recorded<'_>) -> Option<String> {
+        self.score(recorded).map(|v| v.to_string())
+    }
+
+    /// The model signals of the rules compared with (never features by default).
+    pub fn model_names(&self) -> Vec<String> {
+        self.rules
+            .signals
+            .iter()
+            .filter(|s| s.kind.is_model())
+            .map(|s| s.name.clone())
+            .collect()
     }
 }
