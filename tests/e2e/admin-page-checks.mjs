@@ -149,7 +149,7 @@ export async function runAdminPageChecks({
     await screenshot(page, `${screenshotPrefix}-editor-1280`);
 
     await step('versions: list, diff against the editor, roll back', async () => {
-      await page.locator('#tab-versions').click();
+      await showTab(page, 'versions');
       const items = page.locator('#version-list button.version');
       await items.first().waitFor();
       const listed = await api.versions();
@@ -193,7 +193,7 @@ export async function runAdminPageChecks({
     });
 
     await step('simulate: a visitor with events, URL and device gets segments and block content', async () => {
-      await page.locator('#tab-simulate').click();
+      await showTab(page, 'simulate');
       const rows = page.locator('#event-rows .event-row');
       await rows.first().waitFor();
       // Rows can be added and removed; set the events wanted.
@@ -233,7 +233,7 @@ export async function runAdminPageChecks({
 
     await step('stats: charts of page views, segment entries and block impressions; 24 h and 7 d', async () => {
       const get = page.waitForRequest((r) => r.url().includes('/api/stats?'));
-      await page.locator('#tab-stats').click();
+      await showTab(page, 'stats');
       const u = new URL((await get).url());
       assert.equal(Number(u.searchParams.get('to')) - Number(u.searchParams.get('from')), 24 * 3600);
       await page.locator('#chart-page-views canvas').waitFor();
@@ -265,16 +265,16 @@ export async function runAdminPageChecks({
       await narrow.locator('.cm-editor').waitFor();
       await assertFits(narrow, NARROW.width);
       await screenshot(narrow, `${screenshotPrefix}-editor-390`);
-      await narrow.locator('#tab-stats').click();
+      await showTab(narrow, 'stats');
       await narrow.locator('#chart-page-views canvas').waitFor();
       await assertFits(narrow, NARROW.width);
       const w = await narrow.locator('#chart-page-views canvas').evaluate((c) => c.getBoundingClientRect().width);
       assert.ok(w <= NARROW.width, `chart width ${w}`);
       await screenshot(narrow, `${screenshotPrefix}-stats-390`);
-      await narrow.locator('#tab-versions').click();
+      await showTab(narrow, 'versions');
       await narrow.locator('#version-list button.version').first().waitFor();
       await assertFits(narrow, NARROW.width);
-      await narrow.locator('#tab-simulate').click();
+      await showTab(narrow, 'simulate');
       await narrow.locator('#run-simulation').click();
       await narrow.locator('#sim-segments').waitFor();
       await assertFits(narrow, NARROW.width);
@@ -283,7 +283,7 @@ export async function runAdminPageChecks({
 
     await step('a token refused later (403) goes back to sign in with a message', async () => {
       await page.evaluate((tok) => { for (const k of Object.keys(sessionStorage)) if (sessionStorage.getItem(k) === tok) sessionStorage.setItem(k, 'revoked-token'); }, token);
-      await page.locator('#tab-versions').click();
+      await showTab(page, 'versions');
       await page.locator('#version-list').waitFor({ state: 'attached' });
       await page.locator('button[type="button"]:has-text("Refresh")').first().click();
       await page.locator('#signin-message').waitFor({ state: 'visible' });
@@ -318,6 +318,16 @@ async function openPage(b, viewport, ctx) {
   });
   ctx.pages.push(page);
   return page;
+}
+
+/**
+ * Opens a tab of the admin page and waits until its view is shown: the click only changes
+ * `location.hash`, and the page switches views on the `hashchange` event that follows, so
+ * typing or reading right after the click could reach a view that is still hidden.
+ */
+export async function showTab(page, name) {
+  await page.locator(`#tab-${name}`).click();
+  await page.locator(`#view-${name}`).waitFor({ state: 'visible' });
 }
 
 export async function signIn(page, baseUrl, token) {

@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { Visitor, eventually, flushCounters } from './harness.mjs';
 import { startMiniflare } from '../load/miniflare.mjs';
 import { browserMissing, launchBrowser, screenshot } from './browser.mjs';
-import { WIDE, NARROW } from './admin-page-checks.mjs';
+import { WIDE, NARROW, showTab } from './admin-page-checks.mjs';
 
 const TOKEN = 'e2e-admin-token-experiments';
 const VISITORS = 2000;
@@ -184,7 +184,7 @@ test('the Experiments tab in Chromium at 1280 and 390 px', { skip: browserMissin
       await page.locator('#token').fill(TOKEN);
       await page.locator('#signin-button').click();
       await page.locator('.cm-editor').waitFor();
-      await page.locator('#tab-experiments').click();
+      await showTab(page, 'experiments');
       await page.locator('#exp-hero_test .exp-table').first().waitFor();
       await page.locator('#exp-offer_bandit [id^="chart-weights-"] canvas').waitFor();
       await page.locator('#exp-hero_test [id^="chart-rate-"] canvas').waitFor();
@@ -208,7 +208,7 @@ test('the Simulate tab names the variant a simulated visitor would get in each e
     await page.locator('#token').fill(TOKEN);
     await page.locator('#signin-button').click();
     await page.locator('.cm-editor').waitFor();
-    await page.locator('#tab-simulate').click();
+    await showTab(page, 'simulate');
     // The default rows name events these rules do not declare: a visitor who only came in.
     const rows = page.locator('#event-rows .event-row');
     await rows.first().waitFor();

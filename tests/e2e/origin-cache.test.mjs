@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { startWorker, Visitor, freePort, eventually, flushCounters } from './harness.mjs';
 import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
-import { signIn, waitText } from './admin-page-checks.mjs';
+import { signIn, waitText, showTab } from './admin-page-checks.mjs';
 
 const TOKEN = 'e2e-admin-token-cache-0123456789';
 const RULES = {
@@ -400,7 +400,7 @@ test('the admin page shows the hit ratio and purges a path and everything', { sk
   try {
     const page = await b.newPage({ width: 1280, height: 800 });
     await signIn(page, `${worker.url}/__edgeseg/admin/`, TOKEN);
-    await page.locator('#tab-cache').click();
+    await showTab(page, 'cache');
     await waitText(page, '#cache-ratio', /^\d+\.\d %$/);
     await page.locator('#purge-path').fill('/from-the-page');
     await page.locator('#purge-path-button').click();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ROOT } from './harness.mjs';
 import { screenshot as saveScreenshot } from './browser.mjs';
-import { signIn, editorText, replaceRange, fillDialog, waitText, WIDE, NARROW } from './admin-page-checks.mjs';
+import { signIn, editorText, replaceRange, fillDialog, waitText, WIDE, NARROW, showTab } from './admin-page-checks.mjs';
 
 const AXE = join(ROOT, 'node_modules', 'axe-core', 'axe.min.js');
 
@@ -47,7 +47,7 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
   try {
     await step('segments overview: a card per segment with its sentence, stickiness, entries per day and block previews', async () => {
       await signIn(page, baseUrl, token);
-      await page.locator('#tab-segments').click();
+      await showTab(page, 'segments');
       const cards = page.locator('.segment-card');
       await cards.first().waitFor();
       const stored = JSON.parse((await api('GET', 'rules')).json.text);
@@ -81,21 +81,21 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
       expected.segments.find((s) => s.id === 'product_browser').priority = 61;
       assert.deepEqual(afterBuilder, expected);
       // ... and a change in the JSON shows in the builder.
-      await page.locator('#tab-rules').click();
+      await showTab(page, 'rules');
       const text = await editorText(page);
       const at = text.indexOf('"$gte": 3', text.indexOf('"product_views_10m": {', text.indexOf('"id": "product_browser"')));
       assert.ok(at > 0);
       await replaceRange(page, at + '"$gte": '.length, at + '"$gte": 3'.length, '4');
-      await page.locator('#tab-segments').click();
+      await showTab(page, 'segments');
       await waitText(page, '#builder-sentence', /at least 4 times/);
       assert.equal(await page.locator('.cond-row input.row-value').first().inputValue(), '4');
       assert.equal(await page.getByLabel('Priority', { exact: true }).inputValue(), '61');
       // What the rows cannot say stays as JSON, shown as such.
-      await page.locator('#tab-rules').click();
+      await showTab(page, 'rules');
       const t2 = await editorText(page);
       const cond = t2.indexOf('"condition": {', t2.indexOf('"id": "product_browser"')) + '"condition": {'.length;
       await replaceRange(page, cond, cond, '"device": {"$not": {"$eq": "bot"}}, ');
-      await page.locator('#tab-segments').click();
+      await showTab(page, 'segments');
       const rawBox = page.locator('.cond-raw textarea');
       await rawBox.waitFor();
       assert.deepEqual(JSON.parse(await rawBox.inputValue()), { device: { $not: { $eq: 'bot' } } });
@@ -103,13 +103,13 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
       assert.match(await editorText(page), /"device": \{\s*"\$not": \{\s*"\$eq": "bot"\s*\}\s*\}/, 'kept after a builder change');
       // Back to the stored text for the next checks.
       await page.locator('#builder-done').click();
-      await page.locator('#tab-rules').click();
+      await showTab(page, 'rules');
       await page.locator('#reload').click();
       await waitText(page, '.rules-status', /Loaded the stored rules/);
     });
 
     await step('build a new segment and its hero content without typing JSON; save it with a message', async () => {
-      await page.locator('#tab-segments').click();
+      await showTab(page, 'segments');
       await page.locator('#new-segment').click();
       await page.locator('#segment-builder').waitFor();
       await page.getByLabel('Segment id').fill('newsletter_reader');
@@ -214,7 +214,7 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
 
     await step('signals: each explained; a form per kind creates one', async () => {
       await page.locator('#builder-done').click();
-      await page.locator('#tab-signals').click();
+      await showTab(page, 'signals');
       const card = page.locator('.signal-card[data-signal="minutes_since_cart"]');
       await card.waitFor();
       assert.match(await card.locator('.sentence').textContent(), /minutes since the visitor last did “add to cart”, unless “purchase” happened after it/);
@@ -237,7 +237,7 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
     });
 
     await step('the JSON editor completes from the schema and explains on hover', async () => {
-      await page.locator('#tab-rules').click();
+      await showTab(page, 'rules');
       const text = await editorText(page);
       // A property name in settings.
       const settingsAt = text.indexOf('"settings": {') + '"settings": {'.length;
@@ -283,7 +283,7 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
       const text = await editorText(page);
       const at = text.indexOf('"$gte": 3', text.indexOf('"product_views_10m": {', text.indexOf('"id": "product_browser"')));
       await replaceRange(page, at + '"$gte": '.length, at + '"$gte": 3'.length, '1');
-      await page.locator('#tab-simulate').click();
+      await showTab(page, 'simulate');
       const rows = page.locator('#event-rows .event-row');
       while (await rows.count() > 0) await rows.first().locator('.remove-event').click();
       await page.locator('#sim-url').fill('https://shop.test/products/trail-runner');
@@ -294,14 +294,14 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
       await page.locator('#sim-segments .chip').first().waitFor();
       assert.ok((await page.locator('#sim-segments .chip').allTextContents()).includes('product_browser'), 'one view is enough in the unsaved text');
       // Invalid unsaved text: the errors, not a simulation.
-      await page.locator('#tab-rules').click();
+      await showTab(page, 'rules');
       const t2 = await editorText(page);
       const p = t2.indexOf('"priority": 60');
       await replaceRange(page, p + '"priority": '.length, p + '"priority": 60'.length, '"sixty"');
-      await page.locator('#tab-simulate').click();
+      await showTab(page, 'simulate');
       await page.locator('#run-simulation').click();
       await waitText(page, '.simulate-status', /not valid/);
-      await page.locator('#tab-rules').click();
+      await showTab(page, 'rules');
       await page.locator('#reload').click();
     });
 
@@ -338,7 +338,7 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
         assert.equal(await p.evaluate(() => document.activeElement?.closest('.field')?.dataset.path), 'segments[0].id', 'focus moves into the builder');
         await check('builder');
         await shot(p, `builder-${tag}`);
-        await p.locator('#tab-signals').click();
+        await showTab(p, 'signals');
         await p.locator('.signal-card').first().waitFor();
         await check('signals');
         await p.locator('.edit-signal').first().click();
