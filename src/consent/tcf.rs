@@ -263,14 +263,7 @@ impl Bits<'_> {
 
     /// Reads `n` bits (at most 64) as an unsigned number.
     fn read(&mut self, n: usize, field: &'static str) -> Result<u64, TcfError> {
-        let end = self.pos + n;
-        if end > self.available() {
-            return Err(TcfError::Truncated {
-                field,
-                needed: end,
-                available: self.available(),
-            });
-        }
+        let end = self.end_of(n, field)?;
         let mut value = 0u64;
         for i in self.pos..end {
             let bit = (self.sextets[i / 6] >> (5 - i % 6)) & 1;
@@ -285,6 +278,12 @@ impl Bits<'_> {
     }
 
     fn skip(&mut self, n: usize, field: &'static str) -> Result<(), TcfError> {
+        self.pos = self.end_of(n, field)?;
+        Ok(())
+    }
+
+    /// Where `n` more bits of `field` end, if the string has them.
+    fn end_of(&self, n: usize, field: &'static str) -> Result<usize, TcfError> {
         let end = self.pos + n;
         if end > self.available() {
             return Err(TcfError::Truncated {
@@ -293,8 +292,7 @@ impl Bits<'_> {
                 available: self.available(),
             });
         }
-        self.pos = end;
-        Ok(())
+        Ok(end)
     }
 
     /// Two letters, 6 bits each (0 is `base`).
