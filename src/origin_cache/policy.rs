@@ -301,13 +301,6 @@ mod tests {
     }
 
     #[test]
-    fn the_documents_defaults_compile_to_the_default_policy() {
-        let rules =
-            crate::rules::CompiledRules::from_json(r#"{"format": 1, "version": "x"}"#).unwrap();
-        assert_eq!(rules.settings.origin_cache, CachePolicy::default());
-    }
-
-    #[test]
     fn logged_in_and_authorized_requests_bypass_the_cache() {
         let p = policy();
         assert_eq!(request_bypass(&p, &get(None)), None);

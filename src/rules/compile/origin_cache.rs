@@ -74,3 +74,15 @@ impl Compiler<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::origin_cache::CachePolicy;
+    use crate::rules::CompiledRules;
+
+    #[test]
+    fn the_documents_defaults_compile_to_the_default_policy() {
+        let rules = CompiledRules::from_json(r#"{"format": 1, "version": "x"}"#).unwrap();
+        assert_eq!(rules.settings.origin_cache, CachePolicy::default());
+    }
+}
