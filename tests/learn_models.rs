@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use edgeseg::learn::examples::{self, Label};
+use edgeseg::learn::examples;
 use edgeseg::learn::{kmeans, logistic, metrics, read, report, synth, trees};
 
 fn export(name: &str) -> (PathBuf, synth::Synthetic) {
@@ -19,19 +19,9 @@ fn export(name: &str) -> (PathBuf, synth::Synthetic) {
     (dir, s)
 }
 
-fn features() -> Vec<String> {
-    ["views_7d", "carts_7d", "searches_7d"]
-        .map(String::from)
-        .to_vec()
-}
-
-fn label() -> Label {
-    Label {
-        event: "purchase".into(),
-        within: 86_400,
-        within_text: "1d".into(),
-    }
-}
+#[path = "support/learn.rs"]
+mod learn_support;
+use learn_support::{features, label};
 
 #[test]
 fn the_reader_drops_duplicates_and_keeps_every_record() {

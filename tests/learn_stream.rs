@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use edgeseg::learn::examples::{self, Label};
+use edgeseg::learn::examples;
 use edgeseg::learn::read;
 use edgeseg::learn::sample::{self, Sampler};
 use edgeseg::learn::synth;
@@ -20,19 +20,9 @@ fn temp(name: &str) -> PathBuf {
     dir
 }
 
-fn features() -> Vec<String> {
-    ["views_7d", "carts_7d", "searches_7d"]
-        .map(String::from)
-        .to_vec()
-}
-
-fn label() -> Label {
-    Label {
-        event: "purchase".into(),
-        within: 86_400,
-        within_text: "1d".into(),
-    }
-}
+#[path = "support/learn.rs"]
+mod learn_support;
+use learn_support::{features, label};
 
 fn sample_of(dir: &Path, cap: usize) -> (read::Counts, sample::Sample) {
     let mut sampler = Sampler::new(cap);
