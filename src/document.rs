@@ -842,7 +842,8 @@ pub struct ExperimentSpec {
     pub allocation: Allocation,
     /// Bandit settings (with `allocation: "bandit"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bandit: Option<BanditSpec>,    /// When the experiment starts (with `status: "running"`): an RFC 3339 time, UTC or with an offset
+    pub bandit: Option<BanditSpec>,
+    /// When the experiment starts (with `status: "running"`): an RFC 3339 time, UTC or with an offset
     /// (e.g. "2026-12-24T18:00:00Z"). Before it, nobody is assigned and the normal content shows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("format" = "date-time")))]
@@ -1001,7 +1002,8 @@ pub struct ContentSpec {
     pub before: Option<String>,
     /// Insert this HTML after the element.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<String>,    /// When this content shows starts (block content only: schedule an experiment with its own `start_at`): an RFC 3339 time, UTC or with an offset
+    pub after: Option<String>,
+    /// When this content shows starts (block content only: schedule an experiment with its own `start_at`): an RFC 3339 time, UTC or with an offset
     /// (e.g. "2026-12-24T18:00:00Z"). Before it, the block shows what it would without this content (a lower-priority segment's, or the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("format" = "date-time")))]

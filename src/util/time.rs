@@ -66,8 +66,8 @@ pub fn parse_rfc3339(text: &str) -> Option<Unix> {
     if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
-    let t = days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second
-        - offset;
+    let t =
+        days_from_civil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second - offset;
     u64::try_from(t).ok()
 }
 
@@ -144,7 +144,10 @@ mod tests {
     fn parses_utc_and_offsets() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2026-11-01T00:00:00Z"), Some(1_793_491_200));
-        assert_eq!(parse_rfc3339("2026-11-01t00:00:00.999z"), Some(1_793_491_200));
+        assert_eq!(
+            parse_rfc3339("2026-11-01t00:00:00.999z"),
+            Some(1_793_491_200)
+        );
         assert_eq!(
             parse_rfc3339("2026-11-01T01:30:00+01:30"),
             Some(1_793_491_200)
@@ -153,7 +156,10 @@ mod tests {
             parse_rfc3339("2026-10-31T20:00:00-04:00"),
             Some(1_793_491_200)
         );
-        assert_eq!(parse_rfc3339("2000-02-29T01:01:00Z"), Some(951_782_400 + 3_660));
+        assert_eq!(
+            parse_rfc3339("2000-02-29T01:01:00Z"),
+            Some(951_782_400 + 3_660)
+        );
     }
 
     #[test]

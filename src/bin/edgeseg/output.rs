@@ -182,11 +182,7 @@ pub fn simulate_human(rules: &CompiledRules, c: &Classification, now: u64, url: 
         let _ = writeln!(out, "  {id:<width$}  {shown}");
     }
     for (block, segment, phase) in &c.scheduled {
-        let _ = writeln!(
-            out,
-            "  ({block}: {segment}'s content {})",
-            phase.describe()
-        );
+        let _ = writeln!(out, "  ({block}: {segment}'s content {})", phase.describe());
     }
     if !c.experiments.is_empty() {
         out.push_str("\nexperiments\n");
