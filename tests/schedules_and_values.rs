@@ -4,7 +4,8 @@
 //! what is counted before, during and after a schedule; revenue sent as a
 //! numeric string (`"129.00"`, as the demo store's checkout sends it)
 //! counting in goals and signals alike; a value that is not a number
-//! ignored and counted as refused.
+//! ignored and counted as refused. Run natively and in wasm32 (`make wasm-test`),
+//! since the Worker parses the times and numbers.
 
 use edgeseg::classify;
 use edgeseg::experiments::exposure;
@@ -113,7 +114,8 @@ fn offer_applied() -> RewriteReport {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn a_scheduled_experiment_serves_nobody_before_its_start_and_says_so() {
     let rules = rules(scheduled_experiment());
     let keys = keys();
@@ -149,7 +151,8 @@ fn a_scheduled_experiment_serves_nobody_before_its_start_and_says_so() {
     assert_eq!(counts.exposures.len(), 1);
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn after_its_end_an_experiment_serves_the_control_to_everyone_and_counts_nothing() {
     let keys = keys();
     // With serve: bold, the ended experiment serves bold; by default the control.
@@ -221,7 +224,8 @@ fn after_its_end_an_experiment_serves_the_control_to_everyone_and_counts_nothing
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn conversions_stop_counting_at_end_at() {
     let rules = rules(scheduled_experiment());
     let keys = keys();
@@ -250,7 +254,8 @@ fn conversions_stop_counting_at_end_at() {
     assert!(!converts_at(END), "a purchase from end_at on does not");
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn scheduled_block_content_gives_way_outside_its_time() {
     let rules = rules(serde_json::json!({
         "segment": "everyone",
@@ -327,7 +332,8 @@ fn count(counts: &[(String, u64)], name: &str) -> Option<u64> {
     counts.iter().find(|(n, _)| n == name).map(|(_, c)| *c)
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn revenue_sent_as_a_numeric_string_counts_in_goals_and_signals_alike() {
     for value in [
         serde_json::json!("129.00"),
@@ -359,7 +365,8 @@ fn revenue_sent_as_a_numeric_string_counts_in_goals_and_signals_alike() {
     }
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn a_value_that_is_not_a_number_is_ignored_and_counted_as_refused() {
     for value in [
         serde_json::json!("129,00 EUR"),
