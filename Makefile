@@ -21,7 +21,7 @@ ADMIN_OUT := www/__edgeseg/admin
 ADMIN_BUNDLE := $(ADMIN_OUT)/app.js $(ADMIN_OUT)/app.css $(ADMIN_OUT)/index.html
 ADMIN_SOURCES := $(wildcard admin/src/*) admin/index.html admin/build.mjs schema/rules.schema.json
 
-.PHONY: dev test tools lint unit wasm-test e2e bench bench-edge profile-edge load load-cache worker admin seed-local reseed deploy schema clean-local
+.PHONY: dev demo-traffic test tools lint unit wasm-test e2e bench bench-edge profile-edge load load-cache worker admin seed-local reseed deploy schema clean-local
 
 ## make dev: install what is missing, build, seed local KV, serve the demo store at http://127.0.0.1:$(PORT)
 dev: tools worker .dev.vars seed-local
@@ -29,6 +29,11 @@ dev: tools worker .dev.vars seed-local
 	@echo "edgeseg: admin page at http://127.0.0.1:$(PORT)/__edgeseg/admin/ (token: EDGESEG_ADMIN_TOKEN in .dev.vars)"
 	@# stderr through tools/dev-log.mjs: a visitor leaving mid-page is one dim line, not a red block.
 	wrangler dev --ip 127.0.0.1 --port $(PORT) --persist-to .wrangler/state 2> >(node tools/dev-log.mjs >&2)
+
+## make demo-traffic: a few hundred simulated shoppers through a running `make dev` (same PORT;
+## URL=http://host:port to point elsewhere; SHOPPERS=N): results in the admin page's Experiments tab.
+demo-traffic:
+	node tools/demo-traffic.mjs --url $(or $(URL),http://127.0.0.1:$(PORT)) --shoppers $(or $(SHOPPERS),600)
 
 ## make test: every test — lint, native, wasm32 (Node), end to end in workerd and Chromium,
 ## and the load run (correctness under load; it reports speed, it does not judge it)
@@ -82,7 +87,7 @@ unit: tools
 
 ## The core's tests compiled to wasm32 and run under Node by wasm-bindgen-test-runner.
 wasm-test: tools
-	cargo test --no-default-features --target $(WASM_TARGET) --test conformance --test rewrite_fixtures --test wasm_core --test experiment_stats --test signal_journeys --test tcf
+	cargo test --no-default-features --target $(WASM_TARGET) --test conformance --test rewrite_fixtures --test wasm_core --test experiment_stats --test signal_journeys --test tcf --test schedules_and_values
 
 e2e: tools worker
 	node --test --test-concurrency=1 tests/e2e/

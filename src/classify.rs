@@ -15,6 +15,7 @@ use crate::rewrite::{BlockAction, BlockRewrite, RewritePlan};
 use crate::rules::compile::{CompiledContent, CompiledRules, CompiledSegment};
 use crate::signals;
 use crate::state::{Membership, Timestamp, VisitorState};
+use crate::util::time::Phase;
 
 /// Where a visitor stands with one segment after this request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,10 @@ pub struct Classification {
     pub content: Vec<(String, String)>,
     /// Every experiment (and holdout): the variant and why, and its blocks in the plan.
     pub experiments: Vec<ExperimentOutcome>,
+    /// Segment content the visitor would have got but for its schedule
+    /// (`start_at`/`end_at`): (block id, segment id, where now falls), best
+    /// first, for the debug header and simulations.
+    pub scheduled: Vec<(String, String, Phase)>,
     pub plan: RewritePlan,
 }
 
@@ -234,6 +239,7 @@ pub fn classify(
             |s| standings.get(s).is_some_and(|st| st.is_member()),
             state,
             &options.experiments,
+            now,
         )
     };
 
@@ -243,11 +249,28 @@ pub fn classify(
     };
     let mut plan = RewritePlan::default();
     let mut content = Vec::new();
+    let mut scheduled = Vec::new();
     for (bi, block) in rules.blocks.iter().enumerate() {
-        let chosen = block
+        // The best member segment's content that is live now; scheduled
+        // content outside its time is as if it were not there.
+        let mut chosen = None;
+        for c in block
             .contents
             .iter()
-            .find(|c| standings[c.segment].is_member());
+            .filter(|c| standings[c.segment].is_member())
+        {
+            match c.schedule.phase(now) {
+                Phase::Live => {
+                    chosen = Some(c);
+                    break;
+                }
+                phase => scheduled.push((
+                    block.id.clone(),
+                    rules.segments[c.segment].id.clone(),
+                    phase,
+                )),
+            }
+        }
         // (action, source, the segment whose content it is)
         let mut decided: Option<(BlockAction, String, Option<usize>)> = chosen.map(|c| {
             (
@@ -318,6 +341,7 @@ pub fn classify(
         attributes,
         content,
         experiments,
+        scheduled,
         plan,
     }
 }
@@ -490,6 +514,12 @@ pub fn explain(rules: &CompiledRules, c: &Classification) -> String {
     }
     if parts.is_empty() {
         parts.push("no segment matched".into());
+    }
+    for (block, segment, phase) in &c.scheduled {
+        parts.push(format!(
+            "block {block}: {segment}'s content {}",
+            phase.describe()
+        ));
     }
     for o in &c.experiments {
         let e = &rules.experiments[o.experiment];

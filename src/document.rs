@@ -843,6 +843,15 @@ pub struct ExperimentSpec {
     /// Bandit settings (with `allocation: "bandit"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandit: Option<BanditSpec>,
+    /// When the experiment starts (with `status: "running"`): an RFC 3339 time, UTC or with an offset
+    /// (e.g. "2026-12-24T18:00:00Z"). Before it, nobody is assigned and the normal content shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("format" = "date-time")))]
+    pub start_at: Option<String>,
+    /// When the experiment ends (RFC 3339, after `start_at`). From then on, it is as if stopped: everyone who enters sees `serve` (default the control) and nothing more is counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("format" = "date-time")))]
+    pub end_at: Option<String>,
 }
 
 fn default_coverage() -> f64 {
@@ -994,4 +1003,13 @@ pub struct ContentSpec {
     /// Insert this HTML after the element.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// When this content shows starts (block content only: schedule an experiment with its own `start_at`): an RFC 3339 time, UTC or with an offset
+    /// (e.g. "2026-12-24T18:00:00Z"). Before it, the block shows what it would without this content (a lower-priority segment's, or the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("format" = "date-time")))]
+    pub start_at: Option<String>,
+    /// When this content shows ends (RFC 3339, after `start_at`). From then on, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(extend("format" = "date-time")))]
+    pub end_at: Option<String>,
 }

@@ -114,6 +114,12 @@ pub enum RuleErrorKind {
     Content(ContentProblem),
     #[error("{0}")]
     Experiment(ExperimentProblem),
+    /// A `start_at`/`end_at` that is not an RFC 3339 time.
+    #[error("invalid time \"{found}\": expected an RFC 3339 time in UTC like \"2026-12-24T18:00:00Z\" (or with an offset, \"2026-12-24T19:00:00+01:00\")")]
+    BadTime { found: String },
+    /// `end_at` not after `start_at` (both shown in UTC).
+    #[error("end_at ({end}) must be after start_at ({start}): as written, it would never run")]
+    EndNotAfterStart { start: String, end: String },
     #[error("\"{input}\" is a {model} signal: a model cannot read another model's value (logistic, cluster or trees); use the signals that model reads")]
     ModelReadsModel { input: String, model: &'static str },
     #[error("\"{input}\" is an affinity signal, whose value is a category name: a model reads numbers; use a share signal of it (how strong the top interest is)")]
@@ -281,6 +287,8 @@ pub enum NotApplicable {
     CounterSegment,
     #[error("bandit settings apply with \"allocation\": \"bandit\"")]
     BanditSettings,
+    #[error("a variant's content has no schedule of its own: give the experiment start_at/end_at instead")]
+    VariantSchedule,
 }
 
 /// Where `page_view` may not be named.
@@ -370,6 +378,8 @@ impl RuleErrorKind {
             K::PageViewHere(_) => "page_view_here",
             K::Content(_) => "content",
             K::Experiment(_) => "experiment",
+            K::BadTime { .. } => "bad_time",
+            K::EndNotAfterStart { .. } => "end_not_after_start",
             K::ModelReadsModel { .. } => "model_reads_model",
             K::ModelReadsAffinity { .. } => "model_reads_affinity",
             K::NotAnAffinity { .. } => "not_an_affinity",

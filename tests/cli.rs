@@ -59,7 +59,7 @@ fn validate_accepts_the_example_rules() {
     assert_eq!(code, 0, "stderr: {stderr}");
     assert_eq!(
         stdout,
-        "examples/rules.json: valid (version \"example-1\", 11 segments, 3 blocks)\n"
+        "examples/rules.json: valid (version \"example-1\", 12 segments, 3 blocks)\n"
     );
 }
 
@@ -285,7 +285,7 @@ fn simulate_json_has_stable_fields() {
     );
     assert_eq!(report["entered"], serde_json::json!([]));
     assert_eq!(report["blocks"]["hero"], "product_browser");
-    assert_eq!(report["segments"].as_array().unwrap().len(), 11); // 8 + big_spender, engaged_reader, interest_shopper
+    assert_eq!(report["segments"].as_array().unwrap().len(), 12); // 8 + big_spender, engaged_reader, interest_shopper, new_gear_shopper
 }
 
 #[test]

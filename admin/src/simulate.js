@@ -113,6 +113,10 @@ export function simulateView(app) {
     const blocks = Object.entries(res.blocks || {});
     const signals = Object.entries(res.signals || {});
     const experiments = res.experiments || [];
+    // Segment content passed over because of its start_at/end_at, by block.
+    const scheduled = res.scheduled || [];
+    const scheduleNote = (b) => scheduled.filter((x) => x.block === b)
+      .map((x) => h('span.muted.schedule', { dataset: { segment: x.segment } }, ` (${x.segment}: ${x.why})`));
     results.replaceChildren(
       h('section.card#sim-segments',
         h('h2', 'Segments'),
@@ -120,7 +124,7 @@ export function simulateView(app) {
       h('section.card#sim-blocks',
         h('h2', 'Content per block'),
         blocks.length
-          ? h('table.kv', h('tbody', blocks.map(([b, s]) => h('tr', { dataset: { block: b } }, h('th', b), h('td', s ? h('span.chip', s) : h('span.muted', 'default content'))))))
+          ? h('table.kv', h('tbody', blocks.map(([b, s]) => h('tr', { dataset: { block: b } }, h('th', b), h('td', s ? h('span.chip', s) : h('span.muted', 'default content'), ...scheduleNote(b))))))
           : h('p.hint', 'The rules have no blocks.')),
       ...(experiments.length ? [h('section.card#sim-experiments',
         h('h2', 'Experiments'),

@@ -103,6 +103,16 @@ pub mod names {
 
     /// Event requests refused by the per-client rate limit (`POST /__edgeseg/event`).
     pub const EVENTS_REFUSED: &str = "events_refused";
+    /// Event properties that a `sum`/`max` signal or a goal's `value` reads
+    /// and that were not a finite number (`crate::util::number`): ignored,
+    /// and counted here in total and by event and property.
+    pub const VALUES_REFUSED: &str = "values_refused";
+
+    /// One event property refused as a number (see [`VALUES_REFUSED`]).
+    pub fn value_refused(event: &str, property: &str) -> String {
+        format!("values_refused:{event}:{property}")
+    }
+
     /// Pages answered from the origin cache (fresh, stale while revalidating,
     /// or stale because the origin failed).
     pub const ORIGIN_CACHE_HITS: &str = "origin_cache:hits";

@@ -506,6 +506,9 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
             "experiments": c.experiments.iter().map(|o| json!({
                 "experiment": o.key, "variant": o.variant_id, "why": o.why.describe(),
             })).collect::<Vec<_>>(),
+            "scheduled": c.scheduled.iter().map(|(block, segment, phase)| json!({
+                "block": block, "segment": segment, "why": phase.describe(),
+            })).collect::<Vec<_>>(),
             "explain": crate::classify::explain(&rules, &c),
         }),
     )

@@ -18,6 +18,7 @@ use super::compile::CompiledExperiment;
 use crate::counters::names;
 use crate::rules::CompiledRules;
 use crate::state::{ExperimentEntry, GoalEntry, Timestamp, VisitorState};
+use crate::util::time::Phase;
 
 /// Why a visitor got (or did not get) a variant.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +41,10 @@ pub enum Why {
     Holdout,
     /// Not tracked (consent): no assignment is kept, so no variant is shown.
     Untracked,
+    /// Running, but before its `start_at`: nobody is assigned yet.
+    NotStarted(u64),
+    /// Past its `end_at`: as if stopped, serving one variant to everyone.
+    Ended(u64),
     NotIn(NotIn),
 }
 
@@ -56,6 +61,8 @@ impl Why {
             Why::NotInSegment => "not in the segment".into(),
             Why::Holdout => "held out of the segment".into(),
             Why::Untracked => "not tracked".into(),
+            Why::NotStarted(t) => Phase::NotStarted(*t).describe(),
+            Why::Ended(t) => format!("{}, serving one variant", Phase::Ended(*t).describe()),
             Why::NotIn(n) => n.describe(),
         }
     }
@@ -100,12 +107,20 @@ pub struct AssignOptions<'a> {
 /// Assigns every experiment. `member(segment index)` says whether the visitor
 /// is in a segment on this request. Rewrites `state.experiments`: entries of
 /// experiments that no longer exist (or whose seed changed) are dropped.
+///
+/// A running experiment's schedule is read against `now`: before `start_at`
+/// nobody is assigned (a preview may still force a variant, to look before
+/// the start); from `end_at` on it is as if stopped: everyone who enters,
+/// assigned or not, sees `serve` (default the control) and nothing more is
+/// counted. Assignments stay in the cookie, so moving `end_at` later resumes
+/// the experiment with the same split.
 pub fn assign(
     rules: &CompiledRules,
     attributes: &Value,
     member: impl Fn(usize) -> bool,
     state: &mut VisitorState,
     options: &AssignOptions<'_>,
+    now: Timestamp,
 ) -> Vec<ExperimentOutcome> {
     let mut previous = std::mem::take(&mut state.experiments);
     let mut kept = Vec::with_capacity(previous.len());
@@ -132,6 +147,8 @@ pub fn assign(
             (Some(v), Why::Forced)
         } else if !e.is_running() && e.status == crate::document::ExperimentStatus::Draft {
             (None, Why::Draft)
+        } else if let Phase::NotStarted(t) = e.phase(now) {
+            (None, Why::NotStarted(t))
         } else if !in_segment {
             (None, Why::NotInSegment)
         } else if e.holdout_of.is_none() && e.segment.is_some_and(|s| held_out.contains(&s)) {
@@ -139,6 +156,12 @@ pub fn assign(
         } else if !e.is_running() {
             if condition() {
                 (Some(e.serve), Why::Stopped)
+            } else {
+                (None, Why::NotIn(NotIn::Condition))
+            }
+        } else if let Phase::Ended(t) = e.phase(now) {
+            if condition() {
+                (Some(e.serve), Why::Ended(t))
             } else {
                 (None, Why::NotIn(NotIn::Condition))
             }
@@ -277,7 +300,9 @@ pub fn convert(
     at: Timestamp,
 ) -> Vec<(String, u64)> {
     let mut counts = Vec::new();
-    for e in rules.experiments.iter().filter(|e| e.is_running()) {
+    // An experiment past its end_at counts no more conversions (its results
+    // freeze there); one before its start_at has nobody exposed.
+    for e in rules.experiments.iter().filter(|e| e.is_live(at)) {
         let Some(entry) = state
             .experiments
             .iter_mut()
@@ -313,8 +338,8 @@ pub fn convert(
                 .value
                 .as_ref()
                 .and_then(|p| props.get(p))
-                .and_then(Value::as_f64)
-                .filter(|v| v.is_finite() && *v > 0.0)
+                .and_then(|v| crate::util::number::parse(v).ok())
+                .filter(|v| *v > 0.0)
                 .map_or(0, |v| (v * 100.0).round().min(1e12) as u64);
             if cents > 0 {
                 let old = entry.goals[slot].value;

@@ -41,6 +41,10 @@ pub fn record_events(
         }
         on_recorded(event, state);
         counts.push((counter_names::events(&event.name), 1));
+        for property in refused_values(rules, event) {
+            counts.push((counter_names::VALUES_REFUSED.to_string(), 1));
+            counts.push((counter_names::value_refused(&event.name, property), 1));
+        }
         counts.extend(crate::experiments::exposure::convert(
             rules,
             state,
@@ -55,4 +59,35 @@ pub fn record_events(
         );
     }
     counts
+}
+
+/// The properties of `event` that the rules read as numbers (a `sum`/`max`
+/// signal's `property`, a goal's `value`) and that are present but not a
+/// finite number: each is ignored where it is read and counted once here.
+fn refused_values<'a>(rules: &'a CompiledRules, event: &'a PageEvent) -> Vec<&'a str> {
+    let read = rules
+        .tracking
+        .values
+        .iter()
+        .filter(|t| t.event == event.name)
+        .map(|t| t.property.as_str())
+        .chain(
+            rules
+                .experiments
+                .iter()
+                .flat_map(|e| &e.goals)
+                .filter(|g| g.event == event.name)
+                .filter_map(|g| g.value.as_deref()),
+        );
+    let mut refused: Vec<&str> = Vec::new();
+    for property in read {
+        let bad = event
+            .props
+            .get(property)
+            .is_some_and(|v| crate::util::number::parse(v).is_err());
+        if bad && !refused.contains(&property) {
+            refused.push(property);
+        }
+    }
+    refused
 }

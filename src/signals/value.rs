@@ -4,9 +4,10 @@
 //!
 //! One [`ValueTracker`] per distinct (event, property, path, window) keeps a
 //! [`ValueSeries`] in the state; a `sum` and a `max` of the same definition
-//! share it. A property that is a number, or a string holding one (pages send
-//! what the DOM gives them), adds its value, rounded to the cent; a missing,
-//! non-numeric or non-finite property adds nothing; a negative value (a
+//! share it. A property is read by the one parser of event-property numbers
+//! ([`crate::util::number`]: numbers and decimal strings like `"129.00"`) and
+//! adds its value, rounded to the cent; a missing or refused property adds
+//! nothing; a negative value (a
 //! refund) lowers the sum and may be the maximum of a window without others.
 
 use serde_json::{Map, Value};
@@ -45,15 +46,10 @@ impl ValueTracker {
     }
 }
 
-/// The amount a property carries: a finite number, or a string that parses
-/// as one; `None` for anything else.
+/// The amount a property carries: [`crate::util::number::parse`]'s number,
+/// `None` when it is missing or refused.
 pub fn amount(value: &Value) -> Option<f64> {
-    let n = match value {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => s.trim().parse::<f64>().ok()?,
-        _ => return None,
-    };
-    n.is_finite().then_some(n)
+    crate::util::number::parse(value).ok()
 }
 
 /// Records the event's property into every matching tracker's series.

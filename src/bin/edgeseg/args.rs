@@ -788,6 +788,11 @@ JSON output fields:
   visitor_segments  the visitor's segments, best first
   entered           segments entered on the last request
   blocks            {block id: segment whose content applies, or null for the default}
+  experiments       [{experiment, variant (or null), why, blocks}]: why says, for a
+                    scheduled one, \"not started until 2026-12-24T18:00:00Z\" or
+                    \"ended at ...\"
+  scheduled         [{block, segment, why}]: a segment's content passed over for
+                    its start_at/end_at (\"not started until ...\", \"ended at ...\")
 
 Exit codes: 0 success, 1 invalid rules or an unknown event, 2 usage error.
 ";

@@ -181,6 +181,9 @@ pub fn simulate_human(rules: &CompiledRules, c: &Classification, now: u64, url: 
         let shown = source.unwrap_or("default");
         let _ = writeln!(out, "  {id:<width$}  {shown}");
     }
+    for (block, segment, phase) in &c.scheduled {
+        let _ = writeln!(out, "  ({block}: {segment}'s content {})", phase.describe());
+    }
     if !c.experiments.is_empty() {
         out.push_str("\nexperiments\n");
         let width = c.experiments.iter().map(|o| o.key.len()).max().unwrap_or(0);
@@ -250,7 +253,18 @@ pub fn simulate_json(rules: &CompiledRules, c: &Classification, now: u64, url: &
         "entered": c.entered,
         "blocks": blocks,
         "experiments": experiments_json(c),
+        "scheduled": scheduled_json(c),
     })
+}
+
+/// Segment content passed over for its schedule, for `simulate --json`.
+pub fn scheduled_json(c: &Classification) -> Value {
+    c.scheduled
+        .iter()
+        .map(|(block, segment, phase)| {
+            json!({"block": block, "segment": segment, "why": phase.describe()})
+        })
+        .collect()
 }
 
 /// Each experiment's variant (null: none) and why, for `simulate --json`.

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use super::segments::{unknown_attribute, CompiledSegment};
 use super::Compiler;
 use crate::document::ContentSpec;
-use crate::error::{path_key, ContentProblem, NameOf, RuleError, RuleErrorKind};
+use crate::error::{path_key, ContentProblem, NameOf, NotApplicable, RuleError, RuleErrorKind};
 use crate::signals::Signal;
 use crate::template::Template;
+use crate::util::time::Schedule;
 
 #[derive(Debug)]
 pub struct CompiledBlock {
@@ -31,6 +32,9 @@ pub struct CompiledContent {
     pub set_attributes: Vec<(String, Template)>,
     pub before: Option<Template>,
     pub after: Option<Template>,
+    /// When a block's segment content shows (`start_at`/`end_at`); always
+    /// open for a variant's content, which the experiment's schedule governs.
+    pub schedule: Schedule,
 }
 
 impl CompiledContent {
@@ -155,6 +159,26 @@ impl Compiler<'_> {
                 )
             })
             .collect();
+        let schedule = if segment == super::experiments::VARIANT_CONTENT {
+            if content.start_at.is_some() || content.end_at.is_some() {
+                let field = if content.start_at.is_some() {
+                    "start_at"
+                } else {
+                    "end_at"
+                };
+                self.err(
+                    path_key(&cpath, field),
+                    RuleErrorKind::NotApplicable(NotApplicable::VariantSchedule),
+                );
+            }
+            Schedule::default()
+        } else {
+            self.schedule(
+                &cpath,
+                content.start_at.as_deref(),
+                content.end_at.as_deref(),
+            )
+        };
         CompiledContent {
             segment,
             inner_html,
@@ -163,6 +187,7 @@ impl Compiler<'_> {
             set_attributes,
             before,
             after,
+            schedule,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::error::{
 use crate::signals::Signal;
 use crate::util::hash::key_hash;
 use crate::util::ident::is_identifier;
+use crate::util::time::{Phase, Schedule};
 
 /// The `segment` index of content that belongs to an experiment variant.
 pub const VARIANT_CONTENT: usize = usize::MAX;
@@ -54,6 +55,8 @@ pub struct CompiledExperiment {
     pub bandit: Option<BanditSpec>,
     /// For a holdout: the segment it holds out from.
     pub holdout_of: Option<usize>,
+    /// `start_at`/`end_at` (a holdout's is always open).
+    pub schedule: Schedule,
 }
 
 #[derive(Debug)]
@@ -79,6 +82,23 @@ pub struct CompiledGoal {
 impl CompiledExperiment {
     pub fn is_running(&self) -> bool {
         self.status == ExperimentStatus::Running
+    }
+
+    /// Running and within its schedule at `now`: assigning and counting.
+    /// Before `start_at` a running experiment serves nobody; from `end_at`
+    /// on it behaves as stopped (see [`CompiledExperiment::phase`]).
+    pub fn is_live(&self, now: u64) -> bool {
+        self.is_running() && self.schedule.is_live(now)
+    }
+
+    /// Where `now` falls in the schedule of a running experiment
+    /// ([`Phase::Live`] for drafts and stopped ones: their status rules).
+    pub fn phase(&self, now: u64) -> Phase {
+        if self.is_running() {
+            self.schedule.phase(now)
+        } else {
+            Phase::Live
+        }
     }
 
     pub fn variant_index(&self, id: &str) -> Option<usize> {
@@ -201,6 +221,7 @@ impl Compiler<'_> {
                     set_attributes: Vec::new(),
                     before: None,
                     after: None,
+                    schedule: Schedule::default(),
                 },
             )
         };
@@ -234,6 +255,7 @@ impl Compiler<'_> {
             goals,
             bandit: None,
             holdout_of: Some(segment),
+            schedule: Schedule::default(),
         })
     }
 
@@ -413,8 +435,10 @@ impl Compiler<'_> {
                 Some(b)
             }
         };
+        let schedule = self.schedule(path, spec.start_at.as_deref(), spec.end_at.as_deref());
         let seed = spec.seed.clone().unwrap_or_else(|| key.to_string());
         Some(CompiledExperiment {
+            schedule,
             key: key.to_string(),
             cookie_key: key_hash(&format!("experiment:{key}\u{0}{seed}")),
             segment,

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::condition::SavedGroups;
 use crate::document::{RulesDocument, FORMAT};
-use crate::error::{suggest, RuleError, RuleErrorKind, RuleErrors};
+use crate::error::{path_key, suggest, RuleError, RuleErrorKind, RuleErrors};
 use crate::rules::validate::{parse_document, validate_value};
 use crate::signals::{Signal, Tracking};
 use crate::template::Template;
@@ -251,6 +251,43 @@ impl Compiler<'_> {
             );
         }
         window.max(1)
+    }
+
+    /// A `start_at`/`end_at` pair at `path`: each an RFC 3339 time, the end
+    /// after the start. A bad time is reported and left open.
+    fn schedule(
+        &mut self,
+        path: &str,
+        start_at: Option<&str>,
+        end_at: Option<&str>,
+    ) -> crate::util::time::Schedule {
+        let mut time = |field: &str, text: Option<&str>| {
+            let text = text?;
+            let t = crate::util::time::parse_rfc3339(text);
+            if t.is_none() {
+                self.err(
+                    path_key(path, field),
+                    RuleErrorKind::BadTime {
+                        found: text.to_string(),
+                    },
+                );
+            }
+            t
+        };
+        let start = time("start_at", start_at);
+        let end = time("end_at", end_at);
+        if let (Some(s), Some(e)) = (start, end) {
+            if e <= s {
+                self.err(
+                    path_key(path, "end_at"),
+                    RuleErrorKind::EndNotAfterStart {
+                        start: crate::util::time::format_rfc3339(s),
+                        end: crate::util::time::format_rfc3339(e),
+                    },
+                );
+            }
+        }
+        crate::util::time::Schedule { start, end }
     }
 
     /// An unknown-reference error at `path`, with the closest of `known`
