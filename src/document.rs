@@ -976,6 +976,13 @@ pub struct BlockSpec {
     /// Content by segment id. The visitor's highest-priority segment that has
     /// content here wins; with none, the page keeps its default content.
     pub content: BTreeMap<String, ContentSpec>,
+    /// Lets this block's content (for every segment and experiment variant)
+    /// carry `<script>` elements, event-handler attributes or `javascript:`
+    /// URLs, which a save otherwise refuses: they run on shoppers' pages with
+    /// the site's full rights. For a snippet you trust, never for markup
+    /// pasted from somewhere you don't.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_scripts: bool,
 }
 
 /// What to do to a block for one segment. `{{attribute}}` (or

@@ -140,9 +140,54 @@ pub enum RuleErrorKind {
     OperatorInside { operator: String },
     #[error("operators and field names are mixed in one object, so GrowthBook compares it as a plain value and \"{operator}\" is not applied")]
     MixedOperators { operator: String },
+    /// Content that would run script on shoppers' pages, found when rules are
+    /// saved (`rules::review`); the block's `allow_scripts` says it is meant.
+    #[error("{found} here would run on the page of every shopper who sees this content; if that is meant (a tracking snippet you trust, say), set \"allow_scripts\": true on block \"{block}\"")]
+    ActiveContent { found: ActiveContent, block: String },
+    /// A content over `rules::review::LARGE_CONTENT_BYTES` (a warning).
+    #[error("this content is {} KB, over {} KB: every page that shows it carries it; put large images or markup in files of the site and link them", .bytes.div_ceil(1024), .limit / 1024)]
+    LargeContent { bytes: usize, limit: usize },
+    /// A document over the admin API's size limit, with its largest parts.
+    #[error("the document is {} KB, larger than the {} KB the admin API stores; its largest parts: {}", .bytes.div_ceil(1024), .limit / 1024, largest(.parts))]
+    DocumentTooLarge {
+        bytes: usize,
+        limit: usize,
+        parts: Vec<(String, usize)>,
+    },
     /// Anything no kind above fits.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What makes content able to run script in a shopper's browser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ActiveContent {
+    Script,
+    Handler(String),
+    JavascriptUrl(String),
+}
+
+impl fmt::Display for ActiveContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Script => f.write_str("a <script> element"),
+            Self::Handler(name) => write!(f, "an event-handler attribute ({name}=...)"),
+            Self::JavascriptUrl(attr) => write!(f, "a javascript: URL ({attr}=...)"),
+        }
+    }
+}
+
+fn largest(parts: &[(String, usize)]) -> String {
+    let named: Vec<String> = parts
+        .iter()
+        .map(|(path, bytes)| format!("{path} ({} KB)", bytes.div_ceil(1024)))
+        .collect();
+    if named.is_empty() {
+        "(not readable as JSON)".into()
+    } else {
+        named.join(", ")
+    }
 }
 
 /// Which kind of name a [`RuleErrorKind::BadName`] is.
@@ -389,6 +434,9 @@ impl RuleErrorKind {
             K::OperatorAtTop { .. } => "operator_at_top",
             K::OperatorInside { .. } => "operator_inside",
             K::MixedOperators { .. } => "mixed_operators",
+            K::ActiveContent { .. } => "active_content",
+            K::LargeContent { .. } => "large_content",
+            K::DocumentTooLarge { .. } => "document_too_large",
             K::Invalid(_) => "invalid",
         }
     }

@@ -99,6 +99,46 @@ ERROR: {file}: segments[1].conditon: unknown field \"conditon\" (did you mean \"
     assert_eq!(stderr.matches("ERROR: ").count(), 3, "stderr:\n{stderr}");
 }
 
+/// Issue 23: `<script>alert(1)</script>` in hero content saved with no warning
+/// and ran on shoppers' pages; a 383 KB hero saved with no warning.
+#[test]
+fn validate_refuses_script_in_content_unless_the_block_allows_it_and_warns_of_size() {
+    let doc = |hero: &str, allow: bool| {
+        serde_json::json!({
+            "format": 1, "version": "t",
+            "segments": [{"id": "vip", "condition": {"country": "NL"}}],
+            "blocks": {"hero": {"allow_scripts": allow, "content": {"vip": {"inner_html": hero}}}}
+        })
+        .to_string()
+    };
+    let (code, _, stderr) = run_with_stdin(
+        &["validate", "-"],
+        &doc("<b>Hi</b><script>alert(1)</script>", false),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.starts_with("ERROR: <stdin>: blocks.hero.content.vip.inner_html: a <script> element here would run on the page of every shopper who sees this content; if that is meant (a tracking snippet you trust, say), set \"allow_scripts\": true on block \"hero\"\n  at <stdin>:1:"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = run_with_stdin(
+        &["validate", "-"],
+        &doc("<b>Hi</b><script>alert(1)</script>", true),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("<stdin>: valid"), "{stdout}");
+    assert_eq!(stderr, "");
+    let (code, stdout, stderr) =
+        run_with_stdin(&["validate", "-"], &doc(&"<p>big</p>".repeat(3000), false));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.starts_with("<stdin>: valid"), "{stdout}");
+    assert!(
+        stderr.starts_with(
+            "WARNING: <stdin>: blocks.hero.content.vip: this content is 30 KB, over 16 KB"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn validate_points_at_unknown_names() {
     let file = "tests/fixtures/cli/unknown_names.json";

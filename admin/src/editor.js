@@ -34,7 +34,8 @@ export function createEditor(parent, { onChange, onSave } = {}) {
       view.dispatch(setDiagnostics(view.state, []));
     },
     /**
-     * Shows errors [{path, message, line, column}] as diagnostics. Errors without a line get
+     * Shows errors [{path, message, line, column, severity?}] as diagnostics (severity 'warning'
+     * for what a save only warns about). Errors without a line get
      * no marker (the list below the editor shows them). Returns the errors with resolved offsets.
      */
     showErrors(errors) {
@@ -50,7 +51,7 @@ export function createEditor(parent, { onChange, onSave } = {}) {
         if (to <= from) { from = line.from + (line.text.length - line.text.trimStart().length); to = line.to; }
         if (to <= from) to = Math.min(doc.length, from + 1);
         const message = e.path ? `${e.path}: ${e.message}` : e.message;
-        diagnostics.push({ from, to, severity: 'error', message, source: 'edgeseg' });
+        diagnostics.push({ from, to, severity: e.severity === 'warning' ? 'warning' : 'error', message, source: 'edgeseg' });
         return { ...e, from };
       });
       view.dispatch(setDiagnostics(view.state, diagnostics));

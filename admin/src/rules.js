@@ -85,9 +85,10 @@ export function rulesView(app) {
     errorList.hidden = !errors.length;
     for (const e of errors) {
       const where = Number.isInteger(e.line) ? `Line ${e.line}${Number.isInteger(e.column) ? `:${e.column}` : ''}` : 'No line';
-      const item = h('li.error-item', { dataset: { line: Number.isInteger(e.line) ? String(e.line) : '' } },
+      const warning = e.severity === 'warning';
+      const item = h(warning ? 'li.error-item.warning-item' : 'li.error-item', { dataset: { line: Number.isInteger(e.line) ? String(e.line) : '' } },
         h('button.linklike', { type: 'button', disabled: e.from === null, onclick: () => editor.goTo(e.from) }, where),
-        ' ', e.path ? h('code', e.path) : null, e.path ? ': ' : '', e.message);
+        ' ', warning ? h('strong', 'Warning: ') : null, e.path ? h('code', e.path) : null, e.path ? ': ' : '', e.message);
       errorList.append(item);
     }
   }
@@ -99,14 +100,20 @@ export function rulesView(app) {
     status.set('error', `${what}: ${list.length} error${list.length === 1 ? '' : 's'}.`);
   }
 
+  /** What a save or validation only warns about (content size), shown in the list and editor. */
+  function showWarnings(warnings) {
+    const list = (Array.isArray(warnings) ? warnings : []).map((w) => ({ ...w, severity: 'warning' }));
+    showErrorList(editor.showErrors(list));
+    return list.length ? ` ${list.length} warning${list.length === 1 ? '' : 's'} below.` : '';
+  }
+
   async function validate() {
     status.set('busy', 'Validating…');
     const r = await call('POST', 'rules/validate', { body: { text: editor.getText() }, accept: [400, 422] });
     if (r.status === 200 && r.body && r.body.valid !== false) {
-      editor.clearErrors();
-      showErrorList([]);
       const b = r.body;
-      status.set('ok', `Valid${b.label ? ` (“${b.label}”)` : ''}: ${b.segments ?? '?'} segments, ${b.blocks ?? '?'} blocks.`);
+      const warned = showWarnings(b.warnings);
+      status.set('ok', `Valid${b.label ? ` (“${b.label}”)` : ''}: ${b.segments ?? '?'} segments, ${b.blocks ?? '?'} blocks.${warned}`);
       return true;
     }
     showErrors(r.body?.errors || [{ path: '', message: r.body?.error || `status ${r.status}`, line: null, column: null }], 'Not valid');
@@ -140,16 +147,16 @@ export function rulesView(app) {
       return;
     }
     const rev = r.body?.revision;
+    const warnings = r.body?.warnings;
     hideConflict();
-    editor.clearErrors();
-    showErrorList([]);
     // Refresh the metadata (label, time) without touching the text we just sent.
     await load({ keepText: true });
+    const warned = showWarnings(warnings);
     if (doc.revision !== rev || doc.text !== text) {
       // Someone saved right after us: keep our text, note the stored revision.
-      status.set('info', `Saved as revision ${rev}; the server now holds revision ${doc.revision}.`);
+      status.set('info', `Saved as revision ${rev}; the server now holds revision ${doc.revision}.${warned}`);
     } else {
-      status.set('ok', `Saved as revision ${rev}.`);
+      status.set('ok', `Saved as revision ${rev}.${warned}`);
     }
     updateDirty();
     app.invalidateVersions();

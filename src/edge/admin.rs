@@ -11,16 +11,20 @@ use worker::{console_log, Env, KvStore, Method, Request, Response, Result};
 
 use crate::auth::{check_bearer, Auth};
 use crate::duration::parse_duration;
+use crate::error::RuleErrors;
 use crate::origin_cache::{path_of, settings_change_purges, CachePolicy};
 use crate::preview::{self, PreviewGrant, PreviewKey};
 use crate::rules::history::{self, locate_errors, RevisionMeta, META_KEY, RULES_KEY};
-use crate::rules::CompiledRules;
+use crate::rules::{review, CompiledRules};
 use crate::simulate::{self, PastEvent, SimulatedVisitor};
 
 /// Secret holding the admin token.
 pub const ADMIN_TOKEN: &str = "EDGESEG_ADMIN_TOKEN";
 /// Largest rules document the API accepts.
 const MAX_RULES_BYTES: usize = 512 * 1024;
+/// Largest body read: room for a too-large document, so its error can name
+/// the parts to shrink instead of only its size.
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
     let Some(api) = rest.strip_prefix("api/") else {
@@ -95,10 +99,10 @@ async fn body_json<T: for<'de> Deserialize<'de>>(
     req: &mut Request,
 ) -> std::result::Result<T, String> {
     let bytes = req.bytes().await.map_err(|e| e.to_string())?;
-    if bytes.len() > MAX_RULES_BYTES + 4096 {
+    if bytes.len() > MAX_BODY_BYTES {
         return Err(format!(
             "the body is larger than {} KB",
-            MAX_RULES_BYTES / 1024
+            MAX_BODY_BYTES / 1024
         ));
     }
     serde_json::from_slice(&bytes).map_err(|e| format!("the body is not the expected JSON: {e}"))
@@ -148,14 +152,23 @@ struct TextBody {
     text: String,
 }
 
-fn check(text: &str) -> std::result::Result<CompiledRules, Value> {
-    if text.len() > MAX_RULES_BYTES {
-        return Err(
-            json!({"valid": false, "errors": [{"path": "", "message": format!("the document is larger than {} KB", MAX_RULES_BYTES / 1024), "line": null, "column": null}]}),
-        );
-    }
+/// Compiled rules, or the errors as the API's 422 body: for what is not a
+/// save (a rollback, a simulation of unsaved text).
+fn compiled(text: &str) -> std::result::Result<CompiledRules, Value> {
     CompiledRules::from_json(text)
         .map_err(|errors| json!({"valid": false, "errors": locate_errors(text, &errors)}))
+}
+
+/// The save-time checks (`review::for_save`): rules, and warnings located
+/// in `text` for the editor; or the errors as the API's 422 body.
+fn check(text: &str) -> std::result::Result<(CompiledRules, Value), Value> {
+    match review::for_save(text, Some(MAX_RULES_BYTES)) {
+        Ok(saveable) => {
+            let warnings = locate_errors(text, &RuleErrors(saveable.warnings));
+            Ok((saveable.rules, json!(warnings)))
+        }
+        Err(errors) => Err(json!({"valid": false, "errors": locate_errors(text, &errors)})),
+    }
 }
 
 async fn validate(req: &mut Request) -> Result<Response> {
@@ -164,13 +177,14 @@ async fn validate(req: &mut Request) -> Result<Response> {
         Err(e) => return error(400, &e),
     };
     match check(&body.text) {
-        Ok(rules) => json_response(
+        Ok((rules, warnings)) => json_response(
             200,
             &json!({
                 "valid": true,
                 "label": rules.version(),
                 "segments": rules.segments.len(),
                 "blocks": rules.blocks.len(),
+                "warnings": warnings,
             }),
         ),
         Err(errors) => json_response(422, &errors),
@@ -218,8 +232,8 @@ async fn save(req: &mut Request, kv: &KvStore) -> Result<Response> {
         }
         _ => {}
     }
-    let rules = match check(&body.text) {
-        Ok(r) => r,
+    let (rules, warnings) = match check(&body.text) {
+        Ok(checked) => checked,
         Err(errors) => return json_response(422, &errors),
     };
     let revision = write_revision(
@@ -232,7 +246,7 @@ async fn save(req: &mut Request, kv: &KvStore) -> Result<Response> {
         None,
     )
     .await?;
-    json_response(200, &json!({ "revision": revision }))
+    json_response(200, &json!({ "revision": revision, "warnings": warnings }))
 }
 
 /// Saves `text` as the next revision and makes it current.
@@ -357,7 +371,8 @@ async fn rollback(req: &mut Request, kv: &KvStore) -> Result<Response> {
     let Some(text) = kv.get(&history::revision_key(body.revision)).text().await? else {
         return error(404, &format!("there is no revision {}", body.revision));
     };
-    let rules = match check(&text) {
+    // What was once live is restored as it was (rules::review: not reviewed again).
+    let rules = match compiled(&text) {
         Ok(r) => r,
         Err(errors) => return json_response(422, &errors),
     };
@@ -416,7 +431,7 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
         Err(e) => return error(400, &e),
     };
     let rules = match body.text.as_deref() {
-        Some(text) => match check(text) {
+        Some(text) => match compiled(text) {
             Ok(r) => std::rc::Rc::new(r),
             Err(errors) => return json_response(422, &errors),
         },

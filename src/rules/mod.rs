@@ -4,6 +4,7 @@
 pub mod compile;
 pub mod history;
 pub mod locate;
+pub mod review;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod schema;
 pub mod validate;

@@ -31,7 +31,7 @@ mod cli {
     use edgeseg::classify::Classification;
     use edgeseg::condition::{Condition, SavedGroups};
     use edgeseg::rewrite::rewrite_document;
-    use edgeseg::rules::CompiledRules;
+    use edgeseg::rules::{review, CompiledRules};
     use edgeseg::simulate::{PastEvent, SimulatedVisitor};
     use serde_json::Value;
 
@@ -146,8 +146,16 @@ mod cli {
                 }
                 Err(other) => return Err(other),
             };
-            match CompiledRules::from_json(&text) {
-                Ok(rules) => println!("{}", output::valid(&name, &rules)),
+            match review::for_save(&text, None) {
+                Ok(saveable) => {
+                    println!("{}", output::valid(&name, &saveable.rules));
+                    if !saveable.warnings.is_empty() {
+                        eprint!(
+                            "{}",
+                            output::rule_warnings(&name, &text, &saveable.warnings)
+                        );
+                    }
+                }
                 Err(errors) => {
                     eprint!("{}", output::rule_errors(&name, &text, &errors));
                     failed = true;

@@ -26,12 +26,20 @@ pub fn valid(name: &str, rules: &CompiledRules) -> String {
 pub fn rule_errors(name: &str, text: &str, errors: &RuleErrors) -> String {
     let mut out = String::new();
     for e in &errors.0 {
-        out.push_str(&rule_error(name, text, e));
+        out.push_str(&rule_error("ERROR", name, text, e));
     }
     out
 }
 
-fn rule_error(name: &str, text: &str, e: &RuleError) -> String {
+/// What a save would warn about (rules::review), printed as errors are.
+pub fn rule_warnings(name: &str, text: &str, warnings: &[RuleError]) -> String {
+    warnings
+        .iter()
+        .map(|w| rule_error("WARNING", name, text, w))
+        .collect()
+}
+
+fn rule_error(label: &str, name: &str, text: &str, e: &RuleError) -> String {
     if let RuleErrorKind::Syntax {
         message,
         line,
@@ -40,7 +48,7 @@ fn rule_error(name: &str, text: &str, e: &RuleError) -> String {
     {
         return syntax_error(name, text, message, *line, *column);
     }
-    let mut out = format!("ERROR: {name}: {e}\n");
+    let mut out = format!("{label}: {name}: {e}\n");
     // An unknown name used as a key inside the value (a condition's attribute):
     // point at that key.
     let inner = match &e.kind {
