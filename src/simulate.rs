@@ -4,7 +4,7 @@
 //! pipeline, so `enter_after` and `hold_for` move along), then the last
 //! request is served, and its whole outcome returned.
 
-use serde_json::Map;
+use serde_json::{Map, Value};
 
 use crate::classify::{self, Classification};
 use crate::error::suggest;
@@ -24,6 +24,10 @@ pub struct PastEvent {
     pub path: String,
     /// Seconds before `now`.
     pub ago: u64,
+    /// The event's properties, as the page or `track()` would send them
+    /// (`{"value": "129.00", "category": "boots"}`): value, affinity and
+    /// spend-based signals read them. Ignored for page views.
+    pub props: Map<String, Value>,
 }
 
 /// A visitor to simulate.
@@ -142,7 +146,7 @@ pub fn simulate_page(
             };
             page::serve(&request, context, &mut state, RECORD_ID);
         } else {
-            classify::record_event(rules, &mut state.state, &e.name, &e.path, &Map::new(), at);
+            classify::record_event(rules, &mut state.state, &e.name, &e.path, &e.props, at);
         }
     }
     let request = PageRequest {

@@ -139,6 +139,35 @@ fn validate_refuses_script_in_content_unless_the_block_allows_it_and_warns_of_si
     );
 }
 
+/// Issue 23: `"props": {"value": 300}` was ignored silently, so value-based
+/// segments could not be checked before going live.
+#[test]
+fn simulate_events_carry_properties_to_value_signals() {
+    let spent = |events: &[&str]| {
+        let mut args = vec!["simulate", RULES, "--json", "--now", "1764000000"];
+        for e in events {
+            args.extend(["--event", e]);
+        }
+        let (code, stdout, stderr) = run(&args);
+        assert_eq!(code, 0, "{stderr}");
+        let report: Value = serde_json::from_str(&stdout).unwrap();
+        let member = segment(&report, "big_spender")["member"].as_bool().unwrap();
+        (report["signals"]["spend_90d"].clone(), member)
+    };
+    let orders = [
+        r#"purchase:/checkout@-3d{"value": "129.00"}"#,
+        r#"purchase:/checkout@-1d{"value": 90}"#,
+    ];
+    assert_eq!(spent(&orders), (serde_json::json!(219), true));
+    assert!(!spent(&["purchase:/checkout@-3d", "purchase:/checkout@-1d"]).1);
+    let (code, _, stderr) = run(&["simulate", RULES, "--event", "purchase{\"value\": 1"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("the properties are a JSON object"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn validate_points_at_unknown_names() {
     let file = "tests/fixtures/cli/unknown_names.json";

@@ -452,6 +452,7 @@ fn simulate_serves_its_last_page_through_the_same_pipeline() {
             name: "page_view".into(),
             path: "/products/a".into(),
             ago: 60,
+            props: Default::default(),
         }],
         url: "https://shop.test/products/b".into(),
         now: NOW,

@@ -10,6 +10,21 @@ const DEFAULT_EVENTS = [
   { name: 'add_to_cart', path: '', ago: '40m' },
 ];
 
+/**
+ * “value=129, category=boots” as event properties. Values stay text, as the page's
+ * data-edgeseg-prop-* attributes send them: the Worker reads numbers from text.
+ */
+export function parseProps(text) {
+  const value = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const at = part.indexOf('=');
+    const key = at > 0 ? part.slice(0, at).trim() : '';
+    if (!/^[A-Za-z0-9_]+$/.test(key)) return { error: `“${part}” is not like name=value` };
+    value[key] = part.slice(at + 1).trim();
+  }
+  return { value };
+}
+
 export function simulateView(app) {
   const names = h('datalist#event-names');
   const rows = h('div.events#event-rows');
@@ -23,10 +38,10 @@ export function simulateView(app) {
   const form = h('form.sim-form#simulate-form', { novalidate: true },
     h('fieldset',
       h('legend', 'What the visitor did'),
-      h('div.events-head', { 'aria-hidden': 'true' }, h('span', 'Event'), h('span', 'Path'), h('span', 'How long ago'), h('span')),
+      h('div.events-head', { 'aria-hidden': 'true' }, h('span', 'Event'), h('span', 'Path'), h('span', 'How long ago'), h('span', 'Properties'), h('span')),
       rows,
       h('button.secondary#add-event', { type: 'button', onclick: () => addRow({ name: 'page_view', path: '/', ago: '1m' }, true) }, '+ Add event'),
-      h('p.hint', 'How long ago: a whole number and s, m, h or d (“5m”, “2h”, “3d”). Page views take a path.')),
+      h('p.hint', 'How long ago: a whole number and s, m, h or d (“5m”, “2h”, “3d”). Page views take a path. Properties, as the page sends them: “value=129, category=boots”.')),
     h('fieldset',
       h('legend', 'This request'),
       h('div.grid',
@@ -47,7 +62,8 @@ export function simulateView(app) {
     const name = h('input.ev-name', { list: 'event-names', value: ev.name, 'aria-label': 'Event name', required: true });
     const path = h('input.ev-path', { value: ev.path || '', placeholder: '/products/x', 'aria-label': 'Path' });
     const ago = h('input.ev-ago', { value: ev.ago, placeholder: '5m', 'aria-label': 'How long ago', size: 5, required: true });
-    const row = h('div.event-row', { role: 'group', 'aria-label': 'Event' }, name, path, ago,
+    const props = h('input.ev-props', { value: ev.props || '', placeholder: 'value=129, category=boots', 'aria-label': 'Properties' });
+    const row = h('div.event-row', { role: 'group', 'aria-label': 'Event' }, name, path, ago, props,
       h('button.icon.remove-event', { type: 'button', title: 'Remove this event', 'aria-label': 'Remove this event', onclick: () => row.remove() }, '×'));
     rows.append(row);
     if (focus) name.focus();
@@ -73,6 +89,9 @@ export function simulateView(app) {
       if (!AGO.test(ago)) problems.push(`event ${i + 1}: “${ago}” is not like 5m, 2h or 3d`);
       const e = { name, ago };
       if (path) e.path = path;
+      const props = parseProps(tr.querySelector('.ev-props').value);
+      if (props.error) problems.push(`event ${i + 1}: ${props.error}`);
+      else if (Object.keys(props.value).length) e.props = props.value;
       events.push(e);
     });
     // The editor's text, saved or not: a marketer checks a change before saving it.

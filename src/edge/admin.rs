@@ -423,6 +423,9 @@ struct SimulateEvent {
     path: Option<String>,
     #[serde(default)]
     ago: Option<String>,
+    /// The event's properties (`{"value": 300}`), as the page would send them.
+    #[serde(default)]
+    props: serde_json::Map<String, Value>,
 }
 
 async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
@@ -458,6 +461,7 @@ async fn simulate_visitor(req: &mut Request, env: &Env) -> Result<Response> {
             name: e.name.clone(),
             path: e.path.clone().unwrap_or_else(|| "/".into()),
             ago,
+            props: e.props.clone(),
         });
     }
     let user_agent = match body.device.as_deref().filter(|d| !d.is_empty()) {

@@ -95,13 +95,15 @@ pub struct Visitor {
     pub now: Option<u64>,
 }
 
-/// One `--event NAME[:PATH][@-DURATION]`.
+/// One `--event NAME[:PATH][@-DURATION][{PROPERTIES}]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventSpec {
     pub name: String,
     pub path: String,
     /// Seconds before `now`.
     pub ago: u64,
+    /// A JSON object at the end, like `{"value": 129}`.
+    pub props: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Request facts set with `--attr KEY=VALUE`.
@@ -625,12 +627,25 @@ fn visitor(cmd: &'static str, s: &Split, files: usize) -> Result<Visitor, UsageE
     })
 }
 
-/// Parses `NAME[:PATH][@-DURATION]`.
+/// Parses `NAME[:PATH][@-DURATION][{PROPERTIES}]`: the properties, a JSON
+/// object, come last so that neither `@` nor `:` inside them is read as part
+/// of the time or the path.
 pub fn parse_event(spec: &str) -> Result<EventSpec, String> {
     let bad = |why: &str| {
-        format!("invalid --event {spec:?}: {why} (expected NAME[:PATH][@-DURATION], like page_view:/products/boots@-5m)")
+        format!("invalid --event {spec:?}: {why} (expected NAME[:PATH][@-DURATION][{{PROPERTIES}}], like page_view:/products/boots@-5m or purchase@-2d{{\"value\": 129}})")
     };
-    let (head, ago) = match spec.rsplit_once('@') {
+    let (spec_head, props) = match spec.find('{') {
+        Some(at) => match serde_json::from_str::<serde_json::Value>(&spec[at..]) {
+            Ok(serde_json::Value::Object(props)) => (&spec[..at], props),
+            _ => {
+                return Err(bad(
+                    "the properties are a JSON object, like {\"value\": 129}",
+                ))
+            }
+        },
+        None => (spec, serde_json::Map::new()),
+    };
+    let (head, ago) = match spec_head.rsplit_once('@') {
         Some((head, when)) => {
             let Some(dur) = when.strip_prefix('-') else {
                 return Err(bad("the time is how long ago, like @-5m"));
@@ -639,7 +654,7 @@ pub fn parse_event(spec: &str) -> Result<EventSpec, String> {
                 .ok_or_else(|| bad("the duration is a whole number and s, m, h or d"))?;
             (head, secs)
         }
-        None => (spec, 0),
+        None => (spec_head, 0),
     };
     let (name, path) = match head.split_once(':') {
         Some((name, path)) => (name, path),
@@ -655,6 +670,7 @@ pub fn parse_event(spec: &str) -> Result<EventSpec, String> {
         name: name.to_string(),
         path: path.to_string(),
         ago,
+        props,
     })
 }
 
@@ -765,9 +781,10 @@ request, classified as the Worker would), then makes one last request for --url
 at --now, which is the one shown.
 
 Flags:
-  --event NAME[:PATH][@-DURATION]
+  --event NAME[:PATH][@-DURATION][{PROPERTIES}]
         an event: page_view or an event the rules declare; PATH defaults to /,
-        the time to now: page_view:/products/boots@-5m, add_to_cart@-40m
+        the time to now: page_view:/products/boots@-5m, add_to_cart@-40m;
+        properties last, as a JSON object: 'purchase@-2d{\"value\": 129}'
   --attr KEY=VALUE
         request facts: country=DE, device=mobile|tablet|desktop|bot,
         user_agent=..., referrer=https://..., language=de (utm_* and other query
@@ -925,6 +942,17 @@ mod tests {
         assert!(parse_event("page_view@-5 minutes").is_err());
         assert!(parse_event("page_view:products").is_err());
         assert!(parse_event(":/x").is_err());
+        let e =
+            parse_event(r#"purchase:/checkout@-2d{"value": "129.00", "note": "a@b:c"}"#).unwrap();
+        assert_eq!(
+            (e.name.as_str(), e.path.as_str(), e.ago),
+            ("purchase", "/checkout", 172_800)
+        );
+        assert_eq!(e.props["value"], "129.00");
+        assert_eq!(e.props["note"], "a@b:c");
+        assert!(parse_event("purchase{\"value\": 1").is_err());
+        assert!(parse_event("purchase[1]").is_err());
+        assert!(parse_event("purchase{1}").is_err());
     }
 
     #[test]

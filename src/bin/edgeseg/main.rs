@@ -199,6 +199,7 @@ mod cli {
                     name: e.name.clone(),
                     path: e.path.clone(),
                     ago: e.ago,
+                    props: e.props.clone(),
                 })
                 .collect(),
             url: url.clone(),

@@ -1,0 +1,79 @@
+// Simulate with event properties (issue 23, item 7): the admin API and the
+// Simulate tab in Chromium honour an event's properties, so a value-based
+// segment (big_spender: spend_90d >= 200) can be checked before it goes live.
+// Before, `"props": {"value": 300}` was ignored silently.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startWorker, ROOT } from './harness.mjs';
+import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
+import { signIn, showTab, waitText } from './admin-page-checks.mjs';
+
+const skip = browserMissing() ?? false;
+const TOKEN = 'e2e-admin-token-0123456789';
+const rules = await readFile(join(ROOT, 'examples', 'rules.json'), 'utf8');
+let worker;
+let browser;
+
+before(async () => {
+  worker = await startWorker({ rules, vars: { EDGESEG_ADMIN_TOKEN: TOKEN } });
+  if (!skip) browser = await launchBrowser();
+});
+after(async () => { await browser?.close(); await worker?.stop(); });
+
+async function simulate(events) {
+  const res = await fetch(`${worker.url}/__edgeseg/admin/api/simulate`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ events, url: 'https://shop.test/' }),
+  });
+  assert.equal(res.status, 200);
+  return res.json();
+}
+
+test('api/simulate: purchases with values make a big spender; the same purchases without values do not', async () => {
+  const orders = (props) => [
+    { name: 'purchase', path: '/checkout', ago: '3d', ...(props ? { props: { value: '129.00' } } : {}) },
+    { name: 'purchase', path: '/checkout', ago: '1d', ...(props ? { props: { value: 90 } } : {}) },
+  ];
+  const withValues = await simulate(orders(true));
+  assert.equal(withValues.signals.spend_90d, 219);
+  assert.ok(withValues.segments.includes('big_spender'), JSON.stringify(withValues.segments));
+  const without = await simulate(orders(false));
+  assert.equal(without.signals.spend_90d, 0);
+  assert.ok(!without.segments.includes('big_spender'));
+});
+
+for (const [width, height] of [[390, 844], [1280, 900]]) {
+  test(`the Simulate tab's Properties field reaches the simulation (${width} px)`, { skip }, async () => {
+    const page = await browser.newPage({ width, height });
+    await signIn(page, `${worker.url}/__edgeseg/admin/`, TOKEN);
+    await showTab(page, 'simulate');
+    const rows = page.locator('#event-rows .event-row');
+    while (await rows.count() > 0) await rows.first().locator('.remove-event').click();
+    for (const [ago, props] of [['3d', 'value=129.00'], ['1d', 'value=90, category=boots']]) {
+      await page.locator('#add-event').click();
+      const row = rows.last();
+      await row.locator('.ev-name').fill('purchase');
+      await row.locator('.ev-path').fill('/checkout');
+      await row.locator('.ev-ago').fill(ago);
+      await row.locator('.ev-props').fill(props);
+    }
+    const post = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/api/simulate'));
+    await page.locator('#run-simulation').click();
+    const body = JSON.parse((await post).postData());
+    assert.deepEqual(body.events.map((e) => e.props), [{ value: '129.00' }, { value: '90', category: 'boots' }]);
+    await page.locator('#sim-segments .chip').first().waitFor();
+    const chips = await page.locator('#sim-segments .chip').allTextContents();
+    assert.ok(chips.includes('big_spender'), chips.join(', '));
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow}px wider than the window`);
+    await screenshot(page, `simulate-props-${width}`);
+    // A property that is not name=value is caught before sending.
+    await rows.first().locator('.ev-props').fill('129');
+    await page.locator('#run-simulation').click();
+    await waitText(page, '.simulate-status', /not like name=value/);
+    await page.close();
+  });
+}
