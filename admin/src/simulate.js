@@ -2,7 +2,7 @@
 // device, language), POST api/simulate, show signals, segments, block content and
 // the experiments' variants (with why: not in the segment, held out, stopped...).
 import { call } from './api.js';
-import { h, statusLine } from './ui.js';
+import { h, idText, statusLine } from './ui.js';
 
 const AGO = /^\d+[smhd]$/;
 const DEFAULT_EVENTS = [
@@ -128,7 +128,8 @@ export function simulateView(app) {
 
   function render(res) {
     const segs = res.segments || [];
-    const outcomes = res.outcomes || [];
+    // Best first, as content is chosen: priority, then document order (the sort is stable).
+    const outcomes = [...(res.outcomes || [])].sort((a, b) => (b.priority ?? 0) - (a.priority ?? 0));
     const blocks = Object.entries(res.blocks || {});
     const signals = Object.entries(res.signals || {});
     const experiments = res.experiments || [];
@@ -143,25 +144,25 @@ export function simulateView(app) {
       h('section.card#sim-blocks',
         h('h2', 'Content per block'),
         blocks.length
-          ? h('table.kv', h('tbody', blocks.map(([b, s]) => h('tr', { dataset: { block: b } }, h('th', b), h('td', s ? h('span.chip', s) : h('span.muted', 'default content'), ...scheduleNote(b))))))
+          ? h('table.kv', h('tbody', blocks.map(([b, s]) => h('tr', { dataset: { block: b } }, h('th', idText(b)), h('td', s ? h('span.chip', s) : h('span.muted', 'default content'), ...scheduleNote(b))))))
           : h('p.hint', 'The rules have no blocks.')),
       ...(experiments.length ? [h('section.card#sim-experiments',
         h('h2', 'Experiments'),
         h('table.kv', h('tbody', experiments.map((e) => h('tr', { dataset: { experiment: e.experiment } },
-          h('th', e.experiment),
+          h('th', idText(e.experiment)),
           h('td', e.variant ? h('span.chip', e.variant) : h('span.muted', 'no variant'), ' ', h('span.muted', e.why)))))))] : []),
       h('section.card.wide#sim-outcomes',
-        h('h2', 'Every segment'),
+        h('h2', 'Every segment, best first'),
         h('div.table-scroll', h('table.outcomes',
           h('thead', h('tr', h('th', 'Segment'), h('th.num', 'Prio.'), h('th', 'Condition'), h('th', 'Standing'))),
           h('tbody', outcomes.map((o) => h('tr', { dataset: { segment: o.id }, class: segs.includes(o.id) ? 'in' : '' },
-            h('td', o.id), h('td.num', o.priority ?? ''),
+            h('td', idText(o.id)), h('td.num', o.priority ?? ''),
             h('td', o.condition ? h('span.yes', '✓ holds') : h('span.no', '✗ no')),
             h('td', h(`span.standing.standing-${o.standing}`, o.standing)))))))),
       h('section.card.wide#sim-signals',
         h('h2', 'Signals'),
         signals.length
-          ? h('table.kv', h('tbody', signals.map(([n, v]) => h('tr', h('th', n), h('td.num', v === null || v === undefined ? h('span.muted', '—') : fmt(v))))))
+          ? h('table.kv', h('tbody', signals.map(([n, v]) => h('tr', h('th', idText(n)), h('td.num', v === null || v === undefined ? h('span.muted', '—') : fmt(v))))))
           : h('p.hint', 'The rules define no signals.')));
   }
 

@@ -23,6 +23,14 @@ export function h(spec, attrs = {}, ...children) {
   return el;
 }
 
+/**
+ * An id (`campaign_visitor`) as text that may wrap only after its underscores, so a
+ * narrow column shows `campaign_` / `visitor`, never `campaign_visito` / `r`.
+ */
+export function idText(id) {
+  return String(id).split(/(?<=_)/).flatMap((part, i) => (i ? [document.createElement('wbr'), part] : [part]));
+}
+
 function append(el, children) {
   for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;

@@ -67,6 +67,31 @@ for (const [width, height] of [[390, 844], [1280, 900]]) {
     await page.locator('#sim-segments .chip').first().waitFor();
     const chips = await page.locator('#sim-segments .chip').allTextContents();
     assert.ok(chips.includes('big_spender'), chips.join(', '));
+    // Issue 23: every segment listed best first (priority), as content is chosen.
+    const listed = await page.locator('#sim-outcomes tbody tr').evaluateAll((rows) => rows.map((r) => Number(r.children[1].textContent)));
+    assert.deepEqual(listed, [...listed].sort((x, y) => y - x), 'by priority');
+    // Issue 23: ids wrap only after an underscore, never inside a word.
+    const brokenInside = await page.evaluate(() => {
+      const bad = [];
+      for (const cell of document.querySelectorAll('#sim-outcomes tbody td:first-child, #sim-signals th')) {
+        const lines = new Set();
+        for (const node of cell.childNodes) {
+          if (node.nodeType !== Node.TEXT_NODE) continue;
+          const range = document.createRange();
+          range.selectNodeContents(node);
+          const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+          if (tops.size > 1) bad.push(node.textContent);
+          tops.forEach((t) => lines.add(t));
+        }
+      }
+      return bad;
+    });
+    assert.deepEqual(brokenInside, [], 'parts of ids broken mid-word');
+    // Issue 23: at 390 px only about 4 of 8 tabs were visible, with no hint of the rest.
+    const tabsOut = await page.locator('.tabs .tab').evaluateAll((tabs) => tabs
+      .filter((t) => { const r = t.getBoundingClientRect(); return r.left < 0 || r.right > window.innerWidth + 0.5; })
+      .map((t) => t.textContent));
+    assert.deepEqual(tabsOut, [], 'tabs outside the window');
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the window`);
     await screenshot(page, `simulate-props-${width}`);
