@@ -49,6 +49,11 @@ export function rulesView(app) {
   function renderMeta() {
     if (!doc.exists) {
       meta.replaceChildren(h('strong', 'No rules saved yet.'), ' Start from this template and save the first version.');
+    } else if (!doc.saved_at) {
+      // Rules put into KV directly (make dev's seed, wrangler kv key put): no revision history yet.
+      meta.replaceChildren(
+        h('strong', 'Rules put into KV directly'), ' · ', h('span.label', doc.label || '(no label)'),
+        h('span.meta-more', ' · not saved through this page yet, so there is no history; your first save starts it'));
     } else {
       meta.replaceChildren(
         h('strong', `Revision ${doc.revision}`), ' · ', h('span.label', doc.label || '(no label)'),

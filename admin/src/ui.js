@@ -97,6 +97,8 @@ export function formatTime(iso) {
 }
 
 export function relativeTime(iso, now = Date.now()) {
+  // new Date(null) is 1970: an unknown time is no time, not "20792 d ago".
+  if (iso === null || iso === undefined || iso === '') return '';
   const t = new Date(iso).getTime();
   if (Number.isNaN(t)) return '';
   const s = Math.round((now - t) / 1000);

@@ -49,6 +49,10 @@ for (const [width, height] of [[390, 844], [1280, 900]]) {
   test(`the Simulate tab's Properties field reaches the simulation (${width} px)`, { skip }, async () => {
     const page = await browser.newPage({ width, height });
     await signIn(page, `${worker.url}/__edgeseg/admin/`, TOKEN);
+    // Issue 23: rules seeded into KV (no revision yet) read "Revision 0 · unknown, 20792 d ago".
+    await waitText(page, '#rules-meta', /Rules put into KV directly/);
+    assert.doesNotMatch(await page.locator('#rules-meta').textContent(), /\d+ d ago|unknown/);
+    if (width === 390) await screenshot(page, 'rules-first-sign-in-390');
     await showTab(page, 'simulate');
     const rows = page.locator('#event-rows .event-row');
     while (await rows.count() > 0) await rows.first().locator('.remove-event').click();
