@@ -76,11 +76,14 @@ function defaultValue(attr, op, doc) {
  */
 export function segmentBuilder({ shared, index, onDone, onSave }) {
   let { doc } = shared.read();
+  let created = null; // the new segment as made, to take back if left untouched
   if (index === null) {
     doc.segments = Array.isArray(doc.segments) ? doc.segments : [];
     let n = doc.segments.length + 1;
     while (doc.segments.some((s) => s.id === `new_segment_${n}`)) n++;
-    doc.segments.push({ id: `new_segment_${n}`, description: '', priority: 0, condition: {} });
+    created = { id: `new_segment_${n}`, description: '', priority: 0, condition: {} };
+    doc.segments.push(created);
+    created = JSON.stringify(created);
     index = doc.segments.length - 1;
     shared.write(doc);
   }
@@ -391,6 +394,18 @@ export function segmentBuilder({ shared, index, onDone, onSave }) {
     errors: () => [...fieldErrors.entries()].map(([fl, message]) => ({ field: fl, message })),
     /** Server errors [{path, message}] shown at the field whose path is the longest prefix. */
     showServerErrors(list) { return placeServerErrors(list, fieldsByPath, setErr); },
+    /**
+     * Leaving a new segment as it was made takes it back out of the document: with no
+     * condition it matches everyone, and the next save from any tab would store it.
+     */
+    discardIfUntouched() {
+      const d = shared.read().doc;
+      const seg = d?.segments?.[index];
+      const hasContent = Object.values(d?.blocks || {}).some((b) => b?.content && seg && seg.id in b.content);
+      if (!created || !seg || JSON.stringify(seg) !== created || hasContent) return;
+      d.segments.splice(index, 1);
+      shared.write(d);
+    },
   };
 }
 

@@ -121,7 +121,7 @@ function builderSlot(app, { overview, host, status, make, arg, render }) {
         shared: doc,
         index: which,
         name: which,
-        onDone: () => { close(); render(); },
+        onDone: () => { builder?.discardIfUntouched?.(); close(); render(); },
         onSave: () => app.run(() => builderSave(app, builder, builder.status), status),
       });
       doc.errorsShown = (errors) => builder?.showServerErrors(errors);

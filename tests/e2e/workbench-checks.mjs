@@ -108,6 +108,24 @@ export async function runWorkbenchChecks({ t, baseUrl, token, browser, storeUrl 
       await waitText(page, '.rules-status', /Loaded the stored rules/);
     });
 
+    await step('a new segment left as it was made is not left in the document (issue 23: new_segment_13 matched everyone)', async () => {
+      await showTab(page, 'segments');
+      const before = await editorText(page);
+      await page.locator('#new-segment').click();
+      await page.locator('#segment-builder').waitFor();
+      assert.match(await editorText(page), /"id": "new_segment_\d+"/, 'the builder works on a new segment');
+      await page.locator('#builder-done').click();
+      assert.equal(await editorText(page), before, 'back to the overview: the untouched new segment is gone');
+      // One that was given something stays (it is the user's work).
+      await page.locator('#new-segment').click();
+      await page.getByLabel('Priority', { exact: true }).fill('7');
+      await page.locator('#builder-done').click();
+      assert.match(await editorText(page), /"id": "new_segment_\d+"/);
+      await showTab(page, 'rules');
+      await page.locator('#reload').click();
+      await waitText(page, '.rules-status', /Loaded the stored rules/);
+    });
+
     await step('build a new segment and its hero content without typing JSON; save it with a message', async () => {
       await showTab(page, 'segments');
       await page.locator('#new-segment').click();
