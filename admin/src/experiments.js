@@ -78,7 +78,7 @@ export function experimentsView(app) {
       const times = e.bandit_history.map(([t]) => t);
       const series = e.variants.map((v, i) => [v, e.bandit_history.map(([, w]) => w[i])]);
       c.append(h('h3', 'Bandit weights over time'));
-      c.append(chart(`weights-${e.key}`, times, series, colors, [0, 1]));
+      c.append(chart(`weights-${e.key}`, times, series, colors, [0, 1], false, [body.from, body.to]));
     }
     return c;
   }
@@ -118,11 +118,16 @@ export function experimentsView(app) {
       h('p.hint.exp-p-note', 'The sequential p-value stays valid however often you look; the fixed-horizon one only if you read it once, at a sample size planned in advance.'
         + (corrected ? ` Both are Holm-adjusted for ${e.corrections.comparisons} comparisons (variants × goals).` : '')),
       h('h3', 'Cumulative conversion rate'),
-      chart(`rate-${e.key}-${goal}`, e.looks.slice(first), series, colors, null, true),
+      chart(`rate-${e.key}-${goal}`, e.looks.slice(first), series, colors, null, true, [body.from, body.to]),
       h('p.hint', `Points are daily looks (${formatTime(body.from * 1000)} – ${formatTime(body.to * 1000)}).`));
   }
 
-  function chart(id, xs, series, colors, yRange, percent) {
+  /**
+   * xRange [from, to] (unix seconds): the period asked for. uPlot ranges a time axis from its
+   * points, and with a single look it spread one point over years (Feb 2027 to Aug 2029 for
+   * "Last 7 days"); the axis is the chosen period instead.
+   */
+  function chart(id, xs, series, colors, yRange, percent, xRange) {
     const box = h('div.chart-box');
     const wrap = h('div.chart.exp-chart', { id: `chart-${id}`, dataset: { series: String(series.length) } }, box);
     requestAnimationFrame(() => {
@@ -131,11 +136,13 @@ export function experimentsView(app) {
         width,
         height: chartHeight(),
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: true }, y: { range: yRange ? () => yRange : (u, min, max) => [0, Math.max(0.01, max * 1.15)] } },
+        scales: { x: { time: true, range: () => xRange }, y: { range: yRange ? () => yRange : (u, min, max) => [0, Math.max(0.01, max * 1.15)] } },
         axes: [{ stroke: '#555', grid: { stroke: '#eee' } },
           { stroke: '#555', grid: { stroke: '#eee' }, size: 52, values: (u, vals) => vals.map((v) => (percent || yRange ? `${Math.round(v * 1000) / 10}%` : v)) }],
         series: [{}, ...series.map(([label]) => ({ label, stroke: colors[label], width: 2, points: { show: xs.length < 3 } }))],
       };
+      // The axis as drawn, readable from the page (uPlot sets its scales after the constructor).
+      opts.hooks = { setScale: [(u, key) => { if (key === 'x') Object.assign(wrap.dataset, { xMin: String(u.scales.x.min), xMax: String(u.scales.x.max) }); }] };
       const plot = new uPlot(opts, [xs, ...series.map(([, v]) => v)], box);
       plots.push({ plot, box });
       ro.observe(box);

@@ -188,6 +188,14 @@ test('the Experiments tab in Chromium at 1280 and 390 px', { skip: browserMissin
       await page.locator('#exp-hero_test .exp-table').first().waitFor();
       await page.locator('#exp-offer_bandit [id^="chart-weights-"] canvas').waitFor();
       await page.locator('#exp-hero_test [id^="chart-rate-"] canvas').waitFor();
+      // Issue 23: with one look, "Last 7 days" spread over Feb 2027 - Aug 2029. The axis is the period asked for.
+      for (const sel of ['#exp-hero_test [id^="chart-rate-"]', '#exp-offer_bandit [id^="chart-weights-"]']) {
+        await page.waitForFunction((s) => document.querySelector(s)?.dataset.xMax, sel);
+        const { xMin, xMax } = await page.locator(sel).first().evaluate((el) => ({ ...el.dataset }));
+        const days = (Number(xMax) - Number(xMin)) / 86400;
+        assert.ok(days > 6 && days <= 8, `${sel}: the time axis spans ${days} days`);
+        assert.ok(Math.abs(Number(xMax) - Date.now() / 1000) < 3 * 3600, `${sel}: the axis ends now`);
+      }
       const row = page.locator('#exp-hero_test tr[data-variant="bold"]');
       assert.ok((await row.locator('.uplift').textContent()).startsWith('+'));
       assert.equal(await page.locator('#exp-hero_test .srm-warning').count(), 0);
