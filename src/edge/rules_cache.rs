@@ -138,11 +138,11 @@ async fn refresh(env: &Env, now: f64) {
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    let text = match text {
+    let (text, revision) = match text {
         Ok((Some(t), metadata)) => {
             let revision = metadata.and_then(|m| m.revision);
             CACHE.with(|c| c.borrow_mut().revision = revision);
-            t
+            (t, revision)
         }
         Ok((None, _)) => {
             CACHE.with(|c| {
@@ -166,7 +166,17 @@ async fn refresh(env: &Env, now: f64) {
     }
     match CompiledRules::from_json(&text) {
         Ok(rules) => {
-            console_log!("edgeseg: rules version \"{}\" loaded", rules.version());
+            // The revision tells saves apart: the label ("version") often stays the same.
+            match revision {
+                Some(r) => console_log!(
+                    "edgeseg: rules revision {r} (version \"{}\") loaded",
+                    rules.version()
+                ),
+                None => console_log!(
+                    "edgeseg: rules version \"{}\" loaded (put into KV directly, no revision)",
+                    rules.version()
+                ),
+            }
             CACHE.with(|c| {
                 let mut c = c.borrow_mut();
                 c.rules = Some(Rc::new(rules));

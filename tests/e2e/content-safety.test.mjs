@@ -64,6 +64,8 @@ test('with the block\'s allow_scripts the snippet saves and reaches shoppers as 
   assert.equal(r.status, 200, JSON.stringify(r.json));
   assert.deepEqual(r.json.warnings, []);
   await eventually(async () => (await campaignPage()).includes('<script>window.snippetRan = 1</script>'), { what: 'the snippet on the page', timeout: 20_000 });
+  // Issue 23: the console said `rules version "test-1" loaded` for every save; the revision tells them apart.
+  await eventually(() => worker.logs().includes(`rules revision ${r.json.revision} (version "test-1") loaded`), { what: 'the load logged with its revision' });
 });
 
 test('a large content saves with a warning naming its path; a too-large document names its biggest parts', async () => {
