@@ -22,11 +22,30 @@ export function cacheView(app) {
     }
     app.run(() => purge({ path: path.value.trim() }), status);
   });
+  const off = h('div.status.status-info#cache-off', { hidden: true },
+    h('strong', 'The origin cache is off'), ': every page is fetched from the origin, so nothing is cached and there is nothing to purge. ',
+    'Turn it on in the rules with ', h('code', '"settings": {"origin_cache": {"enabled": true}}'),
+    ' (README, “Origin cache”): pages the origin marks cacheable are then kept at the edge and personalized after the cache.');
   const el = h('section.view#view-cache', { 'aria-labelledby': 'tab-cache', hidden: true },
     h('div.toolbar', h('div.toolbar-meta', h('strong', 'Origin cache'), h('span.meta-more', ' · hit ratio, last 24 h: '), ratio, counts)),
-    status.el, h('section.card', form));
+    off, status.el, h('section.card', form));
+
+  /** Whether the rules in force have the origin cache on (the health endpoint, no token); null if unknown. */
+  async function cacheEnabled() {
+    try {
+      const res = await fetch(new URL('../health', window.location.href), { cache: 'no-store' });
+      const enabled = res.ok ? (await res.json())?.origin_cache?.enabled : undefined;
+      return typeof enabled === 'boolean' ? enabled : null;
+    } catch { return null; }
+  }
 
   async function load() {
+    const enabled = await cacheEnabled();
+    off.hidden = enabled !== false;
+    for (const b of form.querySelectorAll('button')) {
+      b.disabled = enabled === false;
+      b.title = enabled === false ? 'The origin cache is off: there is nothing to purge' : '';
+    }
     const r = await call('GET', 'stats');
     const c = r.body?.origin_cache;
     ratio.textContent = c && c.hit_ratio !== null && c.hit_ratio !== undefined ? `${(c.hit_ratio * 100).toFixed(1)} %` : '—';

@@ -402,6 +402,7 @@ test('the admin page shows the hit ratio and purges a path and everything', { sk
     await signIn(page, `${worker.url}/__edgeseg/admin/`, TOKEN);
     await showTab(page, 'cache');
     await waitText(page, '#cache-ratio', /^\d+\.\d %$/);
+    assert.ok(await page.locator('#cache-off').isHidden(), 'no "cache is off" note when it is on');
     await page.locator('#purge-path').fill('/from-the-page');
     await page.locator('#purge-path-button').click();
     await waitText(page, '.cache-status', /Purged \/from-the-page\./);

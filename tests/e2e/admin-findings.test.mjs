@@ -1,7 +1,10 @@
-// Simulate with event properties (issue 23, item 7): the admin API and the
-// Simulate tab in Chromium honour an event's properties, so a value-based
-// segment (big_spender: spend_90d >= 200) can be checked before it goes live.
-// Before, `"props": {"value": 300}` was ignored silently.
+// What a first session with the admin page ran into (issue 23), checked in
+// Chromium against the real Worker, each where it would have been caught:
+// Simulate with event properties (item 7: the admin API and the Simulate tab
+// honour an event's properties, so a value-based segment such as big_spender,
+// spend_90d >= 200, can be checked before it goes live; before,
+// `"props": {"value": 300}` was ignored silently), the first sign-in's
+// revision line, tabs and ids at 390 px, and the Cache tab with the cache off.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -106,3 +109,15 @@ for (const [width, height] of [[390, 844], [1280, 900]]) {
     await page.close();
   });
 }
+
+test('the Cache tab says the origin cache is off and how to turn it on, and offers no purge', { skip }, async () => {
+  const page = await browser.newPage({ width: 390, height: 844 });
+  await signIn(page, `${worker.url}/__edgeseg/admin/`, TOKEN);
+  await showTab(page, 'cache');
+  await page.locator('#cache-off').waitFor({ state: 'visible' });
+  assert.match(await page.locator('#cache-off').textContent(), /origin cache is off.*"settings": \{"origin_cache": \{"enabled": true\}\}/s);
+  assert.ok(await page.locator('#purge-path-button').isDisabled());
+  assert.ok(await page.locator('#purge-all-button').isDisabled());
+  await screenshot(page, 'admin-cache-off-390');
+  await page.close();
+});
