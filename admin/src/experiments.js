@@ -14,6 +14,15 @@ const pct = (x, digits = 1) => (x === null || x === undefined || Number.isNaN(x)
 const signed = (x, digits = 1) => (x === null || x === undefined ? '—' : `${x >= 0 ? '+' : '−'}${Math.abs(x * 100).toFixed(digits)}`);
 const money = (x) => (x === null || x === undefined ? '—' : x.toFixed(2));
 
+/** The keys of the experiments and holdouts in the saved rules text (app.doc.text), as the results name them. */
+function savedExperiments(doc) {
+  try {
+    const d = JSON.parse(doc?.text || '');
+    const holdouts = (Array.isArray(d.segments) ? d.segments : []).filter((s) => s && s.holdout).map((s) => `holdout_${s.id}`);
+    return [...Object.keys(d.experiments || {}), ...holdouts];
+  } catch { return []; }
+}
+
 export function experimentsView(app) {
   const status = statusLine('experiments-status');
   const list = h('div.experiments#experiments');
@@ -27,6 +36,7 @@ export function experimentsView(app) {
     status.el, list);
   let plots = [];
   let loaded = false;
+  let retry = null; // a timer while saved experiments are not in force yet
   const ro = new ResizeObserver(() => resize());
 
   function resize() {
@@ -44,7 +54,18 @@ export function experimentsView(app) {
     list.replaceChildren();
     loaded = true;
     const exps = r.body?.experiments || [];
+    clearTimeout(retry);
+    // Saved a moment ago: the Worker puts saved rules in force within its refresh interval,
+    // so say which are not there yet and look again (before, the tab loaded once and said
+    // "No experiments in the rules yet" after one was saved).
+    const inForce = new Set(exps.map((e) => e.key));
+    const pending = savedExperiments(app.doc).filter((k) => !inForce.has(k));
+    if (pending.length) {
+      list.append(h('p.hint#experiments-pending', `Saved, not in force yet: ${pending.join(', ')}. The Worker puts saved rules in force within a few seconds (settings.refresh_seconds); checking again…`));
+      if (!el.hidden) retry = setTimeout(() => app.run(load, status), 2000);
+    }
     if (!exps.length) {
+      if (pending.length) { status.set('', ''); return; }
       list.append(h('p.hint', 'No experiments in the rules yet. Add an "experiments" section (see the README) or a holdout on a segment.'));
       status.set('', '');
       return;
@@ -153,6 +174,8 @@ export function experimentsView(app) {
   return {
     el,
     async onShow() { if (!loaded) await app.run(load, status); else resize(); },
+    /** The rules changed (a save, a rollback): load again on the next show. */
+    invalidate() { loaded = false; },
   };
 }
 

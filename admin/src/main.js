@@ -62,7 +62,8 @@ async function start() {
     doc: { exists: false, revision: null },
     go,
     setRevision: (r) => { revBadge.textContent = r === null ? 'no rules yet' : `revision ${r}`; },
-    invalidateVersions: () => views.versions.invalidate(),
+    // After a save or rollback: the version list, and the experiments the rules now have.
+    invalidateVersions: () => { views.versions.invalidate(); views.experiments.invalidate(); },
     signOut,
     /** Runs an action; auth failures sign out, other failures go to the view's status line. */
     async run(fn, status) {

@@ -10,3 +10,4 @@ test('an unknown time reads as nothing, not as 1970 (issue 23: "Revision 0 · un
   assert.equal(relativeTime('2026-12-07T09:00:00Z', now), '3 h ago');
   assert.equal(relativeTime('2026-12-04T12:00:00Z', now), '3 d ago');
 });
+

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startWorker, ROOT } from './harness.mjs';
 import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
-import { signIn, showTab, waitText } from './admin-page-checks.mjs';
+import { signIn, showTab, waitText, fillDialog } from './admin-page-checks.mjs';
 
 const skip = browserMissing() ?? false;
 const TOKEN = 'e2e-admin-token-0123456789';
@@ -119,5 +119,27 @@ test('the Cache tab says the origin cache is off and how to turn it on, and offe
   assert.ok(await page.locator('#purge-path-button').isDisabled());
   assert.ok(await page.locator('#purge-all-button').isDisabled());
   await screenshot(page, 'admin-cache-off-390');
+  await page.close();
+});
+
+test('an experiment saved in the Rules tab shows in the Experiments tab without a page reload', { skip }, async () => {
+  const page = await browser.newPage({ width: 1280, height: 900 });
+  await signIn(page, `${worker.url}/__edgeseg/admin/`, TOKEN);
+  await showTab(page, 'experiments');
+  await page.locator('#exp-new_gear_checkout').waitFor();
+  assert.equal(await page.locator('#exp-cta_copy_test').count(), 0);
+  // The marketer adds an experiment in the JSON and saves it.
+  await showTab(page, 'rules');
+  await page.evaluate(() => {
+    const doc = JSON.parse(window.edgesegAdmin.editor.getText());
+    doc.experiments.cta_copy_test = { ...doc.experiments.new_gear_checkout, description: 'copy test' };
+    window.edgesegAdmin.editor.setText(JSON.stringify(doc, null, 2));
+  });
+  await page.locator('#save').click();
+  await fillDialog(page, '#save-dialog', { message: 'a second experiment', author: 'e2e' });
+  await waitText(page, '.rules-status', /Saved as revision/);
+  // Issue 23: 1.5 s after saving, the tab still said "No experiments in the rules yet" (loaded once, never again).
+  await showTab(page, 'experiments');
+  await page.locator('#exp-cta_copy_test').waitFor({ timeout: 20_000 });
   await page.close();
 });
