@@ -198,7 +198,28 @@ export function segmentsView(app) {
       used.length ? h('details.signals-used', h('summary', `Signals used (${used.length})`),
         h('dl', used.flatMap((n) => [h('dt', h('code', n)), h('dd', describeSignal(rules.signals[n], rules))]))) : null,
       blocks.length ? h('div.changes', h('h3', 'Changes'), h('ul.block-list', blocks.map(([b, block]) => blockItem(b, block.content[id], id, samples))))
-        : h('p.hint', 'Changes no block.'));
+        : h('p.hint', 'Changes no block.'),
+      experimentsNote(rules, s, id));
+  }
+
+  /**
+   * The experiments and holdout that decide what this segment's visitors see: a variant's
+   * content replaces the segment's own for the blocks it changes (the card said nothing of it).
+   */
+  function experimentsNote(rules, s, id) {
+    const items = Object.entries(rules.experiments || {})
+      .filter(([, e]) => e && e.segment === id)
+      .map(([key, e]) => {
+        const variants = Array.isArray(e.variants) ? e.variants : [];
+        const changed = [...new Set(variants.flatMap((v) => Object.keys(v?.content || {})))];
+        return h('li', { dataset: { experiment: key } }, h('code', key), ` (${e.status || 'draft'}): `,
+          changed.length ? `its variants (${variants.map((v) => v?.id).join(', ')}) replace this segment's ${changed.join(', ')} for the visitors in it` : 'no variant changes a block yet');
+      });
+    if (s.holdout) {
+      const share = Number(s.holdout.share);
+      items.push(h('li.holdout', `a holdout: ${Number.isFinite(share) ? `${Math.round(share * 100)} % of ` : ''}its visitors keep the default content, to measure what the segment's content does`));
+    }
+    return items.length ? h('div.experiments-note', h('h3', 'Experiments'), h('ul', items)) : null;
   }
 
   function blockItem(b, spec, segId, samples) {

@@ -143,3 +143,18 @@ test('an experiment saved in the Rules tab shows in the Experiments tab without 
   await page.locator('#exp-cta_copy_test').waitFor({ timeout: 20_000 });
   await page.close();
 });
+
+test("a segment's card says which experiment replaces its content, and its holdout", { skip }, async () => {
+  const page = await browser.newPage({ width: 390, height: 844 });
+  await signIn(page, `${worker.url}/__edgeseg/admin/`, TOKEN);
+  await showTab(page, 'segments');
+  const card = page.locator('.segment-card[data-segment="new_gear_shopper"]');
+  await card.waitFor();
+  const note = await card.locator('.experiments-note').textContent();
+  assert.match(note, /new_gear_checkout \(running\): its variants \([^)]+\) replace this segment's \w+/);
+  assert.match(note, /a holdout: 20 % of its visitors keep the default content/);
+  assert.equal(await page.locator('.segment-card[data-segment="returning_visitor"] .experiments-note').count(), 0);
+  await card.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(ROOT, 'test-output', 'screenshots', 'segment-card-experiment-390.png') });
+  await page.close();
+});
