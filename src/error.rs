@@ -166,6 +166,7 @@ pub enum ActiveContent {
     Script,
     Handler(String),
     JavascriptUrl(String),
+    Srcdoc,
 }
 
 impl fmt::Display for ActiveContent {
@@ -174,6 +175,9 @@ impl fmt::Display for ActiveContent {
             Self::Script => f.write_str("a <script> element"),
             Self::Handler(name) => write!(f, "an event-handler attribute ({name}=...)"),
             Self::JavascriptUrl(attr) => write!(f, "a javascript: URL ({attr}=...)"),
+            Self::Srcdoc => {
+                f.write_str("an iframe's srcdoc (a page of its own, which can run script)")
+            }
         }
     }
 }

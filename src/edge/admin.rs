@@ -159,16 +159,30 @@ fn compiled(text: &str) -> std::result::Result<CompiledRules, Value> {
         .map_err(|errors| json!({"valid": false, "errors": locate_errors(text, &errors)}))
 }
 
-/// The save-time checks (`review::for_save`): rules, and warnings located
-/// in `text` for the editor; or the errors as the API's 422 body.
-fn check(text: &str) -> std::result::Result<(CompiledRules, Value), Value> {
-    match review::for_save(text, Some(MAX_RULES_BYTES)) {
+/// The save-time checks (`rules::review`, its content read by the runtime's
+/// HTML parser): rules, and warnings located in `text` for the editor; or the
+/// errors as the API's 422 body.
+async fn check(text: &str) -> Result<std::result::Result<(CompiledRules, Value), Value>> {
+    let located =
+        |errors: RuleErrors| json!({"valid": false, "errors": locate_errors(text, &errors)});
+    let rules = match review::compile_for_save(text, Some(MAX_RULES_BYTES)) {
+        Ok(rules) => rules,
+        Err(errors) => return Ok(Err(located(errors))),
+    };
+    let mut scanned = review::Scanned::new();
+    for html in review::html_fragments(&rules.document) {
+        scanned.insert(
+            html.to_string(),
+            super::html_rewriter::scan_elements(html).await?,
+        );
+    }
+    Ok(match review::finish_save(rules, &scanned) {
         Ok(saveable) => {
             let warnings = locate_errors(text, &RuleErrors(saveable.warnings));
             Ok((saveable.rules, json!(warnings)))
         }
-        Err(errors) => Err(json!({"valid": false, "errors": locate_errors(text, &errors)})),
-    }
+        Err(errors) => Err(located(errors)),
+    })
 }
 
 async fn validate(req: &mut Request) -> Result<Response> {
@@ -176,7 +190,7 @@ async fn validate(req: &mut Request) -> Result<Response> {
         Ok(b) => b,
         Err(e) => return error(400, &e),
     };
-    match check(&body.text) {
+    match check(&body.text).await? {
         Ok((rules, warnings)) => json_response(
             200,
             &json!({
@@ -232,7 +246,7 @@ async fn save(req: &mut Request, kv: &KvStore) -> Result<Response> {
         }
         _ => {}
     }
-    let (rules, warnings) = match check(&body.text) {
+    let (rules, warnings) = match check(&body.text).await? {
         Ok(checked) => checked,
         Err(errors) => return json_response(422, &errors),
     };

@@ -84,6 +84,11 @@ extern "C" {
     fn remove(this: &JsElement) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch, js_name = onEndTag)]
     fn on_end_tag(this: &JsElement, handler: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(method, getter, js_name = tagName)]
+    fn tag_name(this: &JsElement) -> String;
+    /// `[name, value]` pairs.
+    #[wasm_bindgen(method, getter)]
+    fn attributes(this: &JsElement) -> js_sys::Iterator;
 
     /// One of our handler functions, to bind to a request's slot.
     type Handler;
@@ -207,6 +212,39 @@ pub async fn rewrite_text(
     let text = worker::Response::from(output).text().await?;
     let report = report.take().unwrap_or_default();
     Ok((text, report))
+}
+
+/// The elements of an HTML fragment as the runtime's parser reads it, for the
+/// save-time review of content (`rules::review`): the same lol_html the core
+/// would use natively, without a second copy of it in the Worker's bundle.
+pub async fn scan_elements(html: &str) -> worker::Result<Vec<crate::rules::review::SeenElement>> {
+    use crate::rules::review::SeenElement;
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = Rc::clone(&seen);
+    let handler = Closure::<dyn Fn(JsValue)>::new(move |el: JsValue| {
+        let el: JsElement = el.unchecked_into();
+        let attributes = el
+            .attributes()
+            .into_iter()
+            .filter_map(|pair| {
+                let pair: js_sys::Array = pair.ok()?.dyn_into().ok()?;
+                Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+            })
+            .collect();
+        sink.borrow_mut().push(SeenElement {
+            tag: el.tag_name().to_ascii_lowercase(),
+            attributes,
+        });
+    });
+    let js = |e: JsValue| worker::Error::JsError(format!("{e:?}"));
+    let rewriter = JsHtmlRewriter::new()
+        .and_then(|r| r.on("*", &handlers_object("element", handler.as_ref())))
+        .map_err(js)?;
+    let input = web_sys::Response::from(worker::Response::ok(html)?);
+    let output = rewriter.transform(&input).map_err(js)?;
+    worker::Response::from(output).text().await?;
+    drop(handler);
+    Ok(seen.take())
 }
 
 /// Rewrites now in flight in this isolate (the health endpoint shows it, so a

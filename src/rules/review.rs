@@ -7,6 +7,8 @@
 //! keeps serving after an upgrade, and the next save asks for the decision.
 //! A rollback restores what was once live and is not reviewed again.
 
+use std::collections::BTreeMap;
+
 use lol_html::html_content::Element;
 use lol_html::{element, rewrite_str, RewriteStrSettings};
 use serde_json::Value;
@@ -33,10 +35,22 @@ pub struct Saveable {
     pub warnings: Vec<RuleError>,
 }
 
-/// What a save checks, in one place for the admin API and `edgeseg
-/// validate`: the size (over `max_bytes`, an error naming the largest parts),
-/// then the compiler, then this review's refusals.
-pub fn for_save(text: &str, max_bytes: Option<usize>) -> Result<Saveable, RuleErrors> {
+/// One element of an HTML fragment as a parser saw it: the tag name
+/// (lowercased) and the attributes as written (entities not decoded).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeenElement {
+    pub tag: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Every element of each HTML fragment, by the fragment's text: what a parser
+/// (lol_html natively, the runtime's HTMLRewriter in the Worker, which keeps
+/// a second copy of the parser out of the bundle) found in it.
+pub type Scanned = BTreeMap<String, Vec<SeenElement>>;
+
+/// The size check, then the compiler: the part of a save that needs no HTML
+/// parser. Over `max_bytes`, the error names the largest parts.
+pub fn compile_for_save(text: &str, max_bytes: Option<usize>) -> Result<CompiledRules, RuleErrors> {
     if let Some(limit) = max_bytes.filter(|&limit| text.len() > limit) {
         return Err(RuleErrors(vec![RuleError::new(
             "",
@@ -47,22 +61,78 @@ pub fn for_save(text: &str, max_bytes: Option<usize>) -> Result<Saveable, RuleEr
             },
         )]));
     }
-    let rules = CompiledRules::from_json(text)?;
-    let Review { refusals, warnings } = review(&rules.document);
+    CompiledRules::from_json(text)
+}
+
+/// The rest of a save: the review of compiled rules, given the scanned HTML
+/// of every fragment that [`html_fragments`] names. Refusals are the error.
+pub fn finish_save(rules: CompiledRules, scanned: &Scanned) -> Result<Saveable, RuleErrors> {
+    let Review { refusals, warnings } = review_scanned(&rules.document, scanned);
     if !refusals.is_empty() {
         return Err(RuleErrors(refusals));
     }
     Ok(Saveable { rules, warnings })
 }
 
-/// Reviews every block's and experiment variant's content.
+/// What a save checks, in one place: [`compile_for_save`], then the review,
+/// with lol_html reading the content (for `edgeseg validate` and tests; the
+/// Worker scans with its runtime and calls [`finish_save`]).
+pub fn for_save(text: &str, max_bytes: Option<usize>) -> Result<Saveable, RuleErrors> {
+    let rules = compile_for_save(text, max_bytes)?;
+    let scanned = scan_all(&rules.document);
+    finish_save(rules, &scanned)
+}
+
+/// Every HTML string of block and variant content, for a scanner.
+pub fn html_fragments(doc: &RulesDocument) -> Vec<&str> {
+    let mut out = Vec::new();
+    for_each_content(doc, |_, _, _, content| {
+        out.extend(
+            html_fields(content)
+                .into_iter()
+                .filter_map(|(_, t)| t.as_deref()),
+        );
+    });
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Scans every fragment with lol_html.
+pub fn scan_all(doc: &RulesDocument) -> Scanned {
+    html_fragments(doc)
+        .into_iter()
+        .map(|html| (html.to_string(), scan_html(html)))
+        .collect()
+}
+
+/// Reviews every block's and experiment variant's content with lol_html.
 pub fn review(doc: &RulesDocument) -> Review {
+    review_scanned(doc, &scan_all(doc))
+}
+
+/// Reviews every block's and experiment variant's content, reading each HTML
+/// fragment's elements from `scanned` (one missing there counts as clean:
+/// the caller scans what [`html_fragments`] names).
+pub fn review_scanned(doc: &RulesDocument, scanned: &Scanned) -> Review {
     let mut review = Review::default();
+    for_each_content(doc, |path, block, allowed, content| {
+        review.content(&path, block, allowed, content, scanned);
+    });
+    review
+}
+
+/// Calls `f(path, block id, allow_scripts, content)` for each content of a
+/// block (by segment) and of an experiment variant (by block).
+fn for_each_content<'d>(
+    doc: &'d RulesDocument,
+    mut f: impl FnMut(String, &'d str, bool, &'d ContentSpec),
+) {
     for (block_id, block) in &doc.blocks {
         let bpath = path_key(&path_key("blocks", block_id), "content");
         for (segment, content) in &block.content {
-            review.content(
-                &path_key(&bpath, segment),
+            f(
+                path_key(&bpath, segment),
                 block_id,
                 block.allow_scripts,
                 content,
@@ -75,27 +145,36 @@ pub fn review(doc: &RulesDocument) -> Review {
             let cpath = path_key(&path_index(&vpath, i), "content");
             for (block_id, content) in &variant.content {
                 let allowed = doc.blocks.get(block_id).is_some_and(|b| b.allow_scripts);
-                review.content(&path_key(&cpath, block_id), block_id, allowed, content);
+                f(path_key(&cpath, block_id), block_id, allowed, content);
             }
         }
     }
-    review
+}
+
+fn html_fields(content: &ContentSpec) -> [(&'static str, &Option<String>); 4] {
+    [
+        ("inner_html", &content.inner_html),
+        ("outer_html", &content.outer_html),
+        ("before", &content.before),
+        ("after", &content.after),
+    ]
 }
 
 impl Review {
-    fn content(&mut self, path: &str, block: &str, allow_scripts: bool, content: &ContentSpec) {
-        let html = [
-            ("inner_html", &content.inner_html),
-            ("outer_html", &content.outer_html),
-            ("before", &content.before),
-            ("after", &content.after),
-        ];
+    fn content(
+        &mut self,
+        path: &str,
+        block: &str,
+        allow_scripts: bool,
+        content: &ContentSpec,
+        scanned: &Scanned,
+    ) {
         let mut size = 0;
-        for (field, text) in html {
+        for (field, text) in html_fields(content) {
             let Some(text) = text else { continue };
             size += text.len();
             if !allow_scripts {
-                if let Some(found) = active_content(text) {
+                if let Some(found) = scanned.get(text).and_then(|seen| active_content(seen)) {
                     self.refuse(path_key(path, field), block, found);
                 }
             }
@@ -129,47 +208,55 @@ impl Review {
     }
 }
 
-/// The first thing in an HTML fragment that would run script, if any. The
-/// fragment is parsed as the browser would (lol_html), so `<SCRIPT>`, an
-/// `<svg><script>` or an `onerror` in any case are all found.
-pub fn active_content(html: &str) -> Option<ActiveContent> {
-    let mut found: Option<ActiveContent> = None;
-    let inspect = |el: &mut Element| {
-        if found.is_some() {
-            return Ok(());
+/// The first thing among a fragment's elements that would run script, if
+/// any: a `script` element (the parser finds it in any case and inside
+/// `<svg>`), an `on…` attribute, a `javascript:` URL, or an iframe's `srcdoc`
+/// (a page of its own, which can run script).
+pub fn active_content(elements: &[SeenElement]) -> Option<ActiveContent> {
+    elements.iter().find_map(|el| {
+        if el.tag == "script" {
+            return Some(ActiveContent::Script);
         }
-        if el.tag_name() == "script" {
-            found = Some(ActiveContent::Script);
-            return Ok(());
-        }
-        for attr in el.attributes() {
-            let name = attr.name();
+        el.attributes.iter().find_map(|(name, value)| {
+            let name = name.to_ascii_lowercase();
             if name.starts_with("on") && name.len() > 2 {
-                found = Some(ActiveContent::Handler(name));
-                break;
+                Some(ActiveContent::Handler(name))
+            } else if name == "srcdoc" {
+                Some(ActiveContent::Srcdoc)
+            } else if is_url_attribute(&name) && is_javascript_url(value) {
+                Some(ActiveContent::JavascriptUrl(name))
+            } else {
+                None
             }
-            if is_url_attribute(&name) && is_javascript_url(&attr.value()) {
-                found = Some(ActiveContent::JavascriptUrl(name));
-                break;
-            }
-            // An iframe's srcdoc is a page of its own: review what it holds.
-            if name == "srcdoc" {
-                if let Some(inner) = active_content(&decode_entities(&attr.value())) {
-                    found = Some(inner);
-                    break;
-                }
-            }
-        }
+        })
+    })
+}
+
+/// The elements of an HTML fragment as lol_html parses it (as a browser would).
+pub fn scan_html(html: &str) -> Vec<SeenElement> {
+    let mut seen = Vec::new();
+    let inspect = |el: &mut Element| {
+        seen.push(SeenElement {
+            tag: el.tag_name(),
+            attributes: el
+                .attributes()
+                .iter()
+                .map(|a| (a.name(), a.value()))
+                .collect(),
+        });
         Ok(())
     };
     let settings = RewriteStrSettings::new()
         .with_strict(false)
         .append_element_content_handler(element!("*", inspect));
-    // A fragment lol_html cannot parse is not safe to call clean.
+    // A fragment lol_html cannot read is not safe to call clean.
     if rewrite_str(html, settings).is_err() {
-        return Some(ActiveContent::Script);
+        seen.push(SeenElement {
+            tag: "script".into(),
+            attributes: Vec::new(),
+        });
     }
-    found
+    seen
 }
 
 /// Attributes whose value a browser follows or runs as a URL.
@@ -316,10 +403,10 @@ mod tests {
             ("<p data-on=\"x\">on my way</p>", None),
             (
                 "<iframe srcdoc=\"&lt;script&gt;alert(1)&lt;/script&gt;\"></iframe>",
-                Some(ActiveContent::Script),
+                Some(ActiveContent::Srcdoc),
             ),
         ] {
-            assert_eq!(active_content(html), expect, "{html}");
+            assert_eq!(active_content(&scan_html(html)), expect, "{html}");
         }
     }
 
