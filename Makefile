@@ -15,6 +15,8 @@ export ESBUILD_BIN := $(CURDIR)/node_modules/@esbuild/linux-x64/bin/esbuild
 export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER := wasm-bindgen-test-runner
 WASM_TARGET := wasm32-unknown-unknown
+# The wasm features worker-build enables for wasm-opt (worker-build 0.8.7, build/mod.rs).
+WASM_OPT_FEATURES := $(addprefix --enable-,mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
 RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock schema/rules.schema.json
 # The admin page is built, not committed (it embeds the schema, so every merge would regenerate it).
 ADMIN_OUT := www/__edgeseg/admin
@@ -74,6 +76,11 @@ $(ADMIN_BUNDLE) &: $(ADMIN_SOURCES) .tools/npm
 
 build/worker/shim.mjs: $(RUST_SOURCES) | tools
 	EDGESEG_COMMIT=$$(git rev-parse --short HEAD 2>/dev/null || echo unknown) worker-build --release
+	@# worker-build keeps the wasm name section (it always passes wasm-opt --debuginfo): 356 KB of
+	@# function names, about 90 KiB of the gzipped bundle every cold start pays for. Strip it, with
+	@# worker-build's own feature list so no newer encoding appears. A trap in workerd's log then
+	@# reads wasm-function[N]; `make worker KEEP_WASM_NAMES=1` keeps the names for debugging.
+	$(if $(KEEP_WASM_NAMES),,wasm-opt build/index_bg.wasm --strip-debug $(WASM_OPT_FEATURES) -o build/index_bg.wasm)
 
 lint: tools
 	python3 tools/import_cycles.py --self-test
