@@ -127,8 +127,8 @@ after(async () => {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A page whose every CSP violation is kept in window.__violations, from before any page script. */
-async function watchedPage() {
-  const page = await browser.newPage({ width: 1280, height: 700 });
+async function watchedPage(viewport = { width: 1280, height: 700 }) {
+  const page = await browser.newPage(viewport);
   await page.addInitScript(() => {
     window.__violations = [];
     document.addEventListener('securitypolicyviolation', (e) => {
@@ -161,12 +161,24 @@ const STRICT = ['nonce', 'hashes', 'self', 'strict-dynamic', 'report-only', 'met
 for (const kind of STRICT) {
   test(`CSP ${kind}: segments, visitor id, engagement and the preview banner work, with no violation`, { skip, timeout: 60_000 }, async () => {
     const reportsBefore = reports.length;
-    const page = await watchedPage();
+    const page = await watchedPage(kind === 'self' ? { width: 390, height: 700 } : undefined);
     const res = await page.goto(`${worker.url}/csp/${kind}?utm_campaign=csp`);
     assert.equal(res.status(), 200);
     const sent = await res.allHeaders();
     const policy = sent['content-security-policy'] ?? sent['content-security-policy-report-only'] ?? '';
     assert.doesNotMatch(policy, /unsafe-inline/, 'never loosened');
+    // How edgeseg fitted in: the page's nonce (header unchanged), or hashes
+    // (in the header, or in the page's meta).
+    const html = await res.text();
+    const originPolicy = [site(kind).headers['content-security-policy']].flat().join(', ');
+    if (kind === 'nonce') {
+      assert.equal(policy, originPolicy);
+      assert.match(html, new RegExp(`<script nonce="${NONCE.replace(/[+/]/g, '\\$&')}">window\\.edgeseg=`));
+    } else if (kind === 'meta') {
+      assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'self' 'sha256-[^"]+'; style-src 'self'">/);
+    } else {
+      assert.match(policy, /'sha256-[A-Za-z0-9+/]+=*'/);
+    }
     await page.waitForFunction(() => window.edgeseg && typeof window.edgeseg.track === 'function', null, { timeout: 10_000 });
     const es = await page.evaluate(() => ({ segments: window.edgeseg.segments, visitorId: window.edgeseg.visitorId, engagement: window.edgeseg.engagement }));
     assert.deepEqual(es.segments, ['campaign_visitor']);
@@ -186,7 +198,7 @@ for (const kind of STRICT) {
     await eventually(async () => (await engagementReports()) > engagedBefore, { timeout: 10_000, every: 300, what: `the engagement report from the ${kind} page` });
 
     // The preview banner, under the same policy.
-    const link = new URL(await previewLink());
+    const link = new URL(await previewLink(), worker.url);
     await page.goto(`${worker.url}/csp/${kind}${link.search}`);
     const banner = page.locator('[data-edgeseg-preview]');
     await banner.waitFor({ timeout: 10_000 });
@@ -194,6 +206,7 @@ for (const kind of STRICT) {
     assert.equal(await banner.evaluate((b) => getComputedStyle(b).position), 'fixed', 'its styles applied');
     assert.ok((await page.evaluate(() => window.edgeseg.segments)).includes('product_browser'), 'the preview forces its segment');
     if (kind === 'nonce') await screenshot(page, 'csp-nonce-preview-1280');
+    if (kind === 'self') await screenshot(page, 'csp-self-preview-390');
     await page.locator('[data-edgeseg-preview] button').click();
     assert.equal(await banner.count(), 0, 'the banner dismisses');
     assert.deepEqual(await page.evaluate(() => window.__violations), [], `no violation on the ${kind} preview`);
