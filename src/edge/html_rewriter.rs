@@ -119,7 +119,7 @@ struct Handlers {
     head_end: Closure<dyn Fn(u32, JsValue)>,
     /// `(slot, element)` for `<body>`.
     body: Closure<dyn Fn(u32, JsValue)>,
-    /// `(slot, element)` for `<meta http-equiv>`: a Content-Security-Policy in the page.
+    /// `(slot, element)` for `<meta http-equiv="Content-Security-Policy">`.
     meta: Closure<dyn Fn(u32, JsValue)>,
     /// `(slot, document end)`.
     end: Closure<dyn Fn(u32, JsValue)>,
@@ -246,7 +246,7 @@ fn build(h: &Handlers, slot: u32, plan: &RewritePlan) -> Result<JsHtmlRewriter, 
     }
     if plan.head_append.is_some() {
         // In the same order as the core's rewriter registers them.
-        rewriter = rewriter.on("meta[http-equiv]", &bound(&h.meta, "element"))?;
+        rewriter = rewriter.on(crate::rewrite::META_CSP, &bound(&h.meta, "element"))?;
         rewriter = rewriter.on("head", &bound(&h.head, "element"))?;
         rewriter = rewriter.on("body", &bound(&h.body, "element"))?;
     }

@@ -388,6 +388,11 @@ fn add_head_append<'s>(
         ))
 }
 
+/// The elements that can hold a page's policy (the keyword is matched ASCII
+/// case-insensitively, as browsers do), so that no other `<meta>` costs a
+/// handler call. Shared with the Worker's rewriter.
+pub const META_CSP: &str = r#"meta[http-equiv="content-security-policy" i]"#;
+
 /// The policy of a `<meta http-equiv="Content-Security-Policy" content>`
 /// (the keyword is ASCII case-insensitive; a meta without `content` is ignored
 /// by browsers).
@@ -398,7 +403,7 @@ fn csp_meta_content(el: &Element<'_, '_>) -> Option<String> {
 }
 
 thread_local! {
-    static META: lol_html::Selector = "meta[http-equiv]".parse().expect("a valid selector");
+    static META: lol_html::Selector = META_CSP.parse().expect("a valid selector");
     static HEAD: lol_html::Selector = "head".parse().expect("`head` is a valid selector");
     static BODY: lol_html::Selector = "body".parse().expect("`body` is a valid selector");
 }
