@@ -123,10 +123,18 @@ pub enum MetaEdit {
 /// the page, so the policy governs it). A meta policy is always given hashes,
 /// even when it has a nonce: the scripts' `nonce` attribute was decided from
 /// the headers, before the page streamed.
+///
+/// `content` is the attribute as written (the rewriters do not decode
+/// character references). One with a `&` in it, which might spell `'none'` as
+/// `&#39;none&#39;`, is not read at all: the insertion is dropped rather than
+/// risk adding a source beside a `'none'` (which would switch it off).
 pub fn edit_meta(content: &str, head_append: &str) -> MetaEdit {
     let scripts: Vec<&str> = inline_scripts(head_append).collect();
     if scripts.is_empty() {
         return MetaEdit::Keep;
+    }
+    if content.contains('&') {
+        return MetaEdit::Drop;
     }
     let parsed = policy::parse(content);
     let Some(directive) = parsed.script_elem() else {

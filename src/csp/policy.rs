@@ -32,8 +32,8 @@ pub enum InlineScripts<'a> {
     /// `'unsafe-inline'`, not cancelled by a nonce, a hash or
     /// `'strict-dynamic'`: every inline script runs already.
     Allowed,
-    /// No inline script runs and nothing may be added: `'none'` alone, or an
-    /// empty list.
+    /// No inline script runs and nothing may be added: `'none'` (even beside
+    /// other sources), or an empty list.
     Forbidden,
     /// Scripts with one of these nonces, or whose hash is listed, run.
     /// `nonces` holds only values a browser accepts (base64 or base64url).
@@ -117,9 +117,10 @@ impl<'a> Policy<'a> {
 impl<'a> Directive<'a> {
     /// What this source list does to an inline `<script>`.
     pub fn inline_scripts(&self) -> InlineScripts<'a> {
-        // `'none'` counts only alone: beside other sources browsers ignore it.
-        let only_none = self.sources.len() == 1 && keyword(self.sources[0], "'none'");
-        if self.sources.is_empty() || only_none {
+        // Browsers ignore `'none'` beside other sources, but which sources
+        // they find valid varies: `'none'` anywhere is taken at its word.
+        let none = self.sources.iter().any(|s| keyword(s, "'none'"));
+        if self.sources.is_empty() || none {
             return InlineScripts::Forbidden;
         }
         let nonces: Vec<&'a str> = self.sources.iter().filter_map(|s| nonce(s)).collect();
