@@ -28,6 +28,7 @@
 //!   - [`util`]: the leaf every module may use: FNV hashing, names, did-you-mean, durations.
 //!   - [`template`]: `{{attribute}}` placeholders in content, rendered escaped.
 //!   - [`rewrite`]: a streaming HTML rewriter (lol_html) driven by the plan.
+//!   - [`csp`]: the site's Content-Security-Policy, made to allow what edgeseg injects (nonce or hashes, never looser).
 //!   - `learn` (native, `cli` feature only): `edgeseg train` — models fitted from the export.
 //! * **The edge adapter** — `edge` (`src/edge/`), compiled only for `wasm32`, the one module
 //!   that knows the `worker` crate: it turns a Cloudflare request into facts,
@@ -45,6 +46,7 @@
 //! signals, condition     signal kinds and trackers; targeting conditions
 //! counters, request, preview, bucketing, error, consent
 //! document, state, template, rewrite, auth, origin_cache
+//! csp                    Content-Security-Policy: parse, add hashes (under rewrite)
 //! util                   the leaf: hashing, names, did-you-mean, durations
 //! ```
 //!
@@ -57,6 +59,7 @@ pub mod classify;
 pub mod condition;
 pub mod consent;
 pub mod counters;
+pub mod csp;
 pub mod document;
 pub mod error;
 pub mod events;

@@ -102,17 +102,31 @@ pub fn verify(token: &str, key: &PreviewKey, now: Timestamp) -> Result<PreviewGr
 /// The dismissible banner a previewed page carries (appended to `<head>`; it
 /// adds itself to the body when the page has loaded). Segment ids are
 /// identifiers, so they need no escaping; the text is escaped anyway.
+///
+/// Styled through the CSSOM (`style.cssText`), never a `style` attribute, so
+/// that a site's strict `style-src` lets it show (CSP does not govern the
+/// CSSOM); ASCII only (`&times;`), so its hash is the same whatever charset
+/// the page declares (see [`crate::csp`]).
 pub fn banner_script(grant: &PreviewGrant) -> String {
     let mut forced = grant.segments.clone();
     forced.extend(grant.variants.iter().map(|(e, v)| format!("{e}={v}")));
     let what = crate::template::escape_html(&forced.join(", "));
     let what = what.replace('\\', "\\\\").replace('\'', "\\'");
+    let what: String = what
+        .chars()
+        .map(|c| match c.is_ascii() {
+            true => c.to_string(),
+            false => format!("&#{};", c as u32),
+        })
+        .collect();
     format!(
         "<script>document.addEventListener('DOMContentLoaded',function(){{var b=document.createElement('div');\
 b.setAttribute('data-edgeseg-preview','');\
-b.setAttribute('style','position:fixed;z-index:2147483647;left:0;right:0;bottom:0;padding:8px 12px;background:#1f2937;color:#fff;font:14px/1.4 system-ui,sans-serif;display:flex;gap:12px;align-items:center;justify-content:center');\
-b.innerHTML='<span>edgeseg preview: forcing <strong>{what}</strong></span><a href=\"?{QUERY_PARAM}=off\" style=\"color:#93c5fd\">End preview</a><button type=\"button\" aria-label=\"Dismiss\" style=\"background:none;border:0;color:#fff;font-size:18px;cursor:pointer\">\u{d7}</button>';\
-b.querySelector('button').onclick=function(){{b.remove()}};document.body.appendChild(b)}});</script>"
+b.style.cssText='position:fixed;z-index:2147483647;left:0;right:0;bottom:0;padding:8px 12px;background:#1f2937;color:#fff;font:14px/1.4 system-ui,sans-serif;display:flex;gap:12px;align-items:center;justify-content:center';\
+b.innerHTML='<span>edgeseg preview: forcing <strong>{what}</strong></span><a href=\"?{QUERY_PARAM}=off\">End preview</a><button type=\"button\" aria-label=\"Dismiss\">&times;</button>';\
+b.querySelector('a').style.color='#93c5fd';var x=b.querySelector('button');\
+x.style.cssText='background:none;border:0;color:#fff;font-size:18px;cursor:pointer';\
+x.onclick=function(){{b.remove()}};document.body.appendChild(b)}});</script>"
     )
 }
 

@@ -292,7 +292,31 @@ fn respond_with(
             super::experiments::note_exposure(visitor_id, key, now);
         }
     });
+    let mut plan = outcome.classification.plan;
+    if let Some(head) = plan.head_append.take() {
+        plan.head_append = fit_policies(&headers, head)?;
+    }
     let input = with_headers(body.as_ref())?;
-    super::html_rewriter::transform(&input, outcome.classification.plan, on_end)
-        .map_err(super::js_error)
+    super::html_rewriter::transform(&input, plan, on_end).map_err(super::js_error)
+}
+
+/// The `<head>` insertion made to run under the origin's
+/// Content-Security-Policy headers, which get the insertion's hashes when
+/// they need them ([`crate::csp::adapt`]); `None` when a policy forbids its
+/// scripts. A page without a policy costs two header lookups.
+fn fit_policies(headers: &Headers, head: String) -> Result<Option<String>> {
+    use crate::csp;
+    let enforced = headers.get(csp::HEADER)?;
+    let report_only = headers.get(csp::HEADER_REPORT_ONLY)?;
+    if enforced.is_none() && report_only.is_none() {
+        return Ok(Some(head));
+    }
+    let adapted = csp::adapt(&head, enforced.as_deref(), report_only.as_deref());
+    if let Some(value) = &adapted.enforced {
+        headers.set(csp::HEADER, value)?;
+    }
+    if let Some(value) = &adapted.report_only {
+        headers.set(csp::HEADER_REPORT_ONLY, value)?;
+    }
+    Ok(adapted.head_append)
 }

@@ -66,6 +66,8 @@ extern "C" {
     type JsElement;
     #[wasm_bindgen(method, getter)]
     fn removed(this: &JsElement) -> bool;
+    #[wasm_bindgen(method, js_name = getAttribute)]
+    fn get_attribute(this: &JsElement, name: &str) -> Option<String>;
     #[wasm_bindgen(method, catch, js_name = setAttribute)]
     fn set_attribute(this: &JsElement, name: &str, value: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(method, catch)]
@@ -104,6 +106,8 @@ struct Active {
     matched: Vec<bool>,
     head_seen: bool,
     head_appended: bool,
+    /// A `<meta>` policy forbids the insertion's scripts (as in the core's rewriter).
+    head_dropped: bool,
     /// After a failure: nothing more is changed on this page.
     failed: bool,
     started_ms: f64,
@@ -120,6 +124,8 @@ struct Handlers {
     head_end: Closure<dyn Fn(u32, JsValue)>,
     /// `(slot, element)` for `<body>`.
     body: Closure<dyn Fn(u32, JsValue)>,
+    /// `(slot, element)` for `<meta http-equiv="Content-Security-Policy">`.
+    meta: Closure<dyn Fn(u32, JsValue)>,
     /// `(slot, document end)`.
     end: Closure<dyn Fn(u32, JsValue)>,
     /// `{html: true}`, the content option of every insertion.
@@ -141,6 +147,7 @@ impl Handlers {
             head: Closure::new(on_head),
             head_end: Closure::new(on_head_end),
             body: Closure::new(on_body),
+            meta: Closure::new(on_meta),
             end: Closure::new(on_document_end),
             as_html: as_html.into(),
         }
@@ -178,6 +185,7 @@ pub fn transform(
                     plan,
                     head_seen: false,
                     head_appended: false,
+                    head_dropped: false,
                     failed: false,
                     started_ms: now,
                     on_end: Some(on_end),
@@ -275,6 +283,8 @@ fn build(h: &Handlers, slot: u32, plan: &RewritePlan) -> Result<JsHtmlRewriter, 
         }
     }
     if plan.head_append.is_some() {
+        // In the same order as the core's rewriter registers them.
+        rewriter = rewriter.on(crate::rewrite::META_CSP, &bound(&h.meta, "element"))?;
         rewriter = rewriter.on("head", &bound(&h.head, "element"))?;
         rewriter = rewriter.on("body", &bound(&h.body, "element"))?;
     }
@@ -384,8 +394,8 @@ fn on_head_end(slot: u32, end: JsValue) {
         }
         state.head_appended = true;
         match &state.plan.head_append {
-            Some(html) => end.before(html, as_html).map(drop),
-            None => Ok(()),
+            Some(html) if !state.head_dropped => end.before(html, as_html).map(drop),
+            _ => Ok(()),
         }
     });
 }
@@ -398,9 +408,37 @@ fn on_body(slot: u32, el: JsValue) {
         }
         state.head_appended = true;
         match &state.plan.head_append {
-            Some(html) => el.before(html, as_html).map(drop),
-            None => Ok(()),
+            Some(html) if !state.head_dropped => el.before(html, as_html).map(drop),
+            _ => Ok(()),
         }
+    });
+}
+
+/// A `<meta http-equiv="Content-Security-Policy">` before the insertion: the
+/// same edit as the core's rewriter ([`crate::csp::edit_meta`]).
+fn on_meta(slot: u32, el: JsValue) {
+    let el: JsElement = el.unchecked_into();
+    with_active(slot, |state, _| {
+        if state.head_appended || state.head_dropped {
+            return Ok(());
+        }
+        let is_csp = el
+            .get_attribute("http-equiv")
+            .is_some_and(|v| v.eq_ignore_ascii_case(crate::csp::HEADER));
+        let Some(head) = state.plan.head_append.as_deref().filter(|_| is_csp) else {
+            return Ok(());
+        };
+        let Some(content) = el.get_attribute("content") else {
+            return Ok(());
+        };
+        match crate::csp::edit_meta(&content, head) {
+            crate::csp::MetaEdit::Keep => {}
+            crate::csp::MetaEdit::Content(c) => {
+                el.set_attribute("content", &c)?;
+            }
+            crate::csp::MetaEdit::Drop => state.head_dropped = true,
+        }
+        Ok(())
     });
 }
 
@@ -408,7 +446,8 @@ fn on_document_end(slot: u32, _end: JsValue) {
     let Some(mut state) = ACTIVE.with(|a| a.borrow_mut().remove(&slot)) else {
         return;
     };
-    let report = RewriteReport::from_matches(&state.plan, &state.matched, state.head_appended);
+    let appended = state.head_appended && !state.head_dropped;
+    let report = RewriteReport::from_matches(&state.plan, &state.matched, appended);
     if let Some(on_end) = state.on_end.take() {
         on_end(report);
     }

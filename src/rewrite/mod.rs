@@ -34,7 +34,9 @@ pub mod plan;
 mod rewriter;
 
 pub use plan::{BlockAction, BlockRewrite, BlockSpec, PlanSpec, PlanSpecError, RewritePlan};
-pub use rewriter::{rewrite_document, RewriteError, RewriteReport, Rewriter, MAX_BUFFERED_BYTES};
+pub use rewriter::{
+    rewrite_document, RewriteError, RewriteReport, Rewriter, MAX_BUFFERED_BYTES, META_CSP,
+};
 
 #[cfg(test)]
 mod tests;

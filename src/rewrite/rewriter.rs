@@ -72,12 +72,15 @@ pub struct RewriteReport {
 struct Progress {
     matched: Box<[Cell<bool>]>,
     head_appended: Cell<bool>,
+    /// A `<meta>` policy forbids the insertion's scripts ([`crate::csp::MetaEdit::Drop`]).
+    head_dropped: Cell<bool>,
 }
 
 impl Progress {
     fn report(&self, plan: &RewritePlan) -> RewriteReport {
         let matched: Vec<bool> = self.matched.iter().map(Cell::get).collect();
-        RewriteReport::from_matches(plan, &matched, self.head_appended.get())
+        let appended = self.head_appended.get() && !self.head_dropped.get();
+        RewriteReport::from_matches(plan, &matched, appended)
     }
 }
 
@@ -187,6 +190,7 @@ impl<O: FnMut(&[u8])> Rewriter<O> {
         let progress = Rc::new(Progress {
             matched: plan.blocks.iter().map(|_| Cell::new(false)).collect(),
             head_appended: Cell::new(false),
+            head_dropped: Cell::new(false),
         });
 
         let memory = MemorySettings::new()
@@ -330,7 +334,7 @@ fn add_head_append<'s>(
         let progress = Rc::clone(&head_progress);
         if let Some(handlers) = el.end_tag_handlers() {
             handlers.push(Box::new(move |end: &mut EndTag<'_>| {
-                if !progress.head_appended.replace(true) {
+                if !progress.head_appended.replace(true) && !progress.head_dropped.get() {
                     if let Some(html) = &plan.head_append {
                         end.before(html, ContentType::Html);
                     }
@@ -344,7 +348,7 @@ fn add_head_append<'s>(
     let body_plan = Rc::clone(plan);
     let body_progress = Rc::clone(progress);
     let on_body = move |el: &mut Element<'_, '_>| {
-        if !body_progress.head_appended.replace(true) {
+        if !body_progress.head_appended.replace(true) && !body_progress.head_dropped.get() {
             if let Some(html) = &body_plan.head_append {
                 el.before(html, ContentType::Html);
             }
@@ -352,7 +356,28 @@ fn add_head_append<'s>(
         Ok(())
     };
 
+    let meta_plan = Rc::clone(plan);
+    let meta_progress = Rc::clone(progress);
+    let on_meta = move |el: &mut Element<'_, '_>| {
+        if meta_progress.head_appended.get() || meta_progress.head_dropped.get() {
+            return Ok(());
+        }
+        let (Some(head), Some(content)) = (&meta_plan.head_append, csp_meta_content(el)) else {
+            return Ok(());
+        };
+        match crate::csp::edit_meta(&content, head) {
+            crate::csp::MetaEdit::Keep => {}
+            crate::csp::MetaEdit::Content(c) => el.set_attribute("content", &c)?,
+            crate::csp::MetaEdit::Drop => meta_progress.head_dropped.set(true),
+        }
+        Ok(())
+    };
+
     settings
+        .append_element_content_handler((
+            Cow::Owned(META.with(Clone::clone)),
+            ElementContentHandlers::default().element(on_meta),
+        ))
         .append_element_content_handler((
             Cow::Owned(HEAD.with(Clone::clone)),
             ElementContentHandlers::default().element(on_head),
@@ -363,7 +388,22 @@ fn add_head_append<'s>(
         ))
 }
 
+/// The elements that can hold a page's policy (the keyword is matched ASCII
+/// case-insensitively, as browsers do), so that no other `<meta>` costs a
+/// handler call. Shared with the Worker's rewriter.
+pub const META_CSP: &str = r#"meta[http-equiv="content-security-policy" i]"#;
+
+/// The policy of a `<meta http-equiv="Content-Security-Policy" content>`
+/// (the keyword is ASCII case-insensitive; a meta without `content` is ignored
+/// by browsers).
+fn csp_meta_content(el: &Element<'_, '_>) -> Option<String> {
+    el.get_attribute("http-equiv")
+        .filter(|v| v.eq_ignore_ascii_case(crate::csp::HEADER))?;
+    el.get_attribute("content")
+}
+
 thread_local! {
+    static META: lol_html::Selector = META_CSP.parse().expect("a valid selector");
     static HEAD: lol_html::Selector = "head".parse().expect("`head` is a valid selector");
     static BODY: lol_html::Selector = "body".parse().expect("`body` is a valid selector");
 }
