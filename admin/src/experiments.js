@@ -133,17 +133,17 @@ export function experimentsView(app) {
       ? [h('td.cuped-none', { colSpan: 3, 'data-label': 'CUPED' }, c.not_adjusted)]
       : [h('td', { 'data-label': 'Raw (95 %)' }, interval(raw, fmt)),
         h('td.cuped-adjusted', { 'data-label': 'CUPED (95 %)' }, interval(c.absolute, fmt)),
-        h('td.cuped-reduction', { 'data-label': 'Variance reduction' }, `${pct(Math.max(0, c.variance_reduction), 0)}`,
-          h('span.meta-more', ` · interval ${pct(1 - Math.sqrt(Math.max(0, 1 - c.variance_reduction)), 0)} narrower`))]);
+        h('td.cuped-reduction', { 'data-label': 'Variance reduction' }, h('span', pct(Math.max(0, c.variance_reduction), 0),
+          h('span.meta-more', ` · interval ${pct(1 - Math.sqrt(Math.max(0, 1 - c.variance_reduction)), 0)} narrower`)))]);
     const rows = [];
     for (const v of compared) {
       const c = v.vs_control.cuped;
       rows.push(h('tr', { dataset: { variant: v.variant, metric: 'rate' } },
-        h('th', { scope: 'row', 'data-label': 'Variant' }, v.variant, h('span.meta-more', ' · uplift (pts)')),
+        h('th', { scope: 'row', 'data-label': 'Variant' }, h('span', v.variant, h('span.meta-more', ' · uplift (pts)'))),
         ...cells(c.rate, v.vs_control.absolute, (x) => signed(x, 2))));
       if (c.value) {
         rows.push(h('tr', { dataset: { variant: v.variant, metric: 'value' } },
-          h('th', { scope: 'row', 'data-label': 'Variant' }, v.variant, h('span.meta-more', ' · value / visitor')),
+          h('th', { scope: 'row', 'data-label': 'Variant' }, h('span', v.variant, h('span.meta-more', ' · value / visitor'))),
           ...cells(c.value, v.vs_control.value_difference, moneyDiff)));
       }
     }
