@@ -462,7 +462,10 @@ mod simulation {
         assert!(rate["not_adjusted"].is_null(), "{rate}");
         let width = |i: &Value| i["high"].as_f64().unwrap() - i["low"].as_f64().unwrap();
         let (raw_w, cuped_w) = (width(raw), width(&rate["absolute"]));
-        assert!(cuped_w < 0.95 * raw_w, "CUPED {cuped_w} against raw {raw_w}");
+        assert!(
+            cuped_w < 0.95 * raw_w,
+            "CUPED {cuped_w} against raw {raw_w}"
+        );
         let reduction = rate["variance_reduction"].as_f64().unwrap();
         assert!(reduction > 0.1, "{reduction}");
         assert!((1.0 - (cuped_w / raw_w).powi(2) - reduction).abs() < 0.02);
