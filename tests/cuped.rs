@@ -502,6 +502,38 @@ mod simulation {
         assert!((value["theta"].as_f64().unwrap() - theta_v).abs() < 1e-9 * theta_v.abs().max(1.0));
     }
 
+    /// Narrower, and still right: over 40 simulated experiments of 1,000
+    /// visitors (true uplift 2 points), the adjusted interval covers the
+    /// truth about as often as the raw one (95 % each, expected 38 of 40)
+    /// while being narrower every time.
+    #[test]
+    fn the_narrower_interval_still_covers_the_true_uplift() {
+        let (mut raw_covers, mut cuped_covers, mut ratios) = (0, 0, Vec::new());
+        for seed in 0..40 {
+            let (totals, _) = run(1_000, 1_000 + seed);
+            let hour = START / 3_600;
+            let results = results_json(&rules(), &totals, hour, hour, &BTreeMap::new());
+            let vs = &results["experiments"][0]["goals"]["purchase"]["variants"][1]["vs_control"];
+            let covers =
+                |i: &Value| i["low"].as_f64().unwrap() < 0.02 && 0.02 < i["high"].as_f64().unwrap();
+            let width = |i: &Value| i["high"].as_f64().unwrap() - i["low"].as_f64().unwrap();
+            let adjusted = &vs["cuped"]["rate"]["absolute"];
+            raw_covers += usize::from(covers(&vs["absolute"]));
+            cuped_covers += usize::from(covers(adjusted));
+            ratios.push(width(adjusted) / width(&vs["absolute"]));
+        }
+        assert!(
+            raw_covers >= 34 && cuped_covers >= 34,
+            "raw {raw_covers}/40, CUPED {cuped_covers}/40"
+        );
+        assert!(ratios.iter().all(|r| *r < 1.0), "{ratios:?}");
+        let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+        eprintln!(
+            "covered: raw {raw_covers}/40, CUPED {cuped_covers}/40; mean width ratio {mean:.3}"
+        );
+        assert!(mean < 0.95, "mean width ratio {mean}");
+    }
+
     #[test]
     fn visitors_without_history_get_the_raw_result_and_a_reason() {
         // Before anyone bought: nobody has a covariate, and the cookie of an
