@@ -6,8 +6,8 @@
 use edgeseg::state::cookie::{decode, encode, CookieError, CookieKey, MAX_COOKIE_VALUE_LEN};
 use edgeseg::state::series::{bucket_width_for, buckets_needed};
 use edgeseg::state::{
-    Affinity, CategoryWeight, ExperimentEntry, GoalEntry, LastEvent, Membership, RateWindow,
-    Series, ValueBucket, ValueSeries, VisitorState, WindowCount,
+    Affinity, CategoryWeight, Covariate, ExperimentEntry, GoalEntry, LastEvent, Membership,
+    RateWindow, Series, ValueBucket, ValueSeries, VisitorState, WindowCount,
 };
 use proptest::prelude::*;
 
@@ -67,13 +67,25 @@ fn experiment() -> impl Strategy<Value = ExperimentEntry> {
             (any::<u32>(), any::<u64>()).prop_map(|(goal, value)| GoalEntry { goal, value }),
             0..4,
         ),
+        // CUPED covariates (cookie format 4); mostly none, as for visitors
+        // without history.
+        prop_oneof![
+            2 => Just(Vec::new()),
+            1 => proptest::collection::vec(
+                (any::<u32>(), any::<u64>()).prop_map(|(goal, x)| Covariate { goal, x }),
+                1..4,
+            ),
+        ],
     )
-        .prop_map(|(experiment, variant, exposed, goals)| ExperimentEntry {
-            experiment,
-            variant,
-            exposed,
-            goals,
-        })
+        .prop_map(
+            |(experiment, variant, exposed, goals, covariates)| ExperimentEntry {
+                experiment,
+                variant,
+                exposed,
+                goals,
+                covariates,
+            },
+        )
 }
 
 fn value_series(max_buckets: usize) -> impl Strategy<Value = ValueSeries> {
@@ -373,6 +385,8 @@ proptest! {
         let d = decode(&value, &k).unwrap();
         for e in &d.experiments {
             prop_assert!(s.experiments.iter().any(|x| x.experiment == e.experiment && x.variant == e.variant && x.exposed == e.exposed));
+            // CUPED covariates go with their experiment, never without it.
+            prop_assert!(s.experiments.iter().any(|x| x.experiment == e.experiment && x.covariates == e.covariates));
         }
         let dropped_exposed = s.experiments.iter().filter(|x| x.exposed.is_some()).count()
             - d.experiments.iter().filter(|x| x.exposed.is_some()).count();

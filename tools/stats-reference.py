@@ -22,11 +22,18 @@ Sources, each the well-kept library for its part:
   (`SequentialTwoSidedTTest`, absolute difference), which edgeseg's tuned
   mSPRT equals; and, for the README's comparison only, its Welch t-test
   p-value and its Bayesian chance to win (a normal approximation with a flat
-  prior), which edgeseg deliberately does not follow.
+  prior), which edgeseg deliberately does not follow;
+* gbstats 0.8.0 again for CUPED (`RegressionAdjustedStatistic` in a
+  `TwoSidedTTest`, pooled theta as its `compute_theta`): on simulated
+  visitors whose history predicts conversion (numpy, fixed seeds), the
+  adjusted uplift, its standard error, theta, and the raw standard error,
+  written to tests/fixtures/stats/cuped.json. `tools/stats-reference.py cuped`
+  writes only that file.
 """
 import json
 import math
 import os
+import sys
 
 import gbstats
 import mpmath
@@ -39,7 +46,11 @@ from gbstats.frequentist.tests import (
     SequentialTwoSidedTTest,
     TwoSidedTTest,
 )
-from gbstats.models.statistics import ProportionStatistic
+from gbstats.models.statistics import (
+    ProportionStatistic,
+    RegressionAdjustedStatistic,
+    SampleMeanStatistic,
+)
 from scipy import integrate, special, stats
 from statsmodels.stats.proportion import proportion_confint
 
@@ -223,5 +234,102 @@ def main():
     print("wrote", os.path.normpath(path))
 
 
+# CUPED cases: (name, seed, visitors per arm, kind, effect), simulated below.
+CUPED = [
+    ("history predicts conversion", 19, 3000, "conversion", 0.01),
+    ("history predicts revenue", 20, 3000, "value", 1.5),
+    ("history unrelated to conversion", 21, 3000, "unrelated", 0.01),
+    ("small experiment", 22, 150, "conversion", 0.02),
+    ("no visitor has history", 23, 2000, "no_history", 0.01),
+]
+
+
+def simulate_arm(rng, n, kind, effect):
+    """Per visitor (x, y): x the visitor's goal events (or value) in the 14
+    days before exposure, y the conversion (or value) after it."""
+    import numpy as np
+
+    if kind == "no_history":
+        x = np.zeros(n)
+    else:
+        x = rng.poisson(0.5, n).astype(float)
+    if kind == "value":
+        x = x * rng.gamma(2.0, 20.0, n)
+        x = np.round(x, 2)
+        buys = rng.random(n) < np.clip(0.08 + 0.004 * x, 0, 0.9)
+        y = np.where(buys, np.round(rng.gamma(2.0, 20.0, n) + 0.3 * x + effect, 2), 0.0)
+        return x, y
+    base = 0.05 if kind in ("unrelated", "no_history") else 0.02 + 0.2 * np.minimum(x, 4)
+    if kind == "unrelated":
+        base = np.full(n, 0.08)
+    y = (rng.random(n) < np.clip(base + effect, 0, 0.95)).astype(float)
+    return x, y
+
+
+def ra_statistic(x, y, proportion):
+    n = len(x)
+    post = (
+        ProportionStatistic(n=n, sum=float(y.sum()))
+        if proportion
+        else SampleMeanStatistic(n=n, sum=float(y.sum()), sum_squares=float((y * y).sum()))
+    )
+    pre = SampleMeanStatistic(n=n, sum=float(x.sum()), sum_squares=float((x * x).sum()))
+    return post, RegressionAdjustedStatistic(
+        n=n, post_statistic=post, pre_statistic=pre,
+        post_pre_sum_of_products=float((x * y).sum()), theta=0,
+    )
+
+
+def cuped_reference():
+    import numpy as np
+
+    out = {
+        "generated_by": "tools/stats-reference.py cuped, gbstats 0.8.0 (RegressionAdjustedStatistic, TwoSidedTTest), numpy %s" % np.__version__,
+        "cases": [],
+    }
+    for name, seed, n, kind, effect in CUPED:
+        rng = np.random.default_rng(seed)
+        (xa, ya), (xb, yb) = simulate_arm(rng, n, kind, 0.0), simulate_arm(rng, n, kind, effect)
+        proportion = kind != "value"
+        arms = []
+        for x, y in ((xa, ya), (xb, yb)):
+            arms.append({
+                "n": n, "y_sum": float(y.sum()), "y_sq": float((y * y).sum()),
+                "x_sum": float(x.sum()), "x_sq": float((x * x).sum()), "xy": float((x * y).sum()),
+            })
+        row = {"name": name, "proportion": proportion, "control": arms[0], "variant": arms[1]}
+        raw_a, ra_a = ra_statistic(xa, ya, proportion)
+        raw_b, ra_b = ra_statistic(xb, yb, proportion)
+        raw = TwoSidedTTest(raw_a, raw_b, FrequentistConfig(difference_type="absolute")).compute_result()
+        row["raw"] = {"estimate": float(raw.expected), "se": float(raw.uplift.stddev)}
+        for difference in ("absolute", "relative"):
+            _, a = ra_statistic(xa, ya, proportion)
+            _, b = ra_statistic(xb, yb, proportion)
+            test = TwoSidedTTest(a, b, FrequentistConfig(difference_type=difference))
+            result = test.compute_result()
+            # gbstats falls back to the raw statistics when theta is 0 (no
+            # covariate variance): edgeseg says "not adjusted" there instead.
+            adjusted = isinstance(test.stat_a, RegressionAdjustedStatistic)
+            row[difference] = {
+                "adjusted": adjusted,
+                "theta": float(test.stat_a.theta) if adjusted else 0.0,
+                "estimate": float(result.expected),
+                "se": float(result.uplift.stddev),
+                "gbstats_ci_t": [float(result.ci[0]), float(result.ci[1])],
+            }
+        if row["absolute"]["adjusted"]:
+            row["variance_reduction"] = 1 - (row["absolute"]["se"] / row["raw"]["se"]) ** 2
+        out["cases"].append(row)
+        print("cuped", name, row["absolute"], row.get("variance_reduction"), flush=True)
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "tests", "fixtures", "stats", "cuped.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print("wrote", os.path.normpath(path))
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] != ["cuped"]:
+        main()
+    cuped_reference()

@@ -1,8 +1,8 @@
 // The Experiments tab: GET api/experiments (the Worker computes the stats), one card per
 // experiment or holdout: status, SRM warning, per goal a table of variants against the
 // control (rate, uplift with 95 % interval, chance to beat control, sequential p-value,
-// value per visitor), the cumulative conversion rate per variant and, for bandits, the
-// weights over time. Charts with uPlot, like the Stats tab.
+// value per visitor), CUPED-adjusted uplift beside the raw one, the cumulative conversion
+// rate per variant and, for bandits, the weights over time. Charts with uPlot, like the Stats tab.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './experiments.css';
@@ -135,12 +135,45 @@ export function experimentsView(app) {
     let series = Object.entries(g.cumulative_rate || {});
     const first = Math.max(0, e.looks.findIndex((_, i) => series.some(([, v]) => v[i] !== null)));
     series = series.map(([k, v]) => [k, v.slice(first)]);
-    return h('div.goal', h('h3', `Goal “${goal}”`), table,
+    return h('div.goal', h('h3', `Goal “${goal}”`), table, cupedSection(goal, g),
       h('p.hint.exp-p-note', 'The sequential p-value stays valid however often you look; the fixed-horizon one only if you read it once, at a sample size planned in advance.'
         + (corrected ? ` Both are Holm-adjusted for ${e.corrections.comparisons} comparisons (variants × goals).` : '')),
       h('h3', 'Cumulative conversion rate'),
       chart(`rate-${e.key}-${goal}`, e.looks.slice(first), series, colors, null, true, [body.from, body.to]),
       h('p.hint', `Points are daily looks (${formatTime(body.from * 1000)} – ${formatTime(body.to * 1000)}).`));
+  }
+
+  // CUPED beside the raw uplift: the same comparison adjusted by the visitors' history before
+  // exposure (from their cookie), with how much of the variance it removed; or why not.
+  function cupedSection(goal, g) {
+    const compared = g.variants.filter((v) => v.vs_control?.cuped);
+    if (!compared.length) return null;
+    const interval = (i, fmt, unit = '') => `${fmt(i.estimate)}${unit} [${fmt(i.low)}, ${fmt(i.high)}]`;
+    const moneyDiff = (x) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(2)}`;
+    const cells = (c, raw, fmt) => (c.not_adjusted
+      ? [h('td.cuped-none', { colSpan: 3, 'data-label': 'CUPED' }, c.not_adjusted)]
+      : [h('td', { 'data-label': 'Raw (95 %)' }, interval(raw, fmt)),
+        h('td.cuped-adjusted', { 'data-label': 'CUPED (95 %)' }, interval(c.absolute, fmt)),
+        h('td.cuped-reduction', { 'data-label': 'Variance reduction' }, h('span', pct(Math.max(0, c.variance_reduction), 0),
+          h('span.meta-more', ` · interval ${pct(1 - Math.sqrt(Math.max(0, 1 - c.variance_reduction)), 0)} narrower`)))]);
+    const rows = [];
+    for (const v of compared) {
+      const c = v.vs_control.cuped;
+      rows.push(h('tr', { dataset: { variant: v.variant, metric: 'rate' } },
+        h('th', { scope: 'row', 'data-label': 'Variant' }, h('span', v.variant, h('span.meta-more', ' · uplift (pts)'))),
+        ...cells(c.rate, v.vs_control.absolute, (x) => signed(x, 2))));
+      if (c.value) {
+        rows.push(h('tr', { dataset: { variant: v.variant, metric: 'value' } },
+          h('th', { scope: 'row', 'data-label': 'Variant' }, h('span', v.variant, h('span.meta-more', ' · value / visitor'))),
+          ...cells(c.value, v.vs_control.value_difference, moneyDiff)));
+      }
+    }
+    return h('details.cuped', { open: true, dataset: { goal } },
+      h('summary', 'CUPED: adjusted for visitors’ history'),
+      h('p.hint', `Covariate: ${compared[0].vs_control.cuped.covariate}, from each visitor’s cookie. Same comparison as above, with the part of each visitor’s outcome that their history predicts taken out: the estimate stays unbiased, the interval narrows by the variance reduction.`),
+      h('div.table-wrap', h('table.exp-table.cuped-table',
+        h('thead', h('tr', ['Variant', 'Raw (95 %)', 'CUPED (95 %)', 'Variance reduction'].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', rows))));
   }
 
   /**

@@ -144,6 +144,27 @@ pub mod names {
     pub fn goal_value_sq(experiment: &str, variant: &str, goal: &str) -> String {
         format!("exp:{experiment}:{variant}:value_sq:{goal}")
     }
+
+    /// CUPED (`crate::experiments::cuped`): the goal's pre-exposure
+    /// covariate x summed over a variant's exposed visitors.
+    pub fn cuped_x(experiment: &str, variant: &str, goal: &str) -> String {
+        format!("exp:{experiment}:{variant}:cuped_x:{goal}")
+    }
+
+    /// CUPED: `Σx²`.
+    pub fn cuped_x_sq(experiment: &str, variant: &str, goal: &str) -> String {
+        format!("exp:{experiment}:{variant}:cuped_x_sq:{goal}")
+    }
+
+    /// CUPED: `Σxy`, y the conversion (0 or 1): x added at the first conversion.
+    pub fn cuped_xy(experiment: &str, variant: &str, goal: &str) -> String {
+        format!("exp:{experiment}:{variant}:cuped_xy:{goal}")
+    }
+
+    /// CUPED: `Σxv`, v the goal's value in hundredths: x times each value added.
+    pub fn cuped_xv(experiment: &str, variant: &str, goal: &str) -> String {
+        format!("exp:{experiment}:{variant}:cuped_xv:{goal}")
+    }
 }
 
 /// The UTC day of an hour bucket.

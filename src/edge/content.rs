@@ -288,6 +288,9 @@ fn respond_with(
         for name in &counted.counts {
             super::counters::add(name, now, 1);
         }
+        for (name, n) in &counted.sums {
+            super::counters::add(name, now, *n);
+        }
         for key in counted.exposures {
             super::experiments::note_exposure(visitor_id, key, now);
         }

@@ -188,6 +188,7 @@ pub fn assign(
                         variant: variation as u8,
                         exposed: None,
                         goals: Vec::new(),
+                        covariates: Vec::new(),
                     });
                     (Some(variation), Why::Bucket { bucket, range })
                 }
@@ -291,7 +292,9 @@ pub fn exposures(
 /// Records a goal event for every running experiment the visitor was exposed
 /// to within the goal's window, and returns the counter increments: a
 /// conversion the first time per goal, and the value (hundredths) with the
-/// growth of its square (so the variance of value per visitor is exact).
+/// growth of its square (so the variance of value per visitor is exact),
+/// and CUPED's sums of products with the stored covariate (see
+/// `super::cuped`).
 pub fn convert(
     rules: &CompiledRules,
     state: &mut VisitorState,
@@ -320,6 +323,7 @@ pub fn convert(
             if at < exposed || at - exposed > goal.window {
                 continue;
             }
+            let first = !entry.goals.iter().any(|g| g.goal == goal.key);
             let slot = match entry.goals.iter().position(|g| g.goal == goal.key) {
                 Some(i) => i,
                 None => {
@@ -349,6 +353,20 @@ pub fn convert(
                 let grow = u64::try_from(sq(new) - sq(old)).unwrap_or(u64::MAX);
                 counts.push((names::goal_value(&e.key, &variant.id, &goal.name), cents));
                 counts.push((names::goal_value_sq(&e.key, &variant.id, &goal.name), grow));
+            }
+            // CUPED's sums of products with the covariate kept since the
+            // exposure (none stored: no history, x = 0).
+            let x = entry
+                .covariates
+                .iter()
+                .find(|c| c.goal == goal.key)
+                .map_or(0, |c| c.x);
+            if x > 0 && first {
+                counts.push((names::cuped_xy(&e.key, &variant.id, &goal.name), x));
+            }
+            if x > 0 && cents > 0 {
+                let xv = x.saturating_mul(cents);
+                counts.push((names::cuped_xv(&e.key, &variant.id, &goal.name), xv));
             }
         }
     }

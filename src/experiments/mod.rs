@@ -5,6 +5,7 @@
 //! * [`exposure`]: per request, who is in which variant (sticky in the cookie),
 //!   what goes into the rewrite plan, exposures and conversions to count.
 //! * [`stats`]: rates, uplift, chance to beat control, sequential p-values, SRM.
+//! * [`cuped`]: CUPED from the cookie (pre-exposure covariates, adjusted uplift).
 //! * [`bandit`]: Thompson-sampling weights from folded counts.
 //! * [`results`]: folded counters → per-variant results (admin API and page).
 //!
@@ -13,6 +14,7 @@
 pub mod assignment;
 pub mod bandit;
 pub mod compile;
+pub mod cuped;
 pub mod exposure;
 pub mod results;
 pub mod stats;

@@ -170,6 +170,7 @@ pub fn results_json(
                 );
             }
             correct(&mut goals, comparisons);
+            super::cuped::add_to_results(&mut goals, e, totals, to_hour);
             json!({
                 "key": e.key,
                 "kind": if e.holdout_of.is_some() { "holdout" } else { "experiment" },

@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::classify::{self, Classification, ClassifyOptions};
 use crate::counters::names as counter_names;
+use crate::experiments::cuped;
 use crate::experiments::exposure::{self, AssignOptions, ExperimentOutcome};
 use crate::export::record::RecordSource;
 use crate::export::webhook::Delivery;
@@ -116,6 +117,8 @@ pub struct AfterRewrite {
     /// Segment content chosen per block: (block id, segment id).
     content: Vec<(String, String)>,
     experiments: Vec<ExperimentOutcome>,
+    /// CUPED covariates taken on this page (see [`crate::experiments::cuped`]).
+    covariates: Vec<cuped::Snapshot>,
 }
 
 /// What the rewrite's report adds up to.
@@ -126,6 +129,8 @@ pub struct ReportCounts {
     /// Experiments (by their cookie key) the visitor was exposed to on this
     /// page; the visitor's next request writes them into the cookie.
     pub exposures: Vec<u32>,
+    /// Counters to add more than 1 to: CUPED's `Σx` and `Σx²` of the exposures.
+    pub sums: Vec<(String, u64)>,
 }
 
 impl AfterRewrite {
@@ -139,6 +144,8 @@ impl AfterRewrite {
             out.counts.push(name);
             out.exposures.push(key);
         }
+        out.sums =
+            cuped::exposure_sums(rules, &self.experiments, &self.covariates, &report.applied);
         for block in &report.applied {
             if let Some((_, segment)) = self.content.iter().find(|(b, _)| b == block) {
                 out.counts.push(counter_names::impressions(block, segment));
@@ -207,6 +214,13 @@ pub fn serve(
     // Counted (and exported) only for visitors who may be tracked and
     // measured, and never for previews.
     let counted = visitor.tracked && visitor.measured && !preview.is_active();
+    // Before the cookie is written: the covariates of the experiments this
+    // page may expose the visitor to, from their history so far.
+    let covariates = if counted {
+        cuped::snapshot(rules, &mut visitor.state, &classification.experiments, now)
+    } else {
+        Vec::new()
+    };
 
     let mut records = Vec::new();
     let mut webhooks = Vec::new();
@@ -311,6 +325,7 @@ pub fn serve(
         } else {
             Vec::new()
         },
+        covariates,
     };
     PageOutcome {
         classification,

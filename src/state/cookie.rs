@@ -5,7 +5,8 @@
 //! * `payload` is a compact binary encoding whose first byte is the format
 //!   version (3 is written: version 1, laid out below, followed by the
 //!   visitor's experiments, see `v2.rs`, then by the value series and
-//!   affinities, see `v3.rs`; versions 1 and 2 still read);
+//!   affinities, see `v3.rs`; 4 when the experiments carry CUPED
+//!   covariates, see `v4.rs`; versions 1 and 2 still read);
 //! * `tag` is HMAC-SHA256 over `payload`, truncated to its first 16 bytes, keyed
 //!   with a key derived from the `EDGESEG_SECRET` (see [`CookieKey`]).
 //!
@@ -70,6 +71,7 @@ mod trim;
 mod v1;
 mod v2;
 mod v3;
+mod v4;
 mod wire;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -183,7 +185,7 @@ fn hmac_with(key: &[u8]) -> HmacSha256 {
     }
 }
 
-/// Encodes and signs `state` (format version 3).
+/// Encodes and signs `state` (format version 3, or 4 with CUPED covariates).
 ///
 /// The result is never longer than [`MAX_COOKIE_VALUE_LEN`]. A state that is
 /// over the decode limits or whose encoding would exceed the cap is first
@@ -206,7 +208,8 @@ fn hmac_with(key: &[u8]) -> HmacSha256 {
 ///    update, the event's time; in that order at the same time);
 /// 5. memberships: pending ones (not yet `member`), oldest `since` first, then
 ///    members, oldest `since` first;
-/// 6. experiments (past 64 at the decode limit), those never exposed first,
+/// 6. experiments (past 64 at the decode limit; each with its goals and
+///    CUPED covariates, past 16 of either cut at the decode limit), those never exposed first,
 ///    then the oldest exposures (assignments are what keeps a visitor's
 ///    variant, so they go last).
 ///
@@ -251,15 +254,16 @@ pub fn decode(value: &str, key: &CookieKey) -> Result<VisitorState, CookieError>
     decode_payload(payload)
 }
 
-/// The version dispatch: version 3 is written; version 2 (before values and
-/// affinities) and version 1 (before experiments too) still read, with those
-/// parts empty.
+/// The version dispatch: version 3 is written, 4 with covariates; version 2
+/// (before values and affinities) and version 1 (before experiments too)
+/// still read, with those parts empty.
 fn decode_payload(payload: &[u8]) -> Result<VisitorState, CookieError> {
     let mut r = wire::Reader::new(payload);
     let state = match r.byte()? {
         v1::VERSION => v1::read(&mut r)?,
         v2::VERSION => v2::read(&mut r)?,
         v3::VERSION => v3::read(&mut r)?,
+        v4::VERSION => v4::read(&mut r)?,
         other => return Err(CookieError::UnknownVersion(other)),
     };
     r.finish()?;

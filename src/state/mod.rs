@@ -66,6 +66,21 @@ pub struct ExperimentEntry {
     pub exposed: Option<Timestamp>,
     /// Goals converted (each once), with the value summed so far.
     pub goals: Vec<GoalEntry>,
+    /// CUPED: each goal's pre-exposure covariate, taken from the cookie on
+    /// the page that exposed the visitor and kept until the goal converts
+    /// (only non-zero ones; cookie format 4, see
+    /// [`crate::experiments::cuped`]).
+    pub covariates: Vec<Covariate>,
+}
+
+/// A goal's pre-exposure covariate (see [`crate::experiments::cuped`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Covariate {
+    /// Hash of the goal name (as in [`GoalEntry`]).
+    pub goal: u32,
+    /// The goal event's count, or its value in hundredths, over the 14 days
+    /// before exposure.
+    pub x: u64,
 }
 
 /// A converted goal.

@@ -28,6 +28,7 @@ use crate::util::duration::parse_duration;
 mod behaviour;
 mod blocks;
 mod counters;
+pub mod cuped;
 mod events;
 pub mod experiments;
 pub mod export;
@@ -100,12 +101,15 @@ impl CompiledRules {
         c.format();
         let settings = c.settings();
         let events = c.events();
-        let signals::CompiledSignals { tracking, signals } =
-            c.signals(&events, settings.session_timeout);
+        let signals::CompiledSignals {
+            mut tracking,
+            signals,
+        } = c.signals(&events, settings.session_timeout);
         let segments = c.segments(&signals);
         let blocks = c.blocks(&segments, &signals);
         let counters = c.counters(&events, &segments, &blocks);
         let experiments = c.experiments(&events, &segments, &blocks, &signals);
+        cuped::track_covariates(&mut tracking, &experiments);
         let export = c.export(&events, &signals);
         let activations = c.activations(&segments);
         let groups = saved_groups(&document);

@@ -54,7 +54,7 @@ fn rejects_in_order_of_cost() {
 fn dispatches_on_the_version_byte() {
     let k = key();
     let mut payload = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
-    for version in [0u8, 4, 255] {
+    for version in [0u8, 5, 255] {
         payload[0] = version;
         let value = seal(payload.clone(), &k);
         assert_eq!(
@@ -143,11 +143,62 @@ fn version_one_cookies_still_read() {
             goal: 5,
             value: 1999,
         }],
+        covariates: vec![],
     });
     let value = encode(&state, &k);
     let bytes = URL_SAFE_NO_PAD.decode(&value).unwrap();
     assert_eq!(bytes[0], 3);
     assert_eq!(decode(&value, &k), Ok(state));
+}
+
+/// Covariates (CUPED) make the cookie format 4, which keeps them with their
+/// experiment; without any the cookie stays format 3, byte for byte, and a
+/// format 3 cookie still reads. A covariate naming no experiment is refused.
+#[test]
+fn covariates_write_format_four_and_format_three_still_reads() {
+    let k = key();
+    let mut state = VisitorState::fresh([6; 16], 1_700_000_000);
+    for (i, exposed) in [
+        (1u32, Some(1_700_000_000)),
+        (2, None),
+        (3, Some(1_699_999_000)),
+    ] {
+        state.experiments.push(crate::state::ExperimentEntry {
+            experiment: i,
+            variant: 1,
+            exposed,
+            goals: vec![],
+            covariates: vec![],
+        });
+    }
+    let three = encode(&state, &k);
+    assert_eq!(URL_SAFE_NO_PAD.decode(&three).unwrap()[0], 3);
+    let mut payload = Vec::new();
+    v3::write(&state, &mut payload);
+    assert_eq!(decode(&seal(payload, &k), &k), Ok(state.clone()));
+    state.experiments[2].covariates = vec![
+        crate::state::Covariate { goal: 9, x: 2 },
+        crate::state::Covariate { goal: 10, x: 4_250 },
+    ];
+    let four = encode(&state, &k);
+    let bytes = URL_SAFE_NO_PAD.decode(&four).unwrap();
+    assert_eq!(bytes[0], 4);
+    // Two covariates: 16 bytes (the v3 lists' two empty counts, the
+    // section's count, the experiment's index and its count of covariates,
+    // each goal's hash and x).
+    let three_bytes = URL_SAFE_NO_PAD.decode(&three).unwrap().len();
+    assert_eq!(bytes.len() - three_bytes, 16);
+    assert_eq!(decode(&four, &k), Ok(state.clone()));
+    // An index past the experiments: malformed, so a fresh visitor.
+    let mut payload = Vec::new();
+    v4::write(&state, &mut payload);
+    let at = payload.len() - 13;
+    assert_eq!(payload[at], 2, "the experiment index");
+    payload[at] = 3;
+    assert!(matches!(
+        decode(&seal(payload, &k), &k),
+        Err(CookieError::Malformed(_))
+    ));
 }
 
 /// Cookies written before values and affinities (format 2) still read after
@@ -161,6 +212,7 @@ fn version_two_cookies_still_read() {
         variant: 1,
         exposed: None,
         goals: vec![],
+        covariates: vec![],
     });
     let mut payload = Vec::new();
     v2::write(&state, &mut payload);
@@ -254,6 +306,9 @@ fn many_experiments_stay_under_the_cap() {
                     goal: g,
                     value: 123_456,
                 })
+                .collect(),
+            covariates: (0..20)
+                .map(|g| crate::state::Covariate { goal: g, x: 4_250 })
                 .collect(),
         });
     }

@@ -2,7 +2,7 @@
 //! The order is documented on [`super::encode`].
 
 use super::{
-    v3, MAX_AFFINITIES, MAX_BUCKETS_PER_SERIES, MAX_CATEGORIES, MAX_EXPERIMENTS,
+    v4, MAX_AFFINITIES, MAX_BUCKETS_PER_SERIES, MAX_CATEGORIES, MAX_EXPERIMENTS,
     MAX_GOALS_PER_EXPERIMENT, MAX_LAST_EVENTS, MAX_MEMBERSHIPS, MAX_PAYLOAD_LEN, MAX_SERIES,
     MAX_VALUE_SERIES,
 };
@@ -15,10 +15,10 @@ pub(super) fn within_limits(state: &VisitorState) -> bool {
         && state.last_events.len() <= MAX_LAST_EVENTS
         && state.memberships.len() <= MAX_MEMBERSHIPS
         && state.experiments.len() <= MAX_EXPERIMENTS
-        && state
-            .experiments
-            .iter()
-            .all(|e| e.goals.len() <= MAX_GOALS_PER_EXPERIMENT)
+        && state.experiments.iter().all(|e| {
+            e.goals.len() <= MAX_GOALS_PER_EXPERIMENT
+                && e.covariates.len() <= MAX_GOALS_PER_EXPERIMENT
+        })
         && state
             .counts
             .iter()
@@ -38,7 +38,7 @@ pub(super) fn within_limits(state: &VisitorState) -> bool {
 /// The payload of `state` in the written format.
 pub(super) fn payload(state: &VisitorState) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    v3::write(state, &mut out);
+    v4::write(state, &mut out);
     out
 }
 
@@ -108,6 +108,7 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
     }
     for e in &mut s.experiments {
         e.goals.truncate(MAX_GOALS_PER_EXPERIMENT);
+        e.covariates.truncate(MAX_GOALS_PER_EXPERIMENT);
     }
     if s.experiments.len() > MAX_EXPERIMENTS {
         let order = experiment_order(&s);

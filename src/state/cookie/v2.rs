@@ -83,6 +83,7 @@ pub(super) fn read(r: &mut Reader<'_>) -> Result<VisitorState, CookieError> {
             variant,
             exposed,
             goals,
+            covariates: Vec::new(),
         });
     }
     state.experiments = experiments;

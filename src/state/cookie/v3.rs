@@ -40,8 +40,14 @@ pub(super) const VERSION: u8 = 3;
 /// Appends the v3 payload of `state`, version byte included.
 pub(super) fn write(state: &VisitorState, out: &mut Vec<u8>) {
     out.push(VERSION);
+    write_body(state, out, false);
+}
+
+/// The v3 layout without its version byte (version 4 starts with it too,
+/// and writes both lists whenever its own part follows: `always_lists`).
+pub(super) fn write_body(state: &VisitorState, out: &mut Vec<u8>, always_lists: bool) {
     v2::write_body(state, out);
-    if state.values.is_empty() && state.affinities.is_empty() {
+    if !always_lists && state.values.is_empty() && state.affinities.is_empty() {
         return;
     }
     let base = state.last_seen;
