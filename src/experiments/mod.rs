@@ -7,6 +7,8 @@
 //! * [`stats`]: rates, uplift, chance to beat control, sequential p-values, SRM.
 //! * [`bandit`]: Thompson-sampling weights from folded counts.
 //! * [`results`]: folded counters → per-variant results (admin API and page).
+//! * [`guardrail`]: guardrail goals' one-sided sequential test, and the stop
+//!   of a variant that hurts one.
 //!
 //! Pure like the rest of the core: no I/O, no clock, no randomness of its own.
 
@@ -14,5 +16,6 @@ pub mod assignment;
 pub mod bandit;
 pub mod compile;
 pub mod exposure;
+pub mod guardrail;
 pub mod results;
 pub mod stats;

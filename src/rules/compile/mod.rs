@@ -107,7 +107,7 @@ impl CompiledRules {
         let counters = c.counters(&events, &segments, &blocks);
         let experiments = c.experiments(&events, &segments, &blocks, &signals);
         let export = c.export(&events, &signals);
-        let activations = c.activations(&segments);
+        let activations = c.activations(&segments, &experiments);
         let groups = saved_groups(&document);
         if !errors.is_empty() {
             return Err(RuleErrors(errors));
