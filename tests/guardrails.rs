@@ -226,8 +226,11 @@ fn the_cron_stops_a_harmful_variant_once_and_a_restart_tests_afresh() {
             at: NOW + 600
         }]
     );
-    // The next look finds it stopped already: nothing new to announce.
+    // The next look finds it stopped already: nothing new to announce, and
+    // the test that stopped it stays in the checks.
     assert!(guardrail::check(e, &bad, &mut state, NOW + 1200).is_empty());
+    assert_eq!(state.checks.len(), 1);
+    assert_eq!(state.checks[0].counts.conversions, 60);
     // A restart serves it again; the test starts from the counts at the restart.
     state.restart("bold", NOW + 1300).unwrap();
     assert!(notices(&state).is_empty());

@@ -430,6 +430,15 @@ pub fn check(
             }
         }
     }
+    // A stopped variant is not tested again: its last test (the one that
+    // stopped it) stays in the results.
+    let kept: Vec<Check> = state
+        .checks
+        .iter()
+        .filter(|c| state.active_stop(&c.variant).is_some())
+        .cloned()
+        .collect();
+    checks.extend(kept);
     state.checks = checks;
     state.checked = now;
     state.stops.extend(fired.iter().cloned());
