@@ -229,7 +229,8 @@ pub async fn scheduled(env: &Env) {
 /// serves a variant a guardrail stopped again; its guardrails are tested
 /// afresh on the counts from now on.
 pub async fn restart(req: &mut Request, env: &Env) -> Result<Response> {
-    let body: serde_json::Value = match req.json().await {
+    let text = req.text().await.unwrap_or_default();
+    let body: serde_json::Value = match serde_json::from_str(&text) {
         Ok(v) => v,
         Err(e) => return super::error_reply(400, &format!("the body is not JSON: {e}")),
     };

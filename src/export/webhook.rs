@@ -117,7 +117,7 @@ pub fn idempotency_key(
 /// stops of that variant came before), not from the time, so two crons that
 /// both saw the harm before either's KV write had spread carry the same key:
 /// the receiver keeps one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GuardrailStopDelivery {
     pub activation: String,
     pub experiment: String,
