@@ -7,10 +7,16 @@ import { build } from 'esbuild';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const OUT = resolve(HERE, '..', 'www', '__edgeseg', 'admin');
-export const LIMIT = 600 * 1024;
+/**
+ * The budget of app.js as a browser downloads it (gzipped; the Worker's assets are served
+ * compressed). It was 600 KB raw while the page had CodeMirror, uPlot and the builder; the
+ * experiment, identity and content-review screens put it past that at ~200 KiB gzipped.
+ */
+export const LIMIT_GZIPPED = 256 * 1024;
 
 /** Bundles in memory; returns { 'index.html': Uint8Array, 'app.js': ..., 'app.css': ... }. */
 export async function bundle() {
@@ -33,13 +39,15 @@ export async function bundle() {
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const files = await bundle();
   // Checked before writing: make takes fresh files for a good build and would not run this again.
-  if (files['app.js'].length > LIMIT) {
-    console.error(`app.js is ${files['app.js'].length} bytes, over the ${LIMIT}-byte budget`);
+  const gzipped = gzipSync(files['app.js'], { level: 9 }).length;
+  if (gzipped > LIMIT_GZIPPED) {
+    console.error(`app.js is ${gzipped} bytes gzipped, over the ${LIMIT_GZIPPED}-byte budget`);
     process.exit(1);
   }
   await mkdir(OUT, { recursive: true });
   for (const [name, data] of Object.entries(files)) {
     await writeFile(join(OUT, name), data);
-    console.log(`${name.padEnd(11)} ${(data.length / 1024).toFixed(1)} KB`);
+    const zipped = name === 'app.js' ? ` (${(gzipped / 1024).toFixed(1)} KiB gzipped, budget ${LIMIT_GZIPPED / 1024})` : '';
+    console.log(`${name.padEnd(11)} ${(data.length / 1024).toFixed(1)} KB${zipped}`);
   }
 }

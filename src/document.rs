@@ -76,10 +76,16 @@ pub struct ActivationSpec {
     /// What it is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// The segment.
+    /// The segment (with `enter` and `exit`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub segment: String,
-    /// `enter` or `exit`.
+    /// `enter` or `exit` (the segment), or `guardrail_stop` (an experiment's
+    /// guardrail stopped a variant).
     pub on: ActivationOn,
+    /// With `guardrail_stop`: only this experiment's stops (default: every
+    /// experiment's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<String>,
     /// Where the payload is POSTed (`https://`; `http://` only to localhost).
     pub url: String,
     /// Most deliveries a minute (default 60).
@@ -101,6 +107,9 @@ pub enum ActivationOn {
     Enter,
     /// The visitor stopped being a member.
     Exit,
+    /// A guardrail stopped serving an experiment's variant (once per stop,
+    /// from the cron, not per visitor).
+    GuardrailStop,
 }
 
 /// What a declared counter counts: one of `event`, `impressions` or `entries`.
@@ -934,6 +943,24 @@ pub struct GoalSpec {
     /// A numeric property of the event to sum (revenue), for value per visitor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
+    /// Makes the goal a guardrail: `must_not_increase` (refunds, complaints)
+    /// or `must_not_decrease` (engagement, sign-ups). A variant that
+    /// significantly moves its conversion rate the wrong way (a one-sided
+    /// sequential test against the control) stops being served: its
+    /// visitors get the control (README, "Guardrails").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guardrail: Option<Guardrail>,
+}
+
+/// The direction a guardrail goal's conversion rate must not move in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Guardrail {
+    /// Harm is a higher rate than the control's (refunds, cancellations).
+    MustNotIncrease,
+    /// Harm is a lower rate than the control's (engagement, sign-ups).
+    MustNotDecrease,
 }
 
 fn default_window() -> String {

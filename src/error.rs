@@ -304,6 +304,8 @@ pub enum Bound {
 pub enum Needed {
     #[error("name at least one event and its points")]
     ScorePoints,
+    #[error("name the segment whose entries or exits fire the webhook")]
+    ActivationSegment,
     #[error("name at least one source, such as {{\"path\": \"/category/{{name}}\"}}")]
     AffinitySource,
     #[error("name the event property that holds the amount")]
@@ -338,6 +340,12 @@ pub enum NotApplicable {
     BanditSettings,
     #[error("a variant's content has no schedule of its own: give the experiment start_at/end_at instead")]
     VariantSchedule,
+    #[error("a holdout cannot have guardrails: it measures the personalization itself and never stops; put the guardrail on an experiment's goal")]
+    GuardrailOnHoldout,
+    #[error("segment is for enter and exit: a guardrail_stop activation names an experiment (or none, for every experiment)")]
+    ActivationSegment,
+    #[error("experiment is for guardrail_stop activations: enter and exit name a segment")]
+    ActivationExperiment,
 }
 
 /// Where `page_view` may not be named.
@@ -380,6 +388,10 @@ pub enum ExperimentProblem {
     NoContent,
     #[error("a bandit maximizes a goal's conversion rate: declare a goal")]
     BanditWithoutGoal,
+    #[error("the bandit maximizes \"{goal}\", whose rate must not increase (a guardrail): give the bandit another goal with bandit.goal")]
+    BanditMaximizesGuardrail { goal: String },
+    #[error("experiment \"{0}\" has no guardrail goal, so it never stops a variant: give one of its goals \"guardrail\"")]
+    NoGuardrail(String),
 }
 
 /// Why a webhook URL is refused.

@@ -135,6 +135,7 @@ pub fn simulate_page(
         keys: Some(keys),
         counters: None,
         weights: None,
+        stopped: None,
         rules_version: None,
         webhooks: false,
     };

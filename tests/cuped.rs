@@ -301,6 +301,7 @@ mod simulation {
             weights: None,
             rules_version: None,
             webhooks: false,
+            stopped: None,
         };
         let mut rng = Rng(seed);
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -559,6 +560,7 @@ mod simulation {
             weights: None,
             rules_version: None,
             webhooks: false,
+            stopped: None,
         };
         let o = page::serve(&request, ctx, &mut visitor, [0; 16]);
         let report = o.after_rewrite.counts(
@@ -616,6 +618,7 @@ mod simulation {
             weights: None,
             rules_version: None,
             webhooks: false,
+            stopped: None,
         };
         let o = page::serve(&request, ctx, &mut visitor, [0; 16]);
         let variant = o.classification.experiments[0].variant_id.clone().unwrap();

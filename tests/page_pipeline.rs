@@ -61,6 +61,7 @@ fn context<'a>(rules: &'a CompiledRules, keys: Option<&'a Keys>) -> PageContext<
         keys,
         counters: None,
         weights: None,
+        stopped: None,
         rules_version: Some(7),
         webhooks: false,
     }

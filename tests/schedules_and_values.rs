@@ -80,6 +80,7 @@ fn serve(rules: &CompiledRules, keys: &Keys, url: &str, cookie: &str, at: u64) -
         keys: Some(keys),
         counters: None,
         weights: None,
+        stopped: None,
         rules_version: None,
         webhooks: false,
     };
@@ -190,6 +191,7 @@ fn after_its_end_an_experiment_serves_the_control_to_everyone_and_counts_nothing
                 keys: Some(&keys),
                 counters: None,
                 weights: None,
+                stopped: None,
                 rules_version: None,
                 webhooks: false,
             };

@@ -237,6 +237,7 @@ fn serve(rules: &CompiledRules, cookies: &str) -> Served {
         keys: Some(&keys),
         counters: None,
         weights: None,
+        stopped: None,
         rules_version: None,
         webhooks: false,
     };

@@ -92,9 +92,10 @@ export function experimentsView(app) {
       e.srm?.p !== null && e.srm?.p !== undefined && !e.srm.flag ? h('span.meta-more', ` · SRM check p = ${e.srm.p.toFixed(3)}`) : null);
     const goals = Object.entries(e.goals || {});
     const sections = goals.map(([goal, g]) => goalSection(e, goal, g, colors, body));
+    if (e.guardrails) sections.unshift(...guardrailSection(e));
     if (!goals.length) sections.push(h('p.hint', 'No goals: declare one to measure conversions.'));
     const c = h('section.card.experiment', { id: `exp-${e.key}`, dataset: { key: e.key } },
-      h('h2', e.key, ...badges), srm, enough, split, ...sections);
+      h('h2', e.key, ...badges), ...guardrailAlerts(e), srm, enough, split, ...sections);
     if (e.allocation === 'bandit' && e.bandit_history.length) {
       const times = e.bandit_history.map(([t]) => t);
       const series = e.variants.map((v, i) => [v, e.bandit_history.map(([, w]) => w[i])]);
@@ -116,7 +117,8 @@ export function experimentsView(app) {
       const lose = vs && vs.absolute.high < 0;
       const cls = win ? '.exp-win' : lose ? '.exp-lose' : '';
       return h(`tr${cls}`, { dataset: { variant: v.variant } },
-        h('th', { scope: 'row', 'data-label': 'Variant' }, h('i.swatch', { style: `background:${colors[v.variant]}` }), v.variant, vs ? '' : h('span.meta-more', ' (control)')),
+        h('th', { scope: 'row', 'data-label': 'Variant' }, h('i.swatch', { style: `background:${colors[v.variant]}` }), v.variant, vs ? '' : h('span.meta-more', ' (control)'),
+          (e.guardrails?.stopped || []).includes(v.variant) ? h('span.badge.badge-stopped', 'stopped') : ''),
         h('td', { 'data-label': 'Exposures' }, v.exposures.toLocaleString()),
         h('td', { 'data-label': 'Conversions' }, v.conversions.toLocaleString()),
         h('td', { 'data-label': 'Rate' }, pct(v.rate, 2)),
@@ -142,6 +144,51 @@ export function experimentsView(app) {
       chart(`rate-${e.key}-${goal}`, e.looks.slice(first), series, colors, null, true, [body.from, body.to]),
       h('p.hint', `Points are daily looks (${formatTime(body.from * 1000)} – ${formatTime(body.to * 1000)}).`));
   }
+
+  // Guardrails: a stopped variant is an alert with why and when, and a way to serve it again.
+  function guardrailAlerts(e) {
+    const stops = e.guardrails?.stops || [];
+    return stops.map((s) => (s.active
+      ? h('div.status.status-error.guardrail-stop', { role: 'alert', dataset: { variant: s.variant } },
+        h('p', h('strong', `Variant ${s.variant} stopped`), ` ${formatTime(s.at * 1000)} by the guardrail “${s.goal}” (${s.guardrail.replaceAll('_', ' ')}). Its visitors get the control and are no longer counted.`),
+        h('p.meta-more', s.reason),
+        h('button.secondary.guardrail-restart', { type: 'button', onclick: () => app.run(() => restart(e.key, s.variant), status) }, `Serve ${s.variant} again`))
+      : h('p.status.status-info.guardrail-restarted', { dataset: { variant: s.variant } },
+        `Variant ${s.variant} was stopped ${formatTime(s.at * 1000)} by the guardrail “${s.goal}” and served again ${formatTime(s.restarted_at * 1000)}; its guardrails are tested afresh since.`)));
+  }
+
+  async function restart(key, variant) {
+    if (!window.confirm(`Serve ${variant} again? Its guardrails are tested afresh from now on.`)) return;
+    status.set('busy', `Restarting ${variant}…`);
+    await call('POST', 'experiments/restart', { body: { experiment: key, variant } });
+    await load();
+    status.set('', `${variant} is served again (other Workers follow at their next rules refresh).`);
+  }
+
+  function guardrailSection(e) {
+    const g = e.guardrails;
+    const pValue = (p) => (p === undefined || p === null ? '—' : p < 0.001 ? p.toExponential(1) : p.toFixed(3));
+    const direction = Object.fromEntries(g.goals.map((x) => [x.goal, x.guardrail.replaceAll('_', ' ')]));
+    const rate = (c) => (c.exposures ? pct(c.conversions / c.exposures, 2) : '—');
+    const rows = (g.checks || []).map((c) => {
+      const stopped = g.stopped.includes(c.variant);
+      const state = stopped ? 'stopped' : c.enough_data ? 'watching' : 'not enough data';
+      return h(`tr${stopped ? '.exp-lose' : ''}`, { dataset: { variant: c.variant, goal: c.goal } },
+        h('th', { scope: 'row', 'data-label': 'Variant' }, c.variant),
+        h('td', { 'data-label': 'Guardrail' }, `${c.goal} (${direction[c.goal] || ''})`),
+        h('td', { 'data-label': 'Control rate' }, rate(c.control)),
+        h('td', { 'data-label': 'Variant rate' }, rate(c.counts)),
+        h('td.pvalue', { 'data-label': 'One-sided p' }, pValue(c.p_value)),
+        h('td', { 'data-label': 'Status' }, state));
+    });
+    const table = rows.length
+      ? h('div.table-wrap', h('table.exp-table.guardrail-table', h('thead', h('tr', ['Variant', 'Guardrail', 'Control rate', 'Variant rate', 'One-sided p', 'Status'].map((t) => h('th', { scope: 'col' }, t)))), h('tbody', rows)))
+      : h('p.hint', 'Not checked yet: the cron tests guardrails every 10 minutes from the published counters.');
+    return [h('h3', 'Guardrails'), table,
+      h('p.hint.exp-p-note', `A variant stops when its one-sided sequential p falls under ${g.threshold.toFixed(4)} (${g.alpha} over ${Math.round(g.alpha / g.threshold)} guardrail × variant pairs), once each arm has ${g.min_exposures} exposures. `
+        + (g.checked ? `Last checked ${formatTime(g.checked * 1000)}.` : ''))];
+  }
+
 
   // CUPED beside the raw uplift: the same comparison adjusted by the visitors' history before
   // exposure (from their cookie), with how much of the variance it removed; or why not.

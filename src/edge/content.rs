@@ -88,6 +88,7 @@ async fn serve(
         None
     };
     let weights = super::experiments::weights(env, rules).await;
+    let stopped = super::guardrails::stopped(env, rules).await;
     let keys = super::secret_keys(env);
     if keys.is_none() {
         console_error!(
@@ -100,6 +101,7 @@ async fn serve(
         keys: keys.as_deref(),
         counters: counters.as_ref(),
         weights: weights.as_deref(),
+        stopped: stopped.as_deref(),
         rules_version: super::rules_cache::revision(),
         // Read only when an activation could fire: a secret is a call into the runtime.
         webhooks: !rules.activations.is_empty() && super::export::webhooks_enabled(env),

@@ -168,8 +168,10 @@ pub async fn results(req: &Request, env: &Env) -> Result<Response> {
     let totals = super::counters::read_totals(env, from_hour, to_hour).await;
     let hourly = crate::counters::totals_between(&totals, from_hour, to_hour);
     let bandits = bandit_states(env, &rules).await;
-    let body =
+    let mut body =
         crate::experiments::results::results_json(&rules, &hourly, from_hour, to_hour, &bandits);
+    let guardrails = super::guardrails::states(env, &rules).await;
+    crate::experiments::guardrail::annotate(&mut body, &rules, &guardrails);
     super::json_reply(200, &body)
 }
 

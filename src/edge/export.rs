@@ -198,6 +198,30 @@ pub fn send_later(env: &Env, ctx: &Context, outbox: Outbox) {
     });
 }
 
+/// Sends queue messages and waits for the queue to take them (the cron's
+/// webhooks: no response to answer first). Errs when no queue is bound or
+/// the send failed.
+pub async fn send_now(env: &Env, messages: Vec<String>) -> std::result::Result<(), String> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let Some(queue) = binding(env, QUEUE_BINDING) else {
+        return Err(format!("no queue is bound as {QUEUE_BINDING}"));
+    };
+    let queue: ExportQueue = queue.unchecked_into();
+    let n = messages.len() as u64;
+    let messages: Array = messages.into_iter().map(text_message).collect();
+    settle(queue.send_batch(&messages))
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            count(names::SEND_FAILURES, n);
+            let why = format!("sending {n} messages to the queue failed: {e:?}");
+            note_error(why.clone());
+            why
+        })
+}
+
 /// The Worker's queue handler (worker-build exports it as `queue`).
 #[wasm_bindgen(js_name = queue)]
 pub async fn queue(

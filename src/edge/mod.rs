@@ -15,6 +15,7 @@ mod endpoints;
 mod events;
 mod experiments;
 mod export;
+mod guardrails;
 mod html_rewriter;
 mod origin;
 mod rules_cache;
@@ -41,11 +42,13 @@ async fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys:
     handle(req, env, ctx).await
 }
 
-/// The cron trigger (wrangler.toml): send this isolate's counts, then recompute bandit weights.
+/// The cron trigger (wrangler.toml): send this isolate's counts, then recompute bandit weights
+/// and test guardrails.
 #[event(scheduled)]
 async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
     counters::scheduled(&env).await;
     experiments::scheduled(&env).await;
+    guardrails::scheduled(&env).await;
 }
 
 async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {

@@ -46,6 +46,14 @@ pub enum Why {
     /// Past its `end_at`: as if stopped, serving one variant to everyone.
     Ended(u64),
     NotIn(NotIn),
+    /// Assigned to a variant that a guardrail stopped: served the control,
+    /// not counted (see [`super::guardrail`]).
+    GuardrailStopped {
+        /// The variant the visitor is assigned to (index).
+        assigned: usize,
+        goal: String,
+        at: u64,
+    },
 }
 
 impl Why {
@@ -64,6 +72,10 @@ impl Why {
             Why::NotStarted(t) => Phase::NotStarted(*t).describe(),
             Why::Ended(t) => format!("{}, serving one variant", Phase::Ended(*t).describe()),
             Why::NotIn(n) => n.describe(),
+            Why::GuardrailStopped { goal, at, .. } => format!(
+                "assigned a variant that guardrail {goal} stopped at {}, serving the control",
+                crate::util::time::format_rfc3339(*at)
+            ),
         }
     }
 }
@@ -102,6 +114,9 @@ pub struct AssignOptions<'a> {
     pub weights: Option<&'a std::collections::BTreeMap<String, Vec<f64>>>,
     /// The visitor is not tracked: nobody enters a running experiment.
     pub untracked: bool,
+    /// Variants stopped by a guardrail, by experiment key: their visitors
+    /// get the control and are not counted.
+    pub stopped: Option<&'a super::guardrail::Stopped>,
 }
 
 /// Assigns every experiment. `member(segment index)` says whether the visitor
@@ -199,6 +214,27 @@ pub fn assign(
         if let (Some(0), Some(s)) = (variant, e.holdout_of) {
             held_out.push(s);
         }
+        // A variant a guardrail stopped: its visitors get the control.
+        let stop = match (variant, options.stopped.and_then(|s| s.get(&e.key))) {
+            (Some(v), Some(stops)) if v > 0 && matches!(why, Why::Bucket { .. } | Why::Sticky) => {
+                stops
+                    .iter()
+                    .find(|s| s.variant == e.variants[v].id)
+                    .map(|s| (v, s))
+            }
+            _ => None,
+        };
+        let (variant, why) = match stop {
+            Some((assigned, stop)) => (
+                Some(0),
+                Why::GuardrailStopped {
+                    assigned,
+                    goal: stop.goal.clone(),
+                    at: stop.at,
+                },
+            ),
+            None => (variant, why),
+        };
         let counted =
             e.is_running() && variant.is_some() && matches!(why, Why::Bucket { .. } | Why::Sticky);
         let stored = entry

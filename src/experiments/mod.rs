@@ -8,6 +8,8 @@
 //! * [`cuped`]: CUPED from the cookie (pre-exposure covariates, adjusted uplift).
 //! * [`bandit`]: Thompson-sampling weights from folded counts.
 //! * [`results`]: folded counters → per-variant results (admin API and page).
+//! * [`guardrail`]: guardrail goals' one-sided sequential test, and the stop
+//!   of a variant that hurts one.
 //!
 //! Pure like the rest of the core: no I/O, no clock, no randomness of its own.
 
@@ -16,5 +18,6 @@ pub mod bandit;
 pub mod compile;
 pub mod cuped;
 pub mod exposure;
+pub mod guardrail;
 pub mod results;
 pub mod stats;

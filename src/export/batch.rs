@@ -49,6 +49,16 @@ impl QueueMessage {
         }
     }
 
+    /// A `guardrail_stop` webhook's message (the consumer delivers it like
+    /// any webhook: the activation's URL and cap from the rules in force).
+    pub fn guardrail_stop(delivery: &super::webhook::GuardrailStopDelivery) -> QueueMessage {
+        QueueMessage::Webhook {
+            activation: delivery.activation.clone(),
+            idempotency_key: delivery.idempotency_key(),
+            body: delivery.body(),
+        }
+    }
+
     /// A record's message.
     pub fn record(record: &ExportRecord) -> QueueMessage {
         QueueMessage::Record {
@@ -165,6 +175,7 @@ mod tests {
             experiments: Map::from_iter([("hero".to_string(), json!("b"))]),
             rules_version: Some(3),
             rules_label: "example-1".into(),
+            guardrail_stopped: Map::new(),
         }
     }
 

@@ -23,6 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::classify::Classification;
 use crate::events::{PageEvent, PAGE_VIEW};
+use crate::experiments::exposure::Why;
 use crate::request::RequestFacts;
 use crate::rules::CompiledRules;
 use crate::signals;
@@ -75,6 +76,12 @@ pub struct ExportRecord {
     pub rules_version: Option<u64>,
     /// Added in v1 (additive): the rules document's `version` label.
     pub rules_label: String,
+    /// Added in v1 (additive), page views only, and only when it applies:
+    /// experiment key to `{"variant", "served", "goal", "stopped_at"}` for
+    /// each experiment whose variant (the one in `experiments`) a guardrail
+    /// stopped, so this page showed the control instead.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub guardrail_stopped: Map<String, Value>,
 }
 
 /// What every record of one request shares.
@@ -102,10 +109,36 @@ impl RecordSource<'_> {
                 Some((name.clone(), value.as_ref()?.to_json()))
             })
             .collect();
+        // The assignment, also where a guardrail stop served the control.
+        let assigned = |o: &crate::experiments::exposure::ExperimentOutcome| match o.why {
+            Why::GuardrailStopped { assigned, .. } => self
+                .rules
+                .experiments
+                .get(o.experiment)
+                .and_then(|e| e.variants.get(assigned))
+                .map(|v| v.id.clone()),
+            _ => o.variant_id.clone(),
+        };
         let experiments = classification
             .experiments
             .iter()
-            .filter_map(|o| Some((o.key.clone(), Value::String(o.variant_id.clone()?))))
+            .filter_map(|o| Some((o.key.clone(), Value::String(assigned(o)?))))
+            .collect();
+        let guardrail_stopped = classification
+            .experiments
+            .iter()
+            .filter_map(|o| match &o.why {
+                Why::GuardrailStopped { goal, at, .. } => Some((
+                    o.key.clone(),
+                    serde_json::json!({
+                        "variant": assigned(o),
+                        "served": o.variant_id,
+                        "goal": goal,
+                        "stopped_at": at,
+                    }),
+                )),
+                _ => None,
+            })
             .collect();
         ExportRecord {
             v: SCHEMA_VERSION,
@@ -122,6 +155,7 @@ impl RecordSource<'_> {
             experiments,
             rules_version: self.rules_version,
             rules_label: self.rules.version().to_string(),
+            guardrail_stopped,
         }
     }
 
@@ -171,6 +205,7 @@ impl RecordSource<'_> {
             experiments: assignments(rules, state),
             rules_version: self.rules_version,
             rules_label: rules.version().to_string(),
+            guardrail_stopped: Map::new(),
         })
     }
 

@@ -109,6 +109,77 @@ pub fn idempotency_key(
     hex(&digest[..16])
 }
 
+/// A `guardrail_stop` activation's delivery: one per stop of a variant,
+/// queued by the cron that found it (never per visitor). The payload says
+/// which variant of which experiment stopped, the guardrail, when, and the
+/// counts and p-value behind it. Its idempotency key is derived from the
+/// activation, experiment, seed, variant and the stop's generation (how many
+/// stops of that variant came before), not from the time, so two crons that
+/// both saw the harm before either's KV write had spread carry the same key:
+/// the receiver keeps one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuardrailStopDelivery {
+    pub activation: String,
+    pub experiment: String,
+    /// The experiment's hash seed (a new seed is a new experiment).
+    pub seed: String,
+    pub variant: String,
+    /// The variant its visitors get instead (the control).
+    pub served: String,
+    pub goal: String,
+    /// `must_not_increase` or `must_not_decrease`.
+    pub guardrail: String,
+    pub at: Timestamp,
+    pub p_value: f64,
+    pub threshold: f64,
+    /// (exposures, conversions) of the control and of the variant.
+    pub control: (u64, u64),
+    pub counts: (u64, u64),
+    pub reason: String,
+    pub generation: u32,
+    pub rules_version: Option<u64>,
+    pub rules_label: String,
+}
+
+impl GuardrailStopDelivery {
+    /// The JSON body POSTed to the receiver (`v` 1, `event` `guardrail_stop`).
+    pub fn body(&self) -> String {
+        let arm = |(exposures, conversions): (u64, u64)| serde_json::json!({"exposures": exposures, "conversions": conversions});
+        serde_json::json!({
+            "v": 1,
+            "activation": self.activation,
+            "event": "guardrail_stop",
+            "experiment": self.experiment,
+            "variant": self.variant,
+            "served": self.served,
+            "goal": self.goal,
+            "guardrail": self.guardrail,
+            "at": self.at,
+            "p_value": self.p_value,
+            "threshold": self.threshold,
+            "control": arm(self.control),
+            "variant_counts": arm(self.counts),
+            "reason": self.reason,
+            "rules_version": self.rules_version,
+            "rules_label": self.rules_label,
+            "idempotency_key": self.idempotency_key(),
+        })
+        .to_string()
+    }
+
+    /// See the type's doc.
+    pub fn idempotency_key(&self) -> String {
+        let digest = Sha256::digest(
+            format!(
+                "{}\nguardrail_stop\n{}\n{}\n{}\n{}",
+                self.activation, self.experiment, self.seed, self.variant, self.generation
+            )
+            .as_bytes(),
+        );
+        hex(&digest[..16])
+    }
+}
+
 /// The `X-Edgeseg-Signature` value for `body` signed at `t`.
 pub fn signature_header(secret: &[u8], t: Timestamp, body: &str) -> String {
     format!("t={t},v1={}", hex(&sign(secret, t, body)))

@@ -64,6 +64,9 @@ pub struct PageContext<'a> {
     pub counters: Option<&'a Map<String, Value>>,
     /// Bandit weights by experiment key.
     pub weights: Option<&'a BTreeMap<String, Vec<f64>>>,
+    /// Variants stopped by a guardrail, by experiment key (read from KV
+    /// only for experiments that have guardrails): their visitors get the control.
+    pub stopped: Option<&'a crate::experiments::guardrail::Stopped>,
     /// The admin revision of the rules in force, for export records.
     pub rules_version: Option<u64>,
     /// Whether webhooks can be signed (the webhook secret is set): without
@@ -203,6 +206,7 @@ pub fn serve(
             forced: forced_variants,
             weights: ctx.weights,
             untracked: !visitor.tracked,
+            stopped: ctx.stopped,
         },
     };
     let members_before = if rules.activations.is_empty() {

@@ -11,7 +11,7 @@ use super::segments::unknown_attribute;
 use super::{CompiledBlock, CompiledContent, CompiledSegment, Compiler};
 use crate::condition::Condition;
 use crate::document::{
-    Allocation, BanditSpec, ExperimentSpec, ExperimentStatus, GoalSpec, HoldoutSpec,
+    Allocation, BanditSpec, ExperimentSpec, ExperimentStatus, GoalSpec, Guardrail, HoldoutSpec,
 };
 use crate::error::{
     path_index, path_key, Bound, Choice, ExperimentProblem, NameOf, Needed, NotApplicable,
@@ -77,6 +77,8 @@ pub struct CompiledGoal {
     pub window: u64,
     /// The numeric event property summed as value.
     pub value: Option<String>,
+    /// A guardrail's direction (its test: src/experiments/guardrail.rs).
+    pub guardrail: Option<Guardrail>,
 }
 
 impl CompiledExperiment {
@@ -182,6 +184,7 @@ impl Compiler<'_> {
                 event: goal.event.clone(),
                 window,
                 value: goal.value.clone(),
+                guardrail: goal.guardrail,
             });
         }
         out
@@ -204,6 +207,14 @@ impl Compiler<'_> {
             );
         }
         let goals = self.goals(&path_key(path, "goals"), &spec.goals, events);
+        for (name, goal) in &spec.goals {
+            if goal.guardrail.is_some() {
+                self.err(
+                    path_key(&path_key(&path_key(path, "goals"), name), "guardrail"),
+                    RuleErrorKind::NotApplicable(NotApplicable::GuardrailOnHoldout),
+                );
+            }
+        }
         let held: Vec<usize> = blocks
             .iter()
             .enumerate()
@@ -425,6 +436,23 @@ impl Compiler<'_> {
                 if let Some(g) = &b.goal {
                     let ids = goals.iter().map(|x| x.name.as_str());
                     self.reference(path_key(&path_key(path, "bandit"), "goal"), "goal", g, ids);
+                }
+                // The bandit maximizes its goal's rate: a goal that must not
+                // increase would be pushed the wrong way.
+                let bandit_goal = b
+                    .goal
+                    .as_ref()
+                    .and_then(|g| goals.iter().find(|x| &x.name == g))
+                    .or_else(|| goals.first());
+                if let Some(g) =
+                    bandit_goal.filter(|g| g.guardrail == Some(Guardrail::MustNotIncrease))
+                {
+                    self.err(
+                        path_key(&path_key(path, "goals"), &g.name),
+                        RuleErrorKind::Experiment(ExperimentProblem::BanditMaximizesGuardrail {
+                            goal: g.name.clone(),
+                        }),
+                    );
                 }
                 if b.floor * spec.variants.len() as f64 > 1.0 {
                     self.err(

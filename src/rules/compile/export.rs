@@ -11,7 +11,10 @@ use std::collections::BTreeMap;
 
 use super::{CompiledSegment, Compiler};
 use crate::document::ActivationOn;
-use crate::error::{path_index, path_key, Bound, NameOf, PageViewUse, RuleErrorKind, UrlProblem};
+use crate::error::{
+    path_index, path_key, Bound, ExperimentProblem, NameOf, Needed, NotApplicable, PageViewUse,
+    RuleErrorKind, UrlProblem,
+};
 use crate::signals::Signal;
 use crate::util::ident::{is_identifier, MAX_STRING_CHARS, PAGE_VIEW};
 
@@ -55,13 +58,16 @@ pub struct RateCap {
     pub per_hour: u32,
 }
 
-/// A webhook on a segment transition.
+/// A webhook on a segment transition (or on a guardrail stop).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompiledActivation {
     pub id: String,
-    /// The segment's id and its key (the hash memberships are stored under).
+    /// The segment's id and its key (the hash memberships are stored under);
+    /// empty and 0 for `guardrail_stop`, which no membership fires.
     pub segment: String,
     pub segment_key: u32,
+    /// With `guardrail_stop`: the one experiment it is for (`None`: all).
+    pub experiment: Option<String>,
     pub on: ActivationOn,
     pub url: String,
     pub cap: RateCap,
@@ -146,7 +152,11 @@ impl Compiler<'_> {
     }
 
     /// `activations`, each checked.
-    pub(super) fn activations(&mut self, segments: &[CompiledSegment]) -> Vec<CompiledActivation> {
+    pub(super) fn activations(
+        &mut self,
+        segments: &[CompiledSegment],
+        experiments: &[super::experiments::CompiledExperiment],
+    ) -> Vec<CompiledActivation> {
         let doc = self.doc;
         let mut compiled = Vec::new();
         for (i, spec) in doc.activations.iter().enumerate() {
@@ -172,8 +182,53 @@ impl Compiler<'_> {
                     },
                 );
             }
+            let guardrail = spec.on == ActivationOn::GuardrailStop;
             let segment = segments.iter().find(|s| s.id == spec.segment);
-            if segment.is_none() {
+            if guardrail {
+                if !spec.segment.is_empty() {
+                    ok = false;
+                    self.err(
+                        path_key(&path, "segment"),
+                        RuleErrorKind::NotApplicable(NotApplicable::ActivationSegment),
+                    );
+                }
+                if let Some(key) = &spec.experiment {
+                    let epath = path_key(&path, "experiment");
+                    match experiments.iter().find(|e| &e.key == key) {
+                        None => {
+                            ok = false;
+                            self.unknown(
+                                epath,
+                                "experiment",
+                                key,
+                                experiments.iter().map(|e| e.key.as_str()),
+                            );
+                        }
+                        Some(e) if !e.goals.iter().any(|g| g.guardrail.is_some()) => {
+                            ok = false;
+                            self.err(
+                                epath,
+                                RuleErrorKind::Experiment(ExperimentProblem::NoGuardrail(
+                                    key.clone(),
+                                )),
+                            );
+                        }
+                        Some(_) => {}
+                    }
+                }
+            } else if spec.experiment.is_some() {
+                ok = false;
+                self.err(
+                    path_key(&path, "experiment"),
+                    RuleErrorKind::NotApplicable(NotApplicable::ActivationExperiment),
+                );
+            } else if spec.segment.is_empty() {
+                ok = false;
+                self.err(
+                    path_key(&path, "segment"),
+                    RuleErrorKind::Needs(Needed::ActivationSegment),
+                );
+            } else if segment.is_none() {
                 ok = false;
                 self.unknown(
                     path_key(&path, "segment"),
@@ -198,11 +253,17 @@ impl Compiler<'_> {
                     );
                 }
             }
-            if let (Some(segment), true) = (segment, ok) {
+            let target = match (guardrail, segment) {
+                (true, _) => Some((String::new(), 0)),
+                (false, Some(s)) => Some((s.id.clone(), s.key)),
+                (false, None) => None,
+            };
+            if let (Some((segment, segment_key)), true) = (target, ok) {
                 compiled.push(CompiledActivation {
                     id: spec.id.clone(),
-                    segment: segment.id.clone(),
-                    segment_key: segment.key,
+                    segment,
+                    segment_key,
+                    experiment: spec.experiment.clone().filter(|_| guardrail),
                     on: spec.on,
                     url: spec.url.clone(),
                     cap: RateCap {

@@ -111,7 +111,7 @@ impl CompiledRules {
         let experiments = c.experiments(&events, &segments, &blocks, &signals);
         cuped::track_covariates(&mut tracking, &experiments);
         let export = c.export(&events, &signals);
-        let activations = c.activations(&segments);
+        let activations = c.activations(&segments, &experiments);
         let groups = saved_groups(&document);
         if !errors.is_empty() {
             return Err(RuleErrors(errors));
