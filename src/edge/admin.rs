@@ -1,24 +1,28 @@
-//! `/__edgeseg/admin/...`: the marketer's API (behind a bearer token) and the
-//! admin page (static files under `www/__edgeseg/admin/`).
+//! `/__edgeseg/admin/...`: the marketer's API and the admin page (static
+//! files under `www/__edgeseg/admin/`).
 //!
-//! Every API call needs `Authorization: Bearer <EDGESEG_ADMIN_TOKEN>`: none is
-//! 401, a wrong one 403 (logged, without the token). Writes also need a JSON
-//! content type, so no third-party form post can reach them (no CSRF).
+//! Every API call needs a verified caller ([`super::access::identify`]): a
+//! person behind Cloudflare Access, or the bearer token (a named service
+//! identity). None is 401, a refused one 403 (logged, without the token).
+//! Each call is one [`Action`]; a role that may not do it gets a 403 that
+//! says who may. Writes also need a JSON content type, so no third-party
+//! form post can reach them (no CSRF). Every revision, draft and purge
+//! records the verified caller, and so does the audit log (`GET api/audit`).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{console_log, Env, KvStore, Method, Request, Response, Result};
 
-use crate::auth::{check_bearer, Auth};
+use crate::access::{self, Action, Identity};
 use crate::duration::parse_duration;
 use crate::origin_cache::{path_of, settings_change_purges, CachePolicy};
 use crate::preview::{self, PreviewGrant, PreviewKey};
-use crate::rules::history::{self, locate_errors, RevisionMeta, META_KEY, RULES_KEY};
+use crate::rules::history::{
+    self, locate_errors, AuditEntry, DraftMeta, RevisionMeta, META_KEY, RULES_KEY,
+};
 use crate::rules::CompiledRules;
 use crate::simulate::{self, PastEvent, SimulatedVisitor};
 
-/// Secret holding the admin token.
-pub const ADMIN_TOKEN: &str = "EDGESEG_ADMIN_TOKEN";
 /// Largest rules document the API accepts.
 const MAX_RULES_BYTES: usize = 512 * 1024;
 
@@ -27,20 +31,22 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         // The page itself: index.html, app.js, app.css from the assets.
         return env.assets("ASSETS")?.fetch_request(req).await;
     };
-    let token = super::secret(env, ADMIN_TOKEN).unwrap_or_default();
-    match check_bearer(req.headers().get("authorization")?.as_deref(), &token) {
-        Auth::Missing => return error(401, "sign in: send Authorization: Bearer <admin token>"),
-        Auth::Wrong => {
-            console_log!(
-                "edgeseg admin: refused a wrong token for {:?} {}",
-                req.method(),
-                req.path()
-            );
-            return error(403, "that admin token is not valid");
-        }
-        Auth::Granted => {}
-    }
+    let who = match super::access::identify(&req, env).await? {
+        Ok(who) => who,
+        Err(refused) => return Ok(refused),
+    };
     let method = req.method();
+    let action = action_of(&method, api);
+    if !access::allows(who.role, action) {
+        console_log!(
+            "edgeseg admin: {} ({}) may not {:?} {}",
+            who.id,
+            who.role.name(),
+            method,
+            req.path()
+        );
+        return error(403, &access::refusal(&who, action));
+    }
     if matches!(method, Method::Post | Method::Put) {
         let json = req
             .headers()
@@ -56,11 +62,26 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
     let kv = env.kv(super::KV_BINDING)?;
     let mut req = req;
     match (method, api) {
+        (Method::Get, "whoami") => whoami(&who),
+        (Method::Get, "audit") => audit_log(&kv).await,
         (Method::Get, "rules") => get_rules(&kv).await,
         (Method::Post, "rules/validate") => validate(&mut req).await,
         (Method::Put, "rules") => {
             let before = live_cache_policy(&kv).await;
-            let saved = save(&mut req, &kv).await?;
+            let saved = save(&mut req, &kv, &who).await?;
+            purge_if_cache_settings_changed(saved, before, &kv, env).await
+        }
+        (Method::Get, "rules/drafts") => drafts(&kv).await,
+        (Method::Get, d) if d.starts_with("rules/drafts/") => {
+            match d["rules/drafts/".len()..].parse::<u64>() {
+                Ok(n) => get_draft(&kv, n).await,
+                Err(_) => error(400, "a draft is a whole number"),
+            }
+        }
+        (Method::Post, "rules/drafts") => save_draft(&mut req, &kv, &who).await,
+        (Method::Post, "rules/publish") => {
+            let before = live_cache_policy(&kv).await;
+            let saved = publish(&mut req, &kv, &who).await?;
             purge_if_cache_settings_changed(saved, before, &kv, env).await
         }
         (Method::Get, "rules/versions") => versions(&kv).await,
@@ -72,10 +93,10 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         }
         (Method::Post, "rules/rollback") => {
             let before = live_cache_policy(&kv).await;
-            let saved = rollback(&mut req, &kv).await?;
+            let saved = rollback(&mut req, &kv, &who).await?;
             purge_if_cache_settings_changed(saved, before, &kv, env).await
         }
-        (Method::Post, "purge") => purge(&mut req, env).await,
+        (Method::Post, "purge") => purge(&mut req, env, &who).await,
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
         (Method::Post, "preview") => preview_link(&mut req, env).await,
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
@@ -90,6 +111,91 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
 }
 
 use super::{error_reply as error, json_reply as json_response};
+
+/// The one place a call is mapped to what it does (the core's table says
+/// who may): reads are reads, and anything not listed needs a publisher.
+fn action_of(method: &Method, api: &str) -> Action {
+    match (method, api) {
+        (Method::Get, _) => Action::Read,
+        (Method::Post, "rules/validate" | "simulate" | "rewrite") => Action::Check,
+        (Method::Post, "rules/drafts") => Action::SaveDraft,
+        (Method::Post, "preview") => Action::PreviewLink,
+        (Method::Put, "rules") | (Method::Post, "rules/publish") => Action::Publish,
+        (Method::Post, "rules/rollback") => Action::Rollback,
+        (Method::Post, "purge") => Action::Purge,
+        _ => Action::Operate,
+    }
+}
+
+/// `GET whoami`: who is signed in and what their role allows (the admin
+/// page shows it, and disables what the role may not do, with the reason).
+fn whoami(who: &Identity) -> Result<Response> {
+    let actions: Vec<Value> = Action::ALL
+        .iter()
+        .map(|&a| {
+            let allowed = access::allows(who.role, a);
+            json!({
+                "action": a.name(),
+                "what": a.describe(),
+                "allowed": allowed,
+                "needs": a.needs().name(),
+                "reason": (!allowed).then(|| access::refusal(who, a)),
+            })
+        })
+        .collect();
+    json_response(200, &json!({ "identity": who, "actions": actions }))
+}
+
+/// Appends to the audit log: one KV key per entry, so two at once both stay.
+async fn audit(kv: &KvStore, by: &Identity, action: &str, detail: String) -> Result<()> {
+    let entry = AuditEntry {
+        at: now_iso(),
+        by: by.clone(),
+        action: action.to_string(),
+        detail,
+    };
+    let nonce = u32::from_le_bytes(super::random_bytes::<4>());
+    kv.put(
+        &history::audit_key(super::now_millis() as u64, nonce),
+        serde_json::to_string(&entry)?,
+    )?
+    .metadata(&entry)?
+    .execute()
+    .await?;
+    console_log!(
+        "edgeseg admin: {} by {} ({}): {}",
+        entry.action,
+        entry.by.id,
+        entry.by.role.name(),
+        entry.detail
+    );
+    Ok(())
+}
+
+/// `GET audit`: the newest 200 entries, newest first.
+async fn audit_log(kv: &KvStore) -> Result<Response> {
+    let mut entries: Vec<AuditEntry> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut list = kv.list().prefix(history::AUDIT_PREFIX.to_string());
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await?;
+        entries.extend(
+            page.keys
+                .into_iter()
+                .filter_map(|k| serde_json::from_value(k.metadata?).ok()),
+        );
+        match page.cursor {
+            Some(c) if !page.list_complete => cursor = Some(c),
+            _ => break,
+        }
+    }
+    entries.reverse();
+    entries.truncate(200);
+    json_response(200, &json!({ "entries": entries }))
+}
 
 async fn body_json<T: for<'de> Deserialize<'de>>(
     req: &mut Request,
@@ -132,6 +238,10 @@ fn rules_body(text: &str, meta: Option<&RevisionMeta>) -> Value {
         "message": meta.map(|m| m.message.clone()),
         "saved_at": meta.map(|m| m.saved_at.clone()),
         "rollback_of": meta.and_then(|m| m.rollback_of),
+        "by": meta.and_then(|m| m.by.clone()),
+        "draft": meta.and_then(|m| m.draft),
+        "drafted_by": meta.and_then(|m| m.drafted_by.clone()),
+        "experiments": meta.map(|m| m.experiments.clone()).unwrap_or_default(),
     })
 }
 
@@ -186,7 +296,7 @@ struct SaveBody {
     message: String,
 }
 
-async fn save(req: &mut Request, kv: &KvStore) -> Result<Response> {
+async fn save(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Response> {
     let if_match = req.headers().get("if-match")?;
     let body: SaveBody = match body_json(req).await {
         Ok(b) => b,
@@ -225,30 +335,48 @@ async fn save(req: &mut Request, kv: &KvStore) -> Result<Response> {
     let revision = write_revision(
         kv,
         current.as_ref(),
-        &body.text,
-        rules.version(),
-        &body.author,
-        &body.message,
-        None,
+        NewRevision {
+            text: &body.text,
+            rules: &rules,
+            by: who,
+            note: &body.author,
+            message: &body.message,
+            rollback_of: None,
+            draft: None,
+        },
     )
     .await?;
-    json_response(200, &json!({ "revision": revision }))
+    json_response(200, &json!({ "revision": revision, "by": who }))
 }
 
-/// Saves `text` as the next revision and makes it current.
+/// What a new live revision is made of.
+struct NewRevision<'a> {
+    text: &'a str,
+    rules: &'a CompiledRules,
+    /// Who makes it live (verified).
+    by: &'a Identity,
+    /// A name the caller typed, kept as a note.
+    note: &'a str,
+    message: &'a str,
+    rollback_of: Option<u64>,
+    draft: Option<&'a DraftMeta>,
+}
+
+/// Saves `new.text` as the next revision and makes it current; records who
+/// did it, and which experiments it started or stopped, in the revision and
+/// the audit log.
 async fn write_revision(
     kv: &KvStore,
     current: Option<&RevisionMeta>,
-    text: &str,
-    label: &str,
-    author: &str,
-    message: &str,
-    rollback_of: Option<u64>,
+    new: NewRevision<'_>,
 ) -> Result<u64> {
+    let text = new.text;
     let mut next = current.map_or(0, |m| m.revision) + 1;
+    let mut before = None;
     // Rules edited outside the admin API (wrangler kv key put) are kept as a
     // revision of their own before they are replaced.
     if let Some(live) = kv.get(RULES_KEY).text().await? {
+        before = crate::rules::validate::parse_document(&live).ok();
         let recorded = match current {
             Some(m) => kv.get(&history::revision_key(m.revision)).text().await?,
             None => None,
@@ -261,6 +389,10 @@ async fn write_revision(
                 message: "rules as found in KV before this save".into(),
                 saved_at: now_iso(),
                 rollback_of: None,
+                by: None,
+                draft: None,
+                drafted_by: None,
+                experiments: Vec::new(),
             };
             kv.put(&history::revision_key(next), live)?
                 .metadata(&meta)?
@@ -269,17 +401,18 @@ async fn write_revision(
             next += 1;
         }
     }
+    let experiments = history::experiment_changes(before.as_ref(), &new.rules.document);
     let meta = RevisionMeta {
         revision: next,
-        label: label.to_string(),
-        author: if author.trim().is_empty() {
-            "(anonymous)".into()
-        } else {
-            author.trim().to_string()
-        },
-        message: message.trim().to_string(),
+        label: new.rules.version().to_string(),
+        author: new.note.trim().to_string(),
+        message: new.message.trim().to_string(),
         saved_at: now_iso(),
-        rollback_of,
+        rollback_of: new.rollback_of,
+        by: Some(new.by.clone()),
+        draft: new.draft.map(|d| d.draft),
+        drafted_by: new.draft.map(|d| d.by.clone()),
+        experiments,
     };
     kv.put(&history::revision_key(next), text)?
         .metadata(&meta)?
@@ -296,12 +429,24 @@ async fn write_revision(
     kv.put(META_KEY, serde_json::to_string(&meta)?)?
         .execute()
         .await?;
-    console_log!(
-        "edgeseg admin: saved rules revision {} ({:?}) by {:?}",
-        meta.revision,
-        meta.label,
-        meta.author
-    );
+    let what = match (new.rollback_of, new.draft) {
+        (Some(r), _) => (
+            "rollback",
+            format!("revision {next} (the rules of revision {r})"),
+        ),
+        (None, Some(d)) => ("publish", format!("revision {next} from draft {}", d.draft)),
+        (None, None) => ("publish", format!("revision {next}")),
+    };
+    audit(kv, new.by, what.0, format!("{} ({:?})", what.1, meta.label)).await?;
+    for change in &meta.experiments {
+        audit(
+            kv,
+            new.by,
+            &format!("experiment_{}", change.change),
+            format!("{} in revision {next}", change.experiment),
+        )
+        .await?;
+    }
     Ok(next)
 }
 
@@ -349,7 +494,7 @@ struct RollbackBody {
     message: String,
 }
 
-async fn rollback(req: &mut Request, kv: &KvStore) -> Result<Response> {
+async fn rollback(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Response> {
     let body: RollbackBody = match body_json(req).await {
         Ok(b) => b,
         Err(e) => return error(400, &e),
@@ -370,14 +515,205 @@ async fn rollback(req: &mut Request, kv: &KvStore) -> Result<Response> {
     let revision = write_revision(
         kv,
         current.as_ref(),
-        &text,
-        rules.version(),
-        &body.author,
-        &message,
-        Some(body.revision),
+        NewRevision {
+            text: &text,
+            rules: &rules,
+            by: who,
+            note: &body.author,
+            message: &message,
+            rollback_of: Some(body.revision),
+            draft: None,
+        },
     )
     .await?;
-    json_response(200, &json!({ "revision": revision }))
+    json_response(200, &json!({ "revision": revision, "by": who }))
+}
+
+#[derive(Deserialize)]
+struct DraftBody {
+    text: String,
+    /// Why: required, as for a save (a retrained model says what it learned).
+    #[serde(default)]
+    message: String,
+    /// The live revision the draft was edited from (default: the current one).
+    #[serde(default)]
+    base_revision: Option<u64>,
+}
+
+/// `POST rules/drafts {text, message}`: saves rules as a draft, not live. A
+/// draft must be valid (a preview compiles it); its author is the caller.
+async fn save_draft(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Response> {
+    let body: DraftBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    if body.message.trim().is_empty() {
+        return error(400, "message: say what the draft changes");
+    }
+    let rules = match check(&body.text) {
+        Ok(r) => r,
+        Err(errors) => return json_response(422, &errors),
+    };
+    let base = match body.base_revision {
+        Some(b) => b,
+        None => read_meta(kv).await?.map_or(0, |m| m.revision),
+    };
+    let mut last = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut list = kv.list().prefix(history::DRAFT_PREFIX.to_string());
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await?;
+        last = page
+            .keys
+            .iter()
+            .filter_map(|k| history::draft_of_key(&k.name))
+            .fold(last, u64::max);
+        match page.cursor {
+            Some(c) if !page.list_complete => cursor = Some(c),
+            _ => break,
+        }
+    }
+    let meta = DraftMeta {
+        draft: last + 1,
+        label: rules.version().to_string(),
+        by: who.clone(),
+        message: body.message.trim().to_string(),
+        saved_at: now_iso(),
+        base_revision: base,
+        published_as: None,
+    };
+    kv.put(&history::draft_key(meta.draft), body.text)?
+        .metadata(&meta)?
+        .execute()
+        .await?;
+    audit(
+        kv,
+        who,
+        "save_draft",
+        format!(
+            "draft {} ({:?}) from revision {base}",
+            meta.draft, meta.label
+        ),
+    )
+    .await?;
+    json_response(200, &json!(meta))
+}
+
+async fn drafts(kv: &KvStore) -> Result<Response> {
+    let mut drafts: Vec<DraftMeta> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut list = kv.list().prefix(history::DRAFT_PREFIX.to_string());
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await?;
+        drafts.extend(
+            page.keys
+                .into_iter()
+                .filter_map(|k| serde_json::from_value(k.metadata?).ok()),
+        );
+        match page.cursor {
+            Some(c) if !page.list_complete => cursor = Some(c),
+            _ => break,
+        }
+    }
+    drafts.sort_by_key(|d| std::cmp::Reverse(d.draft));
+    json_response(200, &json!({ "drafts": drafts }))
+}
+
+async fn read_draft(kv: &KvStore, draft: u64) -> Result<Option<(String, DraftMeta)>> {
+    let (text, meta) = kv
+        .get(&history::draft_key(draft))
+        .text_with_metadata::<DraftMeta>()
+        .await?;
+    Ok(text.zip(meta))
+}
+
+async fn get_draft(kv: &KvStore, draft: u64) -> Result<Response> {
+    match read_draft(kv, draft).await? {
+        Some((text, meta)) => {
+            let mut body = json!(meta);
+            body["text"] = Value::String(text);
+            json_response(200, &body)
+        }
+        None => error(404, &format!("there is no draft {draft}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct PublishBody {
+    draft: u64,
+    #[serde(default)]
+    message: String,
+    /// Publish even though rules were published after the draft was saved
+    /// (the draft then replaces them).
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST rules/publish {draft}`: a publisher makes a draft live. The revision
+/// records the publisher as `by` and the draft's author as `drafted_by`.
+async fn publish(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Response> {
+    let body: PublishBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let Some((text, mut draft)) = read_draft(kv, body.draft).await? else {
+        return error(404, &format!("there is no draft {}", body.draft));
+    };
+    if let Some(r) = draft.published_as {
+        return json_response(
+            409,
+            &json!({"error": format!("draft {} is already live as revision {r}", draft.draft), "revision": r}),
+        );
+    }
+    let current = read_meta(kv).await?;
+    let current_revision = current.as_ref().map_or(0, |m| m.revision);
+    if current_revision != draft.base_revision && !body.force {
+        return json_response(
+            409,
+            &json!({
+                "error": format!("revision {current_revision} went live after draft {} was saved from revision {}; publishing it would undo that change. Open the draft, bring it up to date and save a new draft, or publish with force", draft.draft, draft.base_revision),
+                "current_revision": current_revision,
+            }),
+        );
+    }
+    let rules = match check(&text) {
+        Ok(r) => r,
+        Err(errors) => return json_response(422, &errors),
+    };
+    let message = if body.message.trim().is_empty() {
+        draft.message.clone()
+    } else {
+        body.message
+    };
+    let revision = write_revision(
+        kv,
+        current.as_ref(),
+        NewRevision {
+            text: &text,
+            rules: &rules,
+            by: who,
+            note: "",
+            message: &message,
+            rollback_of: None,
+            draft: Some(&draft),
+        },
+    )
+    .await?;
+    draft.published_as = Some(revision);
+    kv.put(&history::draft_key(draft.draft), text)?
+        .metadata(&draft)?
+        .execute()
+        .await?;
+    json_response(
+        200,
+        &json!({ "revision": revision, "by": who, "draft": draft.draft }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -525,6 +861,9 @@ struct PreviewBody {
     ttl: Option<String>,
     #[serde(default)]
     path: Option<String>,
+    /// A saved draft to preview: the page is served with its rules.
+    #[serde(default)]
+    draft: Option<u64>,
 }
 
 async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
@@ -532,8 +871,21 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
         Ok(b) => b,
         Err(e) => return error(400, &e),
     };
-    let Some(rules) = super::rules_cache::current(env).await else {
-        return error(409, "no rules are loaded yet");
+    let rules = match body.draft {
+        Some(n) => {
+            let kv = env.kv(super::KV_BINDING)?;
+            let Some((text, _)) = read_draft(&kv, n).await? else {
+                return error(404, &format!("there is no draft {n}"));
+            };
+            match check(&text) {
+                Ok(r) => std::rc::Rc::new(r),
+                Err(errors) => return json_response(422, &errors),
+            }
+        }
+        None => match super::rules_cache::current(env).await {
+            Some(r) => r,
+            None => return error(409, "no rules are loaded yet"),
+        },
     };
     for s in &body.segments {
         if rules.segment_index(s).is_none() {
@@ -587,6 +939,7 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
         segments: body.segments,
         variants: body.variants.into_iter().collect(),
         expires: now + ttl,
+        draft: body.draft,
     };
     let token = preview::issue(&grant, &PreviewKey::new(secret.as_bytes()));
     let path = body
@@ -600,6 +953,7 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
             "url": format!("{path}{sep}{}={token}", preview::QUERY_PARAM),
             "token": token,
             "expires_at": grant.expires,
+            "draft": grant.draft,
         }),
     )
 }
@@ -684,7 +1038,7 @@ struct PurgeBody {
 
 /// `POST purge` `{"path": "/products/boots"}` (every query variant of that
 /// path) or `{"all": true}`.
-async fn purge(req: &mut Request, env: &Env) -> Result<Response> {
+async fn purge(req: &mut Request, env: &Env, who: &Identity) -> Result<Response> {
     let body: PurgeBody = match body_json(req).await {
         Ok(b) => b,
         Err(e) => return error(400, &e),
@@ -713,11 +1067,21 @@ async fn purge(req: &mut Request, env: &Env) -> Result<Response> {
     let base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""))
         + &url.port().map(|p| format!(":{p}")).unwrap_or_default();
     let log = super::origin::purge(env, &base, path.as_deref(), &policy).await?;
+    let kv = env.kv(super::KV_BINDING)?;
+    let what = path.as_deref().unwrap_or("everything");
+    audit(
+        &kv,
+        who,
+        "purge",
+        format!("{what} (generation {})", log.generation),
+    )
+    .await?;
     json_response(
         200,
         &json!({
-            "purged": path.as_deref().unwrap_or("everything"),
+            "purged": what,
             "generation": log.generation,
+            "by": who,
         }),
     )
 }
