@@ -34,10 +34,11 @@ export function accessToken(key, claims = {}, header = {}) {
 
 /** Serves { keys: [jwk...] } at /cdn-cgi/access/certs on 127.0.0.1; counts the fetches. */
 export async function certsServer(keys) {
-  const served = { keys: keys.map((k) => k.jwk), fetches: 0 };
+  const served = { keys: keys.map((k) => k.jwk), fetches: 0, lastFetch: 0 };
   const server = createServer((req, res) => {
     if (req.url === '/cdn-cgi/access/certs') {
       served.fetches += 1;
+      served.lastFetch = Date.now();
       res.writeHead(200, { 'content-type': 'application/json' });
       // Access also publishes the certificates in PEM; a verifier must ignore them.
       res.end(JSON.stringify({ keys: served.keys, public_cert: { kid: keys[0].kid, cert: '-----BEGIN CERTIFICATE-----' }, public_certs: [] }));

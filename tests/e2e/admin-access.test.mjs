@@ -229,14 +229,20 @@ test('roles in the rules: wrong entries are errors with paths (last good rules k
   const doc = JSON.parse(current.text);
   doc.settings.admin.publishers = ['pat@shop.example', 'eve'];
   doc.settings.admin.editors = ['group:marketing', 'pat@shop.example'];
-  doc.settings.admin.default_role = 'publisher';
   const bad = await api('PUT', 'rules', { bearer: TOKEN, body: { text: JSON.stringify(doc, null, 2) }, headers: { 'if-match': `"${current.revision}"` } });
   assert.equal(bad.status, 422);
   const paths = bad.json.errors.map((e) => e.path);
   assert.ok(paths.includes('settings.admin.publishers[1]'), JSON.stringify(bad.json));
   assert.ok(paths.includes('settings.admin.editors[1]'), JSON.stringify(bad.json));
-  assert.ok(paths.includes('settings.admin.default_role'), JSON.stringify(bad.json));
   assert.match(bad.json.errors.find((e) => e.path === 'settings.admin.publishers[1]').message, /an email address .* got "eve"/);
+  assert.match(bad.json.errors.find((e) => e.path === 'settings.admin.editors[1]').message, /duplicate admin role entry/);
+  // Nobody becomes a publisher by default.
+  const open = JSON.parse(current.text);
+  open.settings.admin.default_role = 'publisher';
+  const opened = await api('PUT', 'rules', { bearer: TOKEN, body: { text: JSON.stringify(open, null, 2) }, headers: { 'if-match': `"${current.revision}"` } });
+  assert.equal(opened.status, 422);
+  assert.equal(opened.json.errors[0].path, 'settings.admin.default_role');
+  assert.match(opened.json.errors[0].message, /expected one of "none", "viewer", "editor", got "publisher"/);
   assert.equal((await api('GET', 'rules', { bearer: TOKEN })).json.revision, current.revision, 'nothing saved');
 
   // The editor drafts themselves into publishers: still an editor until a publisher publishes it.
@@ -248,4 +254,26 @@ test('roles in the rules: wrong entries are errors with paths (last good rules k
   assert.equal((await api('POST', 'rules/publish', { jwt: people.editor(), body: { draft: draft.json.draft } })).status, 403);
   assert.equal((await api('POST', 'rules/publish', { jwt: people.publisher(), body: { draft: draft.json.draft } })).status, 200);
   await eventually(async () => (await api('GET', 'whoami', { jwt: people.editor() })).json.identity.role === 'publisher', { timeout: 15_000, what: 'the published role' });
+});
+
+test('a rotated key: an unknown kid fetches the certs again, at most every 30 s', { timeout: 60_000 }, async () => {
+  const next = keyPair('test-key-2');
+  certs.served.keys.push(next.jwk);
+  const jwt = accessToken(next, { email: 'pat@shop.example' });
+  const fetches = certs.served.fetches;
+  if (Date.now() - certs.served.lastFetch < 25_000) {
+    // Within 30 s of the last fetch: not fetched again, so made-up kids can not hammer the URL.
+    const early = await api('GET', 'whoami', { jwt });
+    assert.equal(early.status, 403);
+    assert.match(early.json.error, /a key the team does not publish \(kid "test-key-2"\)/);
+    assert.equal(certs.served.fetches, fetches);
+    await new Promise((r) => setTimeout(r, 31_000 - (Date.now() - certs.served.lastFetch)));
+  }
+  const later = await api('GET', 'whoami', { jwt });
+  assert.equal(later.status, 200, JSON.stringify(later.json));
+  assert.equal(later.json.identity.role, 'publisher');
+  assert.equal(certs.served.fetches, fetches + 1);
+  // The old key still works from the same fetch.
+  assert.equal((await api('GET', 'whoami', { jwt: people.viewer() })).status, 200);
+  assert.equal(certs.served.fetches, fetches + 1);
 });
