@@ -30,6 +30,8 @@ export async function saveDraft(app, text, status) {
     return undefined;
   }
   const d = r.body;
+  app.lastDraft = { text, draft: d.draft };
+  app.rules.renderMeta();
   app.invalidateVersions();
   status.set('ok', `Saved as draft ${d.draft}. `, previewButton(app, d.draft, status, 'Open its preview'));
   return d;

@@ -88,7 +88,8 @@ async function start() {
   const header = h('header.top',
     h('div.brand', h('span.logo', 'edgeseg'), h('span.brand-sub', 'admin')),
     nav,
-    h('div.session', revBadge, whoPanel(me),
+    whoPanel(me),
+    h('div.session', revBadge,
       viaAccess
         // Cloudflare Access owns the session: its logout ends it.
         ? h('a.button.secondary.small#signout', { href: '/cdn-cgi/access/logout' }, 'Sign out')
@@ -126,7 +127,7 @@ function whoPanel(me) {
         identity.groups?.length ? ` · groups: ${identity.groups.join(', ')}` : ''),
       h('ul.who-actions', me.actions.map((a) => h('li', { class: a.allowed ? 'can' : 'cannot', dataset: { action: a.action } },
         h('span.mark', { 'aria-hidden': 'true' }, a.allowed ? '✓' : '✕'), ' ',
-        a.allowed ? `You can ${a.what}` : `You can’t ${a.what} (needs a ${a.needs})`)))));
+        a.allowed ? `You can ${a.what}` : `You can’t ${a.what} (needs ${a.needs === 'editor' ? 'an editor' : `a ${a.needs}`})`)))));
 }
 
 function route() {

@@ -58,7 +58,13 @@ export function rulesView(app) {
   const doc = app.doc; // shared: { exists, revision, label, text (as stored), author, message, saved_at }
 
   function isDirty() { return editor.getText() !== (doc.exists ? doc.text : EMPTY_TEMPLATE); }
-  function updateDirty() { dirtyBadge.hidden = !isDirty(); }
+  function updateDirty() {
+    const dirty = isDirty();
+    // Saved as a draft is not live, but not lost either: say which.
+    const drafted = dirty && app.lastDraft && app.lastDraft.text === editor.getText();
+    dirtyBadge.hidden = !dirty;
+    dirtyBadge.textContent = drafted ? `Draft ${app.lastDraft.draft}, not live` : 'Unsaved changes';
+  }
 
   function renderMeta() {
     if (!doc.exists) {

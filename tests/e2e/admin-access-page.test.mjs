@@ -99,6 +99,7 @@ test('an editor saves a draft and opens its preview on the store; publishing is 
   await fillDialog(page, '#draft-dialog', { message: 'a friendlier question' });
   await waitText(page, '.rules-status', /Saved as draft \d+/);
   draft = Number((await page.locator('.rules-status').textContent()).match(/draft (\d+)/)[1]);
+  assert.equal(await page.locator('#rules-dirty').textContent(), `Draft ${draft}, not live`);
   const [preview] = await Promise.all([
     page.context().waitForEvent('page'),
     page.locator('.rules-status .preview-draft').click(),
