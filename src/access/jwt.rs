@@ -14,7 +14,6 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use serde::Deserialize;
 use serde_json::Value;
 
 /// How far the token's times may be off the Worker's clock (seconds), either
@@ -109,36 +108,18 @@ pub struct Claimed {
     pub groups: Vec<String>,
 }
 
-#[derive(Deserialize)]
+/// The header's fields that matter. Header and claims are read as JSON
+/// values, not derived structs: the Worker has the value parser already, and
+/// each derived deserializer costs bundle size.
 struct Header {
     alg: String,
-    #[serde(default)]
     kid: String,
-}
-
-#[derive(Deserialize)]
-struct Claims {
-    #[serde(default)]
-    aud: Value,
-    #[serde(default)]
-    iss: String,
-    exp: Option<u64>,
-    #[serde(default)]
-    nbf: Option<u64>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    common_name: Option<String>,
-    #[serde(default)]
-    groups: Option<Value>,
-    #[serde(default)]
-    custom: Option<Value>,
 }
 
 /// A decoded token whose signature nobody has checked yet.
 pub struct Unverified {
     header: Header,
-    claims: Claims,
+    claims: Value,
     signed: String,
     signature: Vec<u8>,
 }
@@ -169,10 +150,18 @@ pub fn decode(token: &str) -> Result<Unverified, TokenError> {
             .decode(p)
             .map_err(|_| TokenError::Malformed(what))
     };
-    let header: Header =
+    let header: Value =
         serde_json::from_slice(&part(h, "header")?).map_err(|_| TokenError::Malformed("header"))?;
-    let claims: Claims =
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let header = Header {
+        alg: text(&header, "alg"),
+        kid: text(&header, "kid"),
+    };
+    let claims: Value =
         serde_json::from_slice(&part(c, "claims")?).map_err(|_| TokenError::Malformed("claims"))?;
+    if !claims.is_object() {
+        return Err(TokenError::Malformed("claims"));
+    }
     let signature = part(s, "signature")?;
     Ok(Unverified {
         header,
@@ -220,36 +209,42 @@ impl Unverified {
             Signature::UnknownKey => return Err(TokenError::UnknownKey(self.header.kid)),
         }
         let c = self.claims;
-        let audience_ok = match &c.aud {
-            Value::String(a) => a == &config.audience,
-            Value::Array(list) => list.iter().any(|a| a.as_str() == Some(&config.audience)),
+        let audience_ok = match c.get("aud") {
+            Some(Value::String(a)) => a == &config.audience,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&config.audience)),
             _ => false,
         };
         if !audience_ok {
             return Err(TokenError::WrongAudience);
         }
-        if c.iss.trim_end_matches('/') != config.issuer {
-            return Err(TokenError::WrongIssuer(c.iss));
+        let iss = c.get("iss").and_then(Value::as_str).unwrap_or("");
+        if iss.trim_end_matches('/') != config.issuer {
+            return Err(TokenError::WrongIssuer(iss.to_string()));
         }
-        match c.exp {
+        match c.get("exp").and_then(Value::as_u64) {
             Some(exp) if exp.saturating_add(LEEWAY_SECS) > now => {}
             _ => return Err(TokenError::Expired),
         }
-        if c.nbf
+        if c.get("nbf")
+            .and_then(Value::as_u64)
             .is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS))
         {
             return Err(TokenError::NotYetValid);
         }
-        let email = c.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
-        let subject = match (email, c.common_name.as_deref().map(str::trim)) {
+        let field = |k: &str| {
+            c.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+        };
+        let subject = match (field("email"), field("common_name")) {
             (Some(e), _) => Subject::Email(e.to_ascii_lowercase()),
-            (None, Some(cn)) if !cn.is_empty() => Subject::ServiceToken(cn.to_string()),
+            (None, Some(cn)) => Subject::ServiceToken(cn.to_string()),
             _ => return Err(TokenError::NoSubject),
         };
         let groups = c
-            .groups
-            .as_ref()
-            .or_else(|| c.custom.as_ref().and_then(|x| x.get("groups")))
+            .get("groups")
+            .or_else(|| c.get("custom").and_then(|x| x.get("groups")))
             .and_then(Value::as_array)
             .map(|list| {
                 list.iter()

@@ -17,9 +17,7 @@ use crate::access::{self, Action, Identity};
 use crate::duration::parse_duration;
 use crate::origin_cache::{path_of, settings_change_purges, CachePolicy};
 use crate::preview::{self, PreviewGrant, PreviewKey};
-use crate::rules::history::{
-    self, locate_errors, AuditEntry, DraftMeta, RevisionMeta, META_KEY, RULES_KEY,
-};
+use crate::rules::history::{self, locate_errors, DraftMeta, RevisionMeta, META_KEY, RULES_KEY};
 use crate::rules::CompiledRules;
 use crate::simulate::{self, PastEvent, SimulatedVisitor};
 
@@ -112,6 +110,38 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
 
 use super::{error_reply as error, json_reply as json_response};
 
+/// Every key under `prefix`, with its metadata, in key order. One
+/// non-generic loop for every list the API makes: the Worker's bundle has
+/// little room, and each typed copy of this loop costs some.
+async fn list_keys(kv: &KvStore, prefix: &str) -> Result<Vec<(String, Value)>> {
+    let mut keys = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut list = kv.list().prefix(prefix.to_string());
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await?;
+        keys.extend(
+            page.keys
+                .into_iter()
+                .map(|k| (k.name, k.metadata.unwrap_or(Value::Null))),
+        );
+        match page.cursor {
+            Some(c) if !page.list_complete => cursor = Some(c),
+            _ => break,
+        }
+    }
+    Ok(keys)
+}
+
+/// Puts `text` under `key` with JSON metadata (one copy of the metadata code
+/// for every kind of record).
+async fn put_with_meta(kv: &KvStore, key: &str, text: String, meta: &Value) -> Result<()> {
+    kv.put(key, text)?.metadata(meta)?.execute().await?;
+    Ok(())
+}
+
 /// The one place a call is mapped to what it does (the core's table says
 /// who may): reads are reads, and anything not listed needs a publisher.
 fn action_of(method: &Method, api: &str) -> Action {
@@ -148,52 +178,27 @@ fn whoami(who: &Identity) -> Result<Response> {
 
 /// Appends to the audit log: one KV key per entry, so two at once both stay.
 async fn audit(kv: &KvStore, by: &Identity, action: &str, detail: String) -> Result<()> {
-    let entry = AuditEntry {
-        at: now_iso(),
-        by: by.clone(),
-        action: action.to_string(),
-        detail,
-    };
-    let nonce = u32::from_le_bytes(super::random_bytes::<4>());
-    kv.put(
-        &history::audit_key(super::now_millis() as u64, nonce),
-        serde_json::to_string(&entry)?,
-    )?
-    .metadata(&entry)?
-    .execute()
-    .await?;
     console_log!(
-        "edgeseg admin: {} by {} ({}): {}",
-        entry.action,
-        entry.by.id,
-        entry.by.role.name(),
-        entry.detail
+        "edgeseg admin: {action} by {} ({}): {detail}",
+        by.id,
+        by.role.name()
     );
-    Ok(())
+    // The shape of [`history::AuditEntry`].
+    let entry = json!({ "at": now_iso(), "by": by, "action": action, "detail": detail });
+    let nonce = u32::from_le_bytes(super::random_bytes::<4>());
+    let key = history::audit_key(super::now_millis() as u64, nonce);
+    put_with_meta(kv, &key, entry.to_string(), &entry).await
 }
 
 /// `GET audit`: the newest 200 entries, newest first.
 async fn audit_log(kv: &KvStore) -> Result<Response> {
-    let mut entries: Vec<AuditEntry> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut list = kv.list().prefix(history::AUDIT_PREFIX.to_string());
-        if let Some(c) = cursor.take() {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await?;
-        entries.extend(
-            page.keys
-                .into_iter()
-                .filter_map(|k| serde_json::from_value(k.metadata?).ok()),
-        );
-        match page.cursor {
-            Some(c) if !page.list_complete => cursor = Some(c),
-            _ => break,
-        }
-    }
-    entries.reverse();
-    entries.truncate(200);
+    let entries: Vec<Value> = list_keys(kv, history::AUDIT_PREFIX)
+        .await?
+        .into_iter()
+        .rev()
+        .take(200)
+        .map(|(_, meta)| meta)
+        .collect();
     json_response(200, &json!({ "entries": entries }))
 }
 
@@ -241,7 +246,7 @@ fn rules_body(text: &str, meta: Option<&RevisionMeta>) -> Value {
         "by": meta.and_then(|m| m.by.clone()),
         "draft": meta.and_then(|m| m.draft),
         "drafted_by": meta.and_then(|m| m.drafted_by.clone()),
-        "experiments": meta.map(|m| m.experiments.clone()).unwrap_or_default(),
+        "experiments": meta.and_then(|m| m.experiments.clone()).unwrap_or(json!([])),
     })
 }
 
@@ -359,7 +364,7 @@ struct NewRevision<'a> {
     note: &'a str,
     message: &'a str,
     rollback_of: Option<u64>,
-    draft: Option<&'a DraftMeta>,
+    draft: Option<&'a Draft>,
 }
 
 /// Saves `new.text` as the next revision and makes it current; records who
@@ -392,12 +397,9 @@ async fn write_revision(
                 by: None,
                 draft: None,
                 drafted_by: None,
-                experiments: Vec::new(),
+                experiments: None,
             };
-            kv.put(&history::revision_key(next), live)?
-                .metadata(&meta)?
-                .execute()
-                .await?;
+            put_with_meta(kv, &history::revision_key(next), live, &json!(meta)).await?;
             next += 1;
         }
     }
@@ -409,15 +411,18 @@ async fn write_revision(
         message: new.message.trim().to_string(),
         saved_at: now_iso(),
         rollback_of: new.rollback_of,
-        by: Some(new.by.clone()),
+        by: Some(json!(new.by)),
         draft: new.draft.map(|d| d.draft),
-        drafted_by: new.draft.map(|d| d.by.clone()),
-        experiments,
+        drafted_by: new.draft.map(|d| d.meta["by"].clone()),
+        experiments: (!experiments.is_empty()).then(|| json!(experiments)),
     };
-    kv.put(&history::revision_key(next), text)?
-        .metadata(&meta)?
-        .execute()
-        .await?;
+    put_with_meta(
+        kv,
+        &history::revision_key(next),
+        text.to_string(),
+        &json!(meta),
+    )
+    .await?;
     // The revision rides along as metadata, so the Worker knows it from the
     // one read it makes anyway (export records' `rules_version`).
     kv.put(RULES_KEY, text)?
@@ -438,7 +443,7 @@ async fn write_revision(
         (None, None) => ("publish", format!("revision {next}")),
     };
     audit(kv, new.by, what.0, format!("{} ({:?})", what.1, meta.label)).await?;
-    for change in &meta.experiments {
+    for change in &experiments {
         audit(
             kv,
             new.by,
@@ -451,24 +456,11 @@ async fn write_revision(
 }
 
 async fn versions(kv: &KvStore) -> Result<Response> {
-    let mut versions: Vec<RevisionMeta> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut list = kv.list().prefix(history::REVISION_PREFIX.to_string());
-        if let Some(c) = cursor.take() {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await?;
-        versions.extend(
-            page.keys
-                .into_iter()
-                .filter_map(|k| serde_json::from_value(k.metadata?).ok()),
-        );
-        match page.cursor {
-            Some(c) if !page.list_complete => cursor = Some(c),
-            _ => break,
-        }
-    }
+    let mut versions: Vec<RevisionMeta> = list_keys(kv, history::REVISION_PREFIX)
+        .await?
+        .into_iter()
+        .filter_map(|(_, meta)| serde_json::from_value(meta).ok())
+        .collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.revision));
     let current = read_meta(kv).await?.map_or(0, |m| m.revision);
     json_response(200, &json!({ "current": current, "versions": versions }))
@@ -558,24 +550,12 @@ async fn save_draft(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<R
         Some(b) => b,
         None => read_meta(kv).await?.map_or(0, |m| m.revision),
     };
-    let mut last = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut list = kv.list().prefix(history::DRAFT_PREFIX.to_string());
-        if let Some(c) = cursor.take() {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await?;
-        last = page
-            .keys
-            .iter()
-            .filter_map(|k| history::draft_of_key(&k.name))
-            .fold(last, u64::max);
-        match page.cursor {
-            Some(c) if !page.list_complete => cursor = Some(c),
-            _ => break,
-        }
-    }
+    let last = list_keys(kv, history::DRAFT_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|(name, _)| history::draft_of_key(name))
+        .max()
+        .unwrap_or(0);
     let meta = DraftMeta {
         draft: last + 1,
         label: rules.version().to_string(),
@@ -585,10 +565,8 @@ async fn save_draft(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<R
         base_revision: base,
         published_as: None,
     };
-    kv.put(&history::draft_key(meta.draft), body.text)?
-        .metadata(&meta)?
-        .execute()
-        .await?;
+    let meta_json = json!(meta);
+    put_with_meta(kv, &history::draft_key(meta.draft), body.text, &meta_json).await?;
     audit(
         kv,
         who,
@@ -599,44 +577,51 @@ async fn save_draft(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<R
         ),
     )
     .await?;
-    json_response(200, &json!(meta))
+    json_response(200, &meta_json)
 }
 
 async fn drafts(kv: &KvStore) -> Result<Response> {
-    let mut drafts: Vec<DraftMeta> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut list = kv.list().prefix(history::DRAFT_PREFIX.to_string());
-        if let Some(c) = cursor.take() {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await?;
-        drafts.extend(
-            page.keys
-                .into_iter()
-                .filter_map(|k| serde_json::from_value(k.metadata?).ok()),
-        );
-        match page.cursor {
-            Some(c) if !page.list_complete => cursor = Some(c),
-            _ => break,
-        }
-    }
-    drafts.sort_by_key(|d| std::cmp::Reverse(d.draft));
+    // Keys are in draft order: newest first is the list reversed.
+    let drafts: Vec<Value> = list_keys(kv, history::DRAFT_PREFIX)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|(_, meta)| meta)
+        .collect();
     json_response(200, &json!({ "drafts": drafts }))
 }
 
-async fn read_draft(kv: &KvStore, draft: u64) -> Result<Option<(String, DraftMeta)>> {
+/// A stored draft's metadata ([`DraftMeta`]), read by hand from its JSON:
+/// a derived deserializer for it would cost the Worker's bundle more.
+struct Draft {
+    draft: u64,
+    base_revision: u64,
+    message: String,
+    published_as: Option<u64>,
+    meta: Value,
+}
+
+async fn read_draft(kv: &KvStore, draft: u64) -> Result<Option<(String, Draft)>> {
     let (text, meta) = kv
         .get(&history::draft_key(draft))
-        .text_with_metadata::<DraftMeta>()
+        .text_with_metadata::<Value>()
         .await?;
-    Ok(text.zip(meta))
+    let Some(text) = text else { return Ok(None) };
+    let meta = meta.unwrap_or(Value::Null);
+    let draft = Draft {
+        draft,
+        base_revision: meta["base_revision"].as_u64().unwrap_or(0),
+        message: meta["message"].as_str().unwrap_or("").to_string(),
+        published_as: meta["published_as"].as_u64(),
+        meta,
+    };
+    Ok(Some((text, draft)))
 }
 
 async fn get_draft(kv: &KvStore, draft: u64) -> Result<Response> {
     match read_draft(kv, draft).await? {
-        Some((text, meta)) => {
-            let mut body = json!(meta);
+        Some((text, d)) => {
+            let mut body = d.meta;
             body["text"] = Value::String(text);
             json_response(200, &body)
         }
@@ -705,11 +690,8 @@ async fn publish(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Resp
         },
     )
     .await?;
-    draft.published_as = Some(revision);
-    kv.put(&history::draft_key(draft.draft), text)?
-        .metadata(&draft)?
-        .execute()
-        .await?;
+    draft.meta["published_as"] = json!(revision);
+    put_with_meta(kv, &history::draft_key(draft.draft), text, &draft.meta).await?;
     json_response(
         200,
         &json!({ "revision": revision, "by": who, "draft": draft.draft }),

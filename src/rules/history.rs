@@ -8,6 +8,7 @@
 //! orphaned revision that the next save overwrites.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::access::Identity;
 use crate::document::{ExperimentStatus, RulesDocument};
@@ -71,17 +72,21 @@ pub struct RevisionMeta {
     /// The revision this one restored, for rollbacks.
     #[serde(default)]
     pub rollback_of: Option<u64>,
-    /// Who made it live, verified (a person through Access, or the service token).
+    /// Who made it live, verified (a person through Access, or the service
+    /// token): an [`Identity`] as JSON. The identity fields are kept as JSON
+    /// values, not typed, because the Worker reads this struct three ways (KV
+    /// text, KV metadata, a list) and each typed copy costs bundle size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by: Option<Identity>,
-    /// The draft it was published from, and who saved that draft.
+    pub by: Option<Value>,
+    /// The draft it was published from, and who saved that draft (an [`Identity`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub draft: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drafted_by: Option<Identity>,
-    /// Experiments this revision started or stopped (against the one before).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub experiments: Vec<ExperimentChange>,
+    pub drafted_by: Option<Value>,
+    /// Experiments this revision started or stopped (against the one before):
+    /// [`ExperimentChange`]s as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiments: Option<Value>,
 }
 
 /// A saved draft: rules an editor proposes, previewable, not live.
