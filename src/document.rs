@@ -169,6 +169,42 @@ pub struct Settings {
     pub origin_cache: OriginCacheSettings,
     /// The export to R2 (off by default; README, "Data out").
     pub export: ExportSettings,
+    /// Who may do what in the admin when it is behind Cloudflare Access
+    /// (README, "Admin users and roles"). Takes effect when a publisher
+    /// publishes it, so an editor can not make themselves a publisher.
+    pub admin: AdminSettings,
+}
+
+/// Roles of the people Cloudflare Access lets into the admin, by email
+/// (`ann@shop.example`), Access group (`group:marketing`) or Access service
+/// token (`service:<client id>`). Someone who fits several lists gets the
+/// highest role.
+/// Example: `{"publishers": ["lead@shop.example"], "editors": ["group:marketing"]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Publish drafts, roll back, purge the cache, start and stop experiments.
+    pub publishers: Vec<String>,
+    /// Save drafts and make preview links.
+    pub editors: Vec<String>,
+    /// Read everything, simulate, validate.
+    pub viewers: Vec<String>,
+    /// The role of a signed-in person who is on none of the lists (default
+    /// `viewer`: Access already decides who may open the admin at all; `none`
+    /// refuses them).
+    pub default_role: DefaultRole,
+}
+
+/// The role of people on no list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultRole {
+    None,
+    #[default]
+    Viewer,
+    Editor,
 }
 
 /// What the export writes: nothing the rules do not declare here.
@@ -217,6 +253,7 @@ impl Default for Settings {
             counter_retention: "35d".into(),
             origin_cache: OriginCacheSettings::default(),
             export: ExportSettings::default(),
+            admin: AdminSettings::default(),
         }
     }
 }

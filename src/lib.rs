@@ -13,6 +13,7 @@
 //!   - [`bucketing`]: GrowthBook's hash and bucket functions.
 //!   - [`experiments`]: experiments and holdouts: assignment, exposure, stats, bandits.
 //!   - [`auth`]: the admin bearer token, compared in constant time.
+//!   - [`access`]: admin users: the Cloudflare Access token's claims, roles, and what each role may do.
 //!   - [`preview`]: signed preview links that force segments.
 //!   - [`signals`]: behavioural values derived from the visitor state.
 //!   - [`state`]: the visitor state and its signed cookie codec.
@@ -45,7 +46,7 @@
 //! rules                  validate and compile the document (CompiledRules)
 //! signals, condition     signal kinds and trackers; targeting conditions
 //! counters, request, preview, bucketing, error, consent
-//! document, state, template, rewrite, auth, origin_cache
+//! document, state, template, rewrite, auth, access, origin_cache
 //! csp                    Content-Security-Policy: parse, add hashes (under rewrite)
 //! util                   the leaf: hashing, names, did-you-mean, durations
 //! ```
@@ -53,6 +54,7 @@
 //! Code that takes `&CompiledRules` sits above `rules`; what the compiler
 //! builds on (signal kinds, conditions, cache policy) sits below it.
 
+pub mod access;
 pub mod auth;
 pub mod bucketing;
 pub mod classify;

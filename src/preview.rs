@@ -29,6 +29,10 @@ pub struct PreviewGrant {
     pub variants: Vec<(String, String)>,
     #[serde(rename = "e")]
     pub expires: Timestamp,
+    /// A saved draft whose rules the Worker applies instead of the live ones
+    /// for this browser (README, "Admin users and roles").
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<u64>,
 }
 
 /// Why a token was refused.
@@ -110,6 +114,9 @@ pub fn verify(token: &str, key: &PreviewKey, now: Timestamp) -> Result<PreviewGr
 pub fn banner_script(grant: &PreviewGrant) -> String {
     let mut forced = grant.segments.clone();
     forced.extend(grant.variants.iter().map(|(e, v)| format!("{e}={v}")));
+    if let Some(d) = grant.draft {
+        forced.insert(0, format!("draft {d}"));
+    }
     let what = crate::template::escape_html(&forced.join(", "));
     let what = what.replace('\\', "\\\\").replace('\'', "\\'");
     let what: String = what
@@ -201,6 +208,18 @@ pub fn decide(
     }
 }
 
+/// The draft a request's preview (link, else cookie) shows, if it is a
+/// draft preview that verifies: the Worker then reads that draft's rules,
+/// the only I/O a preview adds, and only for requests that carry one.
+pub fn draft_requested(
+    query_token: Option<&str>,
+    cookies: &str,
+    key: &PreviewKey,
+    now: Timestamp,
+) -> Option<u64> {
+    decide(query_token, cookies, key, now).grant()?.draft
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,7 +229,35 @@ mod tests {
             segments: vec!["campaign_visitor".into()],
             variants: Vec::new(),
             expires: 2_000,
+            draft: None,
         }
+    }
+
+    #[test]
+    fn a_draft_preview_names_its_draft_and_old_tokens_name_none() {
+        let key = PreviewKey::new(b"secret");
+        let draft = PreviewGrant {
+            draft: Some(7),
+            ..grant()
+        };
+        let token = issue(&draft, &key);
+        assert_eq!(draft_requested(Some(&token), "", &key, 1_000), Some(7));
+        let cookie = format!("{COOKIE_NAME}={token}");
+        assert_eq!(draft_requested(None, &cookie, &key, 1_000), Some(7));
+        assert_eq!(
+            draft_requested(Some(&token), "", &key, 2_000),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            draft_requested(Some(&issue(&grant(), &key)), "", &key, 1_000),
+            None
+        );
+        assert_eq!(
+            draft_requested(Some(&token), "", &PreviewKey::new(b"other"), 1_000),
+            None
+        );
+        assert!(banner_script(&draft).contains("draft 7, campaign_visitor"));
     }
 
     #[test]
@@ -233,6 +280,7 @@ mod tests {
             segments: vec!["vip".into()],
             variants: Vec::new(),
             expires: 9_999,
+            draft: None,
         };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         let tag = token.split_once('.').unwrap().1;
@@ -256,6 +304,7 @@ mod tests {
             segments: vec!["a<b".into()],
             variants: Vec::new(),
             expires: 1,
+            draft: None,
         };
         let s = banner_script(&g);
         assert!(s.contains("a&lt;b"));

@@ -95,6 +95,7 @@ pub fn simulate(
         segments: forced.to_vec(),
         variants: Vec::new(),
         expires: Timestamp::MAX,
+        draft: None,
     });
     simulate_page(rules, visitor, force).map(|o| o.classification)
 }

@@ -1,5 +1,6 @@
-// The admin API client: every call carries the bearer token kept in sessionStorage,
-// and resolves paths against the page's own base (/__edgeseg/admin/ -> /__edgeseg/admin/api/...).
+// The admin API client: every call carries the bearer token kept in sessionStorage (when
+// there is one: behind Cloudflare Access the browser's requests carry the Access token
+// instead), and resolves paths against the page's own base (/__edgeseg/admin/ -> /__edgeseg/admin/api/...).
 
 const TOKEN_KEY = 'edgeseg.admin.token';
 
@@ -39,7 +40,8 @@ export function baseUrl(loc = window.location) {
  */
 export async function call(method, path, { body, headers = {}, accept = [] } = {}) {
   const url = new URL(`api/${path}`, baseUrl());
-  const init = { method, headers: { accept: 'application/json', authorization: `Bearer ${token.get()}`, ...headers } };
+  const auth = token.get() ? { authorization: `Bearer ${token.get()}` } : {};
+  const init = { method, headers: { accept: 'application/json', ...auth, ...headers } };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -57,9 +59,13 @@ export async function call(method, path, { body, headers = {}, accept = [] } = {
   }
   if (res.status === 401 || res.status === 403) {
     const why = parsed && parsed.error ? `: ${parsed.error}` : '';
+    // A 403 for a role that may not do something is not a failed sign-in.
+    if (res.status === 403 && parsed && /\bmay not\b/.test(parsed.error || '')) {
+      throw new ApiError(403, parsed, parsed.error);
+    }
     throw new AuthError(res.status, res.status === 401
       ? `Sign in with the admin token (401${why}).`
-      : `That token was not accepted (403${why}).`);
+      : token.get() ? `That token was not accepted (403${why}).` : `Cloudflare Access signed you in, but the admin refused you (403${why}).`);
   }
   if (res.ok || accept.includes(res.status)) return { status: res.status, body: parsed, headers: res.headers };
   const msg = parsed && parsed.error ? parsed.error : (text.slice(0, 200) || res.statusText);
@@ -71,4 +77,23 @@ export function etagRevision(headers) {
   const tag = headers && headers.get('etag');
   const m = tag && tag.match(/^(?:W\/)?"?(\d+)"?$/);
   return m ? Number(m[1]) : null;
+}
+
+/**
+ * Who is signed in and what their role allows (GET api/whoami), as
+ * { identity: {id, kind, role, groups}, can(action), reason(action), actions }.
+ * A server without whoami (older Workers) is taken as the admin token with every right.
+ */
+export async function whoami() {
+  const r = await call('GET', 'whoami', { accept: [404] });
+  const body = r.status === 404
+    ? { identity: { id: 'service:admin-token', kind: 'service', role: 'publisher' }, actions: [] }
+    : r.body;
+  const by = new Map((body.actions || []).map((a) => [a.action, a]));
+  return {
+    identity: body.identity,
+    actions: body.actions || [],
+    can: (action) => (by.has(action) ? by.get(action).allowed : r.status === 404),
+    reason: (action) => by.get(action)?.reason || '',
+  };
 }

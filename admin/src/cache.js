@@ -2,6 +2,7 @@
 // purges (POST api/purge) of one path or of everything.
 import { call } from './api.js';
 import { h, statusLine } from './ui.js';
+import { gate } from './drafts.js';
 
 export function cacheView(app) {
   const ratio = h('strong#cache-ratio', '—');
@@ -11,8 +12,9 @@ export function cacheView(app) {
   const form = h('form.cache-form#purge-form', { novalidate: true },
     h('label', h('span', 'Path'), path),
     h('div.actions',
-      h('button.primary#purge-path-button', { type: 'submit' }, 'Purge path'),
-      h('button.secondary#purge-all-button', { type: 'button', onclick: () => app.run(purgeAll, status) }, 'Purge everything')),
+      gate(app, h('button.primary#purge-path-button', { type: 'submit' }, 'Purge path'), 'purge'),
+      gate(app, h('button.secondary#purge-all-button', { type: 'button', onclick: () => app.run(purgeAll, status) }, 'Purge everything'), 'purge')),
+    app.can('purge') ? null : h('p.hint.role-note', app.reason('purge')),
     h('p.hint', 'A path purges every query variant of it. Other locations see a purge within about a minute.'));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();

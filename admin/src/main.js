@@ -2,8 +2,8 @@
 // Rules (editor), Segments and Signals (the workbench), Versions, Simulate, Stats, Cache, Experiments. Everything talks to api/ beside the page.
 import './style.css';
 import { EditorView } from '@codemirror/view';
-import { call, token, AuthError, ApiError } from './api.js';
-import { h } from './ui.js';
+import { token, whoami, AuthError, ApiError } from './api.js';
+import { h, identityName } from './ui.js';
 import { rulesView } from './rules.js';
 import { versionsView } from './versions.js';
 import { simulateView } from './simulate.js';
@@ -58,7 +58,11 @@ function signInView(message) {
 
 /** Builds the signed-in app and loads the rules; throws (AuthError, ApiError) when it cannot. */
 async function start() {
+  const me = await whoami(); // checks the token (or the Access session), too
   const ctx = {
+    me,
+    can: me.can,
+    reason: me.reason,
     doc: { exists: false, revision: null },
     go,
     setRevision: (r) => { revBadge.textContent = r === null ? 'no rules yet' : `revision ${r}`; },
@@ -81,10 +85,16 @@ async function start() {
   const nav = h('nav.tabs', { role: 'tablist', 'aria-label': 'Sections' }, TABS.map(([id, label]) => h('a.tab', {
     href: `#${id}`, id: `tab-${id}`, role: 'tab', dataset: { tab: id },
   }, label)));
+  const viaAccess = me.identity.kind !== 'service';
   const header = h('header.top',
     h('div.brand', h('span.logo', 'edgeseg'), h('span.brand-sub', 'admin')),
     nav,
-    h('div.session', revBadge, h('button.secondary.small#signout', { type: 'button', onclick: () => signOut('Signed out.') }, 'Sign out')));
+    whoPanel(me),
+    h('div.session', revBadge,
+      viaAccess
+        // Cloudflare Access owns the session: its logout ends it.
+        ? h('a.button.secondary.small#signout', { href: '/cdn-cgi/access/logout' }, 'Sign out')
+        : h('button.secondary.small#signout', { type: 'button', onclick: () => signOut('Signed out.') }, 'Sign out')));
   const main = h('main.content');
   const views = {};
   ctx.rules = views.rules = rulesView(ctx);
@@ -97,7 +107,7 @@ async function start() {
   views.experiments = experimentsView(ctx);
   for (const v of Object.values(views)) main.append(v.el);
 
-  await views.rules.load(); // checks the token, too
+  await views.rules.load();
   root.replaceChildren(header, main);
   app = { ctx, views, nav };
   window.addEventListener('hashchange', route);
@@ -105,6 +115,20 @@ async function start() {
 
   function go(tab) { if (location.hash !== `#${tab}`) location.hash = tab; else route(); }
   return app;
+}
+
+/** Who is signed in, with a panel of what their role allows and what it does not (and why). */
+function whoPanel(me) {
+  const { identity } = me;
+  const how = identity.kind === 'person' ? 'signed in through Cloudflare Access' : identity.kind === 'service' ? 'the admin token' : 'an Access service token';
+  return h('details.who#whoami',
+    h('summary', { title: `${identity.id}: ${how}` }, h('span.who-id#who-id', identityName(identity)), ' ', h('span.badge.badge-role#who-role', identity.role)),
+    h('div.who-panel#who-panel',
+      h('p', h('strong', identity.id), h('br'), `${how}; role: ${identity.role}`,
+        identity.groups?.length ? ` · groups: ${identity.groups.join(', ')}` : ''),
+      h('ul.who-actions', me.actions.map((a) => h('li', { class: a.allowed ? 'can' : 'cannot', dataset: { action: a.action } },
+        h('span.mark', { 'aria-hidden': 'true' }, a.allowed ? '✓' : '✕'), ' ',
+        a.allowed ? `You can ${a.what}` : `You can’t ${a.what} (needs ${a.needs === 'editor' ? 'an editor' : `a ${a.needs}`})`)))));
 }
 
 function route() {
@@ -143,5 +167,6 @@ window.edgesegAdmin = {
 if (token.get()) {
   start().catch((e) => { token.clear(); signInView(e.message); });
 } else {
-  signInView('');
+  // Behind Cloudflare Access the browser is signed in already: try that first.
+  start().catch((e) => signInView(e instanceof AuthError && e.status === 401 ? '' : e.message));
 }

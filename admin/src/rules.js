@@ -1,8 +1,9 @@
 // The Rules tab: the editor, Validate, Save (with If-Match), and the 409 / 422 handling.
 import { call, etagRevision } from './api.js';
+import { saveDraft, gate } from './drafts.js';
 import { createEditor } from './editor.js';
 import { diffLines, renderDiff } from './diff.js';
-import { h, statusLine, askForm, formatTime, relativeTime, author } from './ui.js';
+import { h, statusLine, askForm, formatTime, relativeTime, author, byLine } from './ui.js';
 
 export const EMPTY_TEMPLATE = `{
   "format": 1,
@@ -19,7 +20,19 @@ export function rulesView(app) {
   const meta = h('div.meta#rules-meta');
   const dirtyBadge = h('span.badge.badge-warn#rules-dirty', { hidden: true }, 'Unsaved changes');
   const validateBtn = h('button.secondary#validate', { type: 'button', onclick: () => app.run(validate, status) }, 'Validate');
-  const saveBtn = h('button.primary#save', { type: 'button', onclick: () => app.run(save, status) }, 'Save…');
+  const saveBtn = h('button.primary#save', { type: 'button', onclick: () => app.run(save, status), title: 'Save these rules as the live version' }, 'Publish…');
+  const draftBtn = h('button.secondary#save-draft', {
+    type: 'button', title: 'Save as a draft: not live; preview it by link, a publisher publishes it',
+    onclick: () => app.run(() => saveDraft(app, editor.getText(), status), status),
+  }, 'Save draft…');
+  gate(app, saveBtn, 'publish');
+  gate(app, draftBtn, 'save_draft');
+  // What the role may not do, said where the buttons are (not only in a tooltip).
+  const roleNote = !app.can('publish')
+    ? h('p.hint.role-note#role-note', app.can('save_draft')
+      ? `You are an ${app.me.identity.role}: save your changes as a draft and preview them; a publisher publishes them.`
+      : `You are a ${app.me.identity.role}: you can read, validate and simulate; saving needs an editor, publishing a publisher.`)
+    : null;
   const reloadBtn = h('button.secondary#reload', {
     type: 'button', title: 'Load the stored rules again',
     onclick: () => app.run(async () => {
@@ -34,7 +47,8 @@ export function rulesView(app) {
   const errorList = h('ol.errors#errors', { hidden: true });
 
   const el = h('section.view#view-rules', { 'aria-labelledby': 'tab-rules' },
-    h('div.toolbar', h('div.toolbar-meta', meta, dirtyBadge), h('div.actions', validateBtn, saveBtn, reloadBtn)),
+    h('div.toolbar', h('div.toolbar-meta', meta, dirtyBadge), h('div.actions', validateBtn, draftBtn, saveBtn, reloadBtn)),
+    roleNote,
     conflict,
     host,
     status.el,
@@ -44,7 +58,13 @@ export function rulesView(app) {
   const doc = app.doc; // shared: { exists, revision, label, text (as stored), author, message, saved_at }
 
   function isDirty() { return editor.getText() !== (doc.exists ? doc.text : EMPTY_TEMPLATE); }
-  function updateDirty() { dirtyBadge.hidden = !isDirty(); }
+  function updateDirty() {
+    const dirty = isDirty();
+    // Saved as a draft is not live, but not lost either: say which.
+    const drafted = dirty && app.lastDraft && app.lastDraft.text === editor.getText();
+    dirtyBadge.hidden = !dirty;
+    dirtyBadge.textContent = drafted ? `Draft ${app.lastDraft.draft}, not live` : 'Unsaved changes';
+  }
 
   function renderMeta() {
     if (!doc.exists) {
@@ -57,7 +77,7 @@ export function rulesView(app) {
     } else {
       meta.replaceChildren(
         h('strong', `Revision ${doc.revision}`), ' · ', h('span.label', doc.label || '(no label)'),
-        h('span.meta-more', ' · ', `${doc.author || 'unknown'}, `, h('time', { datetime: doc.saved_at || '', title: formatTime(doc.saved_at) }, relativeTime(doc.saved_at)),
+        h('span.meta-more', ' · ', `${byLine(doc)}, `, h('time', { datetime: doc.saved_at || '', title: formatTime(doc.saved_at) }, relativeTime(doc.saved_at)),
           doc.message ? [' · “', doc.message, '”'] : null));
     }
     app.setRevision(doc.exists ? doc.revision : null);
@@ -70,7 +90,7 @@ export function rulesView(app) {
       return;
     }
     const rev = Number.isInteger(body.revision) ? body.revision : etagRevision(headers);
-    Object.assign(doc, { exists: true, revision: rev, label: body.label, text: body.text ?? '', author: body.author, message: body.message, saved_at: body.saved_at });
+    Object.assign(doc, { exists: true, revision: rev, label: body.label, text: body.text ?? '', author: body.author, message: body.message, saved_at: body.saved_at, by: body.by, drafted_by: body.drafted_by });
   }
 
   /** GET api/rules; replaces the editor text unless keepText. */
@@ -128,20 +148,21 @@ export function rulesView(app) {
   async function save() {
     const vals = await askForm({
       id: 'save-dialog',
-      title: doc.exists ? `Save over revision ${doc.revision}` : 'Save the first version',
-      text: 'The Worker picks the new rules up within its refresh interval.',
+      title: doc.exists ? `Publish over revision ${doc.revision}` : 'Publish the first version',
+      text: `The Worker picks the new rules up within its refresh interval. Recorded as ${app.me.identity.id}.`,
       fields: [
         { name: 'message', label: 'What changed', required: true, placeholder: 'e.g. spring hero for campaign visitors' },
-        { name: 'author', label: 'Your name', required: true, value: author.get() },
+        // The admin token is shared: a typed name is a note beside it. People are known.
+        ...(app.me.identity.kind === 'service' ? [{ name: 'author', label: 'Your name (a note)', required: true, value: author.get() }] : []),
       ],
-      submit: 'Save',
+      submit: 'Publish',
     });
     if (!vals) return;
-    author.set(vals.author);
+    if (vals.author) author.set(vals.author);
     const text = editor.getText();
     const headers = doc.exists ? { 'if-match': `"${doc.revision}"` } : { 'if-none-match': '*' };
     status.set('busy', 'Saving…');
-    const r = await call('PUT', 'rules', { body: { text, author: vals.author, message: vals.message }, headers, accept: [409, 412, 422] });
+    const r = await call('PUT', 'rules', { body: { text, author: vals.author || '', message: vals.message }, headers, accept: [409, 412, 422] });
     if (r.status === 409 || r.status === 412) {
       showConflict(r.body?.current_revision, text);
       status.set('error', 'Not saved: the rules changed on the server meanwhile.');
@@ -189,7 +210,7 @@ export function rulesView(app) {
     conflict.hidden = false;
     conflict.replaceChildren(
       h('h2', `The editor now shows revision ${doc.revision}`),
-      h('p', `Saved by ${doc.author || 'unknown'}${doc.message ? ` (“${doc.message}”)` : ''}. Below: what your text changes compared with it.`),
+      h('p', `Saved by ${byLine(doc)}${doc.message ? ` (“${doc.message}”)` : ''}. Below: what your text changes compared with it.`),
       h('div.buttons',
         h('button.secondary#put-mine-back', {
           type: 'button',

@@ -114,3 +114,21 @@ export const author = {
   get: () => sessionStorage.getItem(AUTHOR_KEY) || '',
   set: (a) => sessionStorage.setItem(AUTHOR_KEY, a),
 };
+
+/** A service identity's id reads better without its prefix: `service:ci` -> `ci (service)`. */
+export function identityName(who) {
+  if (!who) return 'unknown';
+  return who.kind === 'person' ? who.id : `${who.id.replace(/^service:/, '')} (service)`;
+}
+
+/**
+ * Who made a revision: the verified identity (`by`, with its role), who drafted it, and the
+ * name typed in beside it as a note; older revisions have only the typed name.
+ */
+export function byLine(v) {
+  if (!v.by) return v.author || 'unknown';
+  let s = `${identityName(v.by)}, ${v.by.role}`;
+  if (v.drafted_by && v.drafted_by.id !== v.by.id) s += ` · drafted by ${identityName(v.drafted_by)}`;
+  if (v.author && v.author !== v.by.id) s += ` · note: ${v.author}`;
+  return s;
+}

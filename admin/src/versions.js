@@ -2,16 +2,19 @@
 // editor's text; roll back to it.
 import { call } from './api.js';
 import { diffLines, renderDiff } from './diff.js';
-import { h, statusLine, askForm, formatTime, relativeTime, author } from './ui.js';
+import { h, statusLine, askForm, formatTime, relativeTime, author, byLine } from './ui.js';
+import { draftsPanel, gate } from './drafts.js';
 
 export function versionsView(app) {
   const list = h('ol.version-list#version-list', { 'aria-label': 'Stored versions, newest first' });
   const detail = h('div.version-detail#version-detail', h('p.hint', 'Select a version to compare it with the editor’s text.'));
   const status = statusLine('versions-status');
+  const drafts = draftsPanel(app, status, () => refresh());
   const el = h('section.view#view-versions', { 'aria-labelledby': 'tab-versions', hidden: true },
     h('div.toolbar', h('div.toolbar-meta', h('strong', 'Versions'), h('span.meta-more', ' · every save and rollback is kept')),
       h('div.actions', h('button.secondary', { type: 'button', onclick: () => app.run(refresh, status) }, 'Refresh'))),
     status.el,
+    drafts.el,
     h('div.versions-layout', list, detail));
 
   let data = null;
@@ -23,6 +26,7 @@ export function versionsView(app) {
     const r = await call('GET', 'rules/versions', { accept: [404] });
     data = r.status === 404 ? { current: null, versions: [] } : r.body;
     stale = false;
+    await drafts.refresh();
     renderList();
     status.set('', '');
     if (selected !== null && data.versions.some((v) => v.revision === selected)) await select(selected);
@@ -47,7 +51,7 @@ export function versionsView(app) {
         isCurrent ? h('span.badge.badge-ok', 'current') : null,
         v.rollback_of != null ? h('span.badge', `rollback of #${v.rollback_of}`) : null),
       h('span.v-msg', v.message || '(no message)'),
-      h('span.v-by', v.author || 'unknown', ' · ', h('time', { datetime: v.saved_at || '', title: formatTime(v.saved_at) }, `${formatTime(v.saved_at)} (${relativeTime(v.saved_at)})`)))));
+      h('span.v-by', byLine(v), ' · ', h('time', { datetime: v.saved_at || '', title: formatTime(v.saved_at) }, `${formatTime(v.saved_at)} (${relativeTime(v.saved_at)})`)))));
     }
   }
 
@@ -63,13 +67,15 @@ export function versionsView(app) {
     const d = diffLines(editorText, v.text ?? '');
     detail.replaceChildren(
       h('h2', `Revision ${revision}`, v.label ? ` · ${v.label}` : ''),
-      h('p.meta', `${v.author || 'unknown'}, ${formatTime(v.saved_at)}`, v.message ? ` · “${v.message}”` : ''),
+      h('p.meta', `${byLine(v)}, ${formatTime(v.saved_at)}`, v.message ? ` · “${v.message}”` : '',
+        v.experiments?.length ? ` · ${v.experiments.map((c) => `${c.change} ${c.experiment}`).join(', ')}` : ''),
       h('div.buttons',
-        h('button.primary#rollback', {
-          type: 'button', disabled: isCurrent,
-          title: isCurrent ? 'This is the version in use' : `Store revision ${revision}'s rules as a new version`,
-          onclick: () => app.run(() => rollback(v), status),
-        }, 'Roll back to this'),
+        isCurrent ? h('button.primary#rollback', { type: 'button', disabled: true, title: 'This is the version in use' }, 'Roll back to this')
+          : gate(app, h('button.primary#rollback', {
+            type: 'button',
+            title: `Store revision ${revision}'s rules as a new version`,
+            onclick: () => app.run(() => rollback(v), status),
+          }, 'Roll back to this'), 'rollback'),
         h('button.secondary#open-in-editor', {
           type: 'button',
           onclick: () => {
@@ -91,14 +97,14 @@ export function versionsView(app) {
       text: 'This stores that version’s rules as a new revision; nothing is deleted.',
       fields: [
         { name: 'message', label: 'Why', required: true, value: `Roll back to revision ${v.revision}` },
-        { name: 'author', label: 'Your name', required: true, value: author.get() },
+        ...(app.me.identity.kind === 'service' ? [{ name: 'author', label: 'Your name (a note)', required: true, value: author.get() }] : []),
       ],
       submit: 'Roll back',
     });
     if (!vals) return;
-    author.set(vals.author);
+    if (vals.author) author.set(vals.author);
     status.set('busy', 'Rolling back…');
-    const r = await call('POST', 'rules/rollback', { body: { revision: v.revision, author: vals.author, message: vals.message } });
+    const r = await call('POST', 'rules/rollback', { body: { revision: v.revision, author: vals.author || '', message: vals.message } });
     await app.rules.load();
     selected = null;
     await refresh();

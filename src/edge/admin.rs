@@ -1,25 +1,27 @@
-//! `/__edgeseg/admin/...`: the marketer's API (behind a bearer token) and the
-//! admin page (static files under `www/__edgeseg/admin/`).
+//! `/__edgeseg/admin/...`: the marketer's API and the admin page (static
+//! files under `www/__edgeseg/admin/`).
 //!
-//! Every API call needs `Authorization: Bearer <EDGESEG_ADMIN_TOKEN>`: none is
-//! 401, a wrong one 403 (logged, without the token). Writes also need a JSON
-//! content type, so no third-party form post can reach them (no CSRF).
+//! Every API call needs a verified caller ([`super::access::identify`]): a
+//! person behind Cloudflare Access, or the bearer token (a named service
+//! identity). None is 401, a refused one 403 (logged, without the token).
+//! Each call is one [`Action`]; a role that may not do it gets a 403 that
+//! says who may. Writes also need a JSON content type, so no third-party
+//! form post can reach them (no CSRF). Every revision, draft and purge
+//! records the verified caller, and so does the audit log (`GET api/audit`).
 
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{console_log, Env, KvStore, Method, Request, Response, Result};
 
-use crate::auth::{check_bearer, Auth};
+use crate::access::{self, Action, Identity};
 use crate::duration::parse_duration;
 use crate::error::RuleErrors;
 use crate::origin_cache::{path_of, settings_change_purges, CachePolicy};
 use crate::preview::{self, PreviewGrant, PreviewKey};
-use crate::rules::history::{self, locate_errors, RevisionMeta, META_KEY, RULES_KEY};
+use crate::rules::history::{self, locate_errors, DraftMeta, RevisionMeta, META_KEY, RULES_KEY};
 use crate::rules::{review, CompiledRules};
 use crate::simulate::{self, PastEvent, SimulatedVisitor};
 
-/// Secret holding the admin token.
-pub const ADMIN_TOKEN: &str = "EDGESEG_ADMIN_TOKEN";
 /// Largest rules document the API accepts.
 const MAX_RULES_BYTES: usize = 512 * 1024;
 /// Largest body read: room for a too-large document, so its error can name
@@ -31,20 +33,22 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         // The page itself: index.html, app.js, app.css from the assets.
         return env.assets("ASSETS")?.fetch_request(req).await;
     };
-    let token = super::secret(env, ADMIN_TOKEN).unwrap_or_default();
-    match check_bearer(req.headers().get("authorization")?.as_deref(), &token) {
-        Auth::Missing => return error(401, "sign in: send Authorization: Bearer <admin token>"),
-        Auth::Wrong => {
-            console_log!(
-                "edgeseg admin: refused a wrong token for {:?} {}",
-                req.method(),
-                req.path()
-            );
-            return error(403, "that admin token is not valid");
-        }
-        Auth::Granted => {}
-    }
+    let who = match super::access::identify(&req, env).await? {
+        Ok(who) => who,
+        Err(refused) => return Ok(refused),
+    };
     let method = req.method();
+    let action = action_of(&method, api);
+    if !access::allows(who.role, action) {
+        console_log!(
+            "edgeseg admin: {} ({}) may not {:?} {}",
+            who.id,
+            who.role.name(),
+            method,
+            req.path()
+        );
+        return error(403, &access::refusal(&who, action));
+    }
     if matches!(method, Method::Post | Method::Put) {
         let json = req
             .headers()
@@ -60,11 +64,26 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
     let kv = env.kv(super::KV_BINDING)?;
     let mut req = req;
     match (method, api) {
+        (Method::Get, "whoami") => whoami(&who),
+        (Method::Get, "audit") => audit_log(&kv).await,
         (Method::Get, "rules") => get_rules(&kv).await,
         (Method::Post, "rules/validate") => validate(&mut req).await,
         (Method::Put, "rules") => {
             let before = live_cache_policy(&kv).await;
-            let saved = save(&mut req, &kv).await?;
+            let saved = save(&mut req, &kv, &who).await?;
+            purge_if_cache_settings_changed(saved, before, &kv, env).await
+        }
+        (Method::Get, "rules/drafts") => drafts(&kv).await,
+        (Method::Get, d) if d.starts_with("rules/drafts/") => {
+            match d["rules/drafts/".len()..].parse::<u64>() {
+                Ok(n) => get_draft(&kv, n).await,
+                Err(_) => error(400, "a draft is a whole number"),
+            }
+        }
+        (Method::Post, "rules/drafts") => save_draft(&mut req, &kv, &who).await,
+        (Method::Post, "rules/publish") => {
+            let before = live_cache_policy(&kv).await;
+            let saved = publish(&mut req, &kv, &who).await?;
             purge_if_cache_settings_changed(saved, before, &kv, env).await
         }
         (Method::Get, "rules/versions") => versions(&kv).await,
@@ -76,10 +95,10 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         }
         (Method::Post, "rules/rollback") => {
             let before = live_cache_policy(&kv).await;
-            let saved = rollback(&mut req, &kv).await?;
+            let saved = rollback(&mut req, &kv, &who).await?;
             purge_if_cache_settings_changed(saved, before, &kv, env).await
         }
-        (Method::Post, "purge") => purge(&mut req, env).await,
+        (Method::Post, "purge") => purge(&mut req, env, &who).await,
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
         (Method::Post, "preview") => preview_link(&mut req, env).await,
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
@@ -95,6 +114,98 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
 }
 
 use super::{error_reply as error, json_reply as json_response};
+
+/// Every key under `prefix`, with its metadata, in key order. One
+/// non-generic loop for every list the API makes: the Worker's bundle has
+/// little room, and each typed copy of this loop costs some.
+async fn list_keys(kv: &KvStore, prefix: &str) -> Result<Vec<(String, Value)>> {
+    let mut keys = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut list = kv.list().prefix(prefix.to_string());
+        if let Some(c) = cursor.take() {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await?;
+        keys.extend(
+            page.keys
+                .into_iter()
+                .map(|k| (k.name, k.metadata.unwrap_or(Value::Null))),
+        );
+        match page.cursor {
+            Some(c) if !page.list_complete => cursor = Some(c),
+            _ => break,
+        }
+    }
+    Ok(keys)
+}
+
+/// Puts `text` under `key` with JSON metadata (one copy of the metadata code
+/// for every kind of record).
+async fn put_with_meta(kv: &KvStore, key: &str, text: String, meta: &Value) -> Result<()> {
+    kv.put(key, text)?.metadata(meta)?.execute().await?;
+    Ok(())
+}
+
+/// The one place a call is mapped to what it does (the core's table says
+/// who may): reads are reads, and anything not listed needs a publisher.
+fn action_of(method: &Method, api: &str) -> Action {
+    match (method, api) {
+        (Method::Get, _) => Action::Read,
+        (Method::Post, "rules/validate" | "simulate" | "rewrite") => Action::Check,
+        (Method::Post, "rules/drafts") => Action::SaveDraft,
+        (Method::Post, "preview") => Action::PreviewLink,
+        (Method::Put, "rules") | (Method::Post, "rules/publish") => Action::Publish,
+        (Method::Post, "rules/rollback") => Action::Rollback,
+        (Method::Post, "purge") => Action::Purge,
+        _ => Action::Operate,
+    }
+}
+
+/// `GET whoami`: who is signed in and what their role allows (the admin
+/// page shows it, and disables what the role may not do, with the reason).
+fn whoami(who: &Identity) -> Result<Response> {
+    let actions: Vec<Value> = Action::ALL
+        .iter()
+        .map(|&a| {
+            let allowed = access::allows(who.role, a);
+            json!({
+                "action": a.name(),
+                "what": a.describe(),
+                "allowed": allowed,
+                "needs": a.needs().name(),
+                "reason": (!allowed).then(|| access::refusal(who, a)),
+            })
+        })
+        .collect();
+    json_response(200, &json!({ "identity": who, "actions": actions }))
+}
+
+/// Appends to the audit log: one KV key per entry, so two at once both stay.
+async fn audit(kv: &KvStore, by: &Identity, action: &str, detail: String) -> Result<()> {
+    console_log!(
+        "edgeseg admin: {action} by {} ({}): {detail}",
+        by.id,
+        by.role.name()
+    );
+    // The shape of [`history::AuditEntry`].
+    let entry = json!({ "at": now_iso(), "by": by, "action": action, "detail": detail });
+    let nonce = u32::from_le_bytes(super::random_bytes::<4>());
+    let key = history::audit_key(super::now_millis() as u64, nonce);
+    put_with_meta(kv, &key, entry.to_string(), &entry).await
+}
+
+/// `GET audit`: the newest 200 entries, newest first.
+async fn audit_log(kv: &KvStore) -> Result<Response> {
+    let entries: Vec<Value> = list_keys(kv, history::AUDIT_PREFIX)
+        .await?
+        .into_iter()
+        .rev()
+        .take(200)
+        .map(|(_, meta)| meta)
+        .collect();
+    json_response(200, &json!({ "entries": entries }))
+}
 
 async fn body_json<T: for<'de> Deserialize<'de>>(
     req: &mut Request,
@@ -137,6 +248,10 @@ fn rules_body(text: &str, meta: Option<&RevisionMeta>) -> Value {
         "message": meta.map(|m| m.message.clone()),
         "saved_at": meta.map(|m| m.saved_at.clone()),
         "rollback_of": meta.and_then(|m| m.rollback_of),
+        "by": meta.and_then(|m| m.by.clone()),
+        "draft": meta.and_then(|m| m.draft),
+        "drafted_by": meta.and_then(|m| m.drafted_by.clone()),
+        "experiments": meta.and_then(|m| m.experiments.clone()).unwrap_or(json!([])),
     })
 }
 
@@ -215,7 +330,7 @@ struct SaveBody {
     message: String,
 }
 
-async fn save(req: &mut Request, kv: &KvStore) -> Result<Response> {
+async fn save(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Response> {
     let if_match = req.headers().get("if-match")?;
     let body: SaveBody = match body_json(req).await {
         Ok(b) => b,
@@ -254,30 +369,48 @@ async fn save(req: &mut Request, kv: &KvStore) -> Result<Response> {
     let revision = write_revision(
         kv,
         current.as_ref(),
-        &body.text,
-        rules.version(),
-        &body.author,
-        &body.message,
-        None,
+        NewRevision {
+            text: &body.text,
+            rules: &rules,
+            by: who,
+            note: &body.author,
+            message: &body.message,
+            rollback_of: None,
+            draft: None,
+        },
     )
     .await?;
-    json_response(200, &json!({ "revision": revision, "warnings": warnings }))
+    json_response(200, &json!({ "revision": revision, "by": who, "warnings": warnings }))
 }
 
-/// Saves `text` as the next revision and makes it current.
+/// What a new live revision is made of.
+struct NewRevision<'a> {
+    text: &'a str,
+    rules: &'a CompiledRules,
+    /// Who makes it live (verified).
+    by: &'a Identity,
+    /// A name the caller typed, kept as a note.
+    note: &'a str,
+    message: &'a str,
+    rollback_of: Option<u64>,
+    draft: Option<&'a Draft>,
+}
+
+/// Saves `new.text` as the next revision and makes it current; records who
+/// did it, and which experiments it started or stopped, in the revision and
+/// the audit log.
 async fn write_revision(
     kv: &KvStore,
     current: Option<&RevisionMeta>,
-    text: &str,
-    label: &str,
-    author: &str,
-    message: &str,
-    rollback_of: Option<u64>,
+    new: NewRevision<'_>,
 ) -> Result<u64> {
+    let text = new.text;
     let mut next = current.map_or(0, |m| m.revision) + 1;
+    let mut before = None;
     // Rules edited outside the admin API (wrangler kv key put) are kept as a
     // revision of their own before they are replaced.
     if let Some(live) = kv.get(RULES_KEY).text().await? {
+        before = crate::rules::validate::parse_document(&live).ok();
         let recorded = match current {
             Some(m) => kv.get(&history::revision_key(m.revision)).text().await?,
             None => None,
@@ -290,30 +423,35 @@ async fn write_revision(
                 message: "rules as found in KV before this save".into(),
                 saved_at: now_iso(),
                 rollback_of: None,
+                by: None,
+                draft: None,
+                drafted_by: None,
+                experiments: None,
             };
-            kv.put(&history::revision_key(next), live)?
-                .metadata(&meta)?
-                .execute()
-                .await?;
+            put_with_meta(kv, &history::revision_key(next), live, &json!(meta)).await?;
             next += 1;
         }
     }
+    let experiments = history::experiment_changes(before.as_ref(), &new.rules.document);
     let meta = RevisionMeta {
         revision: next,
-        label: label.to_string(),
-        author: if author.trim().is_empty() {
-            "(anonymous)".into()
-        } else {
-            author.trim().to_string()
-        },
-        message: message.trim().to_string(),
+        label: new.rules.version().to_string(),
+        author: new.note.trim().to_string(),
+        message: new.message.trim().to_string(),
         saved_at: now_iso(),
-        rollback_of,
+        rollback_of: new.rollback_of,
+        by: Some(json!(new.by)),
+        draft: new.draft.map(|d| d.draft),
+        drafted_by: new.draft.map(|d| d.meta["by"].clone()),
+        experiments: (!experiments.is_empty()).then(|| json!(experiments)),
     };
-    kv.put(&history::revision_key(next), text)?
-        .metadata(&meta)?
-        .execute()
-        .await?;
+    put_with_meta(
+        kv,
+        &history::revision_key(next),
+        text.to_string(),
+        &json!(meta),
+    )
+    .await?;
     // The revision rides along as metadata, so the Worker knows it from the
     // one read it makes anyway (export records' `rules_version`).
     kv.put(RULES_KEY, text)?
@@ -325,34 +463,33 @@ async fn write_revision(
     kv.put(META_KEY, serde_json::to_string(&meta)?)?
         .execute()
         .await?;
-    console_log!(
-        "edgeseg admin: saved rules revision {} ({:?}) by {:?}",
-        meta.revision,
-        meta.label,
-        meta.author
-    );
+    let what = match (new.rollback_of, new.draft) {
+        (Some(r), _) => (
+            "rollback",
+            format!("revision {next} (the rules of revision {r})"),
+        ),
+        (None, Some(d)) => ("publish", format!("revision {next} from draft {}", d.draft)),
+        (None, None) => ("publish", format!("revision {next}")),
+    };
+    audit(kv, new.by, what.0, format!("{} ({:?})", what.1, meta.label)).await?;
+    for change in &experiments {
+        audit(
+            kv,
+            new.by,
+            &format!("experiment_{}", change.change),
+            format!("{} in revision {next}", change.experiment),
+        )
+        .await?;
+    }
     Ok(next)
 }
 
 async fn versions(kv: &KvStore) -> Result<Response> {
-    let mut versions: Vec<RevisionMeta> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut list = kv.list().prefix(history::REVISION_PREFIX.to_string());
-        if let Some(c) = cursor.take() {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await?;
-        versions.extend(
-            page.keys
-                .into_iter()
-                .filter_map(|k| serde_json::from_value(k.metadata?).ok()),
-        );
-        match page.cursor {
-            Some(c) if !page.list_complete => cursor = Some(c),
-            _ => break,
-        }
-    }
+    let mut versions: Vec<RevisionMeta> = list_keys(kv, history::REVISION_PREFIX)
+        .await?
+        .into_iter()
+        .filter_map(|(_, meta)| serde_json::from_value(meta).ok())
+        .collect();
     versions.sort_by_key(|v| std::cmp::Reverse(v.revision));
     let current = read_meta(kv).await?.map_or(0, |m| m.revision);
     json_response(200, &json!({ "current": current, "versions": versions }))
@@ -378,7 +515,7 @@ struct RollbackBody {
     message: String,
 }
 
-async fn rollback(req: &mut Request, kv: &KvStore) -> Result<Response> {
+async fn rollback(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Response> {
     let body: RollbackBody = match body_json(req).await {
         Ok(b) => b,
         Err(e) => return error(400, &e),
@@ -400,14 +537,198 @@ async fn rollback(req: &mut Request, kv: &KvStore) -> Result<Response> {
     let revision = write_revision(
         kv,
         current.as_ref(),
-        &text,
-        rules.version(),
-        &body.author,
-        &message,
-        Some(body.revision),
+        NewRevision {
+            text: &text,
+            rules: &rules,
+            by: who,
+            note: &body.author,
+            message: &message,
+            rollback_of: Some(body.revision),
+            draft: None,
+        },
     )
     .await?;
-    json_response(200, &json!({ "revision": revision }))
+    json_response(200, &json!({ "revision": revision, "by": who }))
+}
+
+#[derive(Deserialize)]
+struct DraftBody {
+    text: String,
+    /// Why: required, as for a save (a retrained model says what it learned).
+    #[serde(default)]
+    message: String,
+    /// The live revision the draft was edited from (default: the current one).
+    #[serde(default)]
+    base_revision: Option<u64>,
+}
+
+/// `POST rules/drafts {text, message}`: saves rules as a draft, not live. A
+/// draft must be valid (a preview compiles it); its author is the caller.
+async fn save_draft(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Response> {
+    let body: DraftBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    if body.message.trim().is_empty() {
+        return error(400, "message: say what the draft changes");
+    }
+    // A draft is reviewed as a save is (rules::review): publishing it makes it live as it is.
+    let (rules, warnings) = match check(&body.text).await? {
+        Ok(checked) => checked,
+        Err(errors) => return json_response(422, &errors),
+    };
+    let base = match body.base_revision {
+        Some(b) => b,
+        None => read_meta(kv).await?.map_or(0, |m| m.revision),
+    };
+    let last = list_keys(kv, history::DRAFT_PREFIX)
+        .await?
+        .iter()
+        .filter_map(|(name, _)| history::draft_of_key(name))
+        .max()
+        .unwrap_or(0);
+    let meta = DraftMeta {
+        draft: last + 1,
+        label: rules.version().to_string(),
+        by: who.clone(),
+        message: body.message.trim().to_string(),
+        saved_at: now_iso(),
+        base_revision: base,
+        published_as: None,
+    };
+    let meta_json = json!(meta);
+    put_with_meta(kv, &history::draft_key(meta.draft), body.text, &meta_json).await?;
+    audit(
+        kv,
+        who,
+        "save_draft",
+        format!(
+            "draft {} ({:?}) from revision {base}",
+            meta.draft, meta.label
+        ),
+    )
+    .await?;
+    let mut answer = meta_json;
+    answer["warnings"] = warnings;
+    json_response(200, &answer)
+}
+
+async fn drafts(kv: &KvStore) -> Result<Response> {
+    // Keys are in draft order: newest first is the list reversed.
+    let drafts: Vec<Value> = list_keys(kv, history::DRAFT_PREFIX)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|(_, meta)| meta)
+        .collect();
+    json_response(200, &json!({ "drafts": drafts }))
+}
+
+/// A stored draft's metadata ([`DraftMeta`]), read by hand from its JSON:
+/// a derived deserializer for it would cost the Worker's bundle more.
+struct Draft {
+    draft: u64,
+    base_revision: u64,
+    message: String,
+    published_as: Option<u64>,
+    meta: Value,
+}
+
+async fn read_draft(kv: &KvStore, draft: u64) -> Result<Option<(String, Draft)>> {
+    let (text, meta) = kv
+        .get(&history::draft_key(draft))
+        .text_with_metadata::<Value>()
+        .await?;
+    let Some(text) = text else { return Ok(None) };
+    let meta = meta.unwrap_or(Value::Null);
+    let draft = Draft {
+        draft,
+        base_revision: meta["base_revision"].as_u64().unwrap_or(0),
+        message: meta["message"].as_str().unwrap_or("").to_string(),
+        published_as: meta["published_as"].as_u64(),
+        meta,
+    };
+    Ok(Some((text, draft)))
+}
+
+async fn get_draft(kv: &KvStore, draft: u64) -> Result<Response> {
+    match read_draft(kv, draft).await? {
+        Some((text, d)) => {
+            let mut body = d.meta;
+            body["text"] = Value::String(text);
+            json_response(200, &body)
+        }
+        None => error(404, &format!("there is no draft {draft}")),
+    }
+}
+
+#[derive(Deserialize)]
+struct PublishBody {
+    draft: u64,
+    #[serde(default)]
+    message: String,
+    /// Publish even though rules were published after the draft was saved
+    /// (the draft then replaces them).
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST rules/publish {draft}`: a publisher makes a draft live. The revision
+/// records the publisher as `by` and the draft's author as `drafted_by`.
+async fn publish(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Response> {
+    let body: PublishBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let Some((text, mut draft)) = read_draft(kv, body.draft).await? else {
+        return error(404, &format!("there is no draft {}", body.draft));
+    };
+    if let Some(r) = draft.published_as {
+        return json_response(
+            409,
+            &json!({"error": format!("draft {} is already live as revision {r}", draft.draft), "revision": r}),
+        );
+    }
+    let current = read_meta(kv).await?;
+    let current_revision = current.as_ref().map_or(0, |m| m.revision);
+    if current_revision != draft.base_revision && !body.force {
+        return json_response(
+            409,
+            &json!({
+                "error": format!("revision {current_revision} went live after draft {} was saved from revision {}; publishing it would undo that change. Open the draft, bring it up to date and save a new draft, or publish with force", draft.draft, draft.base_revision),
+                "current_revision": current_revision,
+            }),
+        );
+    }
+    let (rules, _) = match check(&text).await? {
+        Ok(checked) => checked,
+        Err(errors) => return json_response(422, &errors),
+    };
+    let message = if body.message.trim().is_empty() {
+        draft.message.clone()
+    } else {
+        body.message
+    };
+    let revision = write_revision(
+        kv,
+        current.as_ref(),
+        NewRevision {
+            text: &text,
+            rules: &rules,
+            by: who,
+            note: "",
+            message: &message,
+            rollback_of: None,
+            draft: Some(&draft),
+        },
+    )
+    .await?;
+    draft.meta["published_as"] = json!(revision);
+    put_with_meta(kv, &history::draft_key(draft.draft), text, &draft.meta).await?;
+    json_response(
+        200,
+        &json!({ "revision": revision, "by": who, "draft": draft.draft }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -559,6 +880,9 @@ struct PreviewBody {
     ttl: Option<String>,
     #[serde(default)]
     path: Option<String>,
+    /// A saved draft to preview: the page is served with its rules.
+    #[serde(default)]
+    draft: Option<u64>,
 }
 
 async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
@@ -566,8 +890,21 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
         Ok(b) => b,
         Err(e) => return error(400, &e),
     };
-    let Some(rules) = super::rules_cache::current(env).await else {
-        return error(409, "no rules are loaded yet");
+    let rules = match body.draft {
+        Some(n) => {
+            let kv = env.kv(super::KV_BINDING)?;
+            let Some((text, _)) = read_draft(&kv, n).await? else {
+                return error(404, &format!("there is no draft {n}"));
+            };
+            match compiled(&text) {
+                Ok(r) => std::rc::Rc::new(r),
+                Err(errors) => return json_response(422, &errors),
+            }
+        }
+        None => match super::rules_cache::current(env).await {
+            Some(r) => r,
+            None => return error(409, "no rules are loaded yet"),
+        },
     };
     for s in &body.segments {
         if rules.segment_index(s).is_none() {
@@ -621,6 +958,7 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
         segments: body.segments,
         variants: body.variants.into_iter().collect(),
         expires: now + ttl,
+        draft: body.draft,
     };
     let token = preview::issue(&grant, &PreviewKey::new(secret.as_bytes()));
     let path = body
@@ -634,6 +972,7 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
             "url": format!("{path}{sep}{}={token}", preview::QUERY_PARAM),
             "token": token,
             "expires_at": grant.expires,
+            "draft": grant.draft,
         }),
     )
 }
@@ -718,7 +1057,7 @@ struct PurgeBody {
 
 /// `POST purge` `{"path": "/products/boots"}` (every query variant of that
 /// path) or `{"all": true}`.
-async fn purge(req: &mut Request, env: &Env) -> Result<Response> {
+async fn purge(req: &mut Request, env: &Env, who: &Identity) -> Result<Response> {
     let body: PurgeBody = match body_json(req).await {
         Ok(b) => b,
         Err(e) => return error(400, &e),
@@ -747,11 +1086,21 @@ async fn purge(req: &mut Request, env: &Env) -> Result<Response> {
     let base = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""))
         + &url.port().map(|p| format!(":{p}")).unwrap_or_default();
     let log = super::origin::purge(env, &base, path.as_deref(), &policy).await?;
+    let kv = env.kv(super::KV_BINDING)?;
+    let what = path.as_deref().unwrap_or("everything");
+    audit(
+        &kv,
+        who,
+        "purge",
+        format!("{what} (generation {})", log.generation),
+    )
+    .await?;
     json_response(
         200,
         &json!({
-            "purged": path.as_deref().unwrap_or("everything"),
+            "purged": what,
             "generation": log.generation,
+            "by": who,
         }),
     )
 }

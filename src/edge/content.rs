@@ -60,6 +60,10 @@ async fn respond(
     if !is_personalizable(&origin) {
         return Ok(origin);
     }
+    // A signed preview of a draft is served with the draft's rules.
+    let rules = super::drafts::for_preview(&visit.request, env)
+        .await
+        .unwrap_or(rules);
     let (outcome, visitor_id) = serve(&visit, &rules, env, ctx).await;
     let result = respond_with(&origin, outcome, &rules, visitor_id, timing);
     super::counters::flush_later(env, ctx);

@@ -8,9 +8,11 @@
 //! goes wrong on the content path falls back to the origin's response as it
 //! was: a visitor never sees an error of our making.
 
+mod access;
 mod admin;
 mod content;
 mod counters;
+mod drafts;
 mod endpoints;
 mod events;
 mod experiments;

@@ -8,7 +8,10 @@
 //! orphaned revision that the next save overwrites.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
+use crate::access::Identity;
+use crate::document::{ExperimentStatus, RulesDocument};
 use crate::error::RuleErrors;
 use crate::rules::locate::locate;
 
@@ -18,6 +21,27 @@ pub const RULES_KEY: &str = "rules";
 pub const META_KEY: &str = "rules:meta";
 /// Prefix of saved revisions.
 pub const REVISION_PREFIX: &str = "rules:rev:";
+
+/// Prefix of saved drafts (not live until a publisher publishes one).
+pub const DRAFT_PREFIX: &str = "rules:draft:";
+/// Prefix of the audit log: one key per purge, publish, rollback or draft.
+pub const AUDIT_PREFIX: &str = "audit:";
+
+/// The KV key of a draft.
+pub fn draft_key(draft: u64) -> String {
+    format!("{DRAFT_PREFIX}{draft:06}")
+}
+
+/// The number of a draft key (for the next draft's number).
+pub fn draft_of_key(key: &str) -> Option<u64> {
+    key.strip_prefix(DRAFT_PREFIX)?.parse().ok()
+}
+
+/// An audit key: the time first, so a list is in time order; `nonce` keeps
+/// two entries of the same millisecond apart (no read-modify-write, so none is lost).
+pub fn audit_key(at_ms: u64, nonce: u32) -> String {
+    format!("{AUDIT_PREFIX}{at_ms:013}:{nonce:08x}")
+}
 
 /// The KV key of a revision (zero-padded so a list is in order).
 pub fn revision_key(revision: u64) -> String {
@@ -39,6 +63,8 @@ pub struct RevisionMeta {
     pub revision: u64,
     /// The document's own `version` label.
     pub label: String,
+    /// A name typed in by the caller: a note beside `by`, not verified
+    /// (older revisions have only this).
     pub author: String,
     pub message: String,
     /// RFC 3339 time.
@@ -46,6 +72,91 @@ pub struct RevisionMeta {
     /// The revision this one restored, for rollbacks.
     #[serde(default)]
     pub rollback_of: Option<u64>,
+    /// Who made it live, verified (a person through Access, or the service
+    /// token): an [`Identity`] as JSON. The identity fields are kept as JSON
+    /// values, not typed, because the Worker reads this struct three ways (KV
+    /// text, KV metadata, a list) and each typed copy costs bundle size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<Value>,
+    /// The draft it was published from, and who saved that draft (an [`Identity`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drafted_by: Option<Value>,
+    /// Experiments this revision started or stopped (against the one before):
+    /// [`ExperimentChange`]s as JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiments: Option<Value>,
+}
+
+/// A saved draft: rules an editor proposes, previewable, not live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftMeta {
+    pub draft: u64,
+    pub label: String,
+    pub by: Identity,
+    pub message: String,
+    pub saved_at: String,
+    /// The live revision the draft was edited from.
+    pub base_revision: u64,
+    /// Set once a publisher published it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_as: Option<u64>,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// RFC 3339 time.
+    pub at: String,
+    pub by: Identity,
+    /// `publish`, `rollback`, `save_draft`, `purge`, `experiment_started`, `experiment_stopped`.
+    pub action: String,
+    /// What it was done to: a revision, a draft, a path, an experiment.
+    pub detail: String,
+}
+
+/// An experiment a revision started or stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExperimentChange {
+    pub experiment: String,
+    /// `started` or `stopped`.
+    pub change: String,
+}
+
+/// Which experiments go from not running to running (started) or back
+/// (stopped) when `after` replaces `before`: experiments start and stop by
+/// publishing rules, so the revision that does it records who did.
+pub fn experiment_changes(
+    before: Option<&RulesDocument>,
+    after: &RulesDocument,
+) -> Vec<ExperimentChange> {
+    let running = |d: Option<&RulesDocument>, key: &str| {
+        d.and_then(|d| d.experiments.get(key))
+            .is_some_and(|e| e.status == ExperimentStatus::Running)
+    };
+    let mut keys: Vec<&String> = after.experiments.keys().collect();
+    if let Some(b) = before {
+        keys.extend(
+            b.experiments
+                .keys()
+                .filter(|k| !after.experiments.contains_key(*k)),
+        );
+    }
+    keys.sort();
+    keys.into_iter()
+        .filter_map(|k| {
+            let change = match (running(before, k), running(Some(after), k)) {
+                (false, true) => "started",
+                (true, false) => "stopped",
+                _ => return None,
+            };
+            Some(ExperimentChange {
+                experiment: k.clone(),
+                change: change.into(),
+            })
+        })
+        .collect()
 }
 
 /// A validation error placed in the text, for editors.
@@ -101,6 +212,56 @@ pub fn locate_errors(text: &str, errors: &RuleErrors) -> Vec<LocatedError> {
 mod tests {
     use super::*;
     use crate::rules::CompiledRules;
+
+    #[test]
+    fn experiment_starts_and_stops_are_found() {
+        let doc = |statuses: &[(&str, &str)]| {
+            let experiments: serde_json::Map<String, serde_json::Value> = statuses
+                .iter()
+                .map(|(k, s)| {
+                    (
+                        k.to_string(),
+                        serde_json::json!({"segment": "s", "status": s,
+                        "variants": [{"id": "control"}, {"id": "b"}]}),
+                    )
+                })
+                .collect();
+            let v = serde_json::json!({"format": 1, "version": "x",
+                "segments": [{"id": "s", "priority": 1, "condition": {}}], "experiments": experiments});
+            crate::rules::validate::validate_value(&v).expect("a valid document")
+        };
+        let before = doc(&[("a", "running"), ("b", "draft"), ("gone", "running")]);
+        let after = doc(&[
+            ("a", "stopped"),
+            ("b", "running"),
+            ("new", "running"),
+            ("idle", "draft"),
+        ]);
+        let names: Vec<(String, String)> = experiment_changes(Some(&before), &after)
+            .into_iter()
+            .map(|c| (c.experiment, c.change))
+            .collect();
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(
+            names,
+            vec![
+                pair("a", "stopped"),
+                pair("b", "started"),
+                pair("gone", "stopped"),
+                pair("new", "started")
+            ]
+        );
+        assert_eq!(experiment_changes(None, &doc(&[("x", "running")])).len(), 1);
+        assert!(experiment_changes(Some(&after), &after).is_empty());
+    }
+
+    #[test]
+    fn draft_and_audit_keys() {
+        assert_eq!(draft_key(3), "rules:draft:000003");
+        assert_eq!(draft_of_key("rules:draft:000003"), Some(3));
+        assert_eq!(draft_of_key("rules:rev:000003"), None);
+        assert!(audit_key(999, 5) < audit_key(1_000, 0));
+    }
 
     #[test]
     fn revision_keys_sort_in_order() {

@@ -73,6 +73,14 @@ async function handle(req, res, state, token) {
   }
   const current = state.versions.find((v) => v.revision === state.current);
 
+  if (route === 'GET whoami') {
+    // The admin token's identity, as the Worker answers it (README, "Admin users and roles").
+    const actions = ['read', 'check', 'save_draft', 'preview_link', 'publish', 'rollback', 'purge', 'operate'];
+    return send(res, 200, {
+      identity: { id: 'service:admin-token', kind: 'service', role: 'publisher' },
+      actions: actions.map((action) => ({ action, what: action.replace('_', ' '), allowed: true, needs: 'viewer', reason: null })),
+    });
+  }
   if (route === 'GET rules') {
     if (!current) return send(res, 404, { error: 'no rules stored yet' });
     return send(res, 200, current, { etag: `"${current.revision}"` });

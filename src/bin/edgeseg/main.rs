@@ -250,6 +250,7 @@ mod cli {
             segments: forced.to_vec(),
             variants,
             expires: u64::MAX,
+            draft: None,
         };
         let force =
             (!tracked || !grant.segments.is_empty() || !grant.variants.is_empty()).then_some(grant);

@@ -2,7 +2,10 @@
 //! durations resolved to seconds.
 
 use super::Compiler;
+use crate::access::roles::{Member, RoleTable};
+use crate::access::Role;
 use crate::consent::TcfPolicy;
+use crate::document::DefaultRole;
 use crate::error::{DurationLimit, NameOf, RuleErrorKind};
 use crate::origin_cache::CachePolicy;
 use crate::util::ident::is_cookie_name;
@@ -21,6 +24,8 @@ pub struct CompiledSettings {
     pub tcf: Option<TcfPolicy>,
     pub counter_retention: u64,
     pub origin_cache: CachePolicy,
+    /// Who has which admin role (`settings.admin`).
+    pub admin: RoleTable,
 }
 
 impl Compiler<'_> {
@@ -56,6 +61,7 @@ impl Compiler<'_> {
         }
         let origin_cache = self.origin_cache();
         let tcf = self.tcf();
+        let admin = self.admin_roles();
         CompiledSettings {
             cookie_name: s.cookie_name.clone(),
             cookie_lifetime,
@@ -67,6 +73,7 @@ impl Compiler<'_> {
             tcf,
             counter_retention,
             origin_cache,
+            admin,
         }
     }
 }
@@ -95,5 +102,53 @@ impl Compiler<'_> {
             measure: purposes(&t.measure),
             vendor: t.vendor.map(|v| u16::try_from(v).unwrap_or(0)),
         })
+    }
+}
+
+impl Compiler<'_> {
+    /// `settings.admin`: every entry an email, group or service token, and
+    /// none on two lists (which one was meant is anybody's guess).
+    fn admin_roles(&mut self) -> RoleTable {
+        let a = &self.doc.settings.admin;
+        let mut members: Vec<(Member, Role)> = Vec::new();
+        let lists = [
+            ("publishers", &a.publishers, Role::Publisher),
+            ("editors", &a.editors, Role::Editor),
+            ("viewers", &a.viewers, Role::Viewer),
+        ];
+        for (list, entries, role) in lists {
+            for (i, entry) in entries.iter().enumerate() {
+                let path = format!("settings.admin.{list}[{i}]");
+                let Some(member) = Member::parse(entry) else {
+                    self.err(
+                        &path,
+                        RuleErrorKind::WrongType {
+                            expected: Member::EXPECTED,
+                            found: format!("{entry:?}"),
+                        },
+                    );
+                    continue;
+                };
+                if members.iter().any(|(m, _)| m == &member) {
+                    self.err(
+                        &path,
+                        RuleErrorKind::Duplicate {
+                            what: "admin role entry (each person or group is on one list)",
+                            name: entry.trim().to_string(),
+                        },
+                    );
+                    continue;
+                }
+                members.push((member, role));
+            }
+        }
+        RoleTable {
+            members,
+            default_role: match a.default_role {
+                DefaultRole::None => None,
+                DefaultRole::Viewer => Some(Role::Viewer),
+                DefaultRole::Editor => Some(Role::Editor),
+            },
+        }
     }
 }
