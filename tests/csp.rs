@@ -21,6 +21,7 @@ fn injected() -> String {
         segments: vec!["vip".into()],
         variants: vec![("hero_test".into(), "b".into())],
         expires: 1_780_000_600,
+        draft: None,
     };
     let mut head = edgeseg::classify::segments_script(&["vip".to_string()]);
     head.push_str(&edgeseg::export::visitor_id_script(&state));
