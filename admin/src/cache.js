@@ -44,9 +44,12 @@ export function cacheView(app) {
   async function load() {
     const enabled = await cacheEnabled();
     off.hidden = enabled !== false;
-    for (const b of form.querySelectorAll('button')) {
-      b.disabled = enabled === false;
-      b.title = enabled === false ? 'The origin cache is off: there is nothing to purge' : '';
+    // A role that may not purge keeps its own reason (gate); otherwise the cache being off is the reason.
+    if (app.can('purge')) {
+      for (const b of form.querySelectorAll('button')) {
+        b.disabled = enabled === false;
+        b.title = enabled === false ? 'The origin cache is off: there is nothing to purge' : '';
+      }
     }
     const r = await call('GET', 'stats');
     const c = r.body?.origin_cache;
