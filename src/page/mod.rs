@@ -50,6 +50,10 @@ pub struct PageRequest {
     /// Keep the per-segment report ([`Classification::outcomes`]) even when no
     /// preview asks for it (simulations explain every segment).
     pub explain: bool,
+    /// Events the site's server sent for this visitor since their last page
+    /// (README, "Events from the site's server"): recorded before the page
+    /// view, at the times they happened, through [`record_events`].
+    pub server_events: Vec<crate::server_events::Pending>,
 }
 
 /// What the pipeline reads besides the request: the rules and what the
@@ -98,6 +102,10 @@ pub struct PageOutcome {
     /// What to count when the rewrite reports which blocks it applied.
     pub after_rewrite: AfterRewrite,
     pub now: Timestamp,
+    /// Ids of the [`PageRequest::server_events`] recorded into the state this
+    /// page's cookie carries: the Worker acknowledges them once the page has
+    /// gone out, and the rest keep waiting.
+    pub server_events_applied: Vec<String>,
 }
 
 impl PageOutcome {
@@ -186,6 +194,17 @@ pub fn serve(
         Some(grant) => (&grant.segments, &grant.variants),
         None => (&[], &[]),
     };
+    // Not in a preview: it keeps nothing, so the events wait for a real page.
+    let mut counts = Vec::new();
+    let mut server_events_applied = Vec::new();
+    if !request.server_events.is_empty() && !preview.is_active() && visitor.tracked {
+        for (name, n) in events::record_server_events(rules, visitor, &request.server_events, now) {
+            for _ in 0..n {
+                counts.push(name.clone());
+            }
+        }
+        server_events_applied = request.server_events.iter().map(|e| e.id.clone()).collect();
+    }
     classify::record_page_view(rules, &mut visitor.state, &facts.path, now);
     // The per-segment report is only needed to explain a preview.
     let options = ClassifyOptions {
@@ -242,6 +261,16 @@ pub fn serve(
         // how a webhook receiver or the export's reader links it to a person.
         head.push_str(&crate::export::visitor_id_script(&visitor.state));
     }
+    // The site's backend names the visitor by this id when it sends their
+    // server events (README, "Events from the site's server").
+    let id_exposed = counted && (rules.export.is_some() || !rules.activations.is_empty());
+    if !id_exposed
+        && visitor.tracked
+        && !preview.is_active()
+        && crate::server_events::accepts_server_events(rules)
+    {
+        head.push_str(&crate::export::visitor_id_script(&visitor.state));
+    }
     // The page measures engagement only for a tracked visitor, outside
     // previews, whose rules read it.
     if counted && !rules.tracking.engagement.is_empty() {
@@ -294,7 +323,6 @@ pub fn serve(
         headers.push(HeaderChange::Remove("content-length"));
     }
 
-    let mut counts = Vec::new();
     if counted {
         counts.push(counter_names::PAGE_VIEWS.to_string());
         for segment in &classification.entered {
@@ -323,5 +351,6 @@ pub fn serve(
         webhooks,
         after_rewrite,
         now,
+        server_events_applied,
     }
 }
