@@ -16,8 +16,10 @@ mod events;
 mod experiments;
 mod export;
 mod html_rewriter;
+mod inbox;
 mod origin;
 mod rules_cache;
+mod server_events;
 mod shard;
 
 use worker::{event, Context, Env, Request, Response, Result};
