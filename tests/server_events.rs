@@ -7,7 +7,9 @@
 //! natively and in wasm32 (`make wasm-test`): the Worker verifies these signatures.
 
 use edgeseg::events::parse_events;
-use edgeseg::page::{self, ConsentSignals, HeaderChange, Keys, PageContext, PageOutcome, PageRequest, Visitor};
+use edgeseg::page::{
+    self, ConsentSignals, HeaderChange, Keys, PageContext, PageOutcome, PageRequest, Visitor,
+};
 use edgeseg::preview::PreviewGrant;
 use edgeseg::request::RequestFacts;
 use edgeseg::rules::CompiledRules;
@@ -53,7 +55,12 @@ fn context<'a>(rules: &'a CompiledRules, keys: &'a Keys) -> PageContext<'a> {
 }
 
 /// One page for the visitor in `cookie`, with what waits for them.
-fn page_view(rules: &CompiledRules, cookie: &str, waiting: Vec<Pending>, at: u64) -> (PageOutcome, Visitor) {
+fn page_view(
+    rules: &CompiledRules,
+    cookie: &str,
+    waiting: Vec<Pending>,
+    at: u64,
+) -> (PageOutcome, Visitor) {
     page_view_with(rules, cookie, waiting, at, None, ConsentSignals::default())
 }
 
@@ -99,7 +106,13 @@ fn visitor_hex() -> String {
 }
 
 /// What the Worker's endpoint does with a delivery: verify, parse, check, store.
-fn deliver(mailbox: &mut Mailbox, rules: &CompiledRules, body: &str, header: &str, now: u64) -> Result<usize, String> {
+fn deliver(
+    mailbox: &mut Mailbox,
+    rules: &CompiledRules,
+    body: &str,
+    header: &str,
+    now: u64,
+) -> Result<usize, String> {
     let at = delivery::verify(SECRET, Some(header), body, now).map_err(|e| format!("401 {e}"))?;
     let parsed = delivery::parse(body, rules).map_err(|e| format!("400 {e}"))?;
     let events: Vec<_> = parsed.events.iter().map(|e| e.event.clone()).collect();
@@ -107,9 +120,18 @@ fn deliver(mailbox: &mut Mailbox, rules: &CompiledRules, body: &str, header: &st
     let pending = parsed
         .events
         .into_iter()
-        .map(|e| Pending { id: e.id, name: e.event.name, props: e.event.props, path: e.event.path, at })
+        .map(|e| Pending {
+            id: e.id,
+            name: e.event.name,
+            props: e.event.props,
+            path: e.event.path,
+            at,
+        })
         .collect();
-    mailbox.put(pending, now).map(|s| s.stored).map_err(|e| format!("429 {e}"))
+    mailbox
+        .put(pending, now)
+        .map(|s| s.stored)
+        .map_err(|e| format!("429 {e}"))
 }
 
 fn purchase_body(order: &str, value: &str) -> String {
@@ -131,7 +153,12 @@ fn a_forged_browser_purchase_is_refused_and_changes_nothing() {
     assert!(matches!(refused, PolicyError::ServerOnly { .. }));
     // Even if a page sent it with a plausible total.
     let events = parse_events(br#"{"name":"purchase","props":{"value":250}}"#, &rules).unwrap();
-    assert_eq!(policy::check(&rules, &events, Sender::Browser).unwrap_err().status(), 403);
+    assert_eq!(
+        policy::check(&rules, &events, Sender::Browser)
+            .unwrap_err()
+            .status(),
+        403
+    );
     let (first, _) = page_view(&rules, "", Vec::new(), NOW);
     let (next, _) = page_view(&rules, &state_cookie(&first, ""), Vec::new(), NOW + 5);
     assert!(!segments(&next).contains(&"big_spender".to_string()));
@@ -149,10 +176,16 @@ fn a_signed_server_purchase_makes_a_big_spender_on_the_next_page_once() {
     let mut mailbox = Mailbox::default();
     let body = purchase_body("NW-1", "250");
     let header = delivery::sign(SECRET, NOW + 10, &body);
-    assert_eq!(deliver(&mut mailbox, &rules, &body, &header, NOW + 11), Ok(1));
+    assert_eq!(
+        deliver(&mut mailbox, &rules, &body, &header, NOW + 11),
+        Ok(1)
+    );
     // The backend's retry (a new signing time, the same order id) counts once.
     let retry = delivery::sign(SECRET, NOW + 20, &body);
-    assert_eq!(deliver(&mut mailbox, &rules, &body, &retry, NOW + 20), Ok(0));
+    assert_eq!(
+        deliver(&mut mailbox, &rules, &body, &retry, NOW + 20),
+        Ok(0)
+    );
 
     // Next page, a minute later.
     let waiting = mailbox.waiting(NOW + 70);
@@ -160,8 +193,16 @@ fn a_signed_server_purchase_makes_a_big_spender_on_the_next_page_once() {
     let (next, visitor) = page_view(&rules, &cookie, waiting, NOW + 70);
     assert_eq!(segments(&next), ["big_spender"]);
     assert_eq!(next.server_events_applied, ["NW-1"]);
-    assert!(next.counts.contains(&"events:purchase".to_string()), "{:?}", next.counts);
-    assert!(next.counts.contains(&"entries:big_spender".to_string()), "{:?}", next.counts);
+    assert!(
+        next.counts.contains(&"events:purchase".to_string()),
+        "{:?}",
+        next.counts
+    );
+    assert!(
+        next.counts.contains(&"entries:big_spender".to_string()),
+        "{:?}",
+        next.counts
+    );
     assert!(!next.classification.plan.is_empty());
     // The id the backend used is the visitor's.
     assert_eq!(visitor.state.visitor_id_hex(), visitor_hex());
@@ -247,9 +288,23 @@ fn previews_and_untracked_visitors_leave_the_events_waiting() {
         variants: vec![],
         expires: NOW + 3_600,
     };
-    let (preview, _) = page_view_with(&rules, &cookie, waiting.clone(), NOW + 5, Some(grant), ConsentSignals::default());
+    let (preview, _) = page_view_with(
+        &rules,
+        &cookie,
+        waiting.clone(),
+        NOW + 5,
+        Some(grant),
+        ConsentSignals::default(),
+    );
     assert!(preview.server_events_applied.is_empty());
-    let (gpc, _) = page_view_with(&rules, &cookie, waiting, NOW + 5, None, ConsentSignals { gpc: true });
+    let (gpc, _) = page_view_with(
+        &rules,
+        &cookie,
+        waiting,
+        NOW + 5,
+        None,
+        ConsentSignals { gpc: true },
+    );
     assert!(gpc.server_events_applied.is_empty());
     assert!(!segments(&gpc).contains(&"big_spender".to_string()));
 }
@@ -262,15 +317,28 @@ fn previews_and_untracked_visitors_leave_the_events_waiting() {
 fn the_visitor_id_is_on_the_page_when_the_rules_take_server_events() {
     let rules = rules();
     let (o, _) = page_view(&rules, "", Vec::new(), NOW);
-    let head = o.classification.plan.head_append.clone().unwrap_or_default();
-    assert!(head.contains(&format!("visitorId:\"{}\"", visitor_hex())), "{head}");
+    let head = o
+        .classification
+        .plan
+        .head_append
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        head.contains(&format!("visitorId:\"{}\"", visitor_hex())),
+        "{head}"
+    );
     let plain = CompiledRules::from_json(
         r#"{"format": 1, "version": "plain", "events": {"purchase": {}}}"#,
     )
     .unwrap();
     assert!(!policy::accepts_server_events(&plain));
     let (o, _) = page_view(&plain, "", Vec::new(), NOW);
-    let head = o.classification.plan.head_append.clone().unwrap_or_default();
+    let head = o
+        .classification
+        .plan
+        .head_append
+        .clone()
+        .unwrap_or_default();
     assert!(!head.contains("visitorId"), "{head}");
 }
 
@@ -282,17 +350,29 @@ fn out_of_bounds_and_tampered_deliveries_record_nothing() {
     let body = purchase_body("NW-5", "1e300");
     let header = delivery::sign(SECRET, NOW, &body);
     let e = deliver(&mut mailbox, &rules, &body, &header, NOW).unwrap_err();
-    assert!(e.starts_with("400 events[0].props.value: 1e+300 is above 10000"), "{e}");
+    assert!(
+        e.starts_with("400 events[0].props.value: 1e+300 is above 10000"),
+        "{e}"
+    );
     let body = purchase_body("NW-6", "25");
     let header = delivery::sign(SECRET, NOW, &body);
     let tampered = body.replace("25", "2500");
-    assert!(deliver(&mut mailbox, &rules, &tampered, &header, NOW).unwrap_err().starts_with("401 the signature does not match"));
+    assert!(deliver(&mut mailbox, &rules, &tampered, &header, NOW)
+        .unwrap_err()
+        .starts_with("401 the signature does not match"));
     // Replayed seven minutes later.
-    assert!(deliver(&mut mailbox, &rules, &body, &header, NOW + 420).unwrap_err().starts_with("401 the delivery was signed 420 s"));
+    assert!(deliver(&mut mailbox, &rules, &body, &header, NOW + 420)
+        .unwrap_err()
+        .starts_with("401 the delivery was signed 420 s"));
     // A browser-only event from the server.
-    let cart = format!(r#"{{"visitor":"{}","events":[{{"id":"c1","name":"add_to_cart"}}]}}"#, visitor_hex());
+    let cart = format!(
+        r#"{{"visitor":"{}","events":[{{"id":"c1","name":"add_to_cart"}}]}}"#,
+        visitor_hex()
+    );
     let header = delivery::sign(SECRET, NOW, &cart);
-    assert!(deliver(&mut mailbox, &rules, &cart, &header, NOW).unwrap_err().starts_with("403 "));
+    assert!(deliver(&mut mailbox, &rules, &cart, &header, NOW)
+        .unwrap_err()
+        .starts_with("403 "));
     assert!(mailbox.waiting(NOW).is_empty());
 }
 
@@ -318,6 +398,12 @@ fn wrong_sources_and_bounds_in_the_rules_are_errors_with_paths() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains("events.purchase.props.value: min (10) is above max (1)"), "{e}");
-    assert!(e.contains("events.refund.props.value: give \"min\", \"max\" or both"), "{e}");
+    assert!(
+        e.contains("events.purchase.props.value: min (10) is above max (1)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("events.refund.props.value: give \"min\", \"max\" or both"),
+        "{e}"
+    );
 }

@@ -77,7 +77,10 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     };
     let Some(body) = super::events::read_bounded(&mut req, MAX_BODY_BYTES).await? else {
         refuse(names::SERVER_EVENTS_REFUSED_BODY, |t| t.refused_body += 1);
-        return error(400, &format!("the body is larger than {MAX_BODY_BYTES} bytes; nothing was recorded"));
+        return error(
+            400,
+            &format!("the body is larger than {MAX_BODY_BYTES} bytes; nothing was recorded"),
+        );
     };
     let Ok(body) = String::from_utf8(body) else {
         refuse(names::SERVER_EVENTS_REFUSED_BODY, |t| t.refused_body += 1);
@@ -88,12 +91,17 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     let at = match delivery::verify(secret.as_bytes(), header.as_deref(), &body, now) {
         Ok(at) => at,
         Err(e) => {
-            refuse(names::SERVER_EVENTS_REFUSED_SIGNATURE, |t| t.refused_signature += 1);
+            refuse(names::SERVER_EVENTS_REFUSED_SIGNATURE, |t| {
+                t.refused_signature += 1
+            });
             return error(401, &e.to_string());
         }
     };
     let Some(rules) = super::rules_cache::current(env).await else {
-        return error(503, "no rules are loaded, so no events are declared yet; nothing was recorded");
+        return error(
+            503,
+            "no rules are loaded, so no events are declared yet; nothing was recorded",
+        );
     };
     let parsed = match delivery::parse(&body, &rules) {
         Ok(d) => d,
@@ -105,9 +113,13 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     let events: Vec<_> = parsed.events.iter().map(|e| e.event.clone()).collect();
     if let Err(e) = policy::check(&rules, &events, Sender::Server) {
         if e.is_source() {
-            refuse(names::SERVER_EVENTS_REFUSED_SOURCE, |t| t.refused_source += 1);
+            refuse(names::SERVER_EVENTS_REFUSED_SOURCE, |t| {
+                t.refused_source += 1
+            });
         } else {
-            refuse(names::SERVER_EVENTS_REFUSED_BOUNDS, |t| t.refused_bounds += 1);
+            refuse(names::SERVER_EVENTS_REFUSED_BOUNDS, |t| {
+                t.refused_bounds += 1
+            });
         }
         return policy_error(&e);
     }
@@ -155,7 +167,9 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
 /// bounds: `{"error": ..., "event": ..., "property": ...}`.
 pub fn policy_error(e: &PolicyError) -> Result<Response> {
     let (event, property) = match e {
-        PolicyError::ServerOnly { name, .. } | PolicyError::BrowserOnly { name, .. } => (name, None),
+        PolicyError::ServerOnly { name, .. } | PolicyError::BrowserOnly { name, .. } => {
+            (name, None)
+        }
         PolicyError::BelowMin { name, prop, .. }
         | PolicyError::AboveMax { name, prop, .. }
         | PolicyError::NotANumber { name, prop, .. } => (name, Some(prop)),

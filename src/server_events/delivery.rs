@@ -63,7 +63,9 @@ pub enum SignatureError {
 #[derive(Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeliveryError {
-    #[error("the body is {size} bytes, over the {limit}-byte limit; send fewer events per request")]
+    #[error(
+        "the body is {size} bytes, over the {limit}-byte limit; send fewer events per request"
+    )]
     TooLarge { size: usize, limit: usize },
     #[error("the body is not JSON: {0}")]
     NotJson(String),
@@ -71,7 +73,9 @@ pub enum DeliveryError {
     NotAnObject,
     #[error("unknown top-level field \"{0}\"; a delivery has only \"visitor\" and \"events\"")]
     UnknownField(String),
-    #[error("visitor: missing; give the id the Worker gave the visitor (edgeseg.visitorId on the page)")]
+    #[error(
+        "visitor: missing; give the id the Worker gave the visitor (edgeseg.visitorId on the page)"
+    )]
     MissingVisitor,
     #[error("visitor: expected the 32 hex digits of edgeseg.visitorId, got {0}")]
     BadVisitor(String),
@@ -192,7 +196,8 @@ mod tests {
 
     #[test]
     fn a_signed_delivery_verifies_and_gives_its_time() {
-        let body = format!(r#"{{"visitor":"{VISITOR}","events":[{{"id":"o-1","name":"purchase"}}]}}"#);
+        let body =
+            format!(r#"{{"visitor":"{VISITOR}","events":[{{"id":"o-1","name":"purchase"}}]}}"#);
         let header = sign(b"srv", 1_000, &body);
         assert_eq!(verify(b"srv", Some(&header), &body, 1_100), Ok(1_000));
         // Both sides of the window, to the second.
@@ -202,7 +207,9 @@ mod tests {
 
     #[test]
     fn tampered_replayed_and_unsigned_deliveries_are_refused() {
-        let body = format!(r#"{{"visitor":"{VISITOR}","events":[{{"id":"o-1","name":"purchase","props":{{"value":10}}}}]}}"#);
+        let body = format!(
+            r#"{{"visitor":"{VISITOR}","events":[{{"id":"o-1","name":"purchase","props":{{"value":10}}}}]}}"#
+        );
         let header = sign(b"srv", 1_000, &body);
         let tampered = body.replace("10", "10000");
         assert_eq!(
@@ -225,7 +232,10 @@ mod tests {
             verify(b"srv", Some(&moved), &body, 1_360),
             Err(SignatureError::Refused(VerifyError::Mismatch))
         );
-        assert_eq!(verify(b"srv", None, &body, 1_000), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(b"srv", None, &body, 1_000),
+            Err(SignatureError::Missing)
+        );
         assert_eq!(
             verify(b"srv", Some("sha256=abc"), &body, 1_000),
             Err(SignatureError::Refused(VerifyError::Malformed))
@@ -256,25 +266,41 @@ mod tests {
         assert_eq!(ok.events[0].event.props["value"], 129);
 
         let err = |body: String| parse(&body, &rules()).unwrap_err().to_string();
-        assert_eq!(err("[]".into()), "the body must be a JSON object {\"visitor\": \"...\", \"events\": [...]}");
+        assert_eq!(
+            err("[]".into()),
+            "the body must be a JSON object {\"visitor\": \"...\", \"events\": [...]}"
+        );
         assert!(err(r#"{"events":[]}"#.into()).starts_with("visitor: missing"));
         assert_eq!(
             err(r#"{"visitor":"abc","events":[]}"#.into()),
             "visitor: expected the 32 hex digits of edgeseg.visitorId, got \"abc\""
         );
-        assert!(err(format!(r#"{{"visitor":"{VISITOR}","events":[]}}"#)).starts_with("events: expected a non-empty array"));
-        assert!(err(format!(r#"{{"visitor":"{VISITOR}","events":[{{"name":"purchase"}}]}}"#)).starts_with("events[0].id: missing"));
-        assert!(err(format!(r#"{{"visitor":"{VISITOR}","events":[{{"id":"","name":"purchase"}}]}}"#)).starts_with("events[0].id: expected a string"));
+        assert!(err(format!(r#"{{"visitor":"{VISITOR}","events":[]}}"#))
+            .starts_with("events: expected a non-empty array"));
+        assert!(err(format!(
+            r#"{{"visitor":"{VISITOR}","events":[{{"name":"purchase"}}]}}"#
+        ))
+        .starts_with("events[0].id: missing"));
+        assert!(err(format!(
+            r#"{{"visitor":"{VISITOR}","events":[{{"id":"","name":"purchase"}}]}}"#
+        ))
+        .starts_with("events[0].id: expected a string"));
         assert_eq!(
-            err(format!(r#"{{"visitor":"{VISITOR}","events":[{{"id":"a","name":"purchase"}},{{"id":"a","name":"purchase"}}]}}"#)),
+            err(format!(
+                r#"{{"visitor":"{VISITOR}","events":[{{"id":"a","name":"purchase"}},{{"id":"a","name":"purchase"}}]}}"#
+            )),
             "events[1].id: \"a\" appears twice in this delivery"
         );
         assert_eq!(
             err(format!(r#"{{"visitor":"{VISITOR}","events":[{{"id":"a","name":"purchse"}}]}}"#)),
             "events[0]: unknown event \"purchse\" (did you mean \"purchase\"?); declare it in the rules' \"events\""
         );
-        assert!(err(format!(r#"{{"visitor":"{VISITOR}","events":[3]}}"#)).starts_with("events[0]: expected an event object"));
-        assert!(err(format!(r#"{{"visitor":"{VISITOR}","events":[{{"id":"a","name":"purchase"}}],"t":1}}"#)).starts_with("unknown top-level field \"t\""));
+        assert!(err(format!(r#"{{"visitor":"{VISITOR}","events":[3]}}"#))
+            .starts_with("events[0]: expected an event object"));
+        assert!(err(format!(
+            r#"{{"visitor":"{VISITOR}","events":[{{"id":"a","name":"purchase"}}],"t":1}}"#
+        ))
+        .starts_with("unknown top-level field \"t\""));
         assert!(err("{".into()).starts_with("the body is not JSON"));
     }
 }

@@ -198,11 +198,28 @@ mod tests {
     fn a_retried_delivery_counts_once_even_after_it_was_taken() {
         let mut m = Mailbox::default();
         let put = m.put(vec![ev("o-1", 100)], 100).unwrap();
-        assert_eq!(put, Stored { stored: 1, duplicates: 0, waiting: 1 });
+        assert_eq!(
+            put,
+            Stored {
+                stored: 1,
+                duplicates: 0,
+                waiting: 1
+            }
+        );
         let again = m.put(vec![ev("o-1", 150), ev("o-2", 150)], 150).unwrap();
-        assert_eq!(again, Stored { stored: 1, duplicates: 1, waiting: 2 });
+        assert_eq!(
+            again,
+            Stored {
+                stored: 1,
+                duplicates: 1,
+                waiting: 2
+            }
+        );
         let waiting = m.waiting(200);
-        assert_eq!(waiting.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["o-1", "o-2"]);
+        assert_eq!(
+            waiting.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(),
+            ["o-1", "o-2"]
+        );
         assert_eq!(m.ack(&["o-1".into(), "o-2".into()], 200), 2);
         assert!(m.waiting(200).is_empty());
         // Delivered and acknowledged, then retried: still a duplicate.
@@ -216,7 +233,14 @@ mod tests {
         let many: Vec<Pending> = (0..MAX_PENDING).map(|i| ev(&format!("e{i}"), 10)).collect();
         assert_eq!(m.put(many, 10).unwrap().waiting, MAX_PENDING);
         let full = m.put(vec![ev("x", 11)], 11).unwrap_err();
-        assert_eq!(full, Full { waiting: MAX_PENDING, adding: 1, limit: MAX_PENDING });
+        assert_eq!(
+            full,
+            Full {
+                waiting: MAX_PENDING,
+                adding: 1,
+                limit: MAX_PENDING
+            }
+        );
         assert_eq!(m.waiting(11).len(), MAX_PENDING);
         // A pure retry of what is waiting is fine even when full.
         assert_eq!(m.put(vec![ev("e0", 12)], 12).unwrap().duplicates, 1);
@@ -231,7 +255,12 @@ mod tests {
         assert!(m.waiting(1_000 + KEEP_SECS).is_empty());
         assert!(m.is_empty());
         // Forgotten: a delivery a week later is new.
-        assert_eq!(m.put(vec![ev("o-1", 1_000 + KEEP_SECS)], 1_000 + KEEP_SECS).unwrap().stored, 1);
+        assert_eq!(
+            m.put(vec![ev("o-1", 1_000 + KEEP_SECS)], 1_000 + KEEP_SECS)
+                .unwrap()
+                .stored,
+            1
+        );
     }
 
     #[test]

@@ -103,7 +103,11 @@ pub fn accepts_server_events(rules: &CompiledRules) -> bool {
 }
 
 /// Checks every event of a body against its source and bounds (see the module doc).
-pub fn check(rules: &CompiledRules, events: &[PageEvent], sender: Sender) -> Result<(), PolicyError> {
+pub fn check(
+    rules: &CompiledRules,
+    events: &[PageEvent],
+    sender: Sender,
+) -> Result<(), PolicyError> {
     for (index, event) in events.iter().enumerate() {
         let allowed = matches!(
             (source_of(rules, &event.name), sender),
@@ -202,8 +206,11 @@ mod tests {
     /// Issue 20: `{"name":"purchase","props":{"value":1e300}}` from a browser made it a big spender.
     #[test]
     fn a_browser_purchase_is_refused_with_403() {
-        let e = check_body(r#"{"name": "purchase", "props": {"value": 1e300}}"#, Sender::Browser)
-            .unwrap_err();
+        let e = check_body(
+            r#"{"name": "purchase", "props": {"value": 1e300}}"#,
+            Sender::Browser,
+        )
+        .unwrap_err();
         assert_eq!(e.status(), 403);
         assert!(e.is_source());
         assert_eq!(
@@ -216,15 +223,33 @@ mod tests {
             Sender::Browser,
         )
         .unwrap_err();
-        assert_eq!(e, PolicyError::ServerOnly { index: 1, name: "purchase".into() });
+        assert_eq!(
+            e,
+            PolicyError::ServerOnly {
+                index: 1,
+                name: "purchase".into()
+            }
+        );
     }
 
     #[test]
     fn sources_per_sender() {
-        assert_eq!(check_body(r#"{"name": "add_to_cart"}"#, Sender::Browser), Ok(()));
-        assert_eq!(check_body(r#"{"name": "purchase"}"#, Sender::Server), Ok(()));
-        assert_eq!(check_body(r#"{"name": "newsletter"}"#, Sender::Browser), Ok(()));
-        assert_eq!(check_body(r#"{"name": "newsletter"}"#, Sender::Server), Ok(()));
+        assert_eq!(
+            check_body(r#"{"name": "add_to_cart"}"#, Sender::Browser),
+            Ok(())
+        );
+        assert_eq!(
+            check_body(r#"{"name": "purchase"}"#, Sender::Server),
+            Ok(())
+        );
+        assert_eq!(
+            check_body(r#"{"name": "newsletter"}"#, Sender::Browser),
+            Ok(())
+        );
+        assert_eq!(
+            check_body(r#"{"name": "newsletter"}"#, Sender::Server),
+            Ok(())
+        );
         let e = check_body(r#"{"name": "add_to_cart"}"#, Sender::Server).unwrap_err();
         assert_eq!(e.status(), 403);
         assert!(e.to_string().contains("\"source\": \"any\""), "{e}");
@@ -237,34 +262,62 @@ mod tests {
 
     #[test]
     fn bounds_name_the_property() {
-        let e = check_body(r#"{"name": "purchase", "props": {"value": 1e300}}"#, Sender::Server)
-            .unwrap_err();
+        let e = check_body(
+            r#"{"name": "purchase", "props": {"value": 1e300}}"#,
+            Sender::Server,
+        )
+        .unwrap_err();
         assert_eq!(e.status(), 400);
         assert_eq!(e.property(), Some("value"));
         assert_eq!(
             e.to_string(),
             "events[0].props.value: 1e+300 is above 5000, the most the rules allow for \"purchase\"; nothing was recorded"
         );
-        let e = check_body(r#"{"name": "purchase", "props": {"value": -5000.5}}"#, Sender::Server)
-            .unwrap_err();
+        let e = check_body(
+            r#"{"name": "purchase", "props": {"value": -5000.5}}"#,
+            Sender::Server,
+        )
+        .unwrap_err();
         assert!(matches!(e, PolicyError::BelowMin { .. }), "{e:?}");
-        let e = check_body(r#"{"name": "purchase", "props": {"value": "lots"}}"#, Sender::Server)
-            .unwrap_err();
+        let e = check_body(
+            r#"{"name": "purchase", "props": {"value": "lots"}}"#,
+            Sender::Server,
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "events[0].props.value: expected a number (the rules bound it for \"purchase\"), got \"lots\"; nothing was recorded"
         );
-        let e = check_body(r#"{"name": "purchase", "props": {"value": true}}"#, Sender::Server)
-            .unwrap_err();
+        let e = check_body(
+            r#"{"name": "purchase", "props": {"value": true}}"#,
+            Sender::Server,
+        )
+        .unwrap_err();
         assert!(matches!(e, PolicyError::NotANumber { .. }));
         // Inside the bounds, at them, as a numeric string, or left out: accepted.
-        for props in [r#"{"value": 129}"#, r#"{"value": 5000}"#, r#"{"value": "-12.50"}"#, "{}", r#"{"value": null}"#] {
+        for props in [
+            r#"{"value": 129}"#,
+            r#"{"value": 5000}"#,
+            r#"{"value": "-12.50"}"#,
+            "{}",
+            r#"{"value": null}"#,
+        ] {
             let body = format!(r#"{{"name": "purchase", "props": {props}}}"#);
             assert_eq!(check_body(&body, Sender::Server), Ok(()), "{props}");
         }
         // Only a minimum: no maximum.
-        assert_eq!(check_body(r#"{"name": "newsletter", "props": {"rating": 1e9}}"#, Sender::Browser), Ok(()));
-        assert!(check_body(r#"{"name": "newsletter", "props": {"rating": 0}}"#, Sender::Browser).is_err());
+        assert_eq!(
+            check_body(
+                r#"{"name": "newsletter", "props": {"rating": 1e9}}"#,
+                Sender::Browser
+            ),
+            Ok(())
+        );
+        assert!(check_body(
+            r#"{"name": "newsletter", "props": {"rating": 0}}"#,
+            Sender::Browser
+        )
+        .is_err());
     }
 
     #[test]

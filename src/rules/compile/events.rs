@@ -40,10 +40,15 @@ impl Compiler<'_> {
             for (prop, bounds) in &spec.props {
                 let at = path_key(&path_key(&path, "props"), prop);
                 if prop.is_empty() || prop.chars().count() > crate::util::ident::MAX_STRING_CHARS {
-                    self.err(at.clone(), RuleErrorKind::OutOfBounds(Bound::PropertyNameLength));
+                    self.err(
+                        at.clone(),
+                        RuleErrorKind::OutOfBounds(Bound::PropertyNameLength),
+                    );
                 }
                 match (bounds.min, bounds.max) {
-                    (None, None) => self.err(at, RuleErrorKind::OutOfBounds(Bound::PropBoundsEmpty)),
+                    (None, None) => {
+                        self.err(at, RuleErrorKind::OutOfBounds(Bound::PropBoundsEmpty))
+                    }
                     (Some(min), Some(max)) if min > max => self.err(
                         at,
                         RuleErrorKind::OutOfBounds(Bound::PropBoundsOrder {
