@@ -44,22 +44,13 @@ async fn respond(
     let visit = Visit::from_request(&req, rules.as_ref().is_some_and(|r| r.reads_country));
     // Server events waiting for this visitor are looked up while the origin
     // answers, so the lookup adds no wait of its own unless it is the slower.
-    let inbox = match (&visit, &rules) {
-        (Some(visit), Some(rules)) if visit.wants_html => inbox_visitor(visit, rules, env),
+    let waiting = match (&visit, &rules) {
+        (Some(visit), Some(rules)) if visit.wants_html => {
+            inbox_visitor(visit, rules, env).map(|visitor| super::inbox::waiting_soon(env, visitor))
+        }
         _ => None,
     };
-    let waiting = async {
-        match &inbox {
-            Some(visitor) => super::inbox::waiting(env, visitor).await,
-            None => Vec::new(),
-        }
-    };
-    let (origin, waiting) = futures_util::future::join(
-        super::origin::fetch(&req, env, ctx, rules.as_deref()),
-        waiting,
-    )
-    .await;
-    let origin = match origin {
+    let origin = match super::origin::fetch(&req, env, ctx, rules.as_deref()).await {
         Ok(origin) => origin,
         Err(e) => {
             // Not ours to hide: the origin could not be reached at all.
@@ -77,6 +68,10 @@ async fn respond(
     if !is_personalizable(&origin) {
         return Ok(origin);
     }
+    let waiting = match waiting {
+        Some(promise) => super::inbox::waited(promise).await,
+        None => Vec::new(),
+    };
     let (outcome, visitor_id) = serve(&visit, &rules, env, ctx, waiting).await;
     let result = respond_with(&origin, outcome, &rules, visitor_id, timing);
     super::counters::flush_later(env, ctx);
@@ -192,7 +187,7 @@ pub async fn decide(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<w
     };
     let visit = Visit::for_url(&req, &page_url, rules.reads_country);
     let waiting = match inbox_visitor(&visit, &rules, env) {
-        Some(visitor) => super::inbox::waiting(env, &visitor).await,
+        Some(visitor) => super::inbox::waited(super::inbox::waiting_soon(env, visitor)).await,
         None => Vec::new(),
     };
     let (outcome, _) = serve(&visit, &rules, env, ctx, waiting).await;

@@ -5,14 +5,14 @@
 //!
 //! * `POST /put` with `[Pending, ...]`: stores them (200 with [`Stored`], or
 //!   429 when the mailbox is full). One SQLite row written.
-//! * `POST /waiting`: what waits now (200 `{"events": [...]}`). Read from
-//!   memory while the object lives, else one row read.
+//! * `POST /waiting`: what waits now (200 `[...]`). Read from memory while
+//!   the object lives, else from storage (nothing is created by a read).
 //! * `POST /ack` with `["id", ...]`: removes what a page applied.
 //! * The alarm, at the next expiry: drops what expired, and the whole storage
 //!   once nothing is left, so a visitor who never returns costs nothing after
 //!   7 days.
 //!
-//! The client half ([`put`], [`waiting`], [`ack_later`]) is what the
+//! The client half ([`put`], [`waiting_soon`], [`ack_later`]) is what the
 //! endpoint and the content path call.
 
 use std::cell::RefCell;
@@ -21,9 +21,9 @@ use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use serde::Deserialize;
-use serde_json::json;
+use worker::wasm_bindgen::JsValue;
 use worker::{
-    console_error, durable_object, Context, Delay, DurableObject, Env, Method, Request,
+    console_error, durable_object, js_sys, Context, Delay, DurableObject, Env, Method, Request,
     RequestInit, Response, Result, State,
 };
 
@@ -77,22 +77,21 @@ impl DurableObject for VisitorInbox {
                         if stored.stored > 0 {
                             self.store().await?;
                         }
-                        super::json_reply(200, &json!(stored))
+                        Response::ok(serde_json::to_string(&stored).unwrap_or_default())
                     }
                     Err(full) => super::error_reply(429, &full.to_string()),
                 }
             }
             "/waiting" => {
                 let events = self.with(|m| m.waiting(now));
-                super::json_reply(200, &json!({ "events": events }))
+                Response::ok(serde_json::to_string(&events).unwrap_or_default())
             }
             "/ack" => {
                 let ids: Vec<String> = serde_json::from_str(&req.text().await?).unwrap_or_default();
-                let acked = self.with(|m| m.ack(&ids, now));
-                if acked > 0 {
+                if self.with(|m| m.ack(&ids, now)) > 0 {
                     self.store().await?;
                 }
-                super::json_reply(200, &json!({ "acked": acked }))
+                Response::ok("")
             }
             _ => super::error_reply(404, "visitor inbox: no such route"),
         }
@@ -113,13 +112,20 @@ impl VisitorInbox {
             return Ok(());
         }
         let sql = self.state.storage().sql();
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS mailbox (id INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
-            None,
-        )?;
-        let rows: Vec<Row> = sql
-            .exec("SELECT doc FROM mailbox WHERE id = 1", None)?
+        // Read only: the inbox of a visitor nothing was ever sent for must
+        // not get storage (a table) just because they were looked up.
+        let tables: Vec<Row> = sql
+            .exec(
+                "SELECT name AS doc FROM sqlite_master WHERE type = 'table' AND name = 'mailbox'",
+                None,
+            )?
             .to_array()?;
+        let rows: Vec<Row> = if tables.is_empty() {
+            Vec::new()
+        } else {
+            sql.exec("SELECT doc FROM mailbox WHERE id = 1", None)?
+                .to_array()?
+        };
         let mailbox = rows
             .first()
             .map(|r| Mailbox::from_json(&r.doc))
@@ -144,7 +150,12 @@ impl VisitorInbox {
             *self.mailbox.borrow_mut() = None;
             return Ok(());
         }
-        storage.sql().exec(
+        let sql = storage.sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS mailbox (id INTEGER PRIMARY KEY, doc TEXT NOT NULL)",
+            None,
+        )?;
+        sql.exec(
             "INSERT OR REPLACE INTO mailbox (id, doc) VALUES (1, ?)",
             vec![doc.into()],
         )?;
@@ -222,26 +233,38 @@ pub async fn put(
     }
 }
 
-/// The events waiting for `visitor`; none when the inbox cannot be reached
+/// Starts reading what waits for `visitor` at once (the request runs while
+/// the caller awaits something else, such as the origin); [`waited`] reads
+/// the answer. A promise rather than a joined future: joining inlined the
+/// whole origin fetch a second time into the bundle.
+pub fn waiting_soon(env: &Env, visitor: String) -> js_sys::Promise {
+    let env = env.clone();
+    wasm_bindgen_futures::future_to_promise(async move {
+        Ok(
+            match call(&env, &visitor, "waiting", String::new(), PAGE_TIMEOUT_MS).await {
+                Ok((200, text)) => JsValue::from_str(&text),
+                Ok((status, text)) => {
+                    console_error!("edgeseg: the visitor inbox answered {status}: {text}");
+                    JsValue::NULL
+                }
+                Err(e) => {
+                    console_error!("edgeseg: reading the visitor inbox failed: {e}");
+                    JsValue::NULL
+                }
+            },
+        )
+    })
+}
+
+/// The events of a [`waiting_soon`]; none when the inbox could not be read
 /// in time (they keep waiting; the failure is logged).
-pub async fn waiting(env: &Env, visitor: &str) -> Vec<Pending> {
-    #[derive(Deserialize)]
-    struct Waiting {
-        events: Vec<Pending>,
-    }
-    match call(env, visitor, "waiting", String::new(), PAGE_TIMEOUT_MS).await {
-        Ok((200, text)) => serde_json::from_str::<Waiting>(&text)
-            .map(|w| w.events)
-            .unwrap_or_default(),
-        Ok((status, text)) => {
-            console_error!("edgeseg: the visitor inbox answered {status}: {text}");
-            Vec::new()
-        }
-        Err(e) => {
-            console_error!("edgeseg: reading the visitor inbox failed: {e}");
-            Vec::new()
-        }
-    }
+pub async fn waited(promise: js_sys::Promise) -> Vec<Pending> {
+    wasm_bindgen_futures::JsFuture::from(promise)
+        .await
+        .ok()
+        .and_then(|v| v.as_string())
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
 }
 
 /// After the page has gone out: removes the events it applied.
