@@ -5,13 +5,14 @@
 // 403 and changes nothing; an out-of-bounds value gets a 400 naming the
 // property; a signed server purchase makes the shopper a big spender on
 // their next page, once; tampered, replayed and unsigned deliveries get a 401
-// and record nothing; refusals show on the health endpoint. A Worker without
+// and record nothing; refusals show on the health endpoint; rules with a wrong
+// source or bounds are refused with paths, the last good ones kept. A Worker without
 // the server events secret answers 503 and records nothing.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startWorker, Visitor, ROOT } from './harness.mjs';
+import { startWorker, Visitor, ROOT, eventually } from './harness.mjs';
 import { sendServerEvents, signatureHeader } from '../../examples/shop-backend.mjs';
 
 const SECRET = 'e2e-server-events-secret-0123456789';
@@ -172,6 +173,36 @@ test('bad bodies and browser-only events from the server say what is wrong', asy
   assert.equal(h.secret_configured, true);
   assert.equal(h.rules_accept_server_events, true);
   assert.equal(h.inbox_bound, true);
+});
+
+test('rules with a wrong source or bounds are refused with their paths; the last good rules stay', async () => {
+  const doc = JSON.parse(rules);
+  doc.version = 'bad-sources';
+  doc.events.purchase.source = 'backend';
+  doc.events.add_to_cart.props = { qty: { min: 5, max: 1 } };
+  await worker.kvPut('rules', JSON.stringify(doc));
+  const h = await eventually(async () => {
+    const h = await (await fetch(`${worker.url}/__edgeseg/health`)).json();
+    return h.last_error && h.last_error.errors.some((e) => e.includes('events.purchase.source')) ? h : null;
+  }, { timeout: 20_000, what: 'the rules errors' });
+  const errors = h.last_error.errors.join('\n');
+  assert.match(errors, /events\.purchase\.source: .*"backend"/);
+  assert.notEqual(h.rules_version, 'bad-sources');
+  // The other error shows once the shape is right.
+  doc.events.purchase.source = 'server';
+  await worker.kvPut('rules', JSON.stringify(doc));
+  const h2 = await eventually(async () => {
+    const h = await (await fetch(`${worker.url}/__edgeseg/health`)).json();
+    return h.last_error && h.last_error.errors.some((e) => e.includes('events.add_to_cart.props.qty')) ? h : null;
+  }, { timeout: 20_000, what: 'the bounds error' });
+  assert.match(h2.last_error.errors.join('\n'), /events\.add_to_cart\.props\.qty: min \(5\) is above max \(1\)/);
+  assert.notEqual(h2.rules_version, 'bad-sources');
+  // Still in force: the page's purchase is refused, the server's accepted.
+  const { v, id } = await shopper();
+  assert.equal((await browserEvent(v, { name: 'purchase', props: { value: 250 } })).status, 403);
+  const sent = await sendServerEvents(worker.url, SECRET, id, [{ id: `late-${Date.now()}`, name: 'purchase', props: { value: 250 } }]);
+  assert.equal(sent.status, 202);
+  await worker.kvPut('rules', rules);
 });
 
 test('without the server events secret the endpoint answers 503 and records nothing', async () => {
