@@ -147,6 +147,9 @@ async fn serve(
     for name in &outcome.counts {
         super::counters::add(name, now, 1);
     }
+    for (name, n) in &outcome.event_counts {
+        super::counters::add(name, now, *n);
+    }
     super::export::send_later(env, ctx, super::export::Outbox::from_outcome(&outcome));
     (outcome, visitor.state.visitor_id)
 }

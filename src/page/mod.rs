@@ -102,6 +102,9 @@ pub struct PageOutcome {
     /// What to count when the rewrite reports which blocks it applied.
     pub after_rewrite: AfterRewrite,
     pub now: Timestamp,
+    /// Counters the recorded server events move, with their amounts (a
+    /// goal's value in cents is one add of that many, not that many adds).
+    pub event_counts: Vec<(String, u64)>,
     /// Ids of the [`PageRequest::server_events`] recorded into the state this
     /// page's cookie carries: the Worker acknowledges them once the page has
     /// gone out, and the rest keep waiting.
@@ -195,14 +198,10 @@ pub fn serve(
         None => (&[], &[]),
     };
     // Not in a preview: it keeps nothing, so the events wait for a real page.
-    let mut counts = Vec::new();
+    let mut event_counts = Vec::new();
     let mut server_events_applied = Vec::new();
     if !request.server_events.is_empty() && !preview.is_active() && visitor.tracked {
-        for (name, n) in events::record_server_events(rules, visitor, &request.server_events, now) {
-            for _ in 0..n {
-                counts.push(name.clone());
-            }
-        }
+        event_counts = events::record_server_events(rules, visitor, &request.server_events, now);
         server_events_applied = request.server_events.iter().map(|e| e.id.clone()).collect();
     }
     classify::record_page_view(rules, &mut visitor.state, &facts.path, now);
@@ -323,6 +322,7 @@ pub fn serve(
         headers.push(HeaderChange::Remove("content-length"));
     }
 
+    let mut counts = Vec::new();
     if counted {
         counts.push(counter_names::PAGE_VIEWS.to_string());
         for segment in &classification.entered {
@@ -351,6 +351,7 @@ pub fn serve(
         webhooks,
         after_rewrite,
         now,
+        event_counts,
         server_events_applied,
     }
 }
