@@ -30,6 +30,11 @@ pub const KEEP_SECS: u64 = 7 * 86_400;
 pub const MAX_SEEN: usize = 200;
 /// Format of the stored JSON.
 pub const FORMAT: u32 = 1;
+/// How long events handed to a page are held back from other pages while
+/// that page goes out and acknowledges them: the visitor's next request
+/// often comes before the acknowledgement, and must not record them again.
+/// Unacknowledged (the page failed), they are handed out again after it.
+pub const LEASE_SECS: u64 = 30;
 
 /// One event waiting for its visitor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +73,10 @@ pub struct Mailbox {
     pending: Vec<Pending>,
     #[serde(default)]
     seen: Vec<Seen>,
+    /// Events handed to a page and not yet acknowledged: (id, until). In
+    /// memory only (a restarted object hands them out again).
+    #[serde(skip)]
+    leases: Vec<(String, Timestamp)>,
 }
 
 impl Default for Mailbox {
@@ -76,6 +85,7 @@ impl Default for Mailbox {
             v: FORMAT,
             pending: Vec::new(),
             seen: Vec::new(),
+            leases: Vec::new(),
         }
     }
 }
@@ -146,16 +156,27 @@ impl Mailbox {
         })
     }
 
-    /// The events waiting now, oldest first.
+    /// The events waiting now, oldest first, leased to the asking page for
+    /// [`LEASE_SECS`]: another page asking meanwhile does not get them.
     pub fn waiting(&mut self, now: Timestamp) -> Vec<Pending> {
         self.prune(now);
-        self.pending.clone()
+        self.leases.retain(|(_, until)| *until > now);
+        let free: Vec<Pending> = self
+            .pending
+            .iter()
+            .filter(|e| !self.leases.iter().any(|(id, _)| *id == e.id))
+            .cloned()
+            .collect();
+        self.leases
+            .extend(free.iter().map(|e| (e.id.clone(), now + LEASE_SECS)));
+        free
     }
 
     /// Removes the events the visitor's page applied; returns how many.
     pub fn ack(&mut self, ids: &[String], now: Timestamp) -> usize {
         let before = self.pending.len();
         self.pending.retain(|e| !ids.contains(&e.id));
+        self.leases.retain(|(id, _)| !ids.contains(id));
         self.prune(now);
         before - self.pending.len()
     }
@@ -225,6 +246,24 @@ mod tests {
         // Delivered and acknowledged, then retried: still a duplicate.
         assert_eq!(m.put(vec![ev("o-1", 300)], 300).unwrap().duplicates, 1);
         assert!(m.waiting(300).is_empty());
+    }
+
+    /// The visitor's next page often arrives before the first page's
+    /// acknowledgement: it must not get (and record) the same events again.
+    #[test]
+    fn a_page_leases_what_it_got_until_it_acknowledges() {
+        let mut m = Mailbox::default();
+        m.put(vec![ev("o-1", 100)], 100).unwrap();
+        assert_eq!(m.waiting(100).len(), 1);
+        assert!(m.waiting(101).is_empty(), "leased to the first page");
+        // Never acknowledged (that page failed): handed out again.
+        assert_eq!(m.waiting(100 + LEASE_SECS).len(), 1);
+        m.ack(&["o-1".into()], 131);
+        assert!(m.waiting(200).is_empty());
+        // The lease is not stored.
+        m.put(vec![ev("o-2", 300)], 300).unwrap();
+        assert_eq!(m.waiting(300).len(), 1);
+        assert_eq!(Mailbox::from_json(&m.to_json()).waiting(301).len(), 1);
     }
 
     #[test]

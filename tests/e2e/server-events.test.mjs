@@ -12,14 +12,15 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startWorker, Visitor, ROOT, eventually } from './harness.mjs';
+import { startWorker, Visitor, ROOT, eventually, flushCounters } from './harness.mjs';
 import { sendServerEvents, signatureHeader } from '../../examples/shop-backend.mjs';
 
 const SECRET = 'e2e-server-events-secret-0123456789';
 const rules = await readFile(join(ROOT, 'examples', 'rules.json'), 'utf8');
 let worker;
 
-before(async () => { worker = await startWorker({ rules, vars: { EDGESEG_SERVER_EVENTS_SECRET: SECRET } }); });
+const TOKEN = 'e2e-admin-token-server-events';
+before(async () => { worker = await startWorker({ rules, vars: { EDGESEG_SERVER_EVENTS_SECRET: SECRET, EDGESEG_ADMIN_TOKEN: TOKEN } }); });
 after(async () => { await worker?.stop(); });
 
 const BIG_SPENDER = /data-variant="big_spender"/;
@@ -30,6 +31,10 @@ async function browserEvent(v, body) {
     headers: { 'content-type': 'application/json', cookie: v.cookieHeader() },
     body: JSON.stringify(body),
   });
+  for (const sc of res.headers.getSetCookie()) {
+    const [pair] = sc.split(';');
+    v.cookies.set(pair.slice(0, pair.indexOf('=')).trim(), pair.slice(pair.indexOf('=') + 1).trim());
+  }
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : null, setCookies: res.headers.getSetCookie() };
 }
@@ -173,6 +178,47 @@ test('bad bodies and browser-only events from the server say what is wrong', asy
   assert.equal(h.secret_configured, true);
   assert.equal(h.rules_accept_server_events, true);
   assert.equal(h.inbox_bound, true);
+});
+
+// Regression: a server purchase converting an experiment carried its value
+// (in cents) as that many +1 counts, and the Worker ran out of memory.
+test('a server purchase converts the demo experiment with its value', async () => {
+  const { v, id } = await shopper();
+  await v.get('/category/new-arrivals');
+  await v.get('/products/new/summit-shell');
+  assert.equal((await browserEvent(v, { events: [{ name: 'add_to_cart', props: { sku: 'summit-shell', category: 'new-arrivals' }, path: '/products/new/summit-shell' }] })).status, 204);
+  const cart = await v.get('/cart');
+  assert.equal(cart.status, 200);
+  await v.get('/checkout/complete');
+  // Counters are the Worker's, shared with the tests above: compare before and after.
+  const stats = async () => {
+    await flushCounters(worker.url, TOKEN);
+    const r = await fetch(`${worker.url}/__edgeseg/stats`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    return (await r.json()).counters;
+  };
+  const before = await stats();
+  const order = `EXP-${Date.now()}`;
+  const sent = await sendServerEvents(worker.url, SECRET, id, [{ id: order, name: 'purchase', props: { order, value: '129.00' }, path: '/checkout/complete' }]);
+  assert.equal(sent.status, 202);
+  const next = await v.get('/');
+  assert.equal(next.status, 200);
+  assert.equal((await v.get('/category/')).status, 200, 'the Worker is still serving');
+  const counters = await stats();
+  const sum = (c, re) => Object.entries(c).filter(([k]) => re.test(k)).reduce((a, [, v]) => a + v.reduce((x, y) => x + y, 0), 0);
+  const total = (re) => sum(counters, re) - sum(before, re);
+  assert.match(cart.text, /data-(variant|experiment)="(new_gear_shopper|free_express)"|data-edgeseg-block="cta"/);
+  // The demo experiment's goal is "revenue" (the purchase's value). The
+  // shopper is in the experiment or in its holdout (random): whichever it
+  // is, one conversion worth $129.00.
+  const keys = JSON.stringify(Object.fromEntries(Object.entries(counters).filter(([k]) => /exp|purchase/.test(k))));
+  const experiments = [...new Set(Object.keys(counters).filter((k) => /^exp:[^:]+:[^:]+:conversions:revenue$/.test(k)).map((k) => k.split(':')[1]))]
+    .filter((e) => total(new RegExp(`^exp:${e}:[^:]+:conversions:revenue$`)) > 0);
+  assert.ok(experiments.length >= 1, keys);
+  for (const e of experiments) {
+    assert.equal(total(new RegExp(`^exp:${e}:[^:]+:conversions:revenue$`)), 1, keys);
+    assert.equal(total(new RegExp(`^exp:${e}:[^:]+:value:revenue$`)), 12900, keys);
+  }
+  assert.equal(total(/^events:purchase$/), 1);
 });
 
 test('rules with a wrong source or bounds are refused with their paths; the last good rules stay', async () => {
