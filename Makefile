@@ -94,7 +94,7 @@ unit: tools
 
 ## The core's tests compiled to wasm32 and run under Node by wasm-bindgen-test-runner.
 wasm-test: tools
-	cargo test --no-default-features --target $(WASM_TARGET) --test conformance --test rewrite_fixtures --test wasm_core --test experiment_stats --test cuped --test guardrails --test signal_journeys --test tcf --test schedules_and_values --test csp --test access
+	cargo test --no-default-features --target $(WASM_TARGET) --test conformance --test rewrite_fixtures --test wasm_core --test experiment_stats --test cuped --test guardrails --test signal_journeys --test tcf --test schedules_and_values --test csp --test access --test server_events
 
 e2e: tools worker
 	node --test --test-concurrency=1 tests/e2e/
@@ -129,7 +129,8 @@ load-cache: tools worker
 	@echo "EDGESEG_SECRET=$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" > $@
 	@echo "EDGESEG_ADMIN_TOKEN=$$(head -c 24 /dev/urandom | base64 | tr -d '=+/')" >> $@
 	@echo "EDGESEG_WEBHOOK_SECRET=$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" >> $@
-	@echo "created .dev.vars with a random EDGESEG_SECRET, EDGESEG_ADMIN_TOKEN and EDGESEG_WEBHOOK_SECRET"
+	@echo "EDGESEG_SERVER_EVENTS_SECRET=$$(head -c 32 /dev/urandom | base64 | tr -d '=+/')" >> $@
+	@echo "created .dev.vars with a random EDGESEG_SECRET, EDGESEG_ADMIN_TOKEN, EDGESEG_WEBHOOK_SECRET and EDGESEG_SERVER_EVENTS_SECRET"
 
 ## Seeds local KV with the example rules, unless rules are there already (edits
 ## made in the local admin page survive a restart; `make reseed` forces it).

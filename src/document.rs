@@ -401,6 +401,51 @@ pub struct EventSpec {
     /// What the event means, for people reading the rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Who may send it (default "browser", the page script). Make events that
+    /// carry value (a purchase, a plan upgrade) "server": the site's backend
+    /// sends them signed (README, "Events from the site's server") and a
+    /// browser's copy is refused with a 403.
+    #[serde(default, skip_serializing_if = "EventSource::is_default")]
+    pub source: EventSource,
+    /// Bounds on numeric properties, by property name, e.g.
+    /// `{"value": {"min": -5000, "max": 5000}}`: a value outside them (or not
+    /// a number) refuses the whole request with a 400 naming the property,
+    /// and nothing is recorded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub props: BTreeMap<String, PropBounds>,
+}
+
+/// Where an event may come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    /// The page (`POST /__edgeseg/event`): anyone's browser, so never trust it with value.
+    #[default]
+    Browser,
+    /// Only the site's backend, signed (`POST /__edgeseg/server-events`).
+    Server,
+    /// Either.
+    Any,
+}
+
+impl EventSource {
+    fn is_default(&self) -> bool {
+        *self == EventSource::Browser
+    }
+}
+
+/// Bounds on one numeric event property (either or both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PropBounds {
+    /// The smallest value accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<f64>,
+    /// The largest value accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
 }
 
 fn default_remember() -> String {

@@ -296,6 +296,10 @@ pub enum Bound {
     PropertyNameLength,
     #[error("must be at least 1 (remove the activation to stop it)")]
     DeliveryCap,
+    #[error("min ({min}) is above max ({max}): no value would be accepted")]
+    PropBoundsOrder { min: String, max: String },
+    #[error("give \"min\", \"max\" or both")]
+    PropBoundsEmpty,
 }
 
 /// Something that must be named.

@@ -218,6 +218,16 @@ fn check_len(index: usize, field: impl fmt::Display, s: &str) -> Result<(), Even
     Ok(())
 }
 
+/// One event object of a body, validated as [`parse_events`] does (the site's
+/// server events share it: `crate::server_events::delivery`).
+pub(crate) fn parse_event(
+    index: usize,
+    item: Value,
+    rules: &CompiledRules,
+) -> Result<PageEvent, EventError> {
+    parse_one(index, item, rules)
+}
+
 fn parse_one(index: usize, item: Value, rules: &CompiledRules) -> Result<PageEvent, EventError> {
     let Value::Object(mut obj) = item else {
         return Err(EventError::EventNotObject {

@@ -75,6 +75,7 @@ pub mod preview;
 pub mod request;
 pub mod rewrite;
 pub mod rules;
+pub mod server_events;
 pub mod signals;
 pub mod simulate;
 pub mod state;

@@ -12,7 +12,8 @@
 // page (free_express, control, or the holdout's default content) and buys
 // with a probability that depends on it, so the results have something to
 // find: holdout 18 %, control 26 %, free_express 34 %, orders of $40 to $250
-// sent as the store's checkout sends them, a string like "129.00".
+// sent as the store's backend sends them (a signed server event, the value a
+// string like "129.00"; the server events secret from .dev.vars).
 // Finally the counters are flushed and published (admin token from
 // .dev.vars), so the results show at once instead of minutes later.
 //
@@ -24,6 +25,7 @@
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { secretFromEnv, sendServerEvents } from '../examples/shop-backend.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -54,6 +56,7 @@ function options(argv) {
       o.token = readFileSync(join(ROOT, '.dev.vars'), 'utf8').match(/^EDGESEG_ADMIN_TOKEN=(.*)$/m)?.[1]?.trim() || null;
     } catch { /* no .dev.vars: results publish on the Worker's own schedule */ }
   }
+  o.secret = secretFromEnv(join(ROOT, '.dev.vars'));
   return o;
 }
 
@@ -90,6 +93,7 @@ class Shopper {
     this.keep(res);
     const text = await res.text();
     if (res.status !== 200) throw new Error(`GET ${path}: ${res.status}`);
+    this.visitorId = /visitorId:"([0-9a-f]{32})"/.exec(text)?.[1] ?? this.visitorId;
     return text;
   }
 
@@ -107,13 +111,19 @@ class Shopper {
 }
 
 /**
- * The one place a purchase is sent. Today the page sends it, as the demo
- * store's checkout page does (`data-edgeseg-event="purchase"`, value as a
- * string). Where the site's backend signs purchases instead (server events),
- * this function is what changes: send the signed server event here.
+ * The one place a purchase is sent: as the demo store's backend does
+ * (examples/shop-backend.mjs), a signed server event for the shopper's
+ * `edgeseg.visitorId`, the value as a string like "129.00". It reaches the
+ * shopper's state (and converts the experiment) on their next page, which
+ * the shopper then loads.
  */
-async function sendPurchase(shopper, order) {
-  await shopper.track('purchase', '/checkout/complete', { order: order.id, value: order.value });
+async function sendPurchase(shopper, order, secret) {
+  if (!shopper.visitorId) throw new Error('the page exposes no edgeseg.visitorId: are the rules examples/rules.json?');
+  const sent = await sendServerEvents(shopper.base, secret, shopper.visitorId, [
+    { id: order.id, name: 'purchase', props: { order: order.id, value: order.value }, path: '/checkout/complete' },
+  ]);
+  if (sent.status !== 202) throw new Error(`purchase: ${sent.status} ${JSON.stringify(sent.body)}`);
+  await shopper.get('/');
 }
 
 const NEW_ARRIVALS = ['/products/new/summit-shell', '/products/new/ember-lantern'];
@@ -126,7 +136,7 @@ function armOf(cart) {
   return 'holdout';
 }
 
-async function shop(base, n, random, tally) {
+async function shop(base, n, random, tally, secret) {
   const s = new Shopper(base, n);
   await s.get('/');
   await s.get('/category/new-arrivals');
@@ -143,7 +153,7 @@ async function shop(base, n, random, tally) {
   if (random() < BUY_RATE[arm]) {
     await s.get('/checkout/complete');
     const value = (40 + Math.round(random() * 21000) / 100).toFixed(2);
-    await sendPurchase(s, { id: `DEMO-${n}`, value });
+    await sendPurchase(s, { id: `DEMO-${Date.now()}-${n}`, value }, secret);
     tally.arms[arm].orders += 1;
     tally.arms[arm].revenue += Number(value);
   }
@@ -166,7 +176,7 @@ async function main() {
     while (next < o.shoppers) {
       const n = next++;
       try {
-        await shop(o.url, n, random, tally);
+        await shop(o.url, n, random, tally, o.secret);
       } catch (e) {
         tally.failed += 1;
         if (tally.failed <= 3) console.error(`shopper ${n}: ${e.message}`);

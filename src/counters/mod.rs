@@ -107,6 +107,20 @@ pub mod names {
     /// and that were not a finite number (`crate::util::number`): ignored,
     /// and counted here in total and by event and property.
     pub const VALUES_REFUSED: &str = "values_refused";
+    /// Page event requests refused because an event may only come from the
+    /// site's server (403; README, "Events from the site's server").
+    pub const EVENTS_REFUSED_SOURCE: &str = "events_refused_source";
+    /// Page event requests refused for a value outside its bounds (400).
+    pub const EVENTS_REFUSED_BOUNDS: &str = "events_refused_bounds";
+    /// Server events stored for a visitor's next page.
+    pub const SERVER_EVENTS_STORED: &str = "server_events_stored";
+    /// Server event deliveries refused, in total and by why.
+    pub const SERVER_EVENTS_REFUSED: &str = "server_events_refused";
+    pub const SERVER_EVENTS_REFUSED_SIGNATURE: &str = "server_events_refused:signature";
+    pub const SERVER_EVENTS_REFUSED_SOURCE: &str = "server_events_refused:source";
+    pub const SERVER_EVENTS_REFUSED_BOUNDS: &str = "server_events_refused:bounds";
+    pub const SERVER_EVENTS_REFUSED_BODY: &str = "server_events_refused:body";
+    pub const SERVER_EVENTS_REFUSED_FULL: &str = "server_events_refused:full";
 
     /// One event property refused as a number (see [`VALUES_REFUSED`]).
     pub fn value_refused(event: &str, property: &str) -> String {

@@ -42,6 +42,14 @@ async fn respond(
     timing: Timing,
 ) -> Result<web_sys::Response> {
     let visit = Visit::from_request(&req, rules.as_ref().is_some_and(|r| r.reads_country));
+    // Server events waiting for this visitor are looked up while the origin
+    // answers, so the lookup adds no wait of its own unless it is the slower.
+    let waiting = match (&visit, &rules) {
+        (Some(visit), Some(rules)) if visit.wants_html => {
+            inbox_visitor(visit, rules, env).map(|visitor| super::inbox::waiting_soon(env, visitor))
+        }
+        _ => None,
+    };
     let origin = match super::origin::fetch(&req, env, ctx, rules.as_deref()).await {
         Ok(origin) => origin,
         Err(e) => {
@@ -64,7 +72,11 @@ async fn respond(
     let rules = super::drafts::for_preview(&visit.request, env)
         .await
         .unwrap_or(rules);
-    let (outcome, visitor_id) = serve(&visit, &rules, env, ctx).await;
+    let waiting = match waiting {
+        Some(promise) => super::inbox::waited(promise).await,
+        None => Vec::new(),
+    };
+    let (outcome, visitor_id) = serve(&visit, &rules, env, ctx, waiting).await;
     let result = respond_with(&origin, outcome, &rules, visitor_id, timing);
     super::counters::flush_later(env, ctx);
     match result {
@@ -85,6 +97,7 @@ async fn serve(
     rules: &Rc<CompiledRules>,
     env: &Env,
     ctx: &Context,
+    server_events: Vec<crate::server_events::Pending>,
 ) -> (PageOutcome, [u8; 16]) {
     let counters = if rules.reads_counters {
         Some(super::counters::for_conditions(env).await)
@@ -120,9 +133,28 @@ async fn serve(
         super::random_bytes(),
     );
     super::experiments::apply_confirmed(&mut visitor.state);
-    let outcome = page::serve(&visit.request, context, &mut visitor, super::random_bytes());
+    let with_events;
+    let request = if server_events.is_empty() {
+        &visit.request
+    } else {
+        with_events = PageRequest {
+            server_events,
+            ..visit.request.clone()
+        };
+        &with_events
+    };
+    let outcome = page::serve(request, context, &mut visitor, super::random_bytes());
+    super::inbox::ack_later(
+        env,
+        ctx,
+        visitor.state.visitor_id_hex(),
+        outcome.server_events_applied.clone(),
+    );
     for name in &outcome.counts {
         super::counters::add(name, now, 1);
+    }
+    for (name, n) in &outcome.event_counts {
+        super::counters::add(name, now, *n);
     }
     super::export::send_later(env, ctx, super::export::Outbox::from_outcome(&outcome));
     (outcome, visitor.state.visitor_id)
@@ -163,7 +195,11 @@ pub async fn decide(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<w
         return reply(&nothing, Vec::new());
     };
     let visit = Visit::for_url(&req, &page_url, rules.reads_country);
-    let (outcome, _) = serve(&visit, &rules, env, ctx).await;
+    let waiting = match inbox_visitor(&visit, &rules, env) {
+        Some(visitor) => super::inbox::waited(super::inbox::waiting_soon(env, visitor)).await,
+        None => Vec::new(),
+    };
+    let (outcome, _) = serve(&visit, &rules, env, ctx, waiting).await;
     super::rules_cache::refresh_later(refresh, env, ctx);
     let set_cookies = outcome
         .headers
@@ -190,6 +226,9 @@ struct Timing {
 struct Visit {
     request: PageRequest,
     consent: ConsentSignals,
+    /// The request asks for a page (`Accept: text/html`, or a document
+    /// navigation), so it is worth looking for waiting server events.
+    wants_html: bool,
 }
 
 impl Visit {
@@ -210,13 +249,42 @@ impl Visit {
             facts.country = cf_country(req).filter(|c| c != "XX" && c != "T1");
         }
         let consent = ConsentSignals::from_gpc_header(header("sec-gpc").as_deref());
+        let wants_html = header("sec-fetch-dest").is_some_and(|d| d == "document")
+            || header("accept").is_some_and(|a| a.contains("text/html"));
         let request = PageRequest {
             facts,
             cookies: header("cookie").unwrap_or_default(),
             ..PageRequest::default()
         };
-        Visit { request, consent }
+        Visit {
+            request,
+            consent,
+            wants_html,
+        }
     }
+}
+
+/// The visitor whose inbox to read for this visit: only when the rules
+/// accept an event from the server (otherwise no I/O at all), and only for a
+/// tracked visitor with a valid cookie (a fresh visitor has an id nobody has
+/// seen, so nothing can wait for them).
+fn inbox_visitor(visit: &Visit, rules: &CompiledRules, env: &Env) -> Option<String> {
+    if !crate::server_events::accepts_server_events(rules) {
+        return None;
+    }
+    let keys = super::secret_keys(env)?;
+    // A fresh visitor gets the all-zero id here: a cookie's id is random.
+    const NO_COOKIE: [u8; 16] = [0; 16];
+    let visitor = page::Visitor::load(
+        &visit.request.cookies,
+        visit.consent,
+        rules,
+        Some(keys.as_ref()),
+        visit.request.facts.now,
+        NO_COOKIE,
+    );
+    (visitor.tracked && visitor.state.visitor_id != NO_COOKIE)
+        .then(|| visitor.state.visitor_id_hex())
 }
 
 /// `request.cf.country`, read alone.

@@ -7,6 +7,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env, ctx: &Context) -> Resul
     match (req.method(), rest) {
         (worker::Method::Get, "health") => health(env).await,
         (worker::Method::Post, "event") => super::events::handle(req, env, ctx).await,
+        (worker::Method::Post, "server-events") => super::server_events::handle(req, env).await,
         // Issue 4's path for the stats; the admin page uses admin/api/stats.
         (worker::Method::Get, "stats") => super::admin::handle("api/stats", req, env).await,
         // The page script is a static file (www/__edgeseg/edgeseg.js).
@@ -52,6 +53,7 @@ async fn health(env: &Env) -> Result<Response> {
             "counters": super::counters::health(env),
             "origin_cache": origin_cache,
             "export": export,
+            "server_events": super::server_events::health(env, s.rules.as_deref()),
             "build": {
                 "version": env!("CARGO_PKG_VERSION"),
                 "commit": option_env!("EDGESEG_COMMIT").unwrap_or("unknown"),

@@ -19,6 +19,7 @@ use worker::{Context, Env, Request, Response, Result};
 
 use crate::events::{parse_events, MAX_BODY_BYTES};
 use crate::page::{ConsentSignals, Visitor};
+use crate::server_events::Sender;
 
 /// Rate Limiting binding for `POST /__edgeseg/event` (wrangler.toml).
 pub const RATE_LIMIT_BINDING: &str = "EDGESEG_EVENT_LIMIT";
@@ -56,6 +57,11 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         Ok(events) => events,
         Err(e) => return error(400, &e.to_string()),
     };
+    // Who may send each event, and the bounds on its values (403 / 400, counted).
+    if let Err(e) = crate::server_events::policy::check(&rules, &events, Sender::Browser) {
+        super::server_events::refused_from_browser(&e);
+        return super::server_events::policy_error(&e);
+    }
     let now = super::now_secs();
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let consent = ConsentSignals::from_gpc_header(header("sec-gpc").as_deref());
@@ -113,7 +119,7 @@ async fn within_rate_limit(req: &Request, env: &Env) -> bool {
 
 /// Reads the body, giving up (None) as soon as it exceeds `limit` bytes, so an
 /// oversized body is never held in memory whole.
-async fn read_bounded(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+pub(super) async fn read_bounded(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
     let Ok(mut stream) = req.stream() else {
         return Ok(Some(Vec::new()));
     };

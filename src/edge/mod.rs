@@ -19,8 +19,10 @@ mod experiments;
 mod export;
 mod guardrails;
 mod html_rewriter;
+mod inbox;
 mod origin;
 mod rules_cache;
+mod server_events;
 mod shard;
 
 use worker::{event, Context, Env, Request, Response, Result};

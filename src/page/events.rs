@@ -8,6 +8,7 @@ use crate::classify;
 use crate::counters::names as counter_names;
 use crate::events::{admit, PageEvent, RateLimit};
 use crate::rules::CompiledRules;
+use crate::server_events::Pending;
 use crate::state::{Timestamp, VisitorState};
 
 use super::Visitor;
@@ -25,6 +26,39 @@ pub fn record_events(
     visitor: &mut Visitor,
     events: &[PageEvent],
     now: Timestamp,
+    on_recorded: impl FnMut(&PageEvent, &VisitorState),
+) -> Vec<(String, u64)> {
+    record_events_at(rules, visitor, events, |_| now, now, on_recorded)
+}
+
+/// Records the events the site's server sent for this visitor, each at the
+/// time it happened (never later than `now`), through the same code as the
+/// page's events: the same rate limit, conversions and counters. Nothing is
+/// exported for them (the export's records are of requests; README).
+pub(crate) fn record_server_events(
+    rules: &CompiledRules,
+    visitor: &mut Visitor,
+    pending: &[Pending],
+    now: Timestamp,
+) -> Vec<(String, u64)> {
+    let events: Vec<PageEvent> = pending.iter().map(Pending::event).collect();
+    record_events_at(
+        rules,
+        visitor,
+        &events,
+        |i| pending[i].at.min(now),
+        now,
+        |_, _| {},
+    )
+}
+
+/// [`record_events`] with each event's own time (`at(index)`); `now` drives the rate window.
+fn record_events_at(
+    rules: &CompiledRules,
+    visitor: &mut Visitor,
+    events: &[PageEvent],
+    at: impl Fn(usize) -> Timestamp,
+    now: Timestamp,
     mut on_recorded: impl FnMut(&PageEvent, &VisitorState),
 ) -> Vec<(String, u64)> {
     let mut counts = Vec::new();
@@ -34,8 +68,9 @@ pub fn record_events(
     let measured = visitor.measured;
     let state = &mut visitor.state;
     let admitted = admit(&mut state.rate, events.len(), now, RateLimit::default());
-    for event in &events[..admitted] {
-        classify::record_event(rules, state, &event.name, &event.path, &event.props, now);
+    for (index, event) in events[..admitted].iter().enumerate() {
+        let when = at(index);
+        classify::record_event(rules, state, &event.name, &event.path, &event.props, when);
         if !measured {
             continue;
         }
@@ -50,7 +85,7 @@ pub fn record_events(
             state,
             &event.name,
             &event.props,
-            now,
+            when,
         ));
         counts.extend(
             rules

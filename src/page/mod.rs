@@ -51,6 +51,10 @@ pub struct PageRequest {
     /// Keep the per-segment report ([`Classification::outcomes`]) even when no
     /// preview asks for it (simulations explain every segment).
     pub explain: bool,
+    /// Events the site's server sent for this visitor since their last page
+    /// (README, "Events from the site's server"): recorded before the page
+    /// view, at the times they happened, through [`record_events`].
+    pub server_events: Vec<crate::server_events::Pending>,
 }
 
 /// What the pipeline reads besides the request: the rules and what the
@@ -102,6 +106,13 @@ pub struct PageOutcome {
     /// What to count when the rewrite reports which blocks it applied.
     pub after_rewrite: AfterRewrite,
     pub now: Timestamp,
+    /// Counters the recorded server events move, with their amounts (a
+    /// goal's value in cents is one add of that many, not that many adds).
+    pub event_counts: Vec<(String, u64)>,
+    /// Ids of the [`PageRequest::server_events`] recorded into the state this
+    /// page's cookie carries: the Worker acknowledges them once the page has
+    /// gone out, and the rest keep waiting.
+    pub server_events_applied: Vec<String>,
 }
 
 impl PageOutcome {
@@ -196,6 +207,13 @@ pub fn serve(
         Some(grant) => (&grant.segments, &grant.variants),
         None => (&[], &[]),
     };
+    // Not in a preview: it keeps nothing, so the events wait for a real page.
+    let mut event_counts = Vec::new();
+    let mut server_events_applied = Vec::new();
+    if !request.server_events.is_empty() && !preview.is_active() && visitor.tracked {
+        event_counts = events::record_server_events(rules, visitor, &request.server_events, now);
+        server_events_applied = request.server_events.iter().map(|e| e.id.clone()).collect();
+    }
     classify::record_page_view(rules, &mut visitor.state, &facts.path, now);
     // The per-segment report is only needed to explain a preview.
     let options = ClassifyOptions {
@@ -258,6 +276,16 @@ pub fn serve(
         }
         // The page's own code may pass the id to the site's backend, which is
         // how a webhook receiver or the export's reader links it to a person.
+        head.push_str(&crate::export::visitor_id_script(&visitor.state));
+    }
+    // The site's backend names the visitor by this id when it sends their
+    // server events (README, "Events from the site's server").
+    let id_exposed = counted && (rules.export.is_some() || !rules.activations.is_empty());
+    if !id_exposed
+        && visitor.tracked
+        && !preview.is_active()
+        && crate::server_events::accepts_server_events(rules)
+    {
         head.push_str(&crate::export::visitor_id_script(&visitor.state));
     }
     // The page measures engagement only for a tracked visitor, outside
@@ -342,5 +370,7 @@ pub fn serve(
         webhooks,
         after_rewrite,
         now,
+        event_counts,
+        server_events_applied,
     }
 }

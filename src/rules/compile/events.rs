@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Compiler;
-use crate::error::{path_key, NameOf, Reserved, RuleErrorKind};
+use crate::error::{path_key, Bound, NameOf, Reserved, RuleErrorKind};
 use crate::signals::engagement;
 use crate::util::duration::parse_duration;
 use crate::util::hash::key_hash;
@@ -37,6 +37,28 @@ impl Compiler<'_> {
                 );
             }
             self.duration(path_key(&path, "remember"), &spec.remember);
+            for (prop, bounds) in &spec.props {
+                let at = path_key(&path_key(&path, "props"), prop);
+                if prop.is_empty() || prop.chars().count() > crate::util::ident::MAX_STRING_CHARS {
+                    self.err(
+                        at.clone(),
+                        RuleErrorKind::OutOfBounds(Bound::PropertyNameLength),
+                    );
+                }
+                match (bounds.min, bounds.max) {
+                    (None, None) => {
+                        self.err(at, RuleErrorKind::OutOfBounds(Bound::PropBoundsEmpty))
+                    }
+                    (Some(min), Some(max)) if min > max => self.err(
+                        at,
+                        RuleErrorKind::OutOfBounds(Bound::PropBoundsOrder {
+                            min: min.to_string(),
+                            max: max.to_string(),
+                        }),
+                    ),
+                    _ => {}
+                }
+            }
             events.insert(name.clone(), key_hash(&format!("event:{name}")));
         }
         events
