@@ -113,7 +113,7 @@ async fn within_rate_limit(req: &Request, env: &Env) -> bool {
 
 /// Reads the body, giving up (None) as soon as it exceeds `limit` bytes, so an
 /// oversized body is never held in memory whole.
-async fn read_bounded(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+pub(super) async fn read_bounded(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
     let Ok(mut stream) = req.stream() else {
         return Ok(Some(Vec::new()));
     };

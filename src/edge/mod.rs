@@ -9,6 +9,7 @@
 //! was: a visitor never sees an error of our making.
 
 mod admin;
+mod applied;
 mod content;
 mod counters;
 mod endpoints;
