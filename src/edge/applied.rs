@@ -1,7 +1,8 @@
 //! `POST /__edgeseg/applied` `{"token": "...", "blocks": ["hero"]}`: the page
 //! script's report of the blocks it applied from a decide answer, counted as
-//! impressions and exposures by the core ([`crate::page::report`]), and the
-//! exposures written into the reply's cookie.
+//! impressions and exposures by the core ([`crate::page::report`]). The
+//! exposures reach the cookie with the visitor's next request, as after a
+//! rewritten page ([`super::experiments::note_exposure`]).
 //!
 //! **Once per decision.** A token is stateless, so this isolate remembers
 //! which blocks of each recent decision were reported ([`claim`]): a block
@@ -146,14 +147,13 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     for key in &counted.exposures {
         super::experiments::note_exposure(visitor.state.visitor_id, *key, claims.at);
     }
-    let mut response = super::json_reply(
+    // No Set-Cookie, as for a rewritten page: the visitor's next request
+    // writes the exposure into the cookie. A cookie from this reply could
+    // overwrite the one a decide or event request answered meanwhile.
+    super::json_reply(
         200,
         &serde_json::json!({"counted": fresh, "exposures": counted.exposures.len()}),
-    )?;
-    if let Some(cookie) = visitor.set_cookie(&rules, Some(&*keys)) {
-        response.headers_mut().append("set-cookie", &cookie)?;
-    }
-    Ok(response)
+    )
 }
 
 use super::error_reply as error;
