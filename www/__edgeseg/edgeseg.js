@@ -99,6 +99,7 @@
   // other's (one would lose the other's page view or event).
   var writing = [];
   var deciding = 0;
+  var lastDecision = Promise.resolve();
 
   function noop() {}
   function warn(msg, x) {
@@ -529,8 +530,10 @@
     path = path == null ? location.pathname + location.search : String(path);
     var url = DECIDE + '?path=' + encodeURIComponent(path);
     deciding++;
-    var events = Promise.race([Promise.all(writing.slice()), new Promise(function (ok) { setTimeout(ok, HOLD_MS); })]);
-    var p = events.then(function () {
+    // After the event batches in flight and the decision before (a quick second
+    // navigation), so each request carries the cookie the one before set.
+    var prior = Promise.race([Promise.all(writing.concat(lastDecision)), new Promise(function (ok) { setTimeout(ok, HOLD_MS); })]);
+    var p = prior.then(function () {
       return fetch(url, { credentials: 'same-origin', headers: { accept: 'application/json' } });
     }).then(function (res) {
       return res.json().then(function (j) {
@@ -547,6 +550,7 @@
     });
     var done = function () { deciding--; if (!deciding) send(false); };
     p.then(done, done);
+    lastDecision = settled(p);
     return p;
   };
 
