@@ -172,6 +172,21 @@ test('impressions and exposures are counted exactly once, as for server-rewritte
   await screenshot(page, 'spa-shop-counted-390');
 });
 
+test('quick navigations and events in between lose nothing: each request carries the cookie the last one set', { skip }, async () => {
+  const { page } = await shop({ width: 1280, height: 800 });
+  // Three navigations faster than a round trip, and an event in the middle: were
+  // their requests to overlap, one reply's cookie would overwrite another's page view.
+  const segments = await page.evaluate(async () => {
+    edgeseg.decide('/products/trail-runner');
+    edgeseg.track('add_to_cart', { sku: 'NW-TR-001' });
+    edgeseg.decide('/products/daypack-28');
+    const last = await edgeseg.decide('/products/down-jacket');
+    await edgeseg.flush();
+    return last.segments;
+  });
+  assert.deepEqual(segments, ['product_browser', 'shopper'], 'all three product views are in the state');
+});
+
 test('engagement is reported per route, for the route left', { skip }, async () => {
   const { page, log } = await shop({ width: 1280, height: 600 });
   await toProduct(page, 'camp-mug');
