@@ -464,6 +464,7 @@
   // Applies the blocks to every matching element not handled yet; queues the report.
   Run.prototype.scan = function () {
     var self = this;
+    var now = [];
     (self.dec.blocks || []).forEach(function (b) {
       var els;
       try { els = d.querySelectorAll(b.selector || '[data-edgeseg-block="' + b.id + '"]'); } catch (e) { return; }
@@ -473,8 +474,14 @@
         self.done.add(el);
         try { applyTo(el, b); } catch (e) { warn('block "' + b.id + '" could not be applied', e); continue; }
         self.changed.push(el);
-        if (self.shown.indexOf(b.id) < 0) { self.shown.push(b.id); self.unsent.push(b.id); }
+        now.push([b, el]);
       }
+    });
+    // Shown, as the server counts it: unless a later block replaced what this one changed.
+    now.forEach(function (x) {
+      var b = x[0];
+      if (!x[1].isConnected && b.outer_html == null && !b.remove) return;
+      if (self.shown.indexOf(b.id) < 0) { self.shown.push(b.id); self.unsent.push(b.id); }
     });
     if (self.unsent.length && self.timer === null) self.timer = setTimeout(function () { self.timer = null; self.report(); }, BATCH_MS);
   };
