@@ -69,11 +69,22 @@ fn claim(id: &str, at: Timestamp, blocks: &[String]) -> Option<Vec<String>> {
     })
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Body {
-    token: String,
-    blocks: Vec<String>,
+/// `{"token": "...", "blocks": ["id", ...]}`, read through `serde_json::Value`
+/// (a derived reader costs bundle size for two fields).
+fn parse(body: &[u8]) -> Option<(String, Vec<String>)> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let o = v.as_object()?;
+    if o.keys().any(|k| k != "token" && k != "blocks") {
+        return None;
+    }
+    let token = o.get("token")?.as_str()?.to_string();
+    let blocks = o
+        .get("blocks")?
+        .as_array()?
+        .iter()
+        .map(|b| b.as_str().map(str::to_string))
+        .collect::<Option<Vec<_>>>()?;
+    Some((token, blocks))
 }
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
@@ -91,16 +102,13 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
     let Some(body) = super::events::read_bounded(&mut req, MAX_BODY_BYTES).await? else {
         return error(400, &too_big);
     };
-    let body: Body = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                400,
-                &format!("expected {{\"token\": \"...\", \"blocks\": [\"block id\", ...]}}: {e}"),
-            )
-        }
+    let Some((token, blocks)) = parse(&body) else {
+        return error(
+            400,
+            "expected {\"token\": \"...\", \"blocks\": [\"block id\", ...]} and nothing else",
+        );
     };
-    if body.blocks.len() > MAX_REPORTED_BLOCKS {
+    if blocks.len() > MAX_REPORTED_BLOCKS {
         return error(
             400,
             &format!("blocks: at most {MAX_REPORTED_BLOCKS} block ids a report"),
@@ -123,17 +131,13 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response> {
         return Ok(Response::empty()?.with_status(204));
     };
     super::experiments::apply_confirmed(&mut visitor.state);
-    let claims = match report::verify(&body.token, &keys.decision, &visitor.state, now) {
+    let claims = match report::verify(&token, &keys.decision, &visitor.state, now) {
         Ok(c) => c,
         Err(e @ report::ReportError::Expired) => return error(410, &e.to_string()),
         Err(e @ report::ReportError::OtherVisitor) => return error(403, &e.to_string()),
         Err(e) => return error(400, &e.to_string()),
     };
-    let named: Vec<String> = body
-        .blocks
-        .into_iter()
-        .filter(|b| claims.names(b))
-        .collect();
+    let named: Vec<String> = blocks.into_iter().filter(|b| claims.names(b)).collect();
     let Some(fresh) = claim(&claims.id, claims.at, &named) else {
         return error(
             409,

@@ -20,6 +20,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
 use sha2::Sha256;
 
 use super::{AfterRewrite, PageOutcome, ReportCounts};
@@ -52,27 +53,63 @@ impl DecisionKey {
 }
 
 /// What a decision may have counted once its blocks are shown.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+///
+/// Read and written through `serde_json::Value` by hand, not derived: the
+/// Worker already carries Value's code, and derived code for these types
+/// cost about 10 KiB of its bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecisionClaims {
     /// The decision's random id (hex): each block is reported once per id.
-    #[serde(rename = "d")]
     pub id: String,
     /// The visitor's id (hex): only their own cookie may report it.
-    #[serde(rename = "v")]
     pub visitor: String,
     /// When it was decided (Unix seconds): the counts' time.
-    #[serde(rename = "t")]
     pub at: Timestamp,
     /// (block id, segment or variant id) of each block given content.
-    #[serde(rename = "c")]
     pub content: Vec<(String, String)>,
     /// (experiment cookie key, variant id, its blocks) of each experiment
     /// this decision may expose the visitor to.
-    #[serde(rename = "x")]
     pub experiments: Vec<(u32, String, Vec<String>)>,
 }
 
 impl DecisionClaims {
+    /// The token's JSON: `{"d", "v", "t", "c": [[block, source]], "x": [[key, variant, [blocks]]]}`.
+    fn to_json(&self) -> Value {
+        json!({
+            "d": self.id,
+            "v": self.visitor,
+            "t": self.at,
+            "c": self.content.iter().map(|(b, s)| json!([b, s])).collect::<Vec<_>>(),
+            "x": self.experiments.iter().map(|(k, v, bs)| json!([k, v, bs])).collect::<Vec<_>>(),
+        })
+    }
+
+    fn from_json(v: &Value) -> Option<DecisionClaims> {
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let texts = |v: &Value| v.as_array()?.iter().map(text).collect::<Option<Vec<_>>>();
+        let pairs = v.get("c")?.as_array()?;
+        let content = pairs
+            .iter()
+            .map(|p| Some((text(p.get(0)?)?, text(p.get(1)?)?)))
+            .collect::<Option<Vec<_>>>()?;
+        let experiments = v
+            .get("x")?
+            .as_array()?
+            .iter()
+            .map(|e| {
+                let key = u32::try_from(e.get(0)?.as_u64()?).ok()?;
+                Some((key, text(e.get(1)?)?, texts(e.get(2)?)?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(DecisionClaims {
+            id: text(v.get("d")?)?,
+            visitor: text(v.get("v")?)?,
+            at: v.get("t")?.as_u64()?,
+            content,
+            experiments,
+        })
+    }
+
     /// Whether `block` is one this decision gave content to or could expose with.
     pub fn names(&self, block: &str) -> bool {
         self.content.iter().any(|(b, _)| b == block)
@@ -129,7 +166,7 @@ pub fn issue(
         content: after.content.clone(),
         experiments,
     };
-    let payload = serde_json::to_vec(&claims).expect("claims serialize");
+    let payload = claims.to_json().to_string().into_bytes();
     let mut mac = key.mac();
     mac.update(&payload);
     let tag = mac.finalize().into_bytes();
@@ -164,8 +201,11 @@ pub fn verify(
     mac.update(&payload);
     mac.verify_truncated_left(&tag)
         .map_err(|_| ReportError::BadSignature)?;
-    let claims: DecisionClaims =
-        serde_json::from_slice(&payload).map_err(|_| ReportError::Malformed)?;
+    let claims = serde_json::from_slice::<Value>(&payload)
+        .ok()
+        .as_ref()
+        .and_then(DecisionClaims::from_json)
+        .ok_or(ReportError::Malformed)?;
     // A clock a little behind the decision's (another isolate) is fine.
     if now.saturating_sub(claims.at) > TOKEN_LIFETIME_SECS || claims.at > now + 60 {
         return Err(ReportError::Expired);
