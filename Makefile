@@ -94,7 +94,7 @@ unit: tools
 
 ## The core's tests compiled to wasm32 and run under Node by wasm-bindgen-test-runner.
 wasm-test: tools
-	cargo test --no-default-features --target $(WASM_TARGET) --test conformance --test rewrite_fixtures --test wasm_core --test experiment_stats --test cuped --test guardrails --test signal_journeys --test tcf --test schedules_and_values --test csp --test access --test server_events
+	cargo test --no-default-features --target $(WASM_TARGET) --test conformance --test rewrite_fixtures --test wasm_core --test experiment_stats --test cuped --test guardrails --test signal_journeys --test tcf --test schedules_and_values --test csp --test access --test server_events --test spa_report
 
 e2e: tools worker
 	node --test --test-concurrency=1 tests/e2e/

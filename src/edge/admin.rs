@@ -380,7 +380,10 @@ async fn save(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Respons
         },
     )
     .await?;
-    json_response(200, &json!({ "revision": revision, "by": who, "warnings": warnings }))
+    json_response(
+        200,
+        &json!({ "revision": revision, "by": who, "warnings": warnings }),
+    )
 }
 
 /// What a new live revision is made of.

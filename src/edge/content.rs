@@ -191,7 +191,7 @@ pub async fn decide(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<w
     };
     let Some(rules) = rules else {
         super::rules_cache::refresh_later(refresh, env, ctx);
-        let nothing = serde_json::json!({"path": null, "segments": [], "experiments": {}, "blocks": [], "tracked": false, "preview": false});
+        let nothing = serde_json::json!({"path": null, "segments": [], "experiments": {}, "blocks": [], "tracked": false, "preview": false, "token": null});
         return reply(&nothing, Vec::new());
     };
     let visit = Visit::for_url(&req, &page_url, rules.reads_country);
@@ -199,7 +199,16 @@ pub async fn decide(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<w
         Some(visitor) => super::inbox::waited(super::inbox::waiting_soon(env, visitor)).await,
         None => Vec::new(),
     };
-    let (outcome, _) = serve(&visit, &rules, env, ctx, waiting).await;
+    let (outcome, visitor_id) = serve(&visit, &rules, env, ctx, waiting).await;
+    let token = super::secret_keys(env).and_then(|keys| {
+        page::report::issue(
+            &outcome,
+            &rules,
+            &keys.decision,
+            visitor_id,
+            super::random_bytes(),
+        )
+    });
     super::rules_cache::refresh_later(refresh, env, ctx);
     let set_cookies = outcome
         .headers
@@ -210,7 +219,7 @@ pub async fn decide(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<w
         })
         .collect();
     reply(
-        &page::decide::decision(&outcome, &visit.request.facts.path),
+        &page::decide::decision(&outcome, &visit.request.facts.path, token.as_deref()),
         set_cookies,
     )
 }

@@ -8,6 +8,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env, ctx: &Context) -> Resul
         (worker::Method::Get, "health") => health(env).await,
         (worker::Method::Post, "event") => super::events::handle(req, env, ctx).await,
         (worker::Method::Post, "server-events") => super::server_events::handle(req, env).await,
+        (worker::Method::Post, "applied") => super::applied::handle(req, env).await,
         // Issue 4's path for the stats; the admin page uses admin/api/stats.
         (worker::Method::Get, "stats") => super::admin::handle("api/stats", req, env).await,
         // The page script is a static file (www/__edgeseg/edgeseg.js).

@@ -10,6 +10,7 @@
 
 mod access;
 mod admin;
+mod applied;
 mod content;
 mod counters;
 mod drafts;

@@ -10,8 +10,8 @@
 //!
 //! Impressions and experiment exposures wait, as for a rewritten page, for a
 //! report of the blocks that were really shown: on a page load the rewrite
-//! reports them; after a client-side navigation the page script must (until
-//! it does, a decision counts the page view and segment entries only).
+//! reports them; after a client-side navigation the page script sends the
+//! answer's `token` with the blocks it applied (see [`super::report`]).
 
 use serde_json::{json, Map, Value};
 
@@ -57,8 +57,10 @@ pub fn page_url(site_origin: &str, path: Option<&str>) -> Result<String, DecideE
 /// The answer: the visitor's segments (best first), each experiment's
 /// variant, and per block the content a page load would apply (the plan's
 /// form: `edgeseg preview --plan` prints the same). `path` is the page's
-/// decoded path, as the request facts have it.
-pub fn decision(outcome: &PageOutcome, path: &str) -> Value {
+/// decoded path, as the request facts have it; `token` the signed decision
+/// ([`super::report::issue`]) a report of the applied blocks needs, `None`
+/// when nothing would be counted.
+pub fn decision(outcome: &PageOutcome, path: &str, token: Option<&str>) -> Value {
     let c = &outcome.classification;
     let experiments: Map<String, Value> = c
         .experiments
@@ -73,6 +75,7 @@ pub fn decision(outcome: &PageOutcome, path: &str) -> Value {
         "blocks": spec.blocks,
         "tracked": outcome.tracked,
         "preview": outcome.preview.is_active(),
+        "token": token,
     })
 }
 

@@ -15,6 +15,7 @@
 
 pub mod decide;
 mod events;
+pub mod report;
 mod visitor;
 
 use std::collections::BTreeMap;

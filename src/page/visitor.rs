@@ -14,10 +14,12 @@ use crate::state::cookie::{self, CookieKey};
 use crate::state::{Timestamp, VisitorState};
 
 /// The keys derived from the Worker's secret (`EDGESEG_SECRET`): one signs
-/// the visitor cookie, one preview links. Without them nobody is tracked.
+/// the visitor cookie, one preview links, one the decisions a single-page
+/// app reports its blocks with. Without them nobody is tracked.
 pub struct Keys {
     pub cookie: CookieKey,
     pub preview: PreviewKey,
+    pub decision: super::report::DecisionKey,
 }
 
 impl Keys {
@@ -25,6 +27,7 @@ impl Keys {
         Keys {
             cookie: CookieKey::new(secret),
             preview: PreviewKey::new(secret),
+            decision: super::report::DecisionKey::new(secret),
         }
     }
 }

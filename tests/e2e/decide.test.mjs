@@ -4,7 +4,9 @@
 // see it), answer what a page load of that path would apply (checked against
 // `edgeseg preview --plan --tracked`, which page-differential.test.mjs ties to
 // the Worker's real pages), stay private, honour consent, and refuse what is
-// not a path of the site with a 400, never a 5xx.
+// not a path of the site with a 400, never a 5xx. In Chromium, the page script's
+// application of a decision to the origin's page equals the Worker's rewrite of
+// a page load of the same path, page by page of the demo store.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,6 +14,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startWorker, Visitor, ROOT } from './harness.mjs';
+import { launchBrowser, browserMissing } from './browser.mjs';
 
 const run = promisify(execFile);
 const BIN = join(ROOT, 'target', 'debug', 'edgeseg');
@@ -20,7 +23,8 @@ const PRODUCTS = ['/products/trail-runner', '/products/daypack-28', '/products/d
 let worker;
 
 before(async () => { worker = await startWorker({ rules: await readFile(RULES, 'utf8') }); });
-after(async () => { await worker?.stop(); });
+let browser;
+after(async () => { await browser?.close(); await worker?.stop(); });
 
 const seconds = () => Math.floor(Date.now() / 1000);
 
@@ -113,4 +117,47 @@ test('bad input: not a path of this site, too long, no cookie or a tampered one:
   assert.equal(tampered.setCookies.length, 1, 'a fresh visitor gets a fresh cookie');
   const post = await fetch(`${worker.url}/__edgeseg/decide?path=/`, { method: 'POST' });
   assert.equal(post.status, 405);
+});
+
+// The origin's file of a demo store path (what the Worker rewrites).
+function originFile(path) {
+  const p = path.split('?')[0];
+  const file = p.endsWith('/') ? `${p}index.html` : `${p}.html`;
+  return join(ROOT, 'www', file);
+}
+
+test('the page script applying a decision gives the page a page load of that path gets, over the demo store', { skip: browserMissing() ?? false }, async () => {
+  browser = await launchBrowser();
+  const pages = ['/', '/category/', '/category/footwear', '/products/trail-runner', '/products/new/summit-shell', '/cart', '/shop/', '/?utm_campaign=spring%3Cb%3E'];
+  // Nothing; product browsing (inner HTML); an interest (a template); new arrivals
+  // (`after`); a likely buyer (`remove` and `before`).
+  const histories = [[], PRODUCTS, ['/category/packs', '/category/packs', '/category/packs', '/products/daypack-28'],
+    ['/products/new/summit-shell', '/products/new/ember-lantern'], [...PRODUCTS, ...PRODUCTS, '/products/camp-mug']];
+  const body = (page) => page.evaluate(() => document.body.innerHTML);
+  let compared = 0;
+  for (const history of histories) {
+    for (const path of pages) {
+      // One visitor's state, given to two browsers: one loads the page, the other
+      // gets the origin's page unchanged and applies the decide answer to it.
+      const v = new Visitor(worker.url);
+      for (const p of history) assert.equal((await decide(v, p)).status, 200);
+      const cookies = [...v.cookies].map(([name, value]) => ({ name, value, url: worker.url }));
+      const loaded = await browser.newPage();
+      await loaded.context().addCookies(cookies);
+      const applied = await browser.newPage();
+      await applied.context().addCookies(cookies);
+      const raw = await readFile(originFile(path), 'utf8');
+      await applied.route((url) => url.pathname + url.search === path, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: raw }));
+      await loaded.goto(`${worker.url}${path}`);
+      await applied.goto(`${worker.url}${path}`);
+      await applied.waitForFunction(() => window.edgeseg && typeof edgeseg.decide === 'function');
+      const dec = await applied.evaluate((p) => edgeseg.decide(p).then((d) => ({ blocks: d.blocks.map((b) => b.id + ':' + b.source), segments: d.segments })), path);
+      const [want, got] = [await body(loaded), await body(applied)];
+      assert.equal(got, want, `${path} after ${history.join(', ') || 'nothing'} (${JSON.stringify(dec)})`);
+      if (dec.blocks.length) compared += 1;
+      await loaded.context().close();
+      await applied.context().close();
+    }
+  }
+  assert.ok(compared >= 10, `decisions with content compared: ${compared}`);
 });
