@@ -330,8 +330,14 @@ pub fn classify(
             }
         }
     }
-    if !segments.is_empty() {
-        plan.head_append = Some(segments_script(&segments));
+    // The variants go with the segments, so `edgeseg.variant(key)` answers on
+    // the first, server-rendered page as after a client-side decision.
+    let variants: Vec<(&str, &str)> = experiments
+        .iter()
+        .filter_map(|o| Some((o.key.as_str(), o.variant_id.as_deref()?)))
+        .collect();
+    if !segments.is_empty() || !variants.is_empty() {
+        plan.head_append = Some(page_script(&segments, &variants));
     }
     Classification {
         segments,
@@ -362,9 +368,27 @@ pub fn best_first(rules: &CompiledRules, members: &mut [usize]) {
 /// `www/__edgeseg/edgeseg.js`) which segments the visitor is in. Segment ids
 /// are validated as `[A-Za-z0-9_]+`, so the JSON needs no further escaping.
 pub fn segments_script(segments: &[String]) -> String {
+    page_script(segments, &[])
+}
+
+/// [`segments_script`] with the visitor's experiment variants, `{key:
+/// variant}`, when there are any (without, the bytes are the segments'
+/// script alone). Keys and ids are JSON-escaped, and `<` too, so no value can
+/// close the script element.
+pub fn page_script(segments: &[String], variants: &[(&str, &str)]) -> String {
     let list = serde_json::to_string(segments).unwrap_or_else(|_| "[]".into());
+    let variants = if variants.is_empty() {
+        String::new()
+    } else {
+        let map: Map<String, Value> = variants
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect();
+        let json = serde_json::to_string(&map).unwrap_or_else(|_| "{}".into());
+        format!(",variants:{}", json.replace('<', "\\u003c"))
+    };
     format!(
-        "<script>window.edgeseg=Object.assign(window.edgeseg||{{}},{{segments:{list}}});</script>"
+        "<script>window.edgeseg=Object.assign(window.edgeseg||{{}},{{segments:{list}{variants}}});</script>"
     )
 }
 

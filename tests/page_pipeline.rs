@@ -430,6 +430,14 @@ fn an_experiment_exposes_once_its_block_is_rewritten() {
     );
     let outcome = &o.classification.experiments[0];
     let variant = outcome.variant_id.clone().expect("assigned");
+    // Issue 21: `edgeseg.variant(key)` answers on the server-rendered page too.
+    assert!(
+        head(&o).contains(&format!(
+            "<script>window.edgeseg=Object.assign(window.edgeseg||{{}},{{segments:[\"campaign\"],variants:{{\"hero_copy\":\"{variant}\"}}}});</script>"
+        )),
+        "{}",
+        head(&o)
+    );
     let report = RewriteReport {
         applied: vec!["hero".into()],
         head_appended: false,

@@ -20,6 +20,8 @@ const injected = '<script>window.edgeseg = {"segments":["cart_abandoner","return
 const PAGES = {
   '/t/basic': page(injected, '<p>basic</p>'),
   '/t/bare': page('', '<p>no injected object</p>'),
+  // The Worker's head script for a visitor in an experiment (classify::page_script's bytes).
+  '/t/variant': page('<script>window.edgeseg=Object.assign(window.edgeseg||{},{segments:["campaign"],variants:{"hero_copy":"bold"}});</script>', '<p>variant</p>'),
   '/t/twice': page(injected, '<p>twice</p><script src="/__edgeseg/edgeseg.js"></script>', ' data-edgeseg-event="purchase"'),
   '/t/product': page(injected, `
     <form class="buy" action="/t/cart" method="get">
@@ -125,6 +127,11 @@ test('segments injected by the Worker are kept; API present; default [] without 
   assert.equal(await p.evaluate(() => typeof window.edgeseg.flush), 'function');
   const { p: bare } = await open('/t/bare');
   assert.deepEqual(await bare.evaluate(() => window.edgeseg.segments), []);
+  // Issue 21: variant() answers on the server-rendered page, not only after a client-side decision.
+  const { p: v } = await open('/t/variant');
+  assert.equal(await v.evaluate(() => window.edgeseg.variant('hero_copy')), 'bold');
+  assert.equal(await v.evaluate(() => window.edgeseg.variant('other')), null);
+  assert.equal(await bare.evaluate(() => window.edgeseg.variant('hero_copy')), null);
   assert.deepEqual(p.__errors ?? [], []);
 });
 

@@ -67,7 +67,7 @@
  *   edgeseg.on('decision', fn) -> off()
  *                             fn(decision) after each decision is applied:
  *                             {path, segments, experiments: {key: variant}, blocks, tracked}.
- *   edgeseg.variant(key)      The variant id of experiment key in the last decision, or null
+ *   edgeseg.variant(key)      The variant id of experiment key (the page's, then the last decision's), or null
  *                             (also null before the first client-side decision).
  *   edgeseg.segments          Updated by every decision.
  *
@@ -362,7 +362,8 @@
   var WATCH_MS = 10000;
   var VOID = /^(AREA|BASE|BR|COL|EMBED|HR|IMG|INPUT|LINK|META|SOURCE|TRACK|WBR)$/;
   var listeners = {};
-  var variants = {};
+  // The server-rendered page's variants (the Worker's head script), until a decision replaces them.
+  var variants = es.variants && typeof es.variants === 'object' ? es.variants : {};
   var ours = new WeakSet(); // elements edgeseg inserted: never matched again
   var originals = new WeakMap(); // element -> {html, attrs} before a decision changed it
   var run = null; // the latest decision being applied
