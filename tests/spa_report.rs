@@ -16,7 +16,11 @@ const ID: [u8; 16] = *b"0123456789abcdef";
 const DECISION: [u8; 16] = *b"decision-id-0001";
 
 fn rules() -> CompiledRules {
-    let doc = serde_json::json!({
+    CompiledRules::from_value(&doc()).unwrap_or_else(|e| panic!("test rules: {e}"))
+}
+
+fn doc() -> serde_json::Value {
+    serde_json::json!({
         "format": 1,
         "version": "spa-report-test",
         "settings": {"consent": {"respect_gpc": true}},
@@ -43,8 +47,7 @@ fn rules() -> CompiledRules {
                 ]
             }
         }
-    });
-    CompiledRules::from_value(&doc).unwrap_or_else(|e| panic!("test rules: {e}"))
+    })
 }
 
 fn keys() -> Keys {
@@ -299,4 +302,54 @@ fn a_visitor_who_is_not_tracked_gets_no_token() {
         report::issue(&o, &rules, &keys.decision, v.state.visitor_id, DECISION),
         None
     );
+}
+
+/// A client-side exposure adds CUPED's `Σx` and `Σx²` from the covariates the
+/// decision took, as a server-rewritten page does (without them, theta would
+/// be biased by every single-page-app exposure).
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn a_reported_exposure_adds_the_cuped_sums_a_rewrite_would() {
+    let mut d = doc();
+    d["events"] = serde_json::json!({"purchase": {}});
+    d["experiments"]["hero_copy"]["goals"] = serde_json::json!({"purchase": {"event": "purchase"}});
+    let rules = CompiledRules::from_value(&d).unwrap_or_else(|e| panic!("test rules: {e}"));
+    let keys = keys();
+    let mut v = fresh(&rules, &keys, ConsentSignals::default());
+    // History before exposure: two purchases, the goal's covariate.
+    let purchase = edgeseg::events::PageEvent {
+        name: "purchase".into(),
+        props: serde_json::Map::new(),
+        path: "/checkout".into(),
+    };
+    page::record_events(
+        &rules,
+        &mut v,
+        &[purchase.clone(), purchase],
+        NOW,
+        |_, _| {},
+    );
+    let o = decide(
+        &rules,
+        &keys,
+        &mut v,
+        "https://shop.test/?utm_campaign=spring",
+        NOW + 60,
+    );
+    let token = report::issue(&o, &rules, &keys.decision, v.state.visitor_id, DECISION)
+        .expect("a counted decision with content has a token");
+    let claims = report::verify(&token, &keys.decision, &v.state, NOW + 65).expect("verifies");
+    let rewrite = o.after_rewrite.counts(
+        &rules,
+        &RewriteReport {
+            applied: applied(&["hero"]),
+            head_appended: false,
+        },
+    );
+    assert!(
+        !rewrite.sums.is_empty(),
+        "the rewrite adds CUPED sums: {rewrite:?}"
+    );
+    let reported = report::counts(&rules, &claims, &applied(&["hero"]), &mut v.state);
+    assert_eq!(reported, rewrite);
 }
