@@ -23,6 +23,20 @@ pub fn day_keys(from_hour: u64, to_hour: u64, shards: u32) -> Vec<String> {
         .collect()
 }
 
+/// Adds into `into` the counters named `prefix…` of the hours `from..=to`.
+/// [`sum_days`] answers whole days, so a caller that asked for hours must
+/// keep only those: the experiment crons fold settled hours into a base once
+/// and read the rest each run, and a whole day would count its folded hours
+/// again (the bandit's weights did).
+pub fn add_hours(into: &mut Counts, hours: &[(u64, Counts)], from: u64, to: u64, prefix: &str) {
+    for (_, counts) in hours.iter().filter(|(h, _)| (from..=to).contains(h)) {
+        for (name, n) in counts.iter().filter(|(k, _)| k.starts_with(prefix)) {
+            let c = into.entry(name.clone()).or_insert(0);
+            *c = c.saturating_add(*n);
+        }
+    }
+}
+
 /// Hourly totals summed over the shards' published days (one entry per hour,
 /// ascending). A shard's day appearing twice (it should not) counts once.
 pub fn sum_days(days: &[PublishedDay]) -> Vec<(u64, Counts)> {
@@ -128,6 +142,23 @@ mod tests {
 
     fn hour(h: u64, pairs: &[(&str, u64)]) -> (u64, Counts) {
         (h, pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect())
+    }
+
+    #[test]
+    fn add_hours_keeps_the_hours_asked_for_and_the_prefix() {
+        let day = [
+            hour(10, &[("exp:a:x:exposures", 1), ("exp:b:x:exposures", 7)]),
+            hour(11, &[("exp:a:x:exposures", 2)]),
+            hour(12, &[("exp:a:x:exposures", 4), ("page_views", 9)]),
+        ];
+        let mut into = Counts::new();
+        add_hours(&mut into, &day, 11, 12, "exp:a:");
+        assert_eq!(
+            into,
+            [("exp:a:x:exposures".to_string(), 6)].into_iter().collect()
+        );
+        add_hours(&mut into, &day, 10, 10, "exp:a:");
+        assert_eq!(into["exp:a:x:exposures"], 7);
     }
 
     #[test]

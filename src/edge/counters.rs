@@ -287,6 +287,31 @@ pub(super) async fn read_totals(env: &Env, from_hour: u64, to_hour: u64) -> Vec<
     sum_days(&days)
 }
 
+/// An experiment's counter totals (`prefix`, e.g. `exp:KEY:`) for a cron:
+/// hours up to `settled` are added into `base` once and remembered in
+/// `folded_through` (starting `max_days` back), the hours after are read on
+/// every run; returns base plus those. Shared by the bandit and guardrail crons.
+pub(super) async fn folded_totals(
+    env: &Env,
+    prefix: &str,
+    base: &mut crate::counters::Counts,
+    folded_through: &mut Option<u64>,
+    (now_hour, settled, max_days): (u64, u64, u64),
+) -> crate::counters::Counts {
+    use crate::counters::stats::add_hours;
+    let start = folded_through.map_or(now_hour.saturating_sub(24 * max_days), |h| h + 1);
+    if start <= settled {
+        let hours = read_totals(env, start, settled).await;
+        add_hours(base, &hours, start, settled, prefix);
+        *folded_through = Some(settled);
+    }
+    let live_from = folded_through.map_or(0, |h| h + 1);
+    let hours = read_totals(env, live_from, now_hour).await;
+    let mut combined = base.clone();
+    add_hours(&mut combined, &hours, live_from, now_hour, prefix);
+    combined
+}
+
 /// `GET stats?from=UNIX&to=UNIX` (admin): totals per counter and hour, as
 /// arrays aligned with `hours` (hour starts, Unix seconds). Default: the last 24 hours.
 pub async fn stats(req: &Request, env: &Env) -> Result<Response> {

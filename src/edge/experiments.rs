@@ -212,26 +212,14 @@ pub async fn scheduled(env: &Env) {
         if state.updated != 0 && now.saturating_sub(state.updated) < every {
             continue;
         }
-        let prefix = format!("exp:{}:", e.key);
-        let add = |into: &mut BTreeMap<String, u64>, docs: &[(u64, crate::counters::Counts)]| {
-            for (_, counts) in docs {
-                for (name, n) in counts.iter().filter(|(k, _)| k.starts_with(&prefix)) {
-                    *into.entry(name.clone()).or_insert(0) += n;
-                }
-            }
-        };
-        let start = state
-            .folded_through
-            .map_or(now_hour.saturating_sub(24 * MAX_DAYS), |h| h + 1);
-        if start <= settled {
-            let docs = super::counters::read_totals(env, start, settled).await;
-            add(&mut state.base, &docs);
-            state.folded_through = Some(settled);
-        }
-        let live_from = state.folded_through.map_or(0, |h| h + 1);
-        let docs = super::counters::read_totals(env, live_from, now_hour).await;
-        let mut combined = state.base.clone();
-        add(&mut combined, &docs);
+        let combined = super::counters::folded_totals(
+            env,
+            &format!("exp:{}:", e.key),
+            &mut state.base,
+            &mut state.folded_through,
+            (now_hour, settled, MAX_DAYS),
+        )
+        .await;
         let arms = crate::experiments::results::bandit_arms(e, &combined);
         let weights = crate::experiments::bandit::thompson_weights(&e.seed, &arms, spec)
             .unwrap_or_else(|| state.weights.clone());

@@ -140,30 +140,14 @@ pub async fn scheduled(env: &Env) {
         if state.checked != 0 && now.saturating_sub(state.checked) < every {
             continue;
         }
-        // `read_totals` gives whole days: keep the hours asked for only.
-        let prefix = format!("exp:{}:", e.key);
-        let add = |into: &mut BTreeMap<String, u64>,
-                   docs: &[(u64, crate::counters::Counts)],
-                   from: u64,
-                   to: u64| {
-            for (_, counts) in docs.iter().filter(|(h, _)| (from..=to).contains(h)) {
-                for (name, n) in counts.iter().filter(|(k, _)| k.starts_with(&prefix)) {
-                    *into.entry(name.clone()).or_insert(0) += n;
-                }
-            }
-        };
-        let start = state
-            .folded_through
-            .map_or(now_hour.saturating_sub(24 * MAX_DAYS), |h| h + 1);
-        if start <= settled {
-            let docs = super::counters::read_totals(env, start, settled).await;
-            add(&mut state.base, &docs, start, settled);
-            state.folded_through = Some(settled);
-        }
-        let live_from = state.folded_through.map_or(0, |h| h + 1);
-        let docs = super::counters::read_totals(env, live_from, now_hour).await;
-        let mut combined = state.base.clone();
-        add(&mut combined, &docs, live_from, now_hour);
+        let combined = super::counters::folded_totals(
+            env,
+            &format!("exp:{}:", e.key),
+            &mut state.base,
+            &mut state.folded_through,
+            (now_hour, settled, MAX_DAYS),
+        )
+        .await;
         let fired = guardrail::check(e, &combined, &mut state, now);
         let put = kv.put(&key(&e.key), state.to_json());
         let written = match put {
