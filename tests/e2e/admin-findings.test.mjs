@@ -158,3 +158,17 @@ test("a segment's card says which experiment replaces its content, and its holdo
   await page.screenshot({ path: join(ROOT, 'test-output', 'screenshots', 'segment-card-experiment-390.png') });
   await page.close();
 });
+
+test('the store at 390 px: a long campaign name in the personalized hero and offer wraps instead of widening the page', { skip }, async () => {
+  const page = await browser.newPage({ width: 390, height: 844 });
+  for (const campaign of ['spring_newsletter_2026_week14_variantB', 'x'.repeat(300)]) {
+    await page.goto(`${worker.url}/?utm_campaign=${campaign}`);
+    await page.locator('[data-variant="campaign_visitor"]').first().waitFor();
+    assert.match(await page.locator('[data-edgeseg-block="hero"]').textContent(), new RegExp(campaign.slice(0, 30)));
+    // Issue 23: 413 px wide with the realistic name, 3,364 px with the long one.
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `the page is ${width}px wide for a ${campaign.length}-character campaign`);
+  }
+  await screenshot(page, 'store-long-campaign-390');
+  await page.close();
+});
