@@ -140,7 +140,15 @@ export async function eventually(fn, { timeout = 10_000, every = 200, what = 'co
   const deadline = Date.now() + timeout;
   let last;
   for (;;) {
-    last = await fn();
+    try {
+      last = await fn();
+    } catch (e) {
+      // A network failure ('fetch failed': undici reusing a keep-alive socket the server has just
+      // closed, after a burst of traffic) is "not yet"; a Worker that is really gone still fails
+      // at the deadline with that error. Anything else fails at once.
+      if (!(e instanceof TypeError && e.message === 'fetch failed') || Date.now() > deadline) throw e;
+      last = null;
+    }
     if (last) return last;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, every));
