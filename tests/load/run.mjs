@@ -41,7 +41,13 @@ function fail(message) {
 
 const html = benchPage(PAGE_BYTES);
 const origin = await startOrigin(() => html);
-const rules = await readFile(join(ROOT, 'examples', 'rules.json'), 'utf8');
+// The example rules with every event from the browser. With `purchase` from the server, each
+// returning visitor's page asks that visitor's inbox (a Durable Object), and locally all 1,500
+// inboxes live in this one workerd process: its RSS then grew by ~200 MiB, which says nothing
+// about the Worker's own memory, the thing measured here (the wasm memory stayed flat).
+const doc = JSON.parse(await readFile(join(ROOT, 'examples', 'rules.json'), 'utf8'));
+for (const e of Object.values(doc.events)) delete e.source;
+const rules = JSON.stringify(doc);
 const worker = await startMiniflare({ edgeseg: true, rules, vars: { ORIGIN_URL: origin.url, EDGESEG_ADMIN_TOKEN: TOKEN } });
 const admin = { authorization: `Bearer ${TOKEN}` };
 
