@@ -18,6 +18,9 @@ import { ATTRIBUTES, describeSignal } from './sentences.js';
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const fmt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US', { maximumFractionDigits: 4 }) : String(n));
 
+/** JSON laid out one list of numbers a line (a tree's node, a centroid), as edgeseg train prints trees. */
+const compactJson = (v) => JSON.stringify(v, null, 1).replace(/\[[^[\]{}"]*\]/g, (m) => m.replace(/\s+/g, ''));
+
 /** A list of rows with a label, an add button and an error line (a field for errors by path). */
 function listField(label, host, add, path) {
   const err = h('p.field-error', { hidden: true, role: 'alert' });
@@ -287,7 +290,7 @@ export function signalBuilder({ shared, name, onDone, onSave }) {
         out.push(h('p.model-shape', `${m.trees} tree${m.trees === 1 ? '' : 's'}, ${m.nodes} nodes, starting log-odds ${fmt(m.base)}. Splits per input: `,
           m.inputs.map((n, i) => [i ? ', ' : '', h('code', n), ` ${m.splits[i]}`]), '.'));
       }
-      out.push(h('details.model-json', h('summary', 'The model as JSON (read-only)'), h('pre', { tabindex: '0', 'aria-label': `${current} as JSON` }, JSON.stringify(spec, null, 1))));
+      out.push(h('details.model-json', h('summary', 'The model as JSON (read-only)'), h('pre', { tabindex: '0', 'aria-label': `${current} as JSON` }, compactJson(spec))));
     }
     const paste = field({
       label: 'Paste a trained model', id: 'signal-model-paste', kind: 'textarea', rows: 5, value: '', path,
