@@ -18,8 +18,12 @@ import { ATTRIBUTES, describeSignal } from './sentences.js';
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const fmt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US', { maximumFractionDigits: 4 }) : String(n));
 
-/** JSON laid out one list of numbers a line (a tree's node, a centroid), as edgeseg train prints trees. */
-const compactJson = (v) => JSON.stringify(v, null, 1).replace(/\[[^[\]{}"]*\]/g, (m) => m.replace(/\s+/g, ''));
+/** A model's JSON laid out a centroid a line, or a tree a line (as edgeseg train prints trees). */
+const compactJson = (v) => {
+  const flat = (m) => m.replace(/\s+/g, '');
+  const text = JSON.stringify(v, null, 1).replace(/\[[^[\]{}"]*\]/g, flat);
+  return 'trees' in v ? text.replace(/\[(\s*\[[^[\]{}"]*\],?)+\s*\]/g, flat) : text;
+};
 
 /** A list of rows with a label, an add button and an error line (a field for errors by path). */
 function listField(label, host, add, path) {

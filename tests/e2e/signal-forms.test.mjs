@@ -1,14 +1,19 @@
 // The signal forms (issue 23, item 1) in headless Chromium against the real Worker in
 // workerd: a value (sum) signal and an affinity signal made through their forms without
 // typing JSON, saved, and the Worker runs them (its simulate, against the stored rules);
-// a max signal and two trained models (trees, cluster) pasted as `edgeseg train` prints
-// them, a bad paste refused at its field; then every new form (sum, max, engaged, scroll,
-// affinity, share, cluster, trees) at 390 and 1280 px: axe-core finds no serious or
-// critical violation, the page is no wider than the screen, and a screenshot of each.
+// a max signal and two trained models (trees, cluster) pasted as the real `edgeseg train`
+// prints them (on a synthetic export), a bad paste refused at its field; then every new
+// form (sum, max, engaged, scroll, affinity, share, cluster, trees) at 390 and 1280 px:
+// axe-core finds no serious or critical violation, the page is no wider than the screen,
+// and a screenshot of each.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { startWorker, ROOT, eventually } from './harness.mjs';
 import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
 import { signIn, fillDialog, waitText, editorText, showTab, WIDE, NARROW } from './admin-page-checks.mjs';
@@ -16,9 +21,18 @@ import { signIn, fillDialog, waitText, editorText, showTab, WIDE, NARROW } from 
 const skip = browserMissing() ?? false;
 const TOKEN = 'signal-forms-admin-token-0123456789';
 const AXE = join(ROOT, 'node_modules', 'axe-core', 'axe.min.js');
-const rules = await readFile(join(ROOT, 'examples', 'rules.json'), 'utf8');
+const BIN = join(ROOT, 'target', 'debug', 'edgeseg');
+const FEATURES = ['views_7d', 'carts_7d', 'searches_7d'];
+// The example rules, plus the signals `edgeseg train generate` exports (the models' inputs).
+const seeded = JSON.parse(await readFile(join(ROOT, 'examples', 'rules.json'), 'utf8'));
+seeded.events.search = { description: 'A search on the site.' };
+Object.assign(seeded.signals, { views_7d: { count: 'page_view', within: '7d' }, carts_7d: { count: 'add_to_cart', within: '7d' }, searches_7d: { count: 'search', within: '7d' } });
+const rules = JSON.stringify(seeded, null, 2);
 let worker;
 let browser;
+let dir;
+/** What `edgeseg train` printed (its whole report) for a trees and a k-means model. */
+const report = {};
 
 async function api(method, path, body, headers = {}) {
   const res = await fetch(`${worker.url}/__edgeseg/admin/api/${path}`, {
@@ -30,6 +44,13 @@ async function api(method, path, body, headers = {}) {
 }
 
 before(async () => {
+  const run = promisify(execFile);
+  if (!existsSync(BIN)) await run('cargo', ['build', '--bin', 'edgeseg'], { cwd: ROOT });
+  dir = await mkdtemp(join(tmpdir(), 'edgeseg-signal-forms-'));
+  const edgeseg = async (...args) => (await run(BIN, args, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 })).stdout;
+  await edgeseg('train', 'generate', join(dir, 'export'), '--seed', '5');
+  report.trees = await edgeseg('train', 'trees', join(dir, 'export'), '--features', FEATURES.join(','), '--name', 'buyer_trees', '--label', 'purchase', '--within', '1d');
+  report.cluster = await edgeseg('train', 'kmeans', join(dir, 'export'), '--features', FEATURES.join(','), '--name', 'behaviour', '--k', '3', '--names', 'first,second,third', '--seed', '3');
   worker = await startWorker({ rules, vars: { EDGESEG_ADMIN_TOKEN: TOKEN } });
   const r = await api('PUT', 'rules', { text: rules, author: 'seed', message: 'seeded by the test' });
   assert.equal(r.status, 200, JSON.stringify(r.json));
@@ -38,6 +59,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await worker?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 const docIn = async (page) => JSON.parse(await editorText(page));
@@ -59,10 +81,8 @@ async function saveSignal(page, message) {
   await waitText(page, '#signal-status', /Saved as revision \d+/);
 }
 
-/** What `edgeseg train` prints for a model (src/learn/report.rs: paste_section). */
-const printed = (name, signal) => `Paste into the rules' "signals" (admin page: Rules, then save with a message):\n${JSON.stringify({ [name]: signal }, null, 2)}\n`;
-const TREES = { trees: ['product_views_1h', 'engagement_7d'], base: -1.07, ensemble: [[[1, 2.5, 1, 2], [-0.07], [0.13]], [[0, 3, 1, 2], [0.02], [0.2]]] };
-const CLUSTER = { cluster: ['product_views_1h', 'engagement_7d'], scale: [4.4, 1.9], centroids: [[5.7, 4.1], [11.6, 0.4], [1, 0]], names: ['cart_fillers', 'browsers', 'passers_by'] };
+/** The signal in a report's paste block (what the form must end up writing). */
+const pasted = (text) => Object.values(JSON.parse(text.slice(text.indexOf('Paste into the rules'), text.lastIndexOf('}') + 1).replace(/^[^{]*/, '')))[0];
 
 test('a value (sum) signal and an affinity signal through their forms, saved, and the Worker runs them', { skip, timeout: 180_000 }, async () => {
   const page = await browser.newPage(WIDE);
@@ -150,45 +170,53 @@ test('a max signal, and trained models pasted as edgeseg train prints them (a ba
   await waitText(page, '#signal-sentence', /the largest “value” of “purchase” events in the last 30 days \(absent if none\)/);
   assert.deepEqual((await docIn(page)).signals.largest_order_30d, { max: 'purchase', property: 'value', within: '30d' });
 
-  // A trees model for a new signal: the signal takes the name in the paste.
+  // A trees model for a new signal, pasted as the whole report edgeseg train printed: the
+  // signal takes the name in the paste. First with an input that is not declared: refused.
   await newSignal(page, 'new_model', 'trees');
   await waitText(page, '.model-pending', /stays as it is/);
   const paste = page.getByLabel('Paste a trained model');
   const before = await editorText(page);
-  await paste.fill(printed('buyer_trees', { ...TREES, ensemble: [[[1, 2.5, 0, 2], [-0.07], [0.13]]] }));
-  await waitText(page, '#signal-builder .field.invalid .field-error', /children must be later nodes/);
+  await paste.fill(report.trees.replace('"searches_7d"]', '"searches_7dd"]'));
+  await waitText(page, '#signal-builder .field.invalid .field-error', /its input “searches_7dd” is not a declared signal/);
+  await screenshot(page, 'signal-form-trees-new-refused-1280');
   await page.locator('#signal-model-use').click();
   assert.equal(await editorText(page), before, 'a refused paste changes nothing');
-  await paste.fill(printed('buyer_trees', TREES));
-  await waitText(page, '.model-status', /A trees model over 2 signals, named buyer_trees/);
+  await paste.fill(report.trees);
+  await waitText(page, '.model-status', /A trees model over 3 signals, named buyer_trees/);
   await page.locator('#signal-model-use').click();
   await waitText(page, '.model-status', /Using the pasted trees model/);
   assert.equal(await page.locator('#signal-name').inputValue(), 'buyer_trees');
   let doc = await docIn(page);
-  assert.deepEqual(doc.signals.buyer_trees, TREES);
+  assert.deepEqual(doc.signals.buyer_trees, pasted(report.trees));
   assert.equal(doc.signals.new_model, undefined);
-  assert.match(await page.locator('.model-shape').textContent(), /2 trees, 6 nodes, starting log-odds -1\.07\. Splits per input: product_views_1h 1, engagement_7d 1/);
-  assert.match(await page.locator('.model-inputs').textContent(), /engagement_7d: points over the last 7 days/);
+  const [, trees, nodes] = /Model: (\d+) trees of depth at most \d+, (\d+) nodes in all/.exec(report.trees);
+  assert.match(await page.locator('.model-shape').textContent(), new RegExp(`^${trees} trees, ${nodes} nodes, starting log-odds -?[\\d.]+\\. Splits per input: views_7d \\d+, carts_7d \\d+, searches_7d \\d+\\.$`));
+  assert.match(await page.locator('.model-inputs').textContent(), /carts_7d: the number of “add to cart” events in the last 7 days/);
 
-  // A cluster model: an input that is not declared is refused, then the real one.
+  // A cluster model, pasted as its paste block (from its heading on): two centroids with one
+  // name are refused, then the real one.
   await newSignal(page, 'behaviour', 'cluster');
-  await page.getByLabel('Paste a trained model').fill(printed('behaviour', { ...CLUSTER, cluster: ['product_views_1h', 'engagemnt_7d'] }));
-  await waitText(page, '#signal-builder .field.invalid .field-error', /its input “engagemnt_7d” is not a declared signal/);
-  await page.getByLabel('Paste a trained model').fill(printed('behaviour', CLUSTER));
+  const block = report.cluster.slice(report.cluster.indexOf('Paste into the rules'));
+  await page.getByLabel('Paste a trained model').fill(block.replace('"second"', '"first"'));
+  await waitText(page, '#signal-builder .field.invalid .field-error', /the name “first” is used twice/);
+  await page.getByLabel('Paste a trained model').fill(block);
   await page.locator('#signal-model-use').click();
   await waitText(page, '.model-status', /Using the pasted cluster model/);
-  assert.deepEqual(await page.locator('.model-table tbody th').allTextContents(), ['cart_fillers', 'browsers', 'passers_by', 'scale (spread)']);
+  assert.deepEqual(await page.locator('.model-table tbody th').allTextContents(), ['first', 'second', 'third', 'scale (spread)']);
   doc = await docIn(page);
-  assert.deepEqual(doc.signals.behaviour, CLUSTER);
+  assert.deepEqual(doc.signals.behaviour, pasted(report.cluster));
   await saveSignal(page, 'largest order, buyer trees, behaviour clusters');
   const stored = JSON.parse((await api('GET', 'rules')).json.text);
-  assert.deepEqual([stored.signals.buyer_trees, stored.signals.behaviour, stored.signals.largest_order_30d.max], [TREES, CLUSTER, 'purchase']);
+  assert.deepEqual([stored.signals.buyer_trees, stored.signals.behaviour, stored.signals.largest_order_30d.max], [pasted(report.trees), pasted(report.cluster), 'purchase']);
   const sim = await eventually(async () => {
-    const r = await api('POST', 'simulate', { url: 'https://shop.test/', events: [{ name: 'purchase', ago: '3d', props: { value: 75 } }, { name: 'purchase', ago: '2d', props: { value: 40 } }] });
+    const r = await api('POST', 'simulate', {
+      url: 'https://shop.test/products/trail-runner',
+      events: [{ name: 'purchase', ago: '3d', props: { value: 75 } }, { name: 'purchase', ago: '2d', props: { value: 40 } }, { name: 'add_to_cart', ago: '1h' }, { name: 'search', ago: '2h' }],
+    });
     return r.status === 200 && 'behaviour' in r.json.signals && r.json;
   }, { timeout: 20_000, every: 500, what: 'the models in the Worker’s simulate' });
   assert.equal(sim.signals.largest_order_30d, 75);
-  assert.ok(['cart_fillers', 'browsers', 'passers_by'].includes(sim.signals.behaviour), JSON.stringify(sim.signals));
+  assert.ok(['first', 'second', 'third'].includes(sim.signals.behaviour), JSON.stringify(sim.signals));
   assert.ok(sim.signals.buyer_trees > 0 && sim.signals.buyer_trees < 1);
   assert.deepEqual((page.__errors || []).map(String), []);
   await page.close();
