@@ -9,13 +9,13 @@ import './signal-builder.css';
 import { h } from './ui.js';
 import { field } from './fields.js';
 import { placeServerErrors } from './builder.js';
+import { isObj } from './forms.js';
 import {
   SIGNAL_KINDS, TIME_UNITS, VISITOR_METRICS, signalKind, signalFields, applySignalFields,
-  signalVocabulary, propertySuggestions, modelSummary, isModel, parseModel,
+  signalVocabulary, propertySuggestions, modelSummary, isModel, parseModel, valueWarning,
 } from './signal-forms.js';
 import { ATTRIBUTES, describeSignal } from './sentences.js';
 
-const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 const fmt = (n) => (typeof n === 'number' ? n.toLocaleString('en-US', { maximumFractionDigits: 4 }) : String(n));
 
 /** A model's JSON laid out a centroid a line, or a tree a line (as edgeseg train prints trees). */
@@ -34,15 +34,6 @@ function listField(label, host, add, path) {
     get: () => '',
     setError(msg) { err.hidden = !msg; err.textContent = msg || ''; el.classList.toggle('invalid', !!msg); },
   };
-}
-
-/** A note under a field that is not an error (the signal saves): e.g. a browser event carrying money. */
-function valueWarning(doc, event) {
-  const ev = isObj(doc.events) ? doc.events[event] : null;
-  if (!event || event === 'page_view' || !isObj(ev) || ev.source === 'server' || ev.source === 'any') {
-    return event === 'page_view' ? 'Page views carry no amounts: pick the event that does (a purchase).' : '';
-  }
-  return `“${event}” is sent by the browser, where anyone can send any amount: for money, make it a server event (README, “Events from the site’s server”).`;
 }
 
 /**
@@ -122,7 +113,11 @@ export function signalBuilder({ shared, name, onDone, onSave }) {
       pairs.forEach(([a, b], i) => { setErr(a, errors[`${pk}.${i}`] || ''); setErr(b, errors[`${pk}.${i}.value`] || ''); });
       sources.forEach((s, i) => { for (const [k, x] of Object.entries(s)) setErr(x, errors[`sources.${i}.${k}`] || ''); });
       for (const [k, x] of Object.entries(lists)) setErr(x, errors[k] || '');
-      if (warn) warn.textContent = valueWarning(doc, vals.event);
+      if (warn) {
+        // The event may have changed: its note, and the properties it has to offer.
+        warn.textContent = valueWarning(doc, vals.event);
+        f.property.el.querySelector('datalist')?.replaceChildren(...propertySuggestions(doc, vals.event).map((p) => h('option', { value: p })));
+      }
       store(value);
     };
     const add = (k, x) => { f[k] = x; fieldsByPath.push(x); return x.el; };

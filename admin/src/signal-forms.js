@@ -81,6 +81,18 @@ export function propertySuggestions(doc, event) {
   return out;
 }
 
+/**
+ * A note for a sum or max over `event` (not an error: it saves): page views carry no
+ * amounts, and an event the browser may send (source browser, the default, or any) can
+ * carry any amount anyone types. '' when there is nothing to say.
+ */
+export function valueWarning(doc, event) {
+  if (event === 'page_view') return 'Page views carry no amounts: pick the event that does (a purchase).';
+  const ev = isObj(doc.events) ? doc.events[event] : null;
+  if (!isObj(ev) || ev.source === 'server') return '';
+  return `“${event}” may come from the browser, where anyone can send any amount: for money, make it a server event (README, “Events from the site’s server”).`;
+}
+
 /** Why an affinity path pattern would be refused (as src/signals/affinity.rs says it), or ''. */
 export function patternError(p) {
   if (!p.startsWith('/') && !p.startsWith('*')) return 'the pattern must start with “/” (or “*”)';

@@ -10,7 +10,7 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   signalFields, applySignalFields, signalVocabulary, signalKind, parseModel, patternError,
-  propertySuggestions, modelSummary, SIGNAL_KINDS,
+  propertySuggestions, modelSummary, valueWarning, SIGNAL_KINDS,
 } from '../../admin/src/signal-forms.js';
 import { segmentFields, applySegmentFields, contentFields, applyContentFields } from '../../admin/src/forms.js';
 import { fromCondition, toCondition } from '../../admin/src/conditions.js';
@@ -58,6 +58,14 @@ test('sum and max: event, property, window, pages; the property is required', ()
   assert.deepEqual(Object.keys(applySignalFields({ count: 'page_view', within: '1h' }, { kind: 'max', event: 'purchase', property: 'value', within: '1h', path: '' }, known('x')).value), ['max', 'property', 'within']);
   assert.equal(describeSignal(spend), 'the total “value” of “purchase” events in the last 90 days (refunds count against it)');
   assert.equal(describeCondition({ spend_90d: { $gte: 500 } }, doc), 'the total “value” of “purchase” events in the last 90 days is at least 500');
+});
+
+test('a sum or max over an event the browser may send says so (it still saves)', () => {
+  assert.equal(valueWarning(doc, 'purchase'), '', 'purchase comes from the server');
+  assert.match(valueWarning(doc, 'add_to_cart'), /“add_to_cart” may come from the browser, where anyone can send any amount/);
+  assert.match(valueWarning({ events: { order: { source: 'any' } } }, 'order'), /may come from the browser/);
+  assert.match(valueWarning(doc, 'page_view'), /Page views carry no amounts/);
+  assert.equal(valueWarning(doc, 'not_declared'), '', 'its error says enough');
 });
 
 test('the property picker offers what the event declares and what other signals read', () => {

@@ -92,7 +92,11 @@ test('a value (sum) signal and an affinity signal through their forms, saved, an
 
   // Spend over 30 days: the sum of purchases' "value".
   await newSignal(page, 'spend_30d', 'sum');
+  await page.locator('#signal-event').selectOption('add_to_cart');
+  await waitText(page, '.value-warning', /“add_to_cart” may come from the browser, where anyone can send any amount/);
+  assert.deepEqual(await page.locator('#signal-property-list option').evaluateAll((os) => os.map((o) => o.value)), ['category'], 'what add_to_cart carries');
   await page.locator('#signal-event').selectOption('purchase');
+  assert.equal(await page.locator('.value-warning').textContent(), '', 'purchase comes from the server');
   await page.getByLabel('Property holding the amount').fill('');
   await waitText(page, '#signal-builder .field.invalid .field-error', /name the event property that holds the amount/);
   await page.getByLabel('Property holding the amount').fill('value');
