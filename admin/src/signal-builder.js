@@ -54,6 +54,7 @@ export function signalBuilder({ shared, name, onDone, onSave }) {
   const fieldErrors = new Map();
   const fieldsByPath = [];
   let modelField = null; // the paste field, which takes every server error below a model
+  let renderedAs = name; // the name the fields' paths were made with (a rename re-renders nothing)
   const setErr = (f, msg) => { f.setError(msg); if (msg) fieldErrors.set(f, msg); else fieldErrors.delete(f); };
   const sentence = h('p.sentence#signal-sentence', { 'aria-live': 'polite' });
   const host = h('div.signal-form');
@@ -90,6 +91,8 @@ export function signalBuilder({ shared, name, onDone, onSave }) {
   function render() {
     for (let i = fieldsByPath.length - 1; i >= 1; i--) { fieldErrors.delete(fieldsByPath[i]); fieldsByPath.splice(i, 1); }
     modelField = null;
+    renderedAs = current;
+    nameField.path = `signals.${current}`;
     const spec = doc.signals[current];
     const sf = pending ? { kind: pending, inputs: [], model: '' } : signalFields(spec);
     const path = `signals.${current}`;
@@ -350,9 +353,13 @@ export function signalBuilder({ shared, name, onDone, onSave }) {
     errors: () => [...fieldErrors.entries()].map(([fl, message]) => ({ field: fl, message })),
     /** Server errors at their fields; below a trained model, all at its paste field. */
     showServerErrors(list) {
-      const below = `signals.${current}`;
+      const below = `signals.${renderedAs}`;
       const rest = [];
-      for (const e of list || []) {
+      const now = `signals.${current}`;
+      for (const e0 of list || []) {
+        // Renamed since the fields were made: the server's paths name the signal as it is now.
+        const p = e0.path || '';
+        const e = current !== renderedAs && (p === now || p.startsWith(`${now}.`) || p.startsWith(`${now}[`)) ? { ...e0, path: below + p.slice(now.length) } : e0;
         if (modelField && (e.path || '').length > below.length && (e.path.startsWith(`${below}.`) || e.path.startsWith(`${below}[`))) setErr(modelField, `${e.path.slice(below.length + 1)}: ${e.message}`);
         else rest.push(e);
       }

@@ -104,11 +104,13 @@ test('a value (sum) signal and an affinity signal through their forms, saved, an
   // An error only the Worker finds (a window of 0) comes back at its field, by its JSON path.
   const revision = (await api('GET', 'rules')).json.revision;
   await page.locator('#signal-within').fill('0');
+  await page.locator('#signal-name').fill('spend_in_30d'); // renamed after the fields were made
   await page.locator('#signal-save').click();
   await waitText(page, '#signal-status', /Not saved: 1 error, marked at the fields/);
   assert.match(await page.locator('#signal-builder .field-duration.invalid .field-error').textContent(), /the window must be longer than 0s/);
   assert.equal(await page.locator('dialog#save-dialog').count(), 0, 'no save dialog');
   assert.equal((await api('GET', 'rules')).json.revision, revision, 'nothing saved');
+  await page.locator('#signal-name').fill('spend_30d');
   await page.locator('#signal-within').fill('30');
   await page.locator('#signal-within-unit').selectOption('d');
   await waitText(page, '#signal-sentence', /^the total “value” of “purchase” events in the last 30 days \(refunds count against it\)$/);
