@@ -276,12 +276,12 @@ export function signalsUsed(cond, doc = {}, out = []) {
     }
   };
   walk(cond);
-  // A model signal (logistic, cluster, trees) reads other signals: name those too.
+  // A model signal (logistic, cluster, trees) reads other signals, a share its affinity: name those too.
   for (let i = 0; i < out.length; i++) {
     const s = signals[out[i]];
     if (!isObj(s)) continue;
     const inputs = isObj(s.logistic) ? Object.keys(s.logistic)
-      : Array.isArray(s.cluster) ? s.cluster : Array.isArray(s.trees) ? s.trees : [];
+      : Array.isArray(s.cluster) ? s.cluster : Array.isArray(s.trees) ? s.trees : typeof s.share === 'string' ? [s.share] : [];
     for (const k of inputs) if (typeof k === 'string' && signals[k] !== undefined && !out.includes(k)) out.push(k);
   }
   return out;

@@ -14,7 +14,7 @@ import {
 } from '../../admin/src/signal-forms.js';
 import { segmentFields, applySegmentFields, contentFields, applyContentFields } from '../../admin/src/forms.js';
 import { fromCondition, toCondition } from '../../admin/src/conditions.js';
-import { describeSignal, describeCondition } from '../../admin/src/sentences.js';
+import { describeSignal, describeCondition, signalsUsed } from '../../admin/src/sentences.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -128,6 +128,7 @@ test('share: of which affinity, picked among the affinity signals only', () => {
   assert.match(edit(sh, { of: 'nope' }, 'interest_share').errors.of, /not a declared signal/);
   assert.match(edit(sh, { of: '' }, 'interest_share').errors.of, /pick an affinity signal/);
   assert.equal(describeCondition({ interest_share: { $gte: 0.6 } }, doc), 'their top interest holds at least 60 % of their interest (“top_interest”)');
+  assert.deepEqual(signalsUsed({ interest_share: { $gte: 0.5 } }, doc), ['interest_share', 'top_interest'], 'a segment card names the affinity too');
 });
 
 const full = JSON.parse(await readFile(join(ROOT, 'tests', 'fixtures', 'rules', 'valid', 'full.json'), 'utf8'));
