@@ -26,8 +26,9 @@ export function cacheView(app) {
   });
   const off = h('div.status.status-info#cache-off', { hidden: true },
     h('strong', 'The origin cache is off'), ': every page is fetched from the origin, so nothing is cached and there is nothing to purge. ',
-    'Turn it on in the rules with ', h('code', '"settings": {"origin_cache": {"enabled": true}}'),
-    ' (README, “Origin cache”): pages the origin marks cacheable are then kept at the edge and personalized after the cache.');
+    'Turn it on in ', h('a#cache-settings-link', { href: '#settings', onclick: () => { app.settingsFocus = 'origin-cache'; } }, 'Settings → Origin cache'),
+    ' (or in the rules with ', h('code', '"settings": {"origin_cache": {"enabled": true}}'),
+    '; README, “Origin cache”): pages the origin marks cacheable are then kept at the edge and personalized after the cache.');
   const el = h('section.view#view-cache', { 'aria-labelledby': 'tab-cache', hidden: true },
     h('div.toolbar', h('div.toolbar-meta', h('strong', 'Origin cache'), h('span.meta-more', ' · hit ratio, last 24 h: '), ratio, counts)),
     off, status.el, h('section.card', form));

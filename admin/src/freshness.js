@@ -13,15 +13,15 @@ const about = (secs) => (secs < 90 ? `${Math.max(1, Math.round(secs))} s` : `${M
  * Counts are published every 173 s, and each Worker instance sends its counts at most every
  * 30 s." `clockOf` formats Unix seconds (the browser's local time by default).
  */
-export function describeFreshness(f, clockOf = clock) {
+export function describeFreshness(f, clockOf = clock, now = Date.now() / 1000) {
   if (!f) return '';
   const how = `Counts are published every ${about(f.publish_interval_secs)}, and each Worker instance sends its own at most every ${about(f.send_interval_secs)}, so the newest page views can take that long to show.`;
   if (f.as_of === null || f.as_of === undefined) {
     return `How fresh these numbers are is unknown: ${f.shards_unanswered} of ${f.shards} counter shard${f.shards === 1 ? '' : 's'} did not answer. ${how}`;
   }
-  if (f.as_of === 0) return `Nothing is published yet; the first publish is due ${f.next_publish ? `in about ${about(Math.max(0, f.next_publish - f.now))}` : 'soon'}. ${how}`;
+  if (f.as_of === 0) return `Nothing is published yet; the first publish is due ${f.next_publish ? `in about ${about(Math.max(0, f.next_publish - now))}` : 'soon'}. ${how}`;
   const next = f.next_publish
-    ? `next publish in about ${about(Math.max(0, f.next_publish - f.now))}`
+    ? `next publish in about ${about(Math.max(0, f.next_publish - now))}`
     : 'nothing received is waiting to be published';
   return `As of ${clockOf(f.as_of)}; ${next}. ${how}`;
 }

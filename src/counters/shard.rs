@@ -65,8 +65,9 @@ impl PublishedDay {
     }
 }
 
-/// What [`ShardCore::freshness`] answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What [`ShardCore::freshness`] answers. (No serde derives: two numbers in
+/// JSON by hand cost the Worker bundle less.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Freshness {
     /// What this shard published holds every batch it had applied by then
     /// (0: it has never published and has counts waiting).
@@ -76,12 +77,28 @@ pub struct Freshness {
 }
 
 impl Freshness {
+    /// `{"as_of": T, "next_publish": T|null}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"as_of": self.as_of, "next_publish": self.next_publish})
+    }
+
+    /// The reverse of [`Freshness::to_json`]; `None` for anything else.
+    pub fn from_json(v: &serde_json::Value) -> Option<Freshness> {
+        Some(Freshness {
+            as_of: v.get("as_of")?.as_u64()?,
+            next_publish: v.get("next_publish").and_then(serde_json::Value::as_u64),
+        })
+    }
+
     /// Every shard's totals together are as fresh as the stalest of them;
     /// the next change comes with the soonest round. `None` for no shards.
     pub fn of_all(shards: &[Freshness]) -> Option<Freshness> {
         let as_of = shards.iter().map(|f| f.as_of).min()?;
         let next_publish = shards.iter().filter_map(|f| f.next_publish).min();
-        Some(Freshness { as_of, next_publish })
+        Some(Freshness {
+            as_of,
+            next_publish,
+        })
     }
 }
 
@@ -448,11 +465,20 @@ mod tests {
         let mut s = ShardCore::new(0);
         assert_eq!(
             s.freshness(NOW, &settings),
-            Freshness { as_of: NOW, next_publish: None }
+            Freshness {
+                as_of: NOW,
+                next_publish: None
+            }
         );
         s.apply(&batch(1, 1, H, 3), NOW);
         let waiting = s.freshness(NOW, &settings);
-        assert_eq!(waiting, Freshness { as_of: 0, next_publish: Some(NOW) });
+        assert_eq!(
+            waiting,
+            Freshness {
+                as_of: 0,
+                next_publish: Some(NOW)
+            }
+        );
         let writes = s.plan_publish(NOW, &settings, false);
         for w in &writes {
             s.published(w.day, w.version);
@@ -462,13 +488,36 @@ mod tests {
         let interval = settings.publish_interval_secs();
         assert_eq!(
             s.freshness(NOW + 10, &settings),
-            Freshness { as_of: NOW, next_publish: Some(NOW + interval) }
+            Freshness {
+                as_of: NOW,
+                next_publish: Some(NOW + interval)
+            }
         );
     }
 
     #[test]
+    fn freshness_json_round_trips() {
+        for f in [
+            Freshness {
+                as_of: 5,
+                next_publish: None,
+            },
+            Freshness {
+                as_of: 0,
+                next_publish: Some(9),
+            },
+        ] {
+            assert_eq!(Freshness::from_json(&f.to_json()), Some(f));
+        }
+        assert_eq!(Freshness::from_json(&serde_json::Value::Null), None);
+    }
+
+    #[test]
     fn all_shards_are_as_fresh_as_the_stalest() {
-        let f = |as_of, next_publish| Freshness { as_of, next_publish };
+        let f = |as_of, next_publish| Freshness {
+            as_of,
+            next_publish,
+        };
         assert_eq!(Freshness::of_all(&[]), None);
         assert_eq!(
             Freshness::of_all(&[f(100, None), f(40, Some(220)), f(90, Some(150))]),

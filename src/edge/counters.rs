@@ -370,7 +370,7 @@ pub async fn stats(req: &Request, env: &Env) -> Result<Response> {
         "hours": hours.iter().map(|h| h * 3_600).collect::<Vec<_>>(),
         "counters": counters,
         "origin_cache": origin_cache,
-        "freshness": freshness(env, now).await,
+        "freshness": freshness(env).await,
     });
     super::json_reply(200, &body)
 }
@@ -378,25 +378,21 @@ pub async fn stats(req: &Request, env: &Env) -> Result<Response> {
 /// How fresh the stats are (README, "Counters"): as of when the stalest
 /// shard last published what it had, when the next round is due, and the
 /// intervals behind that. `as_of` is null when a shard did not answer.
-async fn freshness(env: &Env, now: Timestamp) -> Value {
+async fn freshness(env: &Env) -> Value {
     let settings = settings_from_env(env);
     let mut all = Vec::new();
     let mut unanswered = 0;
     for shard in 0..settings.shards {
         match call_shard(env, shard, "freshness", None).await {
-            Ok(v) => match serde_json::from_value::<Freshness>(v) {
-                Ok(f) => all.push(f),
-                Err(_) => unanswered += 1,
+            Ok(v) => match Freshness::from_json(&v) {
+                Some(f) => all.push(f),
+                None => unanswered += 1,
             },
-            Err(e) => {
-                console_error!("edgeseg: counters: shard {shard} freshness: {e}");
-                unanswered += 1;
-            }
+            Err(_) => unanswered += 1,
         }
     }
     let of_all = (unanswered == 0).then(|| Freshness::of_all(&all)).flatten();
     json!({
-        "now": now,
         "as_of": of_all.map(|f| f.as_of),
         "next_publish": of_all.and_then(|f| f.next_publish),
         "publish_interval_secs": settings.publish_interval_secs(),

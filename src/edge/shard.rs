@@ -103,7 +103,7 @@ impl DurableObject for CounterShard {
             "freshness" => {
                 let settings = self.settings();
                 let f = self.with_core(|c| c.freshness(now_secs(), &settings));
-                super::json_reply(200, &json!(f))
+                super::json_reply(200, &f.map_or(serde_json::Value::Null, |f| f.to_json()))
             }
             _ => super::error_reply(404, "counter shard: no such route"),
         }

@@ -68,9 +68,7 @@ pub fn forget(state: &mut VisitorState) {
 
 /// Whether a query carries any campaign parameter.
 pub fn in_query(query: &[(String, String)]) -> bool {
-    query
-        .iter()
-        .any(|(k, _)| UTM_PARAMS.contains(&k.as_str()))
+    query.iter().any(|(k, _)| UTM_PARAMS.contains(&k.as_str()))
 }
 
 /// The remembered `(attribute name, value)` pairs.
@@ -107,7 +105,10 @@ mod tests {
             vec![("utm_source", "news"), ("utm_campaign", "spring")]
         );
         remember(&mut s, &q(&[("utm_medium", "cpc")]));
-        assert_eq!(attributes(&s).collect::<Vec<_>>(), vec![("utm_medium", "cpc")]);
+        assert_eq!(
+            attributes(&s).collect::<Vec<_>>(),
+            vec![("utm_medium", "cpc")]
+        );
         forget(&mut s);
         assert_eq!(attributes(&s).count(), 0);
     }

@@ -143,11 +143,11 @@ test('activations: a new row, checks at their paths, removing a row, the secret 
 
 test('Stats freshness in words, and the refusal series', () => {
   const clock = (s) => `@${s}`;
-  const base = { now: 1000, publish_interval_secs: 173, send_interval_secs: 30, shards: 1, shards_unanswered: 0 };
-  assert.match(describeFreshness({ ...base, as_of: 1000, next_publish: null }, clock), /^As of @1000; nothing received is waiting to be published\. Counts are published every 3 min, and each Worker instance sends its own at most every 30 s/);
-  assert.match(describeFreshness({ ...base, as_of: 900, next_publish: 1180 }, clock), /^As of @900; next publish in about 3 min\./);
-  assert.match(describeFreshness({ ...base, as_of: 0, next_publish: 1010 }, clock), /^Nothing is published yet; the first publish is due in about 10 s/);
-  assert.match(describeFreshness({ ...base, as_of: null, shards_unanswered: 1 }, clock), /unknown: 1 of 1 counter shard did not answer/);
+  const base = { publish_interval_secs: 173, send_interval_secs: 30, shards: 1, shards_unanswered: 0 };
+  assert.match(describeFreshness({ ...base, as_of: 1000, next_publish: null }, clock, 1000), /^As of @1000; nothing received is waiting to be published\. Counts are published every 3 min, and each Worker instance sends its own at most every 30 s/);
+  assert.match(describeFreshness({ ...base, as_of: 900, next_publish: 1180 }, clock, 1000), /^As of @900; next publish in about 3 min\./);
+  assert.match(describeFreshness({ ...base, as_of: 0, next_publish: 1010 }, clock, 1000), /^Nothing is published yet; the first publish is due in about 10 s/);
+  assert.match(describeFreshness({ ...base, as_of: null, shards_unanswered: 1 }, clock, 1000), /unknown: 1 of 1 counter shard did not answer/);
   assert.equal(describeFreshness(undefined), '');
   assert.deepEqual(refusalSeries({ page_views: [3], events_refused: [0, 2], values_refused: [1, 0] }),
     [['rate limit (per visitor)', [0, 2]], ['property not a number', [1, 0]]]);

@@ -35,7 +35,7 @@ test('later pages of a campaign visit name the campaign; a new campaign replaces
   const cookie = v.cookies.get('edgeseg');
   assert.equal(Buffer.from(cookie, 'base64url')[0], 5);
 
-  for (const path of ['/category/footwear.html', '/products/trail-runner.html', '/']) {
+  for (const path of ['/category/footwear', '/products/trail-runner', '/']) {
     const page = await v.get(path);
     assert.equal(page.status, 200);
     const text = offer(page.text);
@@ -44,14 +44,14 @@ test('later pages of a campaign visit name the campaign; a new campaign replaces
   }
 
   // A page with its own campaign starts that one (all utm_* of the visit replaced).
-  const other = await v.get('/category/packs.html?utm_campaign=autumn_clearance');
+  const other = await v.get('/category/packs?utm_campaign=autumn_clearance');
   assert.match(offer(other.text), /\(autumn_clearance\)/);
-  assert.match(offer((await v.get('/category/clothing.html')).text), /\(autumn_clearance\)/);
+  assert.match(offer((await v.get('/category/clothing')).text), /\(autumn_clearance\)/);
 
   // After the session timeout, a new visit: the segment still holds (hold_for 30m) but
   // the campaign is gone, so the template's fallback shows.
   await new Promise((r) => setTimeout(r, 5_000));
-  const later = offer((await v.get('/category/clothing.html')).text);
+  const later = offer((await v.get('/category/clothing')).text);
   assert.match(later, /\(limited time\)/, later);
 });
 
@@ -60,6 +60,6 @@ test('an untracked visitor (Sec-GPC) keeps nothing: the campaign shows on its la
   const landing = await v.get('/?utm_campaign=gpc_visit');
   assert.match(offer(landing.text), /\(gpc_visit\)/);
   assert.equal(v.cookies.get('edgeseg'), undefined);
-  const next = await v.get('/category/footwear.html');
+  const next = await v.get('/category/footwear');
   assert.doesNotMatch(next.text, /gpc_visit/);
 });

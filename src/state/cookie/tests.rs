@@ -211,8 +211,14 @@ fn a_campaign_writes_format_five_and_older_formats_still_read() {
     let before = encode(&state, &k);
     assert_eq!(URL_SAFE_NO_PAD.decode(&before).unwrap()[0], 3);
     state.campaign = vec![
-        UtmValue { param: 0, value: "newsletter".into() },
-        UtmValue { param: 2, value: "spring_newsletter_2026_week14_variantB".into() },
+        UtmValue {
+            param: 0,
+            value: "newsletter".into(),
+        },
+        UtmValue {
+            param: 2,
+            value: "spring_newsletter_2026_week14_variantB".into(),
+        },
     ];
     let five = encode(&state, &k);
     let bytes = URL_SAFE_NO_PAD.decode(&five).unwrap();
@@ -244,10 +250,16 @@ fn a_campaign_writes_format_five_and_older_formats_still_read() {
     for bad in [2u8, 7] {
         let mut p = payload.clone();
         p[at] = bad;
-        assert!(matches!(decode(&seal(p, &k), &k), Err(CookieError::Malformed(_))));
+        assert!(matches!(
+            decode(&seal(p, &k), &k),
+            Err(CookieError::Malformed(_))
+        ));
     }
     // Values over the limit are dropped by encode, never written.
-    state.campaign.push(UtmValue { param: 4, value: "x".repeat(129) });
+    state.campaign.push(UtmValue {
+        param: 4,
+        value: "x".repeat(129),
+    });
     let written = decode(&encode(&state, &k), &k).unwrap();
     assert_eq!(written.campaign.len(), 2);
 }

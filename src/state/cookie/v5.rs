@@ -27,9 +27,10 @@ pub(super) const VERSION: u8 = 5;
 pub(super) fn campaign_within_limits(state: &VisitorState) -> bool {
     state.campaign.len() <= UTM_PARAMS.len()
         && state.campaign.windows(2).all(|w| w[0].param < w[1].param)
-        && state.campaign.iter().all(|u| {
-            usize::from(u.param) < UTM_PARAMS.len() && u.value.len() <= MAX_VALUE_BYTES
-        })
+        && state
+            .campaign
+            .iter()
+            .all(|u| usize::from(u.param) < UTM_PARAMS.len() && u.value.len() <= MAX_VALUE_BYTES)
 }
 
 /// Appends the payload of `state` in the oldest format that holds it.
