@@ -24,6 +24,10 @@ export function cacheView(app) {
     }
     app.run(() => purge({ path: path.value.trim() }), status);
   });
+  // The rules in the editor turn it on, yet the Worker says off: no ORIGIN_URL (or not in force yet).
+  const noOrigin = h('div.status.status-info#cache-no-origin', { hidden: true },
+    h('strong', 'The rules turn the origin cache on, but this Worker does not use it'),
+    ': it has no ORIGIN_URL (it serves the www/ pages itself, which are never put in this cache), or the saved rules are not in force yet (within refresh_seconds).');
   const off = h('div.status.status-info#cache-off', { hidden: true },
     h('strong', 'The origin cache is off'), ': every page is fetched from the origin, so nothing is cached and there is nothing to purge. ',
     'Turn it on in ', h('a#cache-settings-link', { href: '#settings', onclick: () => { app.settingsFocus = 'origin-cache'; } }, 'Settings → Origin cache'),
@@ -31,7 +35,7 @@ export function cacheView(app) {
     '; README, “Origin cache”): pages the origin marks cacheable are then kept at the edge and personalized after the cache.');
   const el = h('section.view#view-cache', { 'aria-labelledby': 'tab-cache', hidden: true },
     h('div.toolbar', h('div.toolbar-meta', h('strong', 'Origin cache'), h('span.meta-more', ' · hit ratio, last 24 h: '), ratio, counts)),
-    off, status.el, h('section.card', form));
+    off, noOrigin, status.el, h('section.card', form));
 
   /** Whether the rules in force have the origin cache on (the health endpoint, no token); null if unknown. */
   async function cacheEnabled() {
@@ -44,7 +48,9 @@ export function cacheView(app) {
 
   async function load() {
     const enabled = await cacheEnabled();
-    off.hidden = enabled !== false;
+    const inRules = app.shared?.read().doc?.settings?.origin_cache?.enabled === true;
+    off.hidden = enabled !== false || inRules;
+    noOrigin.hidden = enabled !== false || !inRules;
     // A role that may not purge keeps its own reason (gate); otherwise the cache being off is the reason.
     if (app.can('purge')) {
       for (const b of form.querySelectorAll('button')) {

@@ -28,7 +28,7 @@ export function describeFreshness(f, clockOf = clock, now = Date.now() / 1000) {
 
 /** Refusal counters, with what each means, in the order they are charted. */
 export const REFUSALS = [
-  ['events_refused', 'rate limit (per visitor)'],
+  ['events_refused', 'rate limit (per client)'],
   ['events_refused_source', 'server-only event sent by a page'],
   ['events_refused_bounds', 'value outside its bounds'],
   ['values_refused', 'property not a number'],

@@ -150,5 +150,5 @@ test('Stats freshness in words, and the refusal series', () => {
   assert.match(describeFreshness({ ...base, as_of: null, shards_unanswered: 1 }, clock, 1000), /unknown: 1 of 1 counter shard did not answer/);
   assert.equal(describeFreshness(undefined), '');
   assert.deepEqual(refusalSeries({ page_views: [3], events_refused: [0, 2], values_refused: [1, 0] }),
-    [['rate limit (per visitor)', [0, 2]], ['property not a number', [1, 0]]]);
+    [['rate limit (per client)', [0, 2]], ['property not a number', [1, 0]]]);
 });
