@@ -6,6 +6,7 @@
 import { h } from './ui.js';
 import { field } from './fields.js';
 import { shared, builderSave } from './workbench.js';
+import { placeServerErrors } from './builder.js';
 import { settingsFields, applySettingsFields, newActivationRow, ACTIVATION_ON, DEFAULTS } from './settings-forms.js';
 
 export function settingsView(app) {
@@ -25,16 +26,8 @@ export function settingsView(app) {
   const form = {
     status,
     errors: () => all.filter((fl) => fl.error).map((fl) => ({ field: fl, message: fl.error })),
-    showServerErrors(list) {
-      const left = [];
-      for (const e of list || []) {
-        const p = e.path || '';
-        let best = null;
-        for (const fl of all) if (fl.path && (p === fl.path || p.startsWith(`${fl.path}.`) || p.startsWith(`${fl.path}[`))) if (!best || fl.path.length > best.path.length) best = fl;
-        if (best) { best.error = e.message; best.setError(e.message); } else left.push(e);
-      }
-      return left;
-    },
+    /** Server errors at the field whose path is the longest prefix (the builders' rule). */
+    showServerErrors: (list) => placeServerErrors(list, all, (fl, msg) => { fl.error = msg; fl.setError(msg); }),
   };
 
   /** Reads the fields into the document (the smallest edit), marking each field's error. */

@@ -42,23 +42,20 @@ pub struct UtmValue {
 /// order; the first of a repeated name counts, as for the attributes). A
 /// page without `utm_*` parameters changes nothing.
 pub fn remember(state: &mut VisitorState, query: &[(String, String)]) {
-    let mut found = Vec::new();
-    for (i, name) in UTM_PARAMS.iter().enumerate() {
-        if let Some((_, v)) = query.iter().find(|(k, _)| k == name) {
-            found.push((i as u8, v));
-        }
-    }
-    if found.is_empty() {
+    if !in_query(query) {
         return;
     }
-    state.campaign = found
-        .into_iter()
-        .filter(|(_, v)| v.len() <= MAX_VALUE_BYTES)
-        .map(|(param, v)| UtmValue {
-            param,
-            value: v.clone(),
-        })
-        .collect();
+    state.campaign.clear();
+    for (param, name) in (0u8..).zip(UTM_PARAMS) {
+        if let Some((_, v)) = query.iter().find(|(k, _)| k == name) {
+            if v.len() <= MAX_VALUE_BYTES {
+                state.campaign.push(UtmValue {
+                    param,
+                    value: v.clone(),
+                });
+            }
+        }
+    }
 }
 
 /// Forgets the campaign (a new session starts).

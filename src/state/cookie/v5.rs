@@ -51,20 +51,18 @@ pub(super) fn write(state: &VisitorState, out: &mut Vec<u8>) {
 /// Reads a v5 payload, the version byte already consumed.
 pub(super) fn read(r: &mut Reader<'_>) -> Result<VisitorState, CookieError> {
     let mut state = v4::read(r)?;
-    let n = r.count(UTM_PARAMS.len(), "too many campaign parameters")?;
+    let n = r.count(UTM_PARAMS.len(), "a campaign parameter is malformed")?;
     let mut campaign: Vec<UtmValue> = Vec::with_capacity(n);
     for _ in 0..n {
         let param = r.byte()?;
         if usize::from(param) >= UTM_PARAMS.len()
             || campaign.last().is_some_and(|u| u.param >= param)
         {
-            return Err(CookieError::Malformed(
-                "a campaign parameter is unknown or out of order",
-            ));
+            return Err(CookieError::Malformed("a campaign parameter is malformed"));
         }
-        let len = r.count(MAX_VALUE_BYTES, "a campaign value is too long")?;
+        let len = r.count(MAX_VALUE_BYTES, "a campaign parameter is malformed")?;
         let value = std::str::from_utf8(r.bytes(len)?)
-            .map_err(|_| CookieError::Malformed("a campaign value is not UTF-8"))?
+            .map_err(|_| CookieError::Malformed("a campaign parameter is malformed"))?
             .to_string();
         campaign.push(UtmValue { param, value });
     }
