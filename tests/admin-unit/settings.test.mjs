@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, dirname, resolve, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as settingsForms from '../../admin/src/settings-forms.js';
 import { settingsFields, applySettingsFields, newActivationRow } from '../../admin/src/settings-forms.js';
 import { describeFreshness, refusalSeries } from '../../admin/src/freshness.js';
 
@@ -151,4 +152,36 @@ test('Stats freshness in words, and the refusal series', () => {
   assert.equal(describeFreshness(undefined), '');
   assert.deepEqual(refusalSeries({ page_views: [3], events_refused: [0, 2], values_refused: [1, 0] }),
     [['rate limit (per client)', [0, 2]], ['property not a number', [1, 0]]]);
+});
+
+test('every field reads back what it shows: each section written from its text alone equals the document', () => {
+  // The fields of a document applied to the same document without those sections: every
+  // field that differs from the default is parsed from its text, so a lossy text form
+  // (a list, purposes, props, durations) would change the value.
+  // Valid documents only: an invalid fixture's `deny_values: [0, false]` reads back as text.
+  const { DEFAULTS } = settingsForms;
+  const valid = docs.filter(([n]) => n.startsWith('examples') || n.includes(join('rules', 'valid')));
+  assert.ok(valid.length >= 6, `${valid.length} valid documents`);
+  for (const [name, doc] of valid) {
+    const f = settingsFields(doc);
+    const bare = clone(doc);
+    if (bare.settings && typeof bare.settings === 'object') { delete bare.settings.export; delete bare.settings.origin_cache; delete bare.settings.consent; }
+    delete bare.activations;
+    const rows = f.activations.map((r) => ({ ...r, at: undefined }));
+    const { value } = applySettingsFields(bare, { ...f, activations: rows });
+    const check = (section, orig, got, defaults) => {
+      if (!orig || typeof orig !== 'object') return;
+      for (const [k, v] of Object.entries(orig)) {
+        if (k === 'tcf') continue;
+        if (!(k in defaults) && section !== 'activations') continue;
+        const back = got && k in got ? got[k] : defaults[k];
+        assert.deepEqual(back ?? null, v ?? null, `${name}: ${section}.${k}`);
+      }
+    };
+    check('export', doc.settings?.export, value.settings?.export, DEFAULTS.export);
+    check('origin_cache', doc.settings?.origin_cache, value.settings?.origin_cache, DEFAULTS.origin_cache);
+    check('consent', doc.settings?.consent, value.settings?.consent, DEFAULTS.consent);
+    check('tcf', doc.settings?.consent?.tcf, value.settings?.consent?.tcf, DEFAULTS.tcf);
+    (doc.activations || []).forEach((a, i) => check('activations', a, value.activations?.[i], {}));
+  }
 });
