@@ -3,11 +3,13 @@
 import { call } from './api.js';
 import { h, statusLine } from './ui.js';
 import { gate } from './drafts.js';
+import { describeFreshness } from './freshness.js';
 
 export function cacheView(app) {
   const ratio = h('strong#cache-ratio', '—');
   const counts = h('span.meta-more#cache-counts', '');
   const status = statusLine('cache-status');
+  const fresh = h('p.hint#cache-freshness', '');
   const path = h('input#purge-path', { name: 'path', placeholder: '/products/boots', autocomplete: 'off', required: true, pattern: '/.*' });
   const form = h('form.cache-form#purge-form', { novalidate: true },
     h('label', h('span', 'Path'), path),
@@ -35,7 +37,7 @@ export function cacheView(app) {
     '; README, “Origin cache”): pages the origin marks cacheable are then kept at the edge and personalized after the cache.');
   const el = h('section.view#view-cache', { 'aria-labelledby': 'tab-cache', hidden: true },
     h('div.toolbar', h('div.toolbar-meta', h('strong', 'Origin cache'), h('span.meta-more', ' · hit ratio, last 24 h: '), ratio, counts)),
-    off, noOrigin, status.el, h('section.card', form));
+    fresh, off, noOrigin, status.el, h('section.card', form));
 
   /** Whether the rules in force have the origin cache on (the health endpoint, no token); null if unknown. */
   async function cacheEnabled() {
@@ -62,6 +64,7 @@ export function cacheView(app) {
     const c = r.body?.origin_cache;
     ratio.textContent = c && c.hit_ratio !== null && c.hit_ratio !== undefined ? `${(c.hit_ratio * 100).toFixed(1)} %` : '—';
     counts.textContent = c ? ` (${c.hits.toLocaleString()} hits, ${c.misses.toLocaleString()} misses)` : '';
+    fresh.textContent = describeFreshness(r.body?.freshness);
   }
 
   async function purge(body) {

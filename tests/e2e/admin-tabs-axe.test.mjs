@@ -130,4 +130,6 @@ test('Settings: the Cache tab links to the origin cache editor; turning it on sa
   await page.locator('#cache-no-origin').waitFor({ state: 'visible' });
   assert.equal(await page.locator('#cache-off').isHidden(), true);
   await waitText(page, '#cache-no-origin', /no ORIGIN_URL/);
+  // Its hit ratio says how fresh it is, as the Stats do.
+  await waitText(page, '#cache-freshness', /^(As of \d\d:\d\d|Nothing is published yet)/);
 });
