@@ -17,7 +17,7 @@ import { installSchemaHelp } from './completion.js';
 const DAY = 86400;
 
 /** Wires the shared document to the rules editor once; both tabs use it. */
-function shared(app) {
+export function shared(app) {
   if (app.shared) return app.shared;
   const editor = app.rules.editor;
   const doc = sharedDocument(editor);
@@ -80,7 +80,7 @@ function entriesChart(days, counts) {
 }
 
 /** Shared save from a builder: its own field errors first, then the server's, then the dialog. */
-async function builderSave(app, b, statusEl) {
+export async function builderSave(app, b, statusEl) {
   const say = (kind, text) => { statusEl.className = `status builder-status${kind ? ` status-${kind}` : ''}`; statusEl.textContent = text; };
   const errs = b.errors();
   if (errs.length) {
