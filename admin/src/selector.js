@@ -141,6 +141,8 @@ export function candidates(path) {
     steps.unshift(n.ofType > 1 ? `${n.tag}:nth-of-type(${n.nth})` : n.tag);
   }
   if (steps.length) add(steps.join(' > '), 'path');
+  // The tag alone: the widest step of the ladder.
+  add(target.tag, 'tag');
   return out;
 }
 
@@ -161,14 +163,20 @@ export function choose(list, counts) {
   return -1;
 }
 
+/** How constrained a selector is: its compound parts plus its ids, classes and attributes. */
+export function specificity(sel) {
+  return sel.split(/\s*>\s*|\s+/).filter(Boolean).length + (sel.match(/[#.[]/g) || []).length;
+}
+
 /**
- * The widen/narrow ladder: candidate indexes ordered from widest (most matches on this page,
- * then on the other pages) to narrowest; ties keep the robustness order.
+ * The widen/narrow ladder: candidate indexes from widest to narrowest: most matches on this
+ * page and the other pages first, then the least constrained; candidates matching nothing
+ * here are left out. Ties keep the robustness order.
  */
 export function ladder(list, counts) {
   const total = (i) => (counts?.here?.[i] ?? 0) * 1000 + (counts?.others?.[i] || []).reduce((a, b) => a + b, 0);
   return list.map((_, i) => i).filter((i) => (counts?.here?.[i] ?? 0) > 0)
-    .sort((a, b) => (total(b) - total(a)) || (a - b));
+    .sort((a, b) => (total(b) - total(a)) || (specificity(list[a].sel) - specificity(list[b].sel)) || (a - b));
 }
 
 /** Pages "of the same kind" as `path` among `hrefs`: same first segment and depth, not itself. */

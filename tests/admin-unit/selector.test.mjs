@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  looksGenerated, candidates, choose, ladder, samePagesOfKind, cssEscape, stableParts,
+  looksGenerated, candidates, choose, ladder, samePagesOfKind, cssEscape, stableParts, specificity,
 } from '../../admin/src/selector.js';
 
 test('generated class names and ids are recognised, and the site\'s own names are not', () => {
@@ -35,6 +35,7 @@ test('the demo store\'s product title (an h1 with no class) is named under its s
   const list = candidates(path).map((c) => c.sel);
   assert.equal(list[0], 'div.product-info > h1');
   assert.ok(list.includes('#main h1'));
+  assert.equal(list[list.length - 1], 'h1', 'the tag alone is the last resort');
   // Every candidate is in lol_html's dialect: no :nth-child of, no :has, no pseudo-elements.
   for (const s of list) assert.doesNotMatch(s, /:(has|is|where|not)\(|::/);
 });
@@ -74,6 +75,10 @@ test('choose prefers the most robust candidate that fits every page of the kind'
   assert.equal(choose(list, { here: [0, 3, 2], others: [] }), -1);
   // The ladder goes from the widest to the narrowest, without candidates that match nothing.
   assert.deepEqual(ladder(list, { here: [1, 1, 2], others: [[0, 0], [1, 1], [2, 2]] }), [2, 1, 0]);
+  // Equal counts: the less constrained selector is the wider one.
+  const one = [{ sel: 'div.product-info > h1' }, { sel: '#main section.product h1' }, { sel: 'h1' }];
+  assert.deepEqual(ladder(one, { here: [1, 1, 1], others: [[1], [1], [1]] }), [2, 0, 1]);
+  assert.equal(specificity('div.product-info > h1'), 3);
 });
 
 test('pages of the same kind share the first path segment and depth', () => {
