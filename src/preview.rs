@@ -230,7 +230,11 @@ fn not_pick(grant: PreviewGrant) -> Result<PreviewGrant, PreviewError> {
 /// The grant of a pick-mode request ([`PICK_PARAM`]), when its token
 /// verifies, has not expired, and is a pick grant (a preview link's token
 /// opens nothing in pick mode).
-pub fn pick_grant(query_token: Option<&str>, key: &PreviewKey, now: Timestamp) -> Option<PreviewGrant> {
+pub fn pick_grant(
+    query_token: Option<&str>,
+    key: &PreviewKey,
+    now: Timestamp,
+) -> Option<PreviewGrant> {
     verify(query_token?, key, now).ok().filter(|g| g.pick)
 }
 

@@ -91,7 +91,11 @@ async fn respond(
     let (mut outcome, visitor_id) = serve(&visit, &rules, env, ctx, waiting).await;
     if pick {
         outcome.headers.extend(super::pick::header_changes());
-        let head = outcome.classification.plan.head_append.get_or_insert_with(String::new);
+        let head = outcome
+            .classification
+            .plan
+            .head_append
+            .get_or_insert_with(String::new);
         head.push_str(&super::pick::head_script());
     }
     let result = respond_with(&origin, outcome, &rules, visitor_id, timing);

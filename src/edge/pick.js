@@ -94,6 +94,7 @@ window.addEventListener('message', function (e) {
     if (marks[0] && m.scroll) marks[0].scrollIntoView({ block: 'center' });
   } else if (m.type === 'apply') {
     marks.forEach(function (d) { d.remove(); }); marks = [];
+    if (hover) hover.style.display = 'none';
     if (m.content) apply(String(m.selector || ''), m.content); else restore();
   }
 });

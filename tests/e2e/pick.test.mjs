@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { join, extname } from 'node:path';
 import { startWorker, ROOT, eventually, Visitor, flushCounters, freePort } from './harness.mjs';
-import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
+import { launchBrowser, browserMissing, screenshot as save } from './browser.mjs';
 import { signIn, fillDialog, waitText, WIDE, NARROW } from './admin-page-checks.mjs';
 
 const skip = browserMissing() ?? false;
@@ -24,6 +24,12 @@ const PRODUCTS = { 'lightweight-jacket': 'Lightweight Jacket', 'special-edition-
 const DEMO_PRODUCTS = ['/products/camp-mug', '/products/daypack-28', '/products/down-jacket', '/products/trail-runner', '/products/new/ember-lantern', '/products/new/summit-shell'];
 const DEMO_OTHERS = ['/', '/category/', '/category/packs', '/category/new-arrivals', '/cart'];
 let build = 'v1';
+
+/** A full-page screenshot from the top (the sticky header stays where it belongs). */
+async function screenshot(page, name) {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  return save(page, name);
+}
 
 // A page whose script tries what a hostile third-party script on a framed page would: the
 // admin page's storage (the token), its API, its cookies. It writes what happened into its
