@@ -17,6 +17,8 @@ import { h, statusLine } from './ui.js';
 import { sharedDocument } from './document.js';
 import { sampleValues, renderTemplate } from './preview.js';
 import { candidates, choose, ladder, samePagesOfKind } from './selector.js';
+import { contentTargets, placeContent } from './pick-doc.js';
+import { saveDraft } from './drafts.js';
 
 const ACTIONS = [
   ['inner_html', 'Replace its content'],
@@ -203,13 +205,9 @@ export function pickView(app) {
     const d = doc || {};
     const blocks = Object.keys(d.blocks || {});
     blockSel.replaceChildren(h('option', { value: '' }, 'A new block'), ...blocks.map((b) => h('option', { value: b }, `${b}${d.blocks[b]?.selector ? ` (${d.blocks[b].selector})` : ''}`)));
-    const segs = (Array.isArray(d.segments) ? d.segments : []).filter((s) => s && s.id).map((s) => h('option', { value: `s:${s.id}` }, `Segment ${s.id}`));
-    const vars = [];
-    for (const [key, e] of Object.entries(d.experiments || {})) {
-      for (const v of Array.isArray(e?.variants) ? e.variants : []) if (v?.id) vars.push(h('option', { value: `v:${key}:${v.id}` }, `Experiment ${key}, variant ${v.id}`));
-    }
+    const targets = contentTargets(d).map((t) => h('option', { value: t.value }, t.label));
     const keep = forSel.value;
-    forSel.replaceChildren(...segs, ...vars);
+    forSel.replaceChildren(...targets);
     if (keep) forSel.value = keep;
     blockIdField();
   }
@@ -252,27 +250,13 @@ export function pickView(app) {
     if (!sel) { status.set('error', 'Pick an element (or write a selector) first.'); return undefined; }
     const { doc, error } = shared().read();
     if (!doc) { status.set('error', `The rules in the Rules tab are not valid JSON (${error.message}); fix them there first.`); return undefined; }
-    const target = forSel.value;
-    if (!target) { status.set('error', 'Choose the segment or experiment variant the content is for (add a segment in the Segments tab first).'); return undefined; }
-    doc.blocks = doc.blocks && typeof doc.blocks === 'object' ? doc.blocks : {};
-    let id = blockSel.value;
-    if (!id) {
-      id = blockId.value.trim();
-      if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) { status.set('error', 'Give the new block an id: letters, digits, _ or -.'); blockId.focus(); return undefined; }
-      if (doc.blocks[id]) { status.set('error', `There is a block ${id} already: choose it in the list, or another id.`); blockId.focus(); return undefined; }
-      doc.blocks[id] = { selector: sel, content: {} };
-    } else {
-      doc.blocks[id] = { ...doc.blocks[id], selector: sel, content: doc.blocks[id].content || {} };
+    const r = placeContent(doc, { selector: sel, block: blockSel.value, newId: blockId.value, target: forSel.value, spec: spec() });
+    if (r.error) {
+      status.set('error', r.error);
+      (r.field === 'block-id' ? blockId : forSel).focus();
+      return undefined;
     }
-    const s = spec();
-    if (target.startsWith('s:')) doc.blocks[id].content[target.slice(2)] = s;
-    else {
-      const [, key, variant] = target.split(':');
-      const v = doc.experiments[key].variants.find((x) => x.id === variant);
-      v.content = v.content && typeof v.content === 'object' ? v.content : {};
-      v.content[id] = s;
-    }
-    return saveDoc(doc, id);
+    return saveDoc(r.doc, r.id);
   }
 
   async function saveDoc(doc, id) {
@@ -285,6 +269,11 @@ export function pickView(app) {
       const list = v.body?.errors || [{ path: '', message: v.body?.error || `status ${v.status}` }];
       app.rules.editor.showErrors?.(list);
       status.set('error', `Not saved: ${list.map((e) => `${e.path ? `${e.path}: ` : ''}${e.message}`).join('; ')}`);
+      return;
+    }
+    if (!app.can('publish')) {
+      // An editor saves a draft (a publisher publishes it); its preview link shows it.
+      await saveDraft(app, text, status);
       return;
     }
     const rev = app.doc.revision;
