@@ -308,7 +308,9 @@ test('a script on the framed page can not read the admin page\'s storage, cookie
   assert.equal(out.apiWrite, 'type opaque status 0', 'a blind write gets nothing back');
   // Its forged pick message was taken for what it can only be: a proposal, shown and not saved.
   await waitText(page, '.pick-status', /Proposed/);
-  // ... and the Worker refused the write: the rules are as they were.
+  // ... and the Worker refused the write as coming from another origin (403 before any
+  // sign-in check, which would be a 401 here), so the rules are as they were.
+  await eventually(() => /POST \/__edgeseg\/admin\/api\/rules\/rollback 403/.test(worker.logs()), { what: 'the refused write in the Worker\'s log' });
   assert.equal((await api('GET', 'rules')).body.revision, revision);
   const token = await page.evaluate(() => sessionStorage.getItem('edgeseg.admin.token'));
   assert.equal(token, TOKEN, 'the admin page still has its token');
