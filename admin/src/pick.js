@@ -78,7 +78,7 @@ export function pickView(app) {
     h('form.pick-open#pick-open', { onsubmit: (ev) => { ev.preventDefault(); app.run(() => open(pathInput.value), status); } },
       h('label', { for: 'pick-path' }, 'Page of the site'), pathInput,
       h('button.primary', { type: 'submit' }, 'Open'),
-      h('p.hint#pick-path-hint', 'A path like /products/camp-mug. Links in the frame do not navigate: open pages here.')),
+      h('p.hint#pick-path-hint', 'A path like /products/camp-mug. Links in the frame do not navigate: open pages here. Without a pointer, type a selector below: it is counted the same way.')),
     h('div.pick-layout',
       h('div.pick-stage', frame),
       h('div.pick-panel',
@@ -148,18 +148,34 @@ export function pickView(app) {
     return { n, other: !same };
   }
 
-  async function onPick(p) {
+  /** This page and up to three of the same kind it links to, as the Worker serves them. */
+  async function servedPages() {
     const doc = await served(here);
-    if (!doc) { status.set('error', `Could not load ${here} in pick mode.`); return; }
+    if (!doc) { status.set('error', `Could not load ${here} in pick mode.`); return null; }
     const hrefs = [...doc.querySelectorAll('a[href]')].map((a) => {
       try { const u = new URL(a.getAttribute('href'), new URL(here, window.location.origin)); return u.origin === window.location.origin ? u.pathname : null; } catch { return null; }
     }).filter(Boolean);
-    const others = samePagesOfKind(here, hrefs, 3);
     const pages = [];
-    for (const path of others) {
+    for (const path of samePagesOfKind(here, hrefs, 3)) {
       const d = await served(path);
       if (d) pages.push({ path, doc: d });
     }
+    return { doc, pages };
+  }
+
+  /** A selector typed without a pick (the keyboard's way): counted all the same. */
+  async function typed() {
+    if (current || !selInput.value.trim()) { showCounts(); return; }
+    const loaded = await servedPages();
+    if (!loaded) return;
+    current = { ...loaded, list: [], counts: { here: [], others: [] }, order: [], at: -1, target: null };
+    showCounts();
+  }
+
+  async function onPick(p) {
+    const loaded = await servedPages();
+    if (!loaded) return;
+    const { doc, pages } = loaded;
     const target = { tag: p.path[p.path.length - 1].tag, text: norm(p.text) };
     const list = candidates(p.path);
     const hereCounts = list.map((c) => { const r = count(doc, c.sel, target); return r.other ? 0 : r.n; });
@@ -234,6 +250,11 @@ export function pickView(app) {
     timer = setTimeout(() => {
       const sel = selInput.value.trim();
       if (!current || !sel) return;
+      // Nothing typed yet for an HTML action: the page shows its own content.
+      if (!['remove', 'set_attributes'].includes(actionSel.value) && !content.value.trim()) {
+        post({ type: 'apply', selector: sel, content: null });
+        return;
+      }
       const samples = sampleValues(shared().read().doc || {});
       const s = spec();
       const rendered = {};
@@ -304,7 +325,8 @@ export function pickView(app) {
     const p = readPick(ev.data);
     if (p) app.run(() => onPick(p), status);
   });
-  selInput.addEventListener('input', () => { if (current) showCounts(); });
+  let typing = null;
+  selInput.addEventListener('input', () => { clearTimeout(typing); typing = setTimeout(() => app.run(typed, status), 200); });
   for (const x of [content, actionSel]) x.addEventListener('input', livePreview);
   actionSel.addEventListener('change', () => { el.querySelector('#pick-content-field').hidden = actionSel.value === 'remove'; livePreview(); });
   blockSel.addEventListener('change', () => {

@@ -323,6 +323,12 @@ test('the Pick tab at 390 and 1280 px: no serious accessibility violations (axe-
     page.on('dialog', (d) => d.accept());
     await signIn(page, `${worker.url}/__edgeseg/admin/`, TOKEN);
     const frame = await openPick(page, '/products/trail-runner');
+    if (tag === '390') {
+      // Keyboard only: a typed selector is counted without a pick.
+      await page.locator('#pick-selector').focus();
+      await page.keyboard.type('div.product-info > h1');
+      await eventually(async () => (await page.locator('#pick-counts li').allTextContents()).filter((r) => /1 match$/.test(r)).length === 4, { what: 'counts of a typed selector' });
+    }
     await pick(page, frame, 'h1');
     await page.addScriptTag({ path: AXE });
     const violations = await page.evaluate(async () => {
