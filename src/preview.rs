@@ -14,6 +14,10 @@ use crate::state::Timestamp;
 
 /// The query parameter that carries a preview token (`off` ends a preview).
 pub const QUERY_PARAM: &str = "__edgeseg_preview";
+/// The query parameter that opens a page in pick mode: the page as a visitor
+/// with no history gets it, with nothing counted or stored, framed by the
+/// admin page's "Pick on page" (README, "Picking blocks on the page").
+pub const PICK_PARAM: &str = "__edgeseg_pick";
 /// The cookie that keeps a preview for the marketer's browser.
 pub const COOKIE_NAME: &str = "edgeseg_preview";
 const MAX_TOKEN_LEN: usize = 2048;
@@ -33,6 +37,11 @@ pub struct PreviewGrant {
     /// for this browser (README, "Admin users and roles").
     #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
     pub draft: Option<u64>,
+    /// A grant for "Pick on page" (README, "Picking blocks on the page"),
+    /// not a preview link: it only ever opens pages in pick mode
+    /// ([`pick_grant`]), and a preview link or cookie carrying it is refused.
+    #[serde(rename = "p", default, skip_serializing_if = "std::ops::Not::not")]
+    pub pick: bool,
 }
 
 /// Why a token was refused.
@@ -184,7 +193,7 @@ pub fn decide(
                 clear_cookie: clear(),
             };
         }
-        if let Ok(grant) = verify(token, key, now) {
+        if let Ok(grant) = verify(token, key, now).and_then(not_pick) {
             let set_cookie = crate::state::cookie::set_cookie_header(
                 COOKIE_NAME,
                 token,
@@ -196,7 +205,9 @@ pub fn decide(
             };
         }
     }
-    match crate::state::cookie::find_cookie(cookies, COOKIE_NAME).map(|t| verify(t, key, now)) {
+    match crate::state::cookie::find_cookie(cookies, COOKIE_NAME)
+        .map(|t| verify(t, key, now).and_then(not_pick))
+    {
         Some(Ok(grant)) => PreviewDecision::Active {
             grant,
             set_cookie: None,
@@ -206,6 +217,25 @@ pub fn decide(
         },
         None => PreviewDecision::None,
     }
+}
+
+/// A pick grant is not a preview link.
+fn not_pick(grant: PreviewGrant) -> Result<PreviewGrant, PreviewError> {
+    match grant.pick {
+        true => Err(PreviewError::Malformed),
+        false => Ok(grant),
+    }
+}
+
+/// The grant of a pick-mode request ([`PICK_PARAM`]), when its token
+/// verifies, has not expired, and is a pick grant (a preview link's token
+/// opens nothing in pick mode).
+pub fn pick_grant(
+    query_token: Option<&str>,
+    key: &PreviewKey,
+    now: Timestamp,
+) -> Option<PreviewGrant> {
+    verify(query_token?, key, now).ok().filter(|g| g.pick)
 }
 
 /// The draft a request's preview (link, else cookie) shows, if it is a
@@ -230,6 +260,7 @@ mod tests {
             variants: Vec::new(),
             expires: 2_000,
             draft: None,
+            pick: false,
         }
     }
 
@@ -261,6 +292,28 @@ mod tests {
     }
 
     #[test]
+    fn a_pick_grant_opens_pick_mode_only_and_a_preview_link_never_does() {
+        let key = PreviewKey::new(b"secret");
+        let pick = PreviewGrant {
+            pick: true,
+            ..grant()
+        };
+        let token = issue(&pick, &key);
+        assert_eq!(pick_grant(Some(&token), &key, 1_000), Some(pick.clone()));
+        assert_eq!(pick_grant(Some(&token), &key, 2_000), None, "expired");
+        let preview = issue(&grant(), &key);
+        assert_eq!(pick_grant(Some(&preview), &key, 1_000), None);
+        assert_eq!(pick_grant(None, &key, 1_000), None);
+        // As a preview link or cookie it forces nothing and sets no cookie.
+        assert!(!decide(Some(&token), "", &key, 1_000).is_active());
+        let cookie = format!("{COOKIE_NAME}={token}");
+        assert!(matches!(
+            decide(None, &cookie, &key, 1_000),
+            PreviewDecision::End { .. }
+        ));
+    }
+
+    #[test]
     fn tokens_round_trip_until_they_expire() {
         let key = PreviewKey::new(b"secret");
         let token = issue(&grant(), &key);
@@ -281,6 +334,7 @@ mod tests {
             variants: Vec::new(),
             expires: 9_999,
             draft: None,
+            pick: false,
         };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
         let tag = token.split_once('.').unwrap().1;
@@ -305,6 +359,7 @@ mod tests {
             variants: Vec::new(),
             expires: 1,
             draft: None,
+            pick: false,
         };
         let s = banner_script(&g);
         assert!(s.contains("a&lt;b"));

@@ -96,6 +96,7 @@ pub fn simulate(
         variants: Vec::new(),
         expires: Timestamp::MAX,
         draft: None,
+        pick: false,
     });
     simulate_page(rules, visitor, force).map(|o| o.classification)
 }

@@ -22,6 +22,7 @@ fn injected() -> String {
         variants: vec![("hero_test".into(), "b".into())],
         expires: 1_780_000_600,
         draft: None,
+        pick: false,
     };
     let mut head = edgeseg::classify::segments_script(&["vip".to_string()]);
     head.push_str(&edgeseg::export::visitor_id_script(&state));

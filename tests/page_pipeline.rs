@@ -290,6 +290,7 @@ fn a_preview_link_forces_shows_a_banner_explains_and_counts_nothing() {
         variants: Vec::new(),
         expires: NOW + 600,
         draft: None,
+        pick: false,
     };
     let token = preview::issue(&grant, &keys.preview);
     let url = format!("https://shop.test/?{}={token}", preview::QUERY_PARAM);

@@ -290,6 +290,7 @@ fn previews_and_untracked_visitors_leave_the_events_waiting() {
         variants: vec![],
         expires: NOW + 3_600,
         draft: None,
+        pick: false,
     };
     let (preview, _) = page_view_with(
         &rules,

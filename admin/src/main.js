@@ -11,6 +11,7 @@ import { statsView } from './stats.js';
 import { experimentsView } from './experiments.js';
 import { segmentsView, signalsView } from './workbench.js';
 import { cacheView } from './cache.js';
+import { pickView } from './pick.js';
 import { settingsView } from './settings.js';
 
 const TABS = [
@@ -22,6 +23,7 @@ const TABS = [
   ['stats', 'Stats'],
   ['cache', 'Cache'],
   ['experiments', 'Experiments'],
+  ['pick', 'Pick'],
   ['settings', 'Settings'],
 ];
 
@@ -107,6 +109,7 @@ async function start() {
   views.stats = statsView(ctx);
   views.cache = cacheView(ctx);
   views.experiments = experimentsView(ctx);
+  views.pick = pickView(ctx);
   views.settings = settingsView(ctx);
   for (const v of Object.values(views)) main.append(v.el);
 

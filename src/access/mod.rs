@@ -173,9 +173,62 @@ pub fn refusal(identity: &Identity, action: Action) -> String {
     message
 }
 
+/// Why a state-changing admin request is refused as coming from another
+/// site, or `None` when it may go on (README, "Picking blocks on the page").
+///
+/// Behind Cloudflare Access the admin API is authenticated by a cookie, which
+/// a browser also sends with a request that some other page's script makes:
+/// a site page framed by "Pick on page" runs sandboxed, with an opaque origin
+/// (`Origin: null`), and so does any third-party script in it. A write is
+/// therefore accepted only when the browser says it comes from the site's own
+/// origin: `Sec-Fetch-Site` absent, `same-origin` or `none` (typed by the
+/// person), and `Origin` absent or equal to `site`. Tools (curl, CI) send
+/// neither header and authenticate with the bearer token, which no other
+/// page can read.
+pub fn cross_site_write(
+    origin: Option<&str>,
+    fetch_site: Option<&str>,
+    site: &str,
+) -> Option<String> {
+    if let Some(s) = fetch_site.map(str::trim) {
+        if !s.eq_ignore_ascii_case("same-origin") && !s.eq_ignore_ascii_case("none") {
+            return Some(format!(
+                "refused: this change was sent from another site (Sec-Fetch-Site: {s}); \
+make it from the admin page at {site}/__edgeseg/admin/"
+            ));
+        }
+    }
+    match origin.map(str::trim) {
+        Some(o) if !o.eq_ignore_ascii_case(site) => Some(format!(
+            "refused: this change was sent from another origin ({o}); make it from the \
+admin page at {site}/__edgeseg/admin/"
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_from_another_origin_are_refused() {
+        let site = "https://shop.example";
+        assert_eq!(cross_site_write(None, None, site), None, "curl, CI");
+        assert_eq!(
+            cross_site_write(Some(site), Some("same-origin"), site),
+            None
+        );
+        assert_eq!(cross_site_write(None, Some("none"), site), None);
+        // A sandboxed frame's script: opaque origin.
+        let refused = cross_site_write(Some("null"), Some("cross-site"), site).unwrap();
+        assert!(refused.contains("another site"), "{refused}");
+        assert!(cross_site_write(Some("null"), None, site)
+            .unwrap()
+            .contains("(null)"));
+        assert!(cross_site_write(Some("https://evil.example"), None, site).is_some());
+        assert!(cross_site_write(None, Some("same-site"), site).is_some());
+    }
 
     fn who(role: Role) -> Identity {
         Identity {

@@ -33,6 +33,19 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         // The page itself: index.html, app.js, app.css from the assets.
         return env.assets("ASSETS")?.fetch_request(req).await;
     };
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        let url = req.url()?;
+        let site = url.origin().ascii_serialization();
+        let header = |name: &str| req.headers().get(name).ok().flatten();
+        let refused = access::cross_site_write(
+            header("origin").as_deref(),
+            header("sec-fetch-site").as_deref(),
+            &site,
+        );
+        if let Some(message) = refused {
+            return error(403, &message);
+        }
+    }
     let who = match super::access::identify(&req, env).await? {
         Ok(who) => who,
         Err(refused) => return Ok(refused),
@@ -101,6 +114,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Post, "purge") => purge(&mut req, env, &who).await,
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
         (Method::Post, "preview") => preview_link(&mut req, env).await,
+        (Method::Post, "pick") => pick_grant(env),
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
         (Method::Get, "experiments") => super::experiments::results(&req, env).await,
         (Method::Post, "experiments/restart") => super::guardrails::restart(&mut req, env).await,
@@ -154,7 +168,7 @@ fn action_of(method: &Method, api: &str) -> Action {
         (Method::Get, _) => Action::Read,
         (Method::Post, "rules/validate" | "simulate" | "rewrite") => Action::Check,
         (Method::Post, "rules/drafts") => Action::SaveDraft,
-        (Method::Post, "preview") => Action::PreviewLink,
+        (Method::Post, "preview" | "pick") => Action::PreviewLink,
         (Method::Put, "rules") | (Method::Post, "rules/publish") => Action::Publish,
         (Method::Post, "rules/rollback") => Action::Rollback,
         (Method::Post, "purge") => Action::Purge,
@@ -888,6 +902,34 @@ struct PreviewBody {
     draft: Option<u64>,
 }
 
+/// How long a pick grant lasts: the admin page asks for a new one for every
+/// page it frames, so a copied pick address soon opens nothing.
+const PICK_GRANT_SECS: u64 = 600;
+
+/// `POST api/pick`: a short-lived grant that opens the site's pages in pick
+/// mode (README, "Picking blocks on the page"): `{ param, token, expires }`.
+fn pick_grant(env: &Env) -> Result<Response> {
+    let Some(secret) = super::secret(env, super::SECRET_NAME) else {
+        return error(
+            409,
+            "EDGESEG_SECRET is not set, so pages can not be opened in pick mode",
+        );
+    };
+    let expires = super::now_secs() + PICK_GRANT_SECS;
+    let grant = PreviewGrant {
+        segments: Vec::new(),
+        variants: Vec::new(),
+        expires,
+        draft: None,
+        pick: true,
+    };
+    let token = preview::issue(&grant, &PreviewKey::new(secret.as_bytes()));
+    json_response(
+        200,
+        &json!({ "param": preview::PICK_PARAM, "token": token, "expires": expires }),
+    )
+}
+
 async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
     let body: PreviewBody = match body_json(req).await {
         Ok(b) => b,
@@ -962,6 +1004,7 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
         variants: body.variants.into_iter().collect(),
         expires: now + ttl,
         draft: body.draft,
+        pick: false,
     };
     let token = preview::issue(&grant, &PreviewKey::new(secret.as_bytes()));
     let path = body

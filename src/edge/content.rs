@@ -41,7 +41,13 @@ async fn respond(
     ctx: &Context,
     timing: Timing,
 ) -> Result<web_sys::Response> {
-    let visit = Visit::from_request(&req, rules.as_ref().is_some_and(|r| r.reads_country));
+    let mut visit = Visit::from_request(&req, rules.as_ref().is_some_and(|r| r.reads_country));
+    // Pick mode ("Pick on page"): a visitor with no history, nothing kept.
+    let pick = visit
+        .as_mut()
+        .and_then(|v| Some((super::pick::requested(&v.request, env)?, v)))
+        .map(|(grant, v)| super::pick::visit_as_nobody(&mut v.request, grant))
+        .is_some();
     // Server events waiting for this visitor are looked up while the origin
     // answers, so the lookup adds no wait of its own unless it is the slower.
     let waiting = match (&visit, &rules) {
@@ -59,8 +65,14 @@ async fn respond(
                 .map(Into::into);
         }
     };
+    if pick && !is_personalizable(&origin) {
+        return super::pick::not_a_page(origin.status());
+    }
     let Some(rules) = rules else {
-        return Ok(origin);
+        return match pick {
+            true => super::pick::without_rules(&origin),
+            false => Ok(origin),
+        };
     };
     let Some(visit) = visit else {
         return Ok(origin);
@@ -76,11 +88,24 @@ async fn respond(
         Some(promise) => super::inbox::waited(promise).await,
         None => Vec::new(),
     };
-    let (outcome, visitor_id) = serve(&visit, &rules, env, ctx, waiting).await;
+    let (mut outcome, visitor_id) = serve(&visit, &rules, env, ctx, waiting).await;
+    if pick {
+        outcome.headers.extend(super::pick::header_changes());
+        let head = outcome
+            .classification
+            .plan
+            .head_append
+            .get_or_insert_with(String::new);
+        head.push_str(&super::pick::head_script());
+    }
     let result = respond_with(&origin, outcome, &rules, visitor_id, timing);
     super::counters::flush_later(env, ctx);
     match result {
         Ok(response) => Ok(response),
+        Err(e) if pick => {
+            console_error!("edgeseg: the page in pick mode failed: {e}");
+            super::pick::not_a_page(500)
+        }
         Err(e) => {
             console_error!("edgeseg: personalization failed, passing the page through: {e}");
             Ok(origin)
@@ -390,7 +415,7 @@ fn respond_with(
 /// Content-Security-Policy headers, which get the insertion's hashes when
 /// they need them ([`crate::csp::adapt`]); `None` when a policy forbids its
 /// scripts. A page without a policy costs two header lookups.
-fn fit_policies(headers: &Headers, head: String) -> Result<Option<String>> {
+pub(super) fn fit_policies(headers: &Headers, head: String) -> Result<Option<String>> {
     use crate::csp;
     let enforced = headers.get(csp::HEADER)?;
     let report_only = headers.get(csp::HEADER_REPORT_ONLY)?;

@@ -22,6 +22,7 @@ mod guardrails;
 mod html_rewriter;
 mod inbox;
 mod origin;
+mod pick;
 mod rules_cache;
 mod server_events;
 mod shard;

@@ -251,6 +251,7 @@ mod cli {
             variants,
             expires: u64::MAX,
             draft: None,
+            pick: false,
         };
         let force =
             (!tracked || !grant.segments.is_empty() || !grant.variants.is_empty()).then_some(grant);
