@@ -775,7 +775,7 @@ pub struct LogisticSignal {
     pub bias: f64,
     /// How it was trained (`edgeseg train` writes it; `edgeseg retrain` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trained: Option<TrainedWith>,
+    pub trained: Option<Trained>,
 }
 
 /// A trained k-means model over other signals (`edgeseg train kmeans` prints
@@ -799,7 +799,7 @@ pub struct ClusterSignal {
     pub names: Option<Vec<String>>,
     /// How it was trained (`edgeseg train` writes it; `edgeseg retrain` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trained: Option<TrainedWith>,
+    pub trained: Option<Trained>,
 }
 
 /// A trained gradient-boosted tree ensemble over other signals (`edgeseg
@@ -823,8 +823,17 @@ pub struct TreesSignal {
     pub ensemble: Vec<Vec<Vec<f64>>>,
     /// How it was trained (`edgeseg train` writes it; `edgeseg retrain` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub trained: Option<TrainedWith>,
+    pub trained: Option<Trained>,
 }
+
+/// The `trained` field as each side keeps it: typed natively (the CLI reads
+/// it); in the Worker, which never reads it, as plain JSON, since a typed
+/// copy would cost the bundle about 4 KiB. Its shape is checked against the
+/// schema there all the same ([`crate::rules::validate`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub type Trained = TrainedWith;
+#[cfg(target_arch = "wasm32")]
+pub type Trained = Value;
 
 /// How a model signal was trained, kept beside it so that `edgeseg retrain`
 /// can train it again the same way on newer data and compare the two. The
