@@ -44,7 +44,11 @@ fn noise(seed: u64) -> impl FnMut() -> f64 {
 const T0: u64 = 1_793_491_200;
 
 fn record(id: &str, ts: u64, visitor: &str, event: &str, signals: &Value) -> String {
-    let kind = if event == "page_view" { "page_view" } else { "event" };
+    let kind = if event == "page_view" {
+        "page_view"
+    } else {
+        "event"
+    };
     format!(
         "{}\n",
         json!({"v": 1, "id": id, "ts": ts, "kind": kind, "visitor": visitor, "event": event, "signals": signals})
@@ -72,9 +76,21 @@ fn example_export(dir: &Path, file: &str, n: usize, extra: Option<&str>) {
             signals[name] = json!(next());
         }
         let v = format!("{file}-v{i}");
-        text.push_str(&record(&format!("{file}-p{i}"), ts, &v, "page_view", &signals));
+        text.push_str(&record(
+            &format!("{file}-p{i}"),
+            ts,
+            &v,
+            "page_view",
+            &signals,
+        ));
         if next() < engagement / 35.0 {
-            text.push_str(&record(&format!("{file}-b{i}"), ts + 3_600, &v, "purchase", &signals));
+            text.push_str(&record(
+                &format!("{file}-b{i}"),
+                ts + 3_600,
+                &v,
+                "purchase",
+                &signals,
+            ));
         }
     }
     std::fs::write(dir.join(file), text).unwrap();
@@ -82,10 +98,9 @@ fn example_export(dir: &Path, file: &str, n: usize, extra: Option<&str>) {
 
 /// `examples/rules.json` with `block` pasted into its signals.
 fn pasted(block: &Value) -> Value {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules.json"),
-    )
-    .unwrap();
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rules.json"))
+            .unwrap();
     let mut rules: Value = serde_json::from_str(&text).unwrap();
     for (k, v) in block.as_object().unwrap() {
         rules["signals"][k] = v.clone();
@@ -119,21 +134,16 @@ fn the_example_rules_own_model_is_never_a_default_feature_and_the_block_validate
     let rules = dir.join("rules.json");
     std::fs::write(&rules, pasted(&report["signal"]).to_string()).unwrap();
     let (code, out, err) = run(&["validate", rules.to_str().unwrap()]);
-    assert_eq!(code, 0, "the paste block validates in examples/rules.json: {out}{err}");
+    assert_eq!(
+        code, 0,
+        "the paste block validates in examples/rules.json: {out}{err}"
+    );
 
     // After it is pasted the export records its values too; the next run
     // under another name still does not learn from it.
     example_export(&dir, "b.ndjson", 600, Some("purchase_chance_trees"));
     let (code, out, err) = run(&[
-        "train",
-        "logistic",
-        d,
-        "--label",
-        "purchase",
-        "--within",
-        "12h",
-        "--name",
-        "buyer",
+        "train", "logistic", d, "--label", "purchase", "--within", "12h", "--name", "buyer",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -143,7 +153,9 @@ fn the_example_rules_own_model_is_never_a_default_feature_and_the_block_validate
     );
     let start = out.find("{\n  \"buyer\"").expect("a paste block");
     let block: Value = serde_json::from_str(&out[start..]).unwrap();
-    assert!(block["buyer"]["logistic"].get("purchase_chance_trees").is_none());
+    assert!(block["buyer"]["logistic"]
+        .get("purchase_chance_trees")
+        .is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -191,13 +203,31 @@ fn cluster_centres_near_zero_never_read_minus_zero() {
     let mut next = noise(5);
     let mut text = String::new();
     for i in 0..600u64 {
-        let views = if i % 2 == 0 { 1.0 + (next() * 2.0).floor() } else { 8.0 + (next() * 3.0).floor() };
+        let views = if i % 2 == 0 {
+            1.0 + (next() * 2.0).floor()
+        } else {
+            8.0 + (next() * 3.0).floor()
+        };
         let refund = -(next() * 0.004);
         let s = json!({"views": views, "refund": refund});
-        text.push_str(&record(&format!("r{i}"), T0 + i * 60, &format!("v{}", i % 150), "page_view", &s));
+        text.push_str(&record(
+            &format!("r{i}"),
+            T0 + i * 60,
+            &format!("v{}", i % 150),
+            "page_view",
+            &s,
+        ));
     }
     std::fs::write(dir.join("c.ndjson"), text).unwrap();
-    let (code, out, err) = run(&["train", "kmeans", dir.to_str().unwrap(), "--k", "2", "--names", "few,many"]);
+    let (code, out, err) = run(&[
+        "train",
+        "kmeans",
+        dir.to_str().unwrap(),
+        "--k",
+        "2",
+        "--names",
+        "few,many",
+    ]);
     assert_eq!(code, 0, "{err}");
     let report = &out[..out.find("Paste into the rules").expect("a paste block")];
     assert!(report.contains("centre: "), "{report}");
@@ -206,4 +236,67 @@ fn cluster_centres_near_zero_never_read_minus_zero() {
     }
     assert!(report.contains("refund 0"), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The `edgeseg retrain` command lines shipped in
+/// `examples/retrain.github-workflow.yml` and the README's cron line, with
+/// the site swapped for a closed local port: their flags parse (not the
+/// usage error, 2), and a Worker that does not answer is exit 1 with a
+/// clear error and no report.
+#[test]
+fn the_shipped_schedules_run_valid_retrain_commands() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workflow =
+        std::fs::read_to_string(root.join("examples/retrain.github-workflow.yml")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let lines: Vec<&str> = workflow
+        .lines()
+        .chain(readme.lines())
+        .filter(|l| l.contains("edgeseg retrain --worker") && !l.trim_start().starts_with('#'))
+        .filter(|l| l.contains("--keep"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "the workflow's and the cron line's: {lines:?}"
+    );
+    let keep = temp("schedules");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    for line in lines {
+        let after = &line[line.find("edgeseg retrain").unwrap() + "edgeseg retrain".len()..];
+        let args: Vec<String> = after
+            .split_whitespace()
+            .take_while(|a| !a.starts_with('>') && *a != "||")
+            .map(str::to_string)
+            .collect();
+        let mut argv = vec!["retrain".to_string()];
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            argv.push(a.clone());
+            if a == "--worker" || a == "--keep" {
+                it.next();
+                argv.push(if a == "--worker" {
+                    url.clone()
+                } else {
+                    keep.display().to_string()
+                });
+            }
+        }
+        let out = Command::cargo_bin("edgeseg")
+            .unwrap()
+            .args(&argv)
+            .env("EDGESEG_ADMIN_TOKEN", "t")
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(1), "{argv:?}: {err}");
+        assert!(
+            err.starts_with(&format!("error: cannot reach the Worker at {url}: ")),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+    let _ = std::fs::remove_dir_all(&keep);
 }

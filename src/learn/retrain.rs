@@ -85,7 +85,10 @@ pub struct Job {
 pub enum Planned {
     Job(Job),
     /// No `trained` settings to follow.
-    Skipped { name: String, why: String },
+    Skipped {
+        name: String,
+        why: String,
+    },
     /// Settings that cannot be followed; `path` is the one to fix.
     Refused {
         name: String,
@@ -207,10 +210,7 @@ fn plan_one(
         kind,
         features: t.features.clone(),
         label,
-        sample: t
-            .sample
-            .map_or(sample::DEFAULT_CAP, |s| s as usize)
-            .max(1),
+        sample: t.sample.map_or(sample::DEFAULT_CAP, |s| s as usize).max(1),
     }))
 }
 
@@ -415,9 +415,10 @@ pub fn retrain(
                         .iter()
                         .enumerate()
                         .map(|(i, f)| {
-                            inputs.iter().position(|x| x == f).map_or(0.0, |j| {
-                                (c[j] - m.scaling.mean[i]) / m.scaling.scale[i]
-                            })
+                            inputs
+                                .iter()
+                                .position(|x| x == f)
+                                .map_or(0.0, |j| (c[j] - m.scaling.mean[i]) / m.scaling.scale[i])
                         })
                         .collect()
                 })
@@ -575,10 +576,7 @@ impl Retrained {
         if self.guessing {
             "not proposed: the retrained model is no better than guessing".into()
         } else if self.better {
-            format!(
-                "proposed: {m} better by {d:.3} (margin {:.3})",
-                self.margin
-            )
+            format!("proposed: {m} better by {d:.3} (margin {:.3})", self.margin)
         } else if d > 0.0 {
             format!(
                 "kept as it is: {m} better by only {d:.3}, under the margin of {:.3}",
@@ -708,7 +706,8 @@ mod tests {
     use super::*;
 
     fn doc(signals: Value) -> RulesDocument {
-        let text = json!({"format": 1, "version": "t", "events": {"purchase": {}}, "signals": signals});
+        let text =
+            json!({"format": 1, "version": "t", "events": {"purchase": {}}, "signals": signals});
         crate::rules::validate::parse_document(&text.to_string()).expect("valid shape")
     }
 
@@ -739,14 +738,19 @@ mod tests {
             Planned::Job(j) => {
                 assert_eq!(j.features, vec!["views_7d"]);
                 assert_eq!(j.label.as_ref().unwrap().within, 86_400);
-                assert!(matches!(j.kind, Kind::Trees(p) if p.trees == 10 && p.depth == 2 && p.rate == 0.5));
+                assert!(
+                    matches!(j.kind, Kind::Trees(p) if p.trees == 10 && p.depth == 2 && p.rate == 0.5)
+                );
             }
             other => panic!("{other:?}"),
         }
         match find("gone") {
             Planned::Refused { path, why, .. } => {
                 assert_eq!(path, "signals.gone.trained.features[1]");
-                assert!(why.contains("\"carts_7d\" is not a signal of the rules in force"), "{why}");
+                assert!(
+                    why.contains("\"carts_7d\" is not a signal of the rules in force"),
+                    "{why}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -760,7 +764,8 @@ mod tests {
     #[test]
     fn a_draft_changes_only_the_models_text() {
         let live = "{\n  \"format\": 1,\n  \"signals\": {\n    \"a\": {\"count\": \"x\"},\n    \"m\": {\"logistic\": {\"a\": 1}},\n    \"z\": {\"count\": \"y\"}\n  }\n}\n";
-        let new = json!({"logistic": {"a": 2.5}, "bias": -1, "trained": {"at": "x", "features": ["a"]}});
+        let new =
+            json!({"logistic": {"a": 2.5}, "bias": -1, "trained": {"at": "x", "features": ["a"]}});
         let text = draft_text(live, &[("m", &new)]).unwrap();
         assert_eq!(
             text,
@@ -794,8 +799,16 @@ mod tests {
             kind: "trees",
             features: vec![],
             label: None,
-            train: Part { moments: 1, from: 0, to: 0 },
-            test: Part { moments: 1, from: 0, to: 0 },
+            train: Part {
+                moments: 1,
+                from: 0,
+                to: 0,
+            },
+            test: Part {
+                moments: 1,
+                from: 0,
+                to: 0,
+            },
             current: Score::Grouping { silhouette: 0.1 },
             new: Score::Grouping { silhouette: 0.5 },
             agreement: None,

@@ -620,7 +620,9 @@ fn retrain(s: &Split, env: &dyn Fn(&str) -> Option<String>) -> Result<Retrain, U
     if !(worker.starts_with("https://") || worker.starts_with("http://")) {
         return Err(usage(
             c,
-            format!("--worker expects an http(s) URL like https://shop.example.com, got {worker:?}"),
+            format!(
+                "--worker expects an http(s) URL like https://shop.example.com, got {worker:?}"
+            ),
         ));
     }
     let token = from_env("--token", "EDGESEG_ADMIN_TOKEN")?.ok_or_else(|| {
@@ -1123,9 +1125,20 @@ mod tests {
         let s = split(spec, &args(&["--token", "x"])).unwrap();
         let e = retrain(&s, &none).unwrap_err();
         assert!(e.message.contains("missing --worker"), "{}", e.message);
-        let s = split(spec, &args(&["--worker", "shop.example.com", "--token", "x"])).unwrap();
-        assert!(retrain(&s, &none).unwrap_err().message.contains("http(s) URL"));
-        let s = split(spec, &args(&["--worker", "http://x", "--token", "x", "--margin", "2"])).unwrap();
+        let s = split(
+            spec,
+            &args(&["--worker", "shop.example.com", "--token", "x"]),
+        )
+        .unwrap();
+        assert!(retrain(&s, &none)
+            .unwrap_err()
+            .message
+            .contains("http(s) URL"));
+        let s = split(
+            spec,
+            &args(&["--worker", "http://x", "--token", "x", "--margin", "2"]),
+        )
+        .unwrap();
         assert!(retrain(&s, &none).unwrap_err().message.contains("--margin"));
     }
 }

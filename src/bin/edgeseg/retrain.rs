@@ -96,7 +96,9 @@ pub fn run(r: &Retrain) -> Result<Output, String> {
         let mut e = if planned.is_empty() {
             format!("the rules in force (revision {revision}) have no logistic, trees or cluster signal to retrain")
         } else {
-            format!("no model signal of the rules in force (revision {revision}) can be retrained:\n")
+            format!(
+                "no model signal of the rules in force (revision {revision}) can be retrained:\n"
+            )
         };
         for p in &planned {
             match p {
@@ -117,10 +119,7 @@ pub fn run(r: &Retrain) -> Result<Output, String> {
             remove: false,
         },
         None => Folder {
-            path: std::env::temp_dir().join(format!(
-                "edgeseg-retrain-{}-{at}",
-                std::process::id()
-            )),
+            path: std::env::temp_dir().join(format!("edgeseg-retrain-{}-{at}", std::process::id())),
             remove: true,
         },
     };
@@ -277,8 +276,12 @@ fn pull(api: &AdminApi, dir: &Path, now: u64, days: u64, quiet: bool) -> Result<
         objects: 0,
         fetched: 0,
         bytes: 0,
-        from_day: day_prefix(first)["events/".len()..].trim_end_matches('/').replace('/', "-"),
-        to_day: day_prefix(now)["events/".len()..].trim_end_matches('/').replace('/', "-"),
+        from_day: day_prefix(first)["events/".len()..]
+            .trim_end_matches('/')
+            .replace('/', "-"),
+        to_day: day_prefix(now)["events/".len()..]
+            .trim_end_matches('/')
+            .replace('/', "-"),
     };
     let malformed = |why: &str| ApiError::Malformed {
         what: "GET export".into(),
@@ -297,7 +300,9 @@ fn pull(api: &AdminApi, dir: &Path, now: u64, days: u64, quiet: bool) -> Result<
                 .as_array()
                 .ok_or_else(|| malformed("no list of objects"))?;
             for o in objects {
-                let key = o["key"].as_str().ok_or_else(|| malformed("an object without a key"))?;
+                let key = o["key"]
+                    .as_str()
+                    .ok_or_else(|| malformed("an object without a key"))?;
                 // Keys become local paths: only plain names under events/.
                 let parts: Vec<&str> = key.split('/').collect();
                 if parts[0] != "events"
@@ -305,7 +310,9 @@ fn pull(api: &AdminApi, dir: &Path, now: u64, days: u64, quiet: bool) -> Result<
                         .iter()
                         .any(|p| p.is_empty() || *p == "." || *p == ".." || p.contains('\\'))
                 {
-                    return Err(malformed(&format!("an object key that is not a plain export key: {key:?}")));
+                    return Err(malformed(&format!(
+                        "an object key that is not a plain export key: {key:?}"
+                    )));
                 }
                 let file = parts.iter().fold(dir.to_path_buf(), |p, c| p.join(c));
                 pulled.objects += 1;
@@ -314,7 +321,8 @@ fn pull(api: &AdminApi, dir: &Path, now: u64, days: u64, quiet: bool) -> Result<
                 if have.is_some() && have == size {
                     continue;
                 }
-                let n = api.get_to_file(&format!("export/object?key={}", query_value(key)), &file)?;
+                let n =
+                    api.get_to_file(&format!("export/object?key={}", query_value(key)), &file)?;
                 pulled.fetched += 1;
                 pulled.bytes += n;
             }
