@@ -313,19 +313,7 @@ pub fn retrain(
 ) -> Result<Retrained, LearnError> {
     let (features, _) = examples::choose_streamed(&sample.facts, &job.features, &[])?;
     if let Some(l) = &job.label {
-        if !sample.facts.events.contains_key(&l.event) {
-            let mut seen: Vec<(String, u64)> = sample
-                .facts
-                .events
-                .iter()
-                .map(|(e, n)| (e.clone(), *n))
-                .collect();
-            seen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            return Err(LearnError::UnknownLabel {
-                event: l.event.clone(),
-                seen,
-            });
-        }
+        examples::check_label(&sample.facts, &l.event)?;
     }
     let data = examples::build_sampled(sample, &features, job.label.as_ref())?;
     let index = rules

@@ -136,16 +136,21 @@ impl AdminApi {
         }
     }
 
-    /// `GET path`, answered with JSON.
-    pub fn get_json(&self, path: &str) -> Result<Value, ApiError> {
-        let what = format!("GET {path}");
-        let mut res = self
+    /// `GET path`: the answer, whatever its status.
+    fn get(&self, path: &str) -> Result<(u16, ureq::http::Response<ureq::Body>), ApiError> {
+        let res = self
             .agent
             .get(&self.url(path))
             .header("authorization", &format!("Bearer {}", self.token))
             .call()
             .map_err(|e| self.unreachable(&e))?;
-        let status = res.status().as_u16();
+        Ok((res.status().as_u16(), res))
+    }
+
+    /// `GET path`, answered with JSON.
+    pub fn get_json(&self, path: &str) -> Result<Value, ApiError> {
+        let what = format!("GET {path}");
+        let (status, mut res) = self.get(path)?;
         let body = res
             .body_mut()
             .with_config()
@@ -165,13 +170,7 @@ impl AdminApi {
     /// bytes, never held in memory whole); the bytes written.
     pub fn get_to_file(&self, path: &str, file: &Path) -> Result<u64, ApiError> {
         let what = format!("GET {path}");
-        let mut res = self
-            .agent
-            .get(&self.url(path))
-            .header("authorization", &format!("Bearer {}", self.token))
-            .call()
-            .map_err(|e| self.unreachable(&e))?;
-        let status = res.status().as_u16();
+        let (status, mut res) = self.get(path)?;
         if !(200..300).contains(&status) {
             let body = res.body_mut().read_to_string().unwrap_or_default();
             return Err(self.refusal(&what, status, &body));

@@ -75,20 +75,7 @@ pub fn run(t: &Train) -> Result<Output, String> {
         _ => None,
     };
     if let Some(l) = &label {
-        if !sample.facts.events.contains_key(&l.event) {
-            let mut seen: Vec<(String, u64)> = sample
-                .facts
-                .events
-                .iter()
-                .map(|(e, n)| (e.clone(), *n))
-                .collect();
-            seen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            return Err(LearnError::UnknownLabel {
-                event: l.event.clone(),
-                seen,
-            }
-            .to_string());
-        }
+        examples::check_label(&sample.facts, &l.event).map_err(|e| e.to_string())?;
     }
     let data = examples::build_sampled(&sample, &features, label.as_ref()).map_err(|e| {
         let mut text = e.to_string();
