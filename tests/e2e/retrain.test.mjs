@@ -12,10 +12,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { startWorker, ROOT, eventually, freePort } from './harness.mjs';
 
@@ -140,11 +140,21 @@ test('a scheduled retrain proposes the better model as a draft with its report; 
   assert.equal(live.status, 200);
   const draftsBefore = (await api('GET', 'rules/drafts')).json.drafts.length;
 
-  // --dry-run reports and saves nothing.
-  const dry = await retrain(['--days', '12', '--dry-run', '--json']);
+  // --dry-run reports and saves nothing. --keep DIR mirrors the window: a
+  // file R2 does not have (an old day, an erased object) is removed.
+  const keep = join(dir, 'kept');
+  const stale = join(keep, 'events', '2020', '01', '01', '00', 'stale.ndjson.gz');
+  await mkdir(dirname(stale), { recursive: true });
+  await writeFile(stale, 'x');
+  const dry = await retrain(['--days', '12', '--dry-run', '--json', '--keep', keep]);
   assert.equal(dry.code, 0, dry.stderr);
   assert.equal(JSON.parse(dry.stdout).draft, null);
+  assert.ok(JSON.parse(dry.stdout).export.fetched > 0);
+  assert.equal(existsSync(stale), false, 'the stale file is gone');
   assert.equal((await api('GET', 'rules/drafts')).json.drafts.length, draftsBefore);
+  const again = JSON.parse((await retrain(['--days', '12', '--dry-run', '--json', '--keep', keep])).stdout);
+  assert.equal(again.export.fetched, 0, 'a second run fetches only what is new');
+  assert.equal(again.export.records_read, expected);
 
   const r = await retrain(['--days', '12', '--json']);
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);

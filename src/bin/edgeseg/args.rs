@@ -1037,7 +1037,9 @@ Flags:
                   line is visible to other users of the machine)
   --days N        how much of the export to pull (default 28, at most 366)
   --margin M      how much better a new model must be (default 0.01)
-  --keep DIR      keep the pulled export in DIR; a later run pulls only new objects
+  --keep DIR      keep the pulled export in DIR; a later run pulls only new
+                  objects, and removes export files there that are outside the
+                  window or no longer in R2 (an erased visitor's old objects)
   --dry-run       report, save no draft
   --json          one JSON object instead of the report
 

@@ -287,6 +287,7 @@ fn pull(api: &AdminApi, dir: &Path, now: u64, days: u64, quiet: bool) -> Result<
         what: "GET export".into(),
         why: why.into(),
     };
+    let mut listed = std::collections::HashSet::new();
     for d in 0..=days {
         let prefix = day_prefix(first + d * 86_400);
         let mut cursor: Option<String> = None;
@@ -315,16 +316,23 @@ fn pull(api: &AdminApi, dir: &Path, now: u64, days: u64, quiet: bool) -> Result<
                     )));
                 }
                 let file = parts.iter().fold(dir.to_path_buf(), |p, c| p.join(c));
+                listed.insert(file.clone());
                 pulled.objects += 1;
                 let size = o["size"].as_f64().map(|s| s as u64);
                 let have = std::fs::metadata(&file).ok().map(|m| m.len());
                 if have.is_some() && have == size {
                     continue;
                 }
-                let n =
-                    api.get_to_file(&format!("export/object?key={}", query_value(key)), &file)?;
-                pulled.fetched += 1;
-                pulled.bytes += n;
+                match api.get_to_file(&format!("export/object?key={}", query_value(key)), &file) {
+                    Ok(n) => {
+                        pulled.fetched += 1;
+                        pulled.bytes += n;
+                    }
+                    // Gone between the listing and the fetch (an erasure
+                    // rewrites objects): nothing to read, not a failure.
+                    Err(ApiError::Failed { status: 404, .. }) => pulled.objects -= 1,
+                    Err(e) => return Err(e),
+                }
             }
             cursor = page["cursor"]
                 .as_str()
@@ -335,11 +343,42 @@ fn pull(api: &AdminApi, dir: &Path, now: u64, days: u64, quiet: bool) -> Result<
             }
         }
     }
+    // A kept folder holds exactly the window's objects as R2 has them now:
+    // older days, and objects R2 no longer has (an erasure rewrote them),
+    // are not trained on.
+    let removed = prune(&dir.join("events"), &listed);
     if !quiet {
+        if removed > 0 {
+            eprintln!("edgeseg retrain: removed {removed} files from {} that are outside the window or no longer in R2", dir.display());
+        }
         eprintln!(
             "edgeseg retrain: {} export objects from {} to {}, {} fetched ({} bytes)",
             pulled.objects, pulled.from_day, pulled.to_day, pulled.fetched, pulled.bytes
         );
     }
     Ok(pulled)
+}
+
+/// Removes the export files (`*.ndjson.gz`, `*.ndjson`) under `dir` that
+/// are not in `keep`; how many. Nothing else in the folder is touched.
+fn prune(dir: &Path, keep: &std::collections::HashSet<PathBuf>) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            removed += prune(&path, keep);
+        } else if path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".ndjson.gz") || n.ends_with(".ndjson"))
+            && !keep.contains(&path)
+            && std::fs::remove_file(&path).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
 }
