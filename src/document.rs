@@ -859,7 +859,7 @@ pub struct TrainedWith {
     pub within: Option<String>,
     /// At most this many moments were sampled from the export.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sample: Option<u64>,
+    pub sample: Option<u32>,
     /// trees: how many trees, how deep, the learning rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trees: Option<u32>,
@@ -869,7 +869,7 @@ pub struct TrainedWith {
     pub rate: Option<f64>,
     /// cluster: the seed of k-means++.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
+    pub seed: Option<u32>,
     /// Quality on the newer part it was tested on: ROC-AUC and log loss
     /// (logistic, trees) or silhouette (cluster), over this many moments.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -879,7 +879,7 @@ pub struct TrainedWith {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silhouette: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tested: Option<u64>,
+    pub tested: Option<u32>,
 }
 
 /// An audience segment.

@@ -199,7 +199,7 @@ fn plan_one(
         }),
         SignalSpec::Cluster(c) => Kind::Cluster {
             k: c.centroids.len(),
-            seed: t.seed.unwrap_or(1),
+            seed: t.seed.map_or(1, u64::from),
             inputs: c.cluster.clone(),
             centroids: c.centroids.clone(),
         },
@@ -336,7 +336,7 @@ pub fn retrain(
         features: features.clone(),
         label: job.label.as_ref().map(|l| l.event.clone()),
         within: job.label.as_ref().map(|l| l.within_text.clone()),
-        sample: Some(sample.cap as u64),
+        sample: u32::try_from(sample.cap).ok(),
         trees: None,
         depth: None,
         rate: None,
@@ -344,7 +344,7 @@ pub fn retrain(
         auc: None,
         log_loss: None,
         silhouette: None,
-        tested: Some(data.test.len() as u64),
+        tested: u32::try_from(data.test.len()).ok(),
     };
     let (mut signal, current, new, agreement, guessing) = match &job.kind {
         Kind::Logistic | Kind::Trees(_) => {
@@ -394,7 +394,7 @@ pub fn retrain(
             centroids,
         } => {
             let m = kmeans::fit(&features, &data.train, *k, *seed, None)?;
-            trained.seed = Some(*seed);
+            trained.seed = u32::try_from(*seed).ok();
             // Slot j of the new model is the new centroid nearest old centroid j.
             let old_z: Vec<Vec<f64>> = centroids
                 .iter()

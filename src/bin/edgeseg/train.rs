@@ -269,7 +269,7 @@ fn trained_with(t: &Train, features: &[String], report: &Value) -> Value {
         features: features.to_vec(),
         label: None,
         within: None,
-        sample: Some(t.sample as u64),
+        sample: u32::try_from(t.sample).ok(),
         trees: None,
         depth: None,
         rate: None,
@@ -277,7 +277,9 @@ fn trained_with(t: &Train, features: &[String], report: &Value) -> Value {
         auc: q("auc"),
         log_loss: q("log_loss"),
         silhouette: q("silhouette"),
-        tested: report["test"]["examples"].as_u64(),
+        tested: report["test"]["examples"]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok()),
     };
     match &t.model {
         Model::Logistic {
@@ -300,7 +302,7 @@ fn trained_with(t: &Train, features: &[String], report: &Value) -> Value {
             with.depth = Some(u32::from(*depth));
             with.rate = Some(*rate);
         }
-        Model::KMeans { seed, .. } => with.seed = Some(*seed),
+        Model::KMeans { seed, .. } => with.seed = u32::try_from(*seed).ok(),
         Model::Generate { .. } => {}
     }
     serde_json::to_value(&with).expect("JSON serializes")
