@@ -14,7 +14,7 @@ use crate::request::RequestFacts;
 use crate::rewrite::{BlockAction, BlockRewrite, RewritePlan};
 use crate::rules::compile::{CompiledContent, CompiledRules, CompiledSegment};
 use crate::signals;
-use crate::state::{Membership, Timestamp, VisitorState};
+use crate::state::{campaign, Membership, Timestamp, VisitorState};
 use crate::util::time::Phase;
 
 /// Where a visitor stands with one segment after this request.
@@ -147,6 +147,12 @@ pub fn classify(
 ) -> Classification {
     let now = facts.now;
     let mut attributes = facts.attributes();
+    // A page without `utm_*` parameters has the visit's campaign.
+    if !campaign::in_query(&facts.query) {
+        for (name, value) in campaign::attributes(state) {
+            attributes.insert(name.into(), Value::String(value.into()));
+        }
+    }
     let values = signals::evaluate(&rules.signals, &rules.tracking, state, now);
     let mut signal_list = Vec::with_capacity(values.len());
     for (signal, value) in rules.signals.iter().zip(values) {

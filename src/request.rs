@@ -83,13 +83,7 @@ impl RequestFacts {
                 query.insert(k.clone(), Value::String(v.clone()));
             }
         }
-        for name in [
-            "utm_source",
-            "utm_medium",
-            "utm_campaign",
-            "utm_term",
-            "utm_content",
-        ] {
+        for name in crate::state::campaign::UTM_PARAMS {
             if let Some(Value::String(v)) = query.get(name) {
                 attrs.insert(name.into(), Value::String(v.clone()));
             }

@@ -7,7 +7,7 @@ use edgeseg::state::cookie::{decode, encode, CookieError, CookieKey, MAX_COOKIE_
 use edgeseg::state::series::{bucket_width_for, buckets_needed};
 use edgeseg::state::{
     Affinity, CategoryWeight, Covariate, ExperimentEntry, GoalEntry, LastEvent, Membership,
-    RateWindow, Series, ValueBucket, ValueSeries, VisitorState, WindowCount,
+    RateWindow, Series, UtmValue, ValueBucket, ValueSeries, VisitorState, WindowCount,
 };
 use proptest::prelude::*;
 
@@ -129,6 +129,16 @@ fn affinity(n: usize) -> impl Strategy<Value = Affinity> {
         })
 }
 
+/// A visit's campaign as kept: up to five parameters in order, values up to 128 bytes.
+fn campaign() -> impl Strategy<Value = Vec<UtmValue>> {
+    proptest::collection::btree_map(0..5u8, "[a-z_0-9]{0,128}|.{0,16}", 0..=5).prop_map(|m| {
+        m.into_iter()
+            .filter(|(_, v)| v.len() <= 128)
+            .map(|(param, value)| UtmValue { param, value })
+            .collect()
+    })
+}
+
 fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
     let times = (time(), time(), time(), prop_oneof![Just(0u64), time()]);
     let rate = prop_oneof![
@@ -160,6 +170,7 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
         proptest::collection::vec(experiment(), 0..n.min(6)),
         proptest::collection::vec(value_series(buckets), 0..n.min(32)),
         proptest::collection::vec(affinity(16), 0..n.min(16)),
+        campaign(),
     )
         .prop_map(
             |(
@@ -174,6 +185,7 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
                 experiments,
                 values,
                 affinities,
+                campaign,
             )| {
                 VisitorState {
                     visitor_id,
@@ -190,6 +202,7 @@ fn state(n: usize, buckets: usize) -> impl Strategy<Value = VisitorState> {
                     experiments,
                     values,
                     affinities,
+                    campaign,
                 }
             },
         )

@@ -3,11 +3,13 @@
 import { call } from './api.js';
 import { h, statusLine } from './ui.js';
 import { gate } from './drafts.js';
+import { describeFreshness } from './freshness.js';
 
 export function cacheView(app) {
   const ratio = h('strong#cache-ratio', '—');
   const counts = h('span.meta-more#cache-counts', '');
   const status = statusLine('cache-status');
+  const fresh = h('p.hint#cache-freshness', '');
   const path = h('input#purge-path', { name: 'path', placeholder: '/products/boots', autocomplete: 'off', required: true, pattern: '/.*' });
   const form = h('form.cache-form#purge-form', { novalidate: true },
     h('label', h('span', 'Path'), path),
@@ -24,13 +26,18 @@ export function cacheView(app) {
     }
     app.run(() => purge({ path: path.value.trim() }), status);
   });
+  // The rules in the editor turn it on, yet the Worker says off: no ORIGIN_URL (or not in force yet).
+  const noOrigin = h('div.status.status-info#cache-no-origin', { hidden: true },
+    h('strong', 'The rules turn the origin cache on, but this Worker does not use it'),
+    ': it has no ORIGIN_URL (it serves the www/ pages itself, which are never put in this cache), or the saved rules are not in force yet (within refresh_seconds).');
   const off = h('div.status.status-info#cache-off', { hidden: true },
     h('strong', 'The origin cache is off'), ': every page is fetched from the origin, so nothing is cached and there is nothing to purge. ',
-    'Turn it on in the rules with ', h('code', '"settings": {"origin_cache": {"enabled": true}}'),
-    ' (README, “Origin cache”): pages the origin marks cacheable are then kept at the edge and personalized after the cache.');
+    'Turn it on in ', h('a#cache-settings-link', { href: '#settings', onclick: () => { app.settingsFocus = 'origin-cache'; } }, 'Settings → Origin cache'),
+    ' (or in the rules with ', h('code', '"settings": {"origin_cache": {"enabled": true}}'),
+    '; README, “Origin cache”): pages the origin marks cacheable are then kept at the edge and personalized after the cache.');
   const el = h('section.view#view-cache', { 'aria-labelledby': 'tab-cache', hidden: true },
     h('div.toolbar', h('div.toolbar-meta', h('strong', 'Origin cache'), h('span.meta-more', ' · hit ratio, last 24 h: '), ratio, counts)),
-    off, status.el, h('section.card', form));
+    fresh, off, noOrigin, status.el, h('section.card', form));
 
   /** Whether the rules in force have the origin cache on (the health endpoint, no token); null if unknown. */
   async function cacheEnabled() {
@@ -43,7 +50,9 @@ export function cacheView(app) {
 
   async function load() {
     const enabled = await cacheEnabled();
-    off.hidden = enabled !== false;
+    const inRules = app.shared?.read().doc?.settings?.origin_cache?.enabled === true;
+    off.hidden = enabled !== false || inRules;
+    noOrigin.hidden = enabled !== false || !inRules;
     // A role that may not purge keeps its own reason (gate); otherwise the cache being off is the reason.
     if (app.can('purge')) {
       for (const b of form.querySelectorAll('button')) {
@@ -55,6 +64,7 @@ export function cacheView(app) {
     const c = r.body?.origin_cache;
     ratio.textContent = c && c.hit_ratio !== null && c.hit_ratio !== undefined ? `${(c.hit_ratio * 100).toFixed(1)} %` : '—';
     counts.textContent = c ? ` (${c.hits.toLocaleString()} hits, ${c.misses.toLocaleString()} misses)` : '';
+    fresh.textContent = describeFreshness(r.body?.freshness);
   }
 
   async function purge(body) {

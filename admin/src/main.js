@@ -11,6 +11,7 @@ import { statsView } from './stats.js';
 import { experimentsView } from './experiments.js';
 import { segmentsView, signalsView } from './workbench.js';
 import { cacheView } from './cache.js';
+import { settingsView } from './settings.js';
 
 const TABS = [
   ['rules', 'Rules'],
@@ -21,6 +22,7 @@ const TABS = [
   ['stats', 'Stats'],
   ['cache', 'Cache'],
   ['experiments', 'Experiments'],
+  ['settings', 'Settings'],
 ];
 
 const root = document.getElementById('app');
@@ -105,6 +107,7 @@ async function start() {
   views.stats = statsView(ctx);
   views.cache = cacheView(ctx);
   views.experiments = experimentsView(ctx);
+  views.settings = settingsView(ctx);
   for (const v of Object.values(views)) main.append(v.el);
 
   await views.rules.load();

@@ -10,11 +10,11 @@ export const ATTRIBUTES = {
   query: { type: 'object', label: 'query parameters', about: 'The query parameters as an object; read one as query.NAME.' },
   referrer: { type: 'string', label: 'referrer', about: 'The Referer header: the page the visitor came from.' },
   referrer_host: { type: 'string', label: 'referring site', about: 'The host name of the referrer (“www.google.com”).' },
-  utm_source: { type: 'string', label: 'campaign source (utm_source)', about: 'utm_source from the query; absent when not given.' },
-  utm_medium: { type: 'string', label: 'campaign medium (utm_medium)', about: 'utm_medium from the query; absent when not given.' },
-  utm_campaign: { type: 'string', label: 'campaign (utm_campaign)', about: 'utm_campaign from the query; absent when not given.' },
-  utm_term: { type: 'string', label: 'campaign term (utm_term)', about: 'utm_term from the query; absent when not given.' },
-  utm_content: { type: 'string', label: 'campaign content (utm_content)', about: 'utm_content from the query; absent when not given.' },
+  utm_source: { type: 'string', label: 'campaign source (utm_source)', about: 'utm_source from the query, else the one the visit arrived with (kept for the visit); absent when neither has one.' },
+  utm_medium: { type: 'string', label: 'campaign medium (utm_medium)', about: 'utm_medium from the query, else the one the visit arrived with (kept for the visit); absent when neither has one.' },
+  utm_campaign: { type: 'string', label: 'campaign (utm_campaign)', about: 'utm_campaign from the query, else the one the visit arrived with (kept for the visit); absent when neither has one.' },
+  utm_term: { type: 'string', label: 'campaign term (utm_term)', about: 'utm_term from the query, else the one the visit arrived with (kept for the visit); absent when neither has one.' },
+  utm_content: { type: 'string', label: 'campaign content (utm_content)', about: 'utm_content from the query, else the one the visit arrived with (kept for the visit); absent when neither has one.' },
   device: { type: 'string', label: 'device', about: 'Device class from the User-Agent.', values: ['mobile', 'tablet', 'desktop', 'bot'] },
   country: { type: 'string', label: 'country', about: 'ISO country code from Cloudflare (“DE”); absent locally.' },
   language: { type: 'string', label: 'language', about: 'The primary language of Accept-Language (“de”).' },
@@ -184,6 +184,20 @@ function signalTest(spec, op, v) {
     const c = comparison(op, v);
     return c ? `scored ${c} points in ${lastWords(spec.within)}` : null;
   }
+  const amount = typeof v === 'number' && { $gt: 'more than', $gte: 'at least', $lt: 'less than', $lte: 'at most', $eq: 'exactly', $ne: 'other than' }[op];
+  if (('sum' in spec || 'max' in spec) && amount) {
+    const where = spec.path ? ` ${pathWords(spec.path)}` : '';
+    return `the ${'sum' in spec ? 'total' : 'largest'} ${q(spec.property)} of ${q(human(spec.sum ?? spec.max))} events${where} in ${lastWords(spec.within)} is ${amount} ${num(v)}`;
+  }
+  if ('engaged' in spec && amount) return `read pages ${pathWords(spec.engaged)} for ${amount} ${num(v)} ${spec.unit || 'seconds'} in ${lastWords(spec.within)}`;
+  if ('scroll' in spec && amount) return `scrolled ${amount} ${num(v)} % down pages ${pathWords(spec.scroll)} in ${lastWords(spec.within)}`;
+  if ('affinity' in spec) {
+    if (op === '$exists') return v ? 'has a known interest' : 'has no known interest yet';
+    if (op === '$eq' && typeof v === 'string') return `is most interested in ${q(v)}`;
+    if (op === '$ne' && typeof v === 'string') return `is not most interested in ${q(v)}`;
+    if (op === '$in' && Array.isArray(v)) return `is most interested in ${list(v.map(q))}`;
+  }
+  if ('share' in spec && amount) return `their top interest holds ${amount} ${num(v * 100)} % of their interest (${q(spec.share)})`;
   return null;
 }
 
@@ -262,12 +276,12 @@ export function signalsUsed(cond, doc = {}, out = []) {
     }
   };
   walk(cond);
-  // A model signal (logistic, cluster, trees) reads other signals: name those too.
+  // A model signal (logistic, cluster, trees) reads other signals, a share its affinity: name those too.
   for (let i = 0; i < out.length; i++) {
     const s = signals[out[i]];
     if (!isObj(s)) continue;
     const inputs = isObj(s.logistic) ? Object.keys(s.logistic)
-      : Array.isArray(s.cluster) ? s.cluster : Array.isArray(s.trees) ? s.trees : [];
+      : Array.isArray(s.cluster) ? s.cluster : Array.isArray(s.trees) ? s.trees : typeof s.share === 'string' ? [s.share] : [];
     for (const k of inputs) if (typeof k === 'string' && signals[k] !== undefined && !out.includes(k)) out.push(k);
   }
   return out;

@@ -4,6 +4,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { call } from './api.js';
 import { h, statusLine, formatTime } from './ui.js';
+import { describeFreshness, refusalSeries } from './freshness.js';
 
 const RANGES = { '24h': 24 * 3600, '7d': 7 * 24 * 3600 };
 const PALETTE = ['#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2', '#65a30d', '#475569', '#ea580c'];
@@ -17,11 +18,12 @@ export function statsView(app) {
   const syncButtons = () => rangeButtons.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.range === range)));
   const status = statusLine('stats-status');
   const charts = h('div.charts#charts');
+  const fresh = h('p.hint#stats-freshness', '');
   const el = h('section.view#view-stats', { 'aria-labelledby': 'tab-stats', hidden: true },
     h('div.toolbar', h('div.toolbar-meta', h('strong', 'Stats'), h('span.meta-more', ' · hourly, approximate (counters are batched)')),
       h('div.actions', h('div.segmented', { role: 'group', 'aria-label': 'Time range' }, rangeButtons),
         h('button.secondary', { type: 'button', onclick: () => app.run(load, status) }, 'Refresh'))),
-    status.el, charts);
+    fresh, status.el, charts);
 
   let plots = [];
   let colorOf = () => PALETTE[0];
@@ -50,6 +52,7 @@ export function statsView(app) {
     const counters = r.body?.counters || {};
     destroy();
     loaded = true;
+    fresh.textContent = describeFreshness(r.body?.freshness);
     if (!hours.length) {
       charts.append(h('p.hint', 'No counts in this range yet.'));
       status.set('', '');
@@ -61,6 +64,8 @@ export function statsView(app) {
     addChart('segment-entries', 'Segment entries', hours, groups.entries);
     for (const [block, series] of groups.impressions) addChart(`impressions-${block}`, `Impressions of block “${block}”, by segment`, hours, series);
     if (groups.events.length) addChart('events', 'Events', hours, groups.events);
+    // Refused events, which before showed only on /__edgeseg/health (issue 23).
+    addChart('refused', 'Refused events', hours, refusalSeries(counters));
     status.set('', `${hours.length} hours: ${formatTime(hours[0] * 1000)} – ${formatTime((hours[hours.length - 1] + 3600) * 1000)}`);
   }
 

@@ -5,18 +5,19 @@ import './workbench.css';
 import { call } from './api.js';
 import { h, statusLine } from './ui.js';
 import { sharedDocument } from './document.js';
-import { segmentBuilder, signalBuilder } from './builder.js';
+import { segmentBuilder } from './builder.js';
+import { signalBuilder } from './signal-builder.js';
 import {
   describeCondition, describeSignal, describeStickiness, describeContent, signalsUsed,
 } from './sentences.js';
 import { sampleValues, contentPreviewHtml, previewFrame } from './preview.js';
-import { signalKind, SIGNAL_KINDS } from './forms.js';
+import { signalKind, SIGNAL_KINDS } from './signal-forms.js';
 import { installSchemaHelp } from './completion.js';
 
 const DAY = 86400;
 
 /** Wires the shared document to the rules editor once; both tabs use it. */
-function shared(app) {
+export function shared(app) {
   if (app.shared) return app.shared;
   const editor = app.rules.editor;
   const doc = sharedDocument(editor);
@@ -79,7 +80,7 @@ function entriesChart(days, counts) {
 }
 
 /** Shared save from a builder: its own field errors first, then the server's, then the dialog. */
-async function builderSave(app, b, statusEl) {
+export async function builderSave(app, b, statusEl) {
   const say = (kind, text) => { statusEl.className = `status builder-status${kind ? ` status-${kind}` : ''}`; statusEl.textContent = text; };
   const errs = b.errors();
   if (errs.length) {

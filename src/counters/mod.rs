@@ -69,8 +69,8 @@ pub use batch::{Batch, BatchStats, CounterBatch, Counts};
 pub use keys::IsolateId;
 pub use kv::{Faults, KvError, MemoryKv};
 pub use shard::{
-    day_key, shard_for, ApplyOutcome, PublishWrite, PublishedDay, ShardCommit, ShardCore,
-    ShardError, PUBLISHED_PREFIX,
+    day_key, shard_for, ApplyOutcome, Freshness, PublishWrite, PublishedDay, ShardCommit,
+    ShardCore, ShardError, PUBLISHED_PREFIX,
 };
 pub use stats::{counters_today, day_keys, stats_json, sum_days, today_hours, totals_between};
 

@@ -65,6 +65,43 @@ impl PublishedDay {
     }
 }
 
+/// What [`ShardCore::freshness`] answers. (No serde derives: two numbers in
+/// JSON by hand cost the Worker bundle less.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// What this shard published holds every batch it had applied by then
+    /// (0: it has never published and has counts waiting).
+    pub as_of: Timestamp,
+    /// When it publishes next (`None`: nothing waits).
+    pub next_publish: Option<Timestamp>,
+}
+
+impl Freshness {
+    /// `{"as_of": T, "next_publish": T|null}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"as_of": self.as_of, "next_publish": self.next_publish})
+    }
+
+    /// The reverse of [`Freshness::to_json`]; `None` for anything else.
+    pub fn from_json(v: &serde_json::Value) -> Option<Freshness> {
+        Some(Freshness {
+            as_of: v.get("as_of")?.as_u64()?,
+            next_publish: v.get("next_publish").and_then(serde_json::Value::as_u64),
+        })
+    }
+
+    /// Every shard's totals together are as fresh as the stalest of them;
+    /// the next change comes with the soonest round. `None` for no shards.
+    pub fn of_all(shards: &[Freshness]) -> Option<Freshness> {
+        let as_of = shards.iter().map(|f| f.as_of).min()?;
+        let next_publish = shards.iter().filter_map(|f| f.next_publish).min();
+        Some(Freshness {
+            as_of,
+            next_publish,
+        })
+    }
+}
+
 /// What [`ShardCore::apply`] did with a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyOutcome {
@@ -332,6 +369,23 @@ impl ShardCore {
         Some(earliest.max(now))
     }
 
+    /// How fresh this shard's published totals are, for the stats (issue 23:
+    /// "1 in all" after 50 page views, with nothing saying why): with nothing
+    /// unpublished, KV has everything it applied, as of `now`; otherwise as of
+    /// its last round, and the next round is due at `next_publish`.
+    pub fn freshness(&self, now: Timestamp, settings: &CounterSettings) -> Freshness {
+        match self.next_publish_at(now, settings) {
+            None => Freshness {
+                as_of: now,
+                next_publish: None,
+            },
+            Some(next) => Freshness {
+                as_of: self.meta.last_publish.unwrap_or(0),
+                next_publish: Some(next),
+            },
+        }
+    }
+
     /// The KV writes of a publishing round: each changed day whole, if a round
     /// is due (`publish_interval_secs` since the last round) or `force`d.
     /// Call it right after a commit, so only stored totals go out.
@@ -404,6 +458,72 @@ mod tests {
 
     const H: u64 = 480_000;
     const NOW: Timestamp = H * 3600 + 10;
+
+    #[test]
+    fn freshness_is_now_with_nothing_waiting_else_the_last_round() {
+        let settings = CounterSettings::default();
+        let mut s = ShardCore::new(0);
+        assert_eq!(
+            s.freshness(NOW, &settings),
+            Freshness {
+                as_of: NOW,
+                next_publish: None
+            }
+        );
+        s.apply(&batch(1, 1, H, 3), NOW);
+        let waiting = s.freshness(NOW, &settings);
+        assert_eq!(
+            waiting,
+            Freshness {
+                as_of: 0,
+                next_publish: Some(NOW)
+            }
+        );
+        let writes = s.plan_publish(NOW, &settings, false);
+        for w in &writes {
+            s.published(w.day, w.version);
+        }
+        assert_eq!(s.freshness(NOW + 5, &settings).as_of, NOW + 5);
+        s.apply(&batch(1, 2, H, 1), NOW + 10);
+        let interval = settings.publish_interval_secs();
+        assert_eq!(
+            s.freshness(NOW + 10, &settings),
+            Freshness {
+                as_of: NOW,
+                next_publish: Some(NOW + interval)
+            }
+        );
+    }
+
+    #[test]
+    fn freshness_json_round_trips() {
+        for f in [
+            Freshness {
+                as_of: 5,
+                next_publish: None,
+            },
+            Freshness {
+                as_of: 0,
+                next_publish: Some(9),
+            },
+        ] {
+            assert_eq!(Freshness::from_json(&f.to_json()), Some(f));
+        }
+        assert_eq!(Freshness::from_json(&serde_json::Value::Null), None);
+    }
+
+    #[test]
+    fn all_shards_are_as_fresh_as_the_stalest() {
+        let f = |as_of, next_publish| Freshness {
+            as_of,
+            next_publish,
+        };
+        assert_eq!(Freshness::of_all(&[]), None);
+        assert_eq!(
+            Freshness::of_all(&[f(100, None), f(40, Some(220)), f(90, Some(150))]),
+            Some(f(40, Some(150)))
+        );
+    }
 
     #[test]
     fn applies_each_batch_once() {

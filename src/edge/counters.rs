@@ -21,7 +21,7 @@ use worker::{console_error, Context, Delay, Env, Method, Request, RequestInit, R
 use super::now_secs;
 use crate::counters::{
     counters_today, day_keys, names, shard_for, sum_days, today_hours, totals_between, Batch,
-    CounterBatch, CounterSettings, Counts, IsolateId, PublishedDay,
+    CounterBatch, CounterSettings, Counts, Freshness, IsolateId, PublishedDay,
 };
 use crate::state::Timestamp;
 
@@ -370,8 +370,36 @@ pub async fn stats(req: &Request, env: &Env) -> Result<Response> {
         "hours": hours.iter().map(|h| h * 3_600).collect::<Vec<_>>(),
         "counters": counters,
         "origin_cache": origin_cache,
+        "freshness": freshness(env).await,
     });
     super::json_reply(200, &body)
+}
+
+/// How fresh the stats are (README, "Counters"): as of when the stalest
+/// shard last published what it had, when the next round is due, and the
+/// intervals behind that. `as_of` is null when a shard did not answer.
+async fn freshness(env: &Env) -> Value {
+    let settings = settings_from_env(env);
+    let mut all = Vec::new();
+    let mut unanswered = 0;
+    for shard in 0..settings.shards {
+        match call_shard(env, shard, "freshness", None).await {
+            Ok(v) => match Freshness::from_json(&v) {
+                Some(f) => all.push(f),
+                None => unanswered += 1,
+            },
+            Err(_) => unanswered += 1,
+        }
+    }
+    let of_all = (unanswered == 0).then(|| Freshness::of_all(&all)).flatten();
+    json!({
+        "as_of": of_all.map(|f| f.as_of),
+        "next_publish": of_all.and_then(|f| f.next_publish),
+        "publish_interval_secs": settings.publish_interval_secs(),
+        "send_interval_secs": settings.send_interval_secs,
+        "shards": settings.shards,
+        "shards_unanswered": unanswered,
+    })
 }
 
 fn bad(message: &str) -> Result<Response> {

@@ -99,6 +99,12 @@ impl DurableObject for CounterShard {
                 let report = self.publish(true).await;
                 super::json_reply(200, &report)
             }
+            // For the stats: how fresh what this shard published is.
+            "freshness" => {
+                let settings = self.settings();
+                let f = self.with_core(|c| c.freshness(now_secs(), &settings));
+                super::json_reply(200, &f.map_or(serde_json::Value::Null, |f| f.to_json()))
+            }
             _ => super::error_reply(404, "counter shard: no such route"),
         }
     }

@@ -216,6 +216,8 @@ pub fn serve(
         server_events_applied = request.server_events.iter().map(|e| e.id.clone()).collect();
     }
     classify::record_page_view(rules, &mut visitor.state, &facts.path, now);
+    // Later pages of the visit still know the campaign it came from.
+    crate::state::campaign::remember(&mut visitor.state, &facts.query);
     // The per-segment report is only needed to explain a preview.
     let options = ClassifyOptions {
         forced,

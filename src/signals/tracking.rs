@@ -131,6 +131,7 @@ impl Tracking {
             state.sessions = state.sessions.saturating_add(1);
             state.session_start = now;
             state.session_pages = 0;
+            crate::state::campaign::forget(state);
         }
         state.session_pages = state.session_pages.saturating_add(1);
         state.last_seen = state.last_seen.max(now);

@@ -6,7 +6,8 @@
 //!   version (3 is written: version 1, laid out below, followed by the
 //!   visitor's experiments, see `v2.rs`, then by the value series and
 //!   affinities, see `v3.rs`; 4 when the experiments carry CUPED
-//!   covariates, see `v4.rs`; versions 1 and 2 still read);
+//!   covariates, see `v4.rs`; 5 when the visit has a campaign, see `v5.rs`;
+//!   versions 1 and 2 still read);
 //! * `tag` is HMAC-SHA256 over `payload`, truncated to its first 16 bytes, keyed
 //!   with a key derived from the `EDGESEG_SECRET` (see [`CookieKey`]).
 //!
@@ -72,6 +73,7 @@ mod v1;
 mod v2;
 mod v3;
 mod v4;
+mod v5;
 mod wire;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -215,8 +217,9 @@ fn hmac_with(key: &[u8]) -> HmacSha256 {
 ///
 /// Each step drops the least that makes the state fit, and the next step runs
 /// only if dropping everything the step may drop is not enough. The identity,
-/// the visit times and counters, and the rate window are never dropped (they
-/// take about 100 bytes at most).
+/// the visit times and counters, the rate window (about 100 bytes at most)
+/// and the visit's campaign (at most 5 values of 128 bytes; a state's
+/// campaign values over the limits are dropped in step 1) are never dropped.
 pub fn encode(state: &VisitorState, key: &CookieKey) -> String {
     let payload = match trim::within_limits(state).then(|| trim::payload(state)) {
         Some(payload) if payload.len() <= MAX_PAYLOAD_LEN => payload,
@@ -254,7 +257,8 @@ pub fn decode(value: &str, key: &CookieKey) -> Result<VisitorState, CookieError>
     decode_payload(payload)
 }
 
-/// The version dispatch: version 3 is written, 4 with covariates; version 2
+/// The version dispatch: version 3 is written, 4 with covariates, 5 with the
+/// visit's campaign; version 2
 /// (before values and affinities) and version 1 (before experiments too)
 /// still read, with those parts empty.
 fn decode_payload(payload: &[u8]) -> Result<VisitorState, CookieError> {
@@ -264,6 +268,7 @@ fn decode_payload(payload: &[u8]) -> Result<VisitorState, CookieError> {
         v2::VERSION => v2::read(&mut r)?,
         v3::VERSION => v3::read(&mut r)?,
         v4::VERSION => v4::read(&mut r)?,
+        v5::VERSION => v5::read(&mut r)?,
         other => return Err(CookieError::UnknownVersion(other)),
     };
     r.finish()?;

@@ -7,11 +7,13 @@
 //! simply leaves its data to be pruned, and a new signal starts empty.
 
 pub mod affinity;
+pub mod campaign;
 pub mod cookie;
 pub mod series;
 pub mod values;
 
 pub use affinity::{Affinity, CategoryWeight};
+pub use campaign::UtmValue;
 pub use series::Series;
 pub use values::{ValueBucket, ValueSeries};
 
@@ -53,6 +55,9 @@ pub struct VisitorState {
     /// Interest weights per category, one per distinct affinity the rules
     /// declare; cookie format 3 and later.
     pub affinities: Vec<Affinity>,
+    /// The `utm_*` parameters this visit arrived with, for its later pages
+    /// (see [`campaign`]); cookie format 5 and later.
+    pub campaign: Vec<UtmValue>,
 }
 
 /// One experiment a visitor was assigned to.
@@ -151,6 +156,7 @@ impl VisitorState {
             experiments: Vec::new(),
             values: Vec::new(),
             affinities: Vec::new(),
+            campaign: Vec::new(),
         }
     }
 

@@ -54,7 +54,7 @@ fn rejects_in_order_of_cost() {
 fn dispatches_on_the_version_byte() {
     let k = key();
     let mut payload = trim::payload(&VisitorState::fresh([7; 16], 1_700_000_000));
-    for version in [0u8, 5, 255] {
+    for version in [0u8, 6, 255] {
         payload[0] = version;
         let value = seal(payload.clone(), &k);
         assert_eq!(
@@ -199,6 +199,69 @@ fn covariates_write_format_four_and_format_three_still_reads() {
         decode(&seal(payload, &k), &k),
         Err(CookieError::Malformed(_))
     ));
+}
+
+/// The visit's campaign writes format 5; a state without one writes what it
+/// wrote before (so old Workers read it during a deploy), and format 4 still reads.
+#[test]
+fn a_campaign_writes_format_five_and_older_formats_still_read() {
+    use crate::state::UtmValue;
+    let k = key();
+    let mut state = VisitorState::fresh([5; 16], 1_700_000_000);
+    let before = encode(&state, &k);
+    assert_eq!(URL_SAFE_NO_PAD.decode(&before).unwrap()[0], 3);
+    state.campaign = vec![
+        UtmValue {
+            param: 0,
+            value: "newsletter".into(),
+        },
+        UtmValue {
+            param: 2,
+            value: "spring_newsletter_2026_week14_variantB".into(),
+        },
+    ];
+    let five = encode(&state, &k);
+    let bytes = URL_SAFE_NO_PAD.decode(&five).unwrap();
+    assert_eq!(bytes[0], 5);
+    assert_eq!(decode(&five, &k), Ok(state.clone()));
+    // The v3 lists' two counts, the covariates' count, the campaign's count,
+    // then (param, length, bytes) twice.
+    let before_len = URL_SAFE_NO_PAD.decode(&before).unwrap().len();
+    assert_eq!(bytes.len() - before_len, 4 + 2 + 10 + 2 + 38);
+    // With covariates too.
+    state.experiments.push(crate::state::ExperimentEntry {
+        experiment: 1,
+        variant: 0,
+        exposed: Some(1_700_000_000),
+        goals: vec![],
+        covariates: vec![crate::state::Covariate { goal: 3, x: 7 }],
+    });
+    assert_eq!(decode(&encode(&state, &k), &k), Ok(state.clone()));
+    let mut four = Vec::new();
+    v4::write(&state, &mut four);
+    let mut expect = state.clone();
+    expect.campaign.clear();
+    assert_eq!(decode(&seal(four, &k), &k), Ok(expect));
+    // Out of order, unknown, too long: malformed.
+    let mut payload = Vec::new();
+    v5::write(&state, &mut payload);
+    let at = payload.len() - (1 + 1 + 38) - (1 + 1 + 10);
+    assert_eq!(payload[at], 0, "the first parameter");
+    for bad in [2u8, 7] {
+        let mut p = payload.clone();
+        p[at] = bad;
+        assert!(matches!(
+            decode(&seal(p, &k), &k),
+            Err(CookieError::Malformed(_))
+        ));
+    }
+    // Values over the limit are dropped by encode, never written.
+    state.campaign.push(UtmValue {
+        param: 4,
+        value: "x".repeat(129),
+    });
+    let written = decode(&encode(&state, &k), &k).unwrap();
+    assert_eq!(written.campaign.len(), 2);
 }
 
 /// Cookies written before values and affinities (format 2) still read after

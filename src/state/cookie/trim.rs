@@ -2,7 +2,7 @@
 //! The order is documented on [`super::encode`].
 
 use super::{
-    v4, MAX_AFFINITIES, MAX_BUCKETS_PER_SERIES, MAX_CATEGORIES, MAX_EXPERIMENTS,
+    v5, MAX_AFFINITIES, MAX_BUCKETS_PER_SERIES, MAX_CATEGORIES, MAX_EXPERIMENTS,
     MAX_GOALS_PER_EXPERIMENT, MAX_LAST_EVENTS, MAX_MEMBERSHIPS, MAX_PAYLOAD_LEN, MAX_SERIES,
     MAX_VALUE_SERIES,
 };
@@ -11,7 +11,8 @@ use crate::state::{Series, ValueSeries, VisitorState};
 
 /// Whether `state` is within the decode limits (so that what we write, we read).
 pub(super) fn within_limits(state: &VisitorState) -> bool {
-    state.counts.len() <= MAX_SERIES
+    v5::campaign_within_limits(state)
+        && state.counts.len() <= MAX_SERIES
         && state.last_events.len() <= MAX_LAST_EVENTS
         && state.memberships.len() <= MAX_MEMBERSHIPS
         && state.experiments.len() <= MAX_EXPERIMENTS
@@ -38,7 +39,7 @@ pub(super) fn within_limits(state: &VisitorState) -> bool {
 /// The payload of `state` in the written format.
 pub(super) fn payload(state: &VisitorState) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
-    v4::write(state, &mut out);
+    v5::write(state, &mut out);
     out
 }
 
@@ -60,6 +61,14 @@ pub(super) fn fit(state: &VisitorState) -> VisitorState {
     }
 
     // 1. The decode limits.
+    if !v5::campaign_within_limits(&s) {
+        s.campaign.sort_by_key(|u| u.param);
+        s.campaign.dedup_by_key(|u| u.param);
+        s.campaign.retain(|u| {
+            usize::from(u.param) < crate::state::campaign::UTM_PARAMS.len()
+                && u.value.len() <= crate::state::campaign::MAX_VALUE_BYTES
+        });
+    }
     for wc in &mut s.counts {
         wc.series.counts.truncate(MAX_BUCKETS_PER_SERIES);
         strip_trailing_zeros(&mut wc.series.counts);

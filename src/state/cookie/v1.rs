@@ -201,6 +201,7 @@ pub(super) fn read(r: &mut Reader<'_>) -> Result<VisitorState, CookieError> {
         experiments: Vec::new(),
         values: Vec::new(),
         affinities: Vec::new(),
+        campaign: Vec::new(),
     })
 }
 

@@ -30,6 +30,12 @@ pub(super) fn write(state: &VisitorState, out: &mut Vec<u8>) {
         return v3::write(state, out);
     }
     out.push(VERSION);
+    write_body(state, out);
+}
+
+/// The v4 layout without its version byte, the covariate list always
+/// written (version 5 starts with it).
+pub(super) fn write_body(state: &VisitorState, out: &mut Vec<u8>) {
     v3::write_body(state, out, true);
     let with: Vec<(usize, &[Covariate])> = state
         .experiments

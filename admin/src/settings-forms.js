@@ -1,0 +1,260 @@
+// The Settings tab's forms as plain values (issue 23, item 4): the export
+// (`settings.export`), the activation webhooks (`activations`), the origin cache
+// (`settings.origin_cache`) and consent (`settings.consent`) as the text their fields
+// show (settingsFields), and those fields written back onto the document
+// (applySettingsFields) with an error per field, keyed by the field's JSON path (the
+// paths the server's errors use, so both show at the same field). Pure (no DOM): the
+// round trip is unit-tested over every example and fixture rules file:
+// applySettingsFields(doc, settingsFields(doc)).value is doc again, key order, absent
+// keys and explicit nulls included. A field left as it was read leaves its key exactly
+// as it was (absent stays absent, so the Worker's default still applies); keys the forms
+// do not know are kept.
+//
+// Secrets are never in the rules: webhooks are signed with the EDGESEG_WEBHOOK_SECRET
+// Worker secret, which no field here reads or writes.
+import { durationError } from './conditions.js';
+
+const has = (o, k) => o !== null && typeof o === 'object' && Object.prototype.hasOwnProperty.call(o, k);
+const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+const ID = /^[A-Za-z0-9_]+$/;
+
+/** The Worker's defaults (src/document.rs), shown where the document says nothing. */
+export const DEFAULTS = {
+  export: { enabled: false, page_views: true, events: null, signals: null, props: {}, utm: ['source', 'medium', 'campaign', 'term', 'content'] },
+  origin_cache: { enabled: false, ttl: '60s', max_ttl: '1d', stale_while_revalidate: '60s', stale_if_error: '10m', session_cookies: [], ignore_params: ['gclid', 'fbclid', 'msclkid'] },
+  consent: { respect_gpc: true, cookie: null, deny_values: ['0', 'no', 'false', 'deny'] },
+  tcf: { cookie: 'euconsent-v2', store: [1], personalize: [5, 6], measure: [8, 9], vendor: null },
+};
+export const ACTIVATION_ON = { enter: 'enters the segment', exit: 'leaves the segment', guardrail_stop: 'a guardrail stops a variant' };
+
+const listText = (v) => (Array.isArray(v) ? v.map(String).join(', ') : '');
+const parseList = (t) => String(t).split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
+const propsText = (v) => (isObj(v) ? Object.entries(v).map(([e, ps]) => `${e}: ${listText(ps)}`).join('\n') : '');
+
+/**
+ * Field kinds: text(value) is what the field shows for a stored value (the default when
+ * absent), parse(text, err) the value to store (err(msg) marks the field).
+ */
+const KIND = {
+  bool: { text: (v) => v === true, parse: (t) => t === true },
+  text: { text: (v) => (v === null || v === undefined ? '' : String(v)), parse: (t) => String(t).trim() },
+  duration: {
+    text: (v) => (v === null || v === undefined ? '' : String(v)),
+    parse: (t, err) => { const s = String(t).trim(); const e = durationError(s); if (e) err(e); return s; },
+  },
+  list: { text: listText, parse: parseList },
+  purposes: {
+    text: listText,
+    parse: (t, err) => parseList(t).map((p) => {
+      if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 24) err(`“${p}” is not a TCF purpose: purposes are numbered 1 to 24`);
+      return /^\d+$/.test(p) ? Number(p) : p;
+    }),
+  },
+  props: {
+    text: propsText,
+    parse: (t, err) => {
+      const out = {};
+      for (const line of String(t).split('\n').map((l) => l.trim()).filter(Boolean)) {
+        const i = line.indexOf(':');
+        if (i < 1) { err(`“${line}”: write a line per event as “event: property, property”`); continue; }
+        out[line.slice(0, i).trim()] = parseList(line.slice(i + 1));
+      }
+      return out;
+    },
+  },
+  cap: {
+    text: (v) => (v === null || v === undefined ? '' : String(v)),
+    parse: (t, err) => {
+      const s = String(t).trim();
+      if (!/^\d+$/.test(s) || Number(s) < 1) err(`“${s}” is not a whole number above 0`);
+      return /^\d+$/.test(s) ? Number(s) : s;
+    },
+  },
+  vendor: {
+    text: (v) => (v === null || v === undefined ? '' : String(v)),
+    parse: (t, err) => {
+      const s = String(t).trim();
+      if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 65535) err(`“${s}” is not an IAB vendor id (1 to 65535)`);
+      return /^\d+$/.test(s) ? Number(s) : s;
+    },
+  },
+};
+
+// [field key, document key, kind, empty text means]: 'absent' (delete the key, so the
+// default applies), 'null' (store null), or 'value' (store the parsed empty value).
+const SECTIONS = {
+  export: [
+    ['enabled', 'enabled', 'bool'], ['page_views', 'page_views', 'bool'],
+    ['events', 'events', 'list', 'value'], ['signals', 'signals', 'list', 'value'],
+    ['props', 'props', 'props', 'value'], ['utm', 'utm', 'list', 'value'],
+  ],
+  origin_cache: [
+    ['enabled', 'enabled', 'bool'],
+    ['ttl', 'ttl', 'duration', 'absent'], ['max_ttl', 'max_ttl', 'duration', 'absent'],
+    ['stale_while_revalidate', 'stale_while_revalidate', 'duration', 'absent'], ['stale_if_error', 'stale_if_error', 'duration', 'absent'],
+    ['session_cookies', 'session_cookies', 'list', 'value'], ['ignore_params', 'ignore_params', 'list', 'value'],
+  ],
+  consent: [
+    ['respect_gpc', 'respect_gpc', 'bool'], ['cookie', 'cookie', 'text', 'null'], ['deny_values', 'deny_values', 'list', 'value'],
+  ],
+  tcf: [
+    ['tcf_cookie', 'cookie', 'text', 'absent'],
+    ['store', 'store', 'purposes', 'value'], ['personalize', 'personalize', 'purposes', 'value'], ['measure', 'measure', 'purposes', 'value'],
+    ['vendor', 'vendor', 'vendor', 'absent'],
+  ],
+};
+const ACTIVATION = [
+  ['id', 'id', 'text', 'value'], ['description', 'description', 'text', 'absent'], ['segment', 'segment', 'text', 'absent'],
+  ['on', 'on', 'text', 'value'], ['experiment', 'experiment', 'text', 'absent'], ['url', 'url', 'text', 'value'],
+  ['max_per_minute', 'max_per_minute', 'cap', 'absent'], ['max_per_hour', 'max_per_hour', 'cap', 'absent'],
+];
+
+function fieldsOf(obj, spec, defaults = {}) {
+  const f = {};
+  for (const [key, docKey, kind] of spec) f[key] = KIND[kind].text(has(obj, docKey) ? obj[docKey] : defaults[docKey]);
+  return f;
+}
+
+/** Writes changed fields onto a copy of obj; errors go to errors[`${base}.${docKey}`]. */
+function applyFields(obj, fields, spec, defaults, base, errors) {
+  const before = fieldsOf(obj, spec, defaults);
+  const out = isObj(obj) ? { ...obj } : {};
+  for (const [key, docKey, kind, empty] of spec) {
+    if (!(key in fields) || same(fields[key], before[key])) continue;
+    const text = fields[key];
+    const path = `${base}.${docKey}`;
+    if (kind !== 'bool' && String(text).trim() === '' && empty !== 'value') {
+      if (empty === 'null') out[docKey] = null; else delete out[docKey];
+      continue;
+    }
+    out[docKey] = KIND[kind].parse(text, (msg) => { errors[path] = msg; });
+  }
+  return out;
+}
+
+/** The fields of every settings section, and a row per activation. */
+export function settingsFields(doc) {
+  const s = isObj(doc?.settings) ? doc.settings : {};
+  const ex = isObj(s.export) ? s.export : {};
+  const oc = isObj(s.origin_cache) ? s.origin_cache : {};
+  const co = isObj(s.consent) ? s.consent : {};
+  const tcf = isObj(co.tcf) ? co.tcf : {};
+  const exportFields = fieldsOf(ex, SECTIONS.export, DEFAULTS.export);
+  // null (the default) is "every declared event / every signal"; a list is "only these".
+  exportFields.events_all = !Array.isArray(ex.events);
+  exportFields.signals_all = !Array.isArray(ex.signals);
+  const tcfFields = fieldsOf(tcf, SECTIONS.tcf, DEFAULTS.tcf);
+  tcfFields.tcf_read = !(has(tcf, 'cookie') && tcf.cookie === null);
+  if (!tcfFields.tcf_read) tcfFields.tcf_cookie = '';
+  return {
+    export: exportFields,
+    origin_cache: fieldsOf(oc, SECTIONS.origin_cache, DEFAULTS.origin_cache),
+    consent: { ...fieldsOf(co, SECTIONS.consent, DEFAULTS.consent), ...tcfFields },
+    activations: (Array.isArray(doc?.activations) ? doc.activations : []).map((a, i) => ({ at: i, ...fieldsOf(a, ACTIVATION) })),
+  };
+}
+
+/** A new activation row (no `at`: it is not in the document yet). */
+export function newActivationRow(doc) {
+  const ids = new Set((doc?.activations || []).map((a) => a?.id));
+  let n = 1;
+  while (ids.has(`webhook_${n}`)) n++;
+  return { ...fieldsOf({}, ACTIVATION), id: `webhook_${n}`, on: 'enter', segment: doc?.segments?.[0]?.id || '' };
+}
+
+function checkActivation(row, i, rows, known, errors) {
+  const p = `activations[${i}]`;
+  if (!ID.test(row.id.trim())) errors[`${p}.id`] = 'an id uses letters, digits and _ only, and is not empty';
+  else if (rows.slice(0, i).some((r) => r.id.trim() === row.id.trim())) errors[`${p}.id`] = `another webhook is called “${row.id.trim()}”`;
+  if (!(row.on in ACTIVATION_ON)) errors[`${p}.on`] = 'pick when it fires';
+  const url = row.url.trim();
+  if (!/^https:\/\/[^/\s]+/.test(url) && !/^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?(\/|$)/.test(url)) {
+    errors[`${p}.url`] = 'a webhook URL starts with https:// (plain http:// only to localhost, for testing)';
+  }
+  if (row.on === 'guardrail_stop') {
+    if (row.segment.trim()) errors[`${p}.segment`] = 'a guardrail stop is not about a segment: leave it empty';
+    if (row.experiment.trim() && known.experiments.length && !known.experiments.includes(row.experiment.trim())) errors[`${p}.experiment`] = `“${row.experiment.trim()}” is not an experiment in the rules`;
+  } else {
+    if (!row.segment.trim()) errors[`${p}.segment`] = 'pick the segment';
+    else if (known.segments.length && !known.segments.includes(row.segment.trim())) errors[`${p}.segment`] = `“${row.segment.trim()}” is not a segment in the rules`;
+    if (row.experiment.trim()) errors[`${p}.experiment`] = 'only a guardrail stop names an experiment';
+  }
+}
+
+/**
+ * Writes the fields back: { value: the new document, errors: { 'json.path': message } }.
+ * Unchanged sections leave the document's keys exactly as they were.
+ */
+export function applySettingsFields(doc, f) {
+  const errors = {};
+  const out = { ...doc };
+  const s = isObj(doc.settings) ? doc.settings : {};
+  const settings = { ...s };
+  const known = {
+    segments: (Array.isArray(doc.segments) ? doc.segments : []).map((x) => x?.id),
+    events: Object.keys(isObj(doc.events) ? doc.events : {}),
+    signals: Object.keys(isObj(doc.signals) ? doc.signals : {}),
+    experiments: Object.keys(isObj(doc.experiments) ? doc.experiments : {}),
+  };
+
+  // export: events and signals are null ("all") or a list.
+  const ex = isObj(s.export) ? s.export : {};
+  const exFields = { ...f.export };
+  const listOrAll = (key, what, names) => {
+    const was = !Array.isArray(ex[key]);
+    if (f.export[`${key}_all`] === was && (was || same(f.export[key], listText(ex[key])))) { delete exFields[key]; return undefined; }
+    delete exFields[key];
+    if (f.export[`${key}_all`]) return null;
+    const list = parseList(f.export[key]);
+    const unknown = list.filter((n) => names.length && !names.includes(n));
+    if (unknown.length) errors[`settings.export.${key}`] = `not ${what} in the rules: ${unknown.join(', ')}`;
+    return list;
+  };
+  const events = listOrAll('events', 'declared events', known.events);
+  const signals = listOrAll('signals', 'signals', known.signals);
+  let newEx = applyFields(ex, exFields, SECTIONS.export, DEFAULTS.export, 'settings.export', errors);
+  for (const [key, v] of [['events', events], ['signals', signals]]) {
+    if (v === undefined) continue;
+    if (v === null && !has(ex, key)) delete newEx[key]; else newEx = { ...newEx, [key]: v };
+  }
+  if (!same(newEx, ex)) settings.export = newEx;
+
+  const oc = isObj(s.origin_cache) ? s.origin_cache : {};
+  const newOc = applyFields(oc, f.origin_cache, SECTIONS.origin_cache, DEFAULTS.origin_cache, 'settings.origin_cache', errors);
+  if (!same(newOc, oc)) settings.origin_cache = newOc;
+
+  const co = isObj(s.consent) ? s.consent : {};
+  const newCo = applyFields(co, f.consent, SECTIONS.consent, DEFAULTS.consent, 'settings.consent', errors);
+  const tcf = isObj(co.tcf) ? co.tcf : {};
+  const tcfBefore = settingsFields(doc).consent;
+  const tcfChanged = f.consent.tcf_read !== tcfBefore.tcf_read;
+  let newTcf;
+  if (tcfChanged && !f.consent.tcf_read) newTcf = { ...tcf, cookie: null };
+  else {
+    const tf = { ...f.consent };
+    // Turned back on with no name: the default cookie.
+    if (tcfChanged) { newTcf = { ...tcf }; delete newTcf.cookie; tf.tcf_cookie = f.consent.tcf_cookie; }
+    newTcf = applyFields(newTcf ?? tcf, tf, SECTIONS.tcf, DEFAULTS.tcf, 'settings.consent.tcf', errors);
+  }
+  if (!same(newTcf, tcf)) newCo.tcf = newTcf;
+  if (!same(newCo, co)) settings.consent = newCo;
+
+  if (!same(settings, s)) out.settings = settings;
+
+  // activations: rows keep the ones they came from (`at`), in the rows' order.
+  const was = Array.isArray(doc.activations) ? doc.activations : [];
+  const rows = f.activations || [];
+  const list = rows.map((row, i) => {
+    const orig = row.at !== undefined && row.at !== null && isObj(was[row.at]) ? was[row.at] : {};
+    checkActivation(row, i, rows, known, errors);
+    const e = {};
+    const v = applyFields(orig, row, ACTIVATION, {}, `activations[${i}]`, e);
+    for (const [k, m] of Object.entries(e)) if (!errors[k]) errors[k] = m;
+    return v;
+  });
+  if (!same(list, was)) {
+    if (list.length || has(doc, 'activations')) out.activations = list;
+  }
+  return { value: out, errors };
+}
