@@ -773,6 +773,9 @@ pub struct LogisticSignal {
     /// Added to the weighted sum before the logistic function (default 0).
     #[serde(default)]
     pub bias: f64,
+    /// How it was trained (`edgeseg train` writes it; `edgeseg retrain` reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained: Option<Trained>,
 }
 
 /// A trained k-means model over other signals (`edgeseg train kmeans` prints
@@ -794,6 +797,9 @@ pub struct ClusterSignal {
     /// A name per centroid; the signal's value is then the nearest one's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub names: Option<Vec<String>>,
+    /// How it was trained (`edgeseg train` writes it; `edgeseg retrain` reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained: Option<Trained>,
 }
 
 /// A trained gradient-boosted tree ensemble over other signals (`edgeseg
@@ -815,6 +821,65 @@ pub struct TreesSignal {
     pub base: f64,
     /// The trees, each a list of nodes.
     pub ensemble: Vec<Vec<Vec<f64>>>,
+    /// How it was trained (`edgeseg train` writes it; `edgeseg retrain` reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained: Option<Trained>,
+}
+
+/// The `trained` field as each side keeps it: typed natively (the CLI reads
+/// it); in the Worker, which never reads it, as plain JSON, since a typed
+/// copy would cost the bundle about 4 KiB. Its shape is checked against the
+/// schema there all the same ([`crate::rules::validate`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub type Trained = TrainedWith;
+#[cfg(target_arch = "wasm32")]
+pub type Trained = Value;
+
+/// How a model signal was trained, kept beside it so that `edgeseg retrain`
+/// can train it again the same way on newer data and compare the two. The
+/// Worker never reads it (scoring needs only the model).
+/// Example: `{"at": "2026-12-01T04:00:00Z", "features": ["views_7d", "carts_7d"], "label": "purchase", "within": "7d", "auc": 0.81}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TrainedWith {
+    /// When, in UTC (RFC 3339).
+    pub at: String,
+    /// The signals it learned from, in order (a retrain uses the same ones).
+    pub features: Vec<String>,
+    /// logistic, trees: the event it predicts a visitor sends...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// ...within this long after the moment.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        schemars(extend("format" = "duration", "pattern" = "^(0|[1-9][0-9]{0,8})[smhd]$"))
+    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
+    /// At most this many moments were sampled from the export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<u32>,
+    /// trees: how many trees, how deep, the learning rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trees: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// cluster: the seed of k-means++.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u32>,
+    /// Quality on the newer part it was tested on: ROC-AUC and log loss
+    /// (logistic, trees) or silhouette (cluster), over this many moments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auc: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_loss: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silhouette: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tested: Option<u32>,
 }
 
 /// An audience segment.

@@ -329,7 +329,8 @@ function affinitySources(was, rows, known, errors) {
 
 const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
 const whole = (v, below) => Number.isInteger(v) && v >= 0 && v < below;
-const MODEL_KEYS = { cluster: ['cluster', 'scale', 'centroids', 'names'], trees: ['trees', 'base', 'ensemble'] };
+// `trained`: how the model was trained (edgeseg train writes it; edgeseg retrain reads it).
+const MODEL_KEYS = { cluster: ['cluster', 'scale', 'centroids', 'names', 'trained'], trees: ['trees', 'base', 'ensemble', 'trained'] };
 
 /**
  * A pasted trained model: the block `edgeseg train` prints (`{"name": {"cluster": …}}`,

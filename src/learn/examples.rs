@@ -141,6 +141,21 @@ pub fn choose_streamed(
     Ok((chosen, left_out))
 }
 
+/// The label event must have been recorded at least once; if not, the error
+/// lists the events the export holds, most frequent first (a misspelt
+/// `--label` is the usual cause).
+pub fn check_label(facts: &StreamFacts, event: &str) -> Result<(), LearnError> {
+    if facts.events.contains_key(event) {
+        return Ok(());
+    }
+    let mut seen: Vec<(String, u64)> = facts.events.iter().map(|(e, n)| (e.clone(), *n)).collect();
+    seen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Err(LearnError::UnknownLabel {
+        event: event.to_string(),
+        seen,
+    })
+}
+
 /// Builds the examples and splits them by time.
 pub fn build(
     records: &[Record],

@@ -16,6 +16,7 @@
 //! * [`logistic`], [`kmeans`], [`trees`]: fitting, and the signal to paste.
 //! * [`metrics`]: ROC-AUC, log loss, calibration, silhouette, adjusted Rand index.
 //! * [`report`]: the plain-words report.
+//! * [`retrain`]: the models in force trained again as they were, and compared.
 //! * [`synth`]: a seeded generator of a synthetic export with known structure.
 
 pub mod examples;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod read;
 pub mod record;
 pub mod report;
+pub mod retrain;
 pub mod sample;
 pub mod synth;
 pub mod trees;

@@ -47,6 +47,21 @@ pub fn locate(text: &str, path: &str) -> Option<Found> {
     })
 }
 
+/// The byte range of the value at `path` in `text`, so a tool can replace
+/// one value and leave every other byte of a marketer's document as it was
+/// (`edgeseg retrain` swaps a model this way: the revision's diff is the model).
+pub fn value_span(text: &str, path: &str) -> Option<std::ops::Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut at = skip_ws(bytes, 0);
+    for step in &parse_path(path)? {
+        at = match step {
+            Step::Key(key) => find_key(text, at, key)?.1,
+            Step::Index(i) => find_index(bytes, at, *i)?,
+        };
+    }
+    Some(at..value_end(bytes, at)?)
+}
+
 /// The line and column of a byte offset.
 pub fn place(text: &str, offset: usize) -> Place {
     let before = &text[..offset.min(text.len())];
@@ -221,6 +236,19 @@ mod tests {
             Some((9, 73))
         );
         assert_eq!(at(r#"signals["views.10m"].within"#), Some((10, 39)));
+    }
+
+    #[test]
+    fn value_spans_cover_exactly_the_value() {
+        let span = |p: &str| value_span(DOC, p).map(|r| &DOC[r]);
+        assert_eq!(span("segments[1].priority"), Some("\"three\""));
+        assert_eq!(
+            span("segments[1]"),
+            Some("{\n      \"id\": \"b\",\n      \"priority\": \"three\"\n    }")
+        );
+        assert_eq!(span(r#"signals["views.10m"]"#), Some(r#"{"within": 10}"#));
+        assert_eq!(span(r#"signals["views.10m"].within"#), Some("10"));
+        assert_eq!(span("signals.nope"), None);
     }
 
     #[test]

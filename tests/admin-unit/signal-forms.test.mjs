@@ -150,6 +150,11 @@ test('paste a trained model: the block edgeseg train prints, checked before it g
   assert.deepEqual(r.errors, {});
   assert.equal(r.name, 'buyer');
   assert.deepEqual(r.value, { trees: ['product_views_1h', 'engagement_7d'], base: -1.07, ensemble: [[[1, 2.5, 1, 2], [-0.07], [0.13]], [[0, 3, 1, 2], [0.02], [0.2]]] });
+  // With how it was trained (the block edgeseg train prints now), kept as it is.
+  const trained = { at: '2026-12-08T03:00:00Z', features: ['product_views_1h', 'engagement_7d'], label: 'purchase', within: '1d', auc: 0.81 };
+  const withTrained = parseModel(JSON.stringify({ buyer: { trees: ['product_views_1h', 'engagement_7d'], ensemble: [[[0.1]]], trained } }), k);
+  assert.equal(withTrained.error, undefined);
+  assert.deepEqual(withTrained.value.trained, trained);
   // The signal alone works too, and a cluster may replace a trees model.
   const cl = parseModel(JSON.stringify(full.signals.behaviour), k);
   assert.deepEqual([cl.name, cl.value], [null, full.signals.behaviour]);

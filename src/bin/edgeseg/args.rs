@@ -35,6 +35,27 @@ pub enum Command {
         groups: Option<String>,
     },
     Train(Train),
+    Retrain(Retrain),
+}
+
+/// `edgeseg retrain --worker URL [flags]`: the model signals in force,
+/// trained again on the recent export, proposed as a draft when better.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retrain {
+    /// The site's origin (`--worker`, or `EDGESEG_URL`).
+    pub worker: String,
+    /// The admin token (`--token`, or `EDGESEG_ADMIN_TOKEN`).
+    pub token: String,
+    /// How many days of export to pull (default 28).
+    pub days: u64,
+    /// How much better a retrained model must be to be proposed.
+    pub margin: f64,
+    /// Keep the pulled export here (and pull only what is new next time);
+    /// default: a temporary folder, removed afterwards.
+    pub keep: Option<String>,
+    /// Report only; save no draft.
+    pub dry_run: bool,
+    pub json: bool,
 }
 
 /// `edgeseg train MODEL DIR [flags]`.
@@ -220,6 +241,13 @@ const COMMANDS: &[Spec] = &[
         switches: &["--json"],
         help: TRAIN_HELP,
     },
+    Spec {
+        name: "retrain",
+        usage: "edgeseg retrain --worker URL [--token TOKEN] [--days N] [--margin M] [--keep DIR] [--dry-run] [--json]",
+        valued: &["--worker", "--token", "--days", "--margin", "--keep"],
+        switches: &["--dry-run", "--json"],
+        help: RETRAIN_HELP,
+    },
 ];
 
 /// Flags and positionals of one command, split but not yet interpreted.
@@ -389,6 +417,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
             }
         }
         "train" => Command::Train(train(&s)?),
+        "retrain" => Command::Retrain(retrain(&s, &|k| std::env::var(k).ok())?),
         _ => unreachable!("every command in COMMANDS is handled"),
     };
     Ok(command)
@@ -570,6 +599,73 @@ fn train(s: &Split) -> Result<Train, UsageError> {
     })
 }
 
+/// `retrain`'s flags; `env` reads `EDGESEG_URL` and `EDGESEG_ADMIN_TOKEN`
+/// (a scheduled job keeps the token in a secret, out of the command line).
+fn retrain(s: &Split, env: &dyn Fn(&str) -> Option<String>) -> Result<Retrain, UsageError> {
+    let c = Some("retrain");
+    if let Some(extra) = s.positionals.first() {
+        return Err(usage(c, format!("unexpected argument {extra:?}")));
+    }
+    let from_env = |flag: &str, var: &str| -> Result<Option<String>, UsageError> {
+        Ok(s.single("retrain", flag)?
+            .or_else(|| env(var))
+            .filter(|v| !v.trim().is_empty()))
+    };
+    let worker = from_env("--worker", "EDGESEG_URL")?.ok_or_else(|| {
+        usage(
+            c,
+            "missing --worker URL (the site's address, e.g. https://shop.example.com; or set EDGESEG_URL)",
+        )
+    })?;
+    if !(worker.starts_with("https://") || worker.starts_with("http://")) {
+        return Err(usage(
+            c,
+            format!(
+                "--worker expects an http(s) URL like https://shop.example.com, got {worker:?}"
+            ),
+        ));
+    }
+    let token = from_env("--token", "EDGESEG_ADMIN_TOKEN")?.ok_or_else(|| {
+        usage(
+            c,
+            "missing the admin token: set EDGESEG_ADMIN_TOKEN (or pass --token)",
+        )
+    })?;
+    let days = match s.single("retrain", "--days")? {
+        Some(t) => match t.parse::<u64>() {
+            Ok(d @ 1..=366) => d,
+            _ => {
+                return Err(usage(
+                    c,
+                    format!("--days expects a whole number of days from 1 to 366, got {t:?}"),
+                ))
+            }
+        },
+        None => 28,
+    };
+    let margin = match s.single("retrain", "--margin")? {
+        Some(t) => match t.parse::<f64>() {
+            Ok(m) if (0.0..1.0).contains(&m) => m,
+            _ => {
+                return Err(usage(
+                    c,
+                    format!("--margin expects a number from 0 to 1 like 0.01, got {t:?}"),
+                ))
+            }
+        },
+        None => edgeseg::learn::retrain::DEFAULT_MARGIN,
+    };
+    Ok(Retrain {
+        worker,
+        token,
+        days,
+        margin,
+        keep: s.single("retrain", "--keep")?,
+        dry_run: s.has("--dry-run"),
+        json: s.has("--json"),
+    })
+}
+
 fn unknown_command(name: &str) -> UsageError {
     let hint = match edgeseg::error::suggest(name, COMMANDS.iter().map(|s| s.name)) {
         Some(s) => format!(" (did you mean `{s}`?)"),
@@ -736,6 +832,7 @@ Commands:
   schema                    print the rules JSON Schema
   eval CONDITION ATTRS      evaluate one GrowthBook-style condition
   train MODEL DIR [flags]   fit a model on an exported folder; prints a report and a signal to paste
+  retrain --worker URL      train the site's models again on its recent export; a draft when better
   help [COMMAND]            this help, or a command's
 
 Options:
@@ -916,6 +1013,41 @@ Flags:
 Exit codes: 0 success, 1 unreadable or too little data, 2 usage error.
 ";
 
+const RETRAIN_HELP: &str = "\
+Train the model signals in force again on the site's recent export, and save
+the better ones as a draft revision for a publisher to approve.
+
+Usage: edgeseg retrain --worker URL [--token TOKEN] [--days N] [--margin M]
+                       [--keep DIR] [--dry-run] [--json]
+
+Through the Worker's admin API (the admin token only): reads the rules in
+force, pulls the last --days of the export, and trains each logistic, trees
+and cluster signal again with the settings recorded in its \"trained\" field
+(which `edgeseg train` writes into the paste block): the same features, label,
+window and parameters. Both the model in force and the new one are scored on
+the newest 30% of moments; a new model at least --margin better (ROC-AUC for
+chances, silhouette for clusters) replaces the old one in a draft, saved with
+the quality report as its message. Nothing goes live until a publisher
+publishes the draft. Models without \"trained\" are skipped (train them once with
+`edgeseg train` and paste the block).
+
+Flags:
+  --worker URL    the site, e.g. https://shop.example.com (or EDGESEG_URL)
+  --token TOKEN   the admin token (or EDGESEG_ADMIN_TOKEN, better: a command
+                  line is visible to other users of the machine)
+  --days N        how much of the export to pull (default 28, at most 366)
+  --margin M      how much better a new model must be (default 0.01)
+  --keep DIR      keep the pulled export in DIR; a later run pulls only new
+                  objects, and removes export files there that are outside the
+                  window or no longer in R2 (an erased visitor's old objects)
+  --dry-run       report, save no draft
+  --json          one JSON object instead of the report
+
+Exit codes: 0 done (a draft saved, or nothing better); 1 the Worker refused the
+token, could not be reached or failed (nothing saved), or a model could not be
+trained again (it is named, with the path of the setting to fix); 2 usage error.
+";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -979,5 +1111,36 @@ mod tests {
         assert!(e.message.contains("did you mean --event?"), "{}", e.message);
         let e = parse(&args(&["valdate"])).unwrap_err();
         assert!(e.message.contains("`validate`"), "{}", e.message);
+    }
+
+    #[test]
+    fn retrain_reads_the_token_from_the_environment() {
+        let spec = COMMANDS.iter().find(|s| s.name == "retrain").unwrap();
+        let env = |k: &str| (k == "EDGESEG_ADMIN_TOKEN").then(|| "t0ken".to_string());
+        let s = split(spec, &args(&["--worker", "http://127.0.0.1:8787/"])).unwrap();
+        let r = retrain(&s, &env).unwrap();
+        assert_eq!(r.token, "t0ken");
+        assert_eq!((r.days, r.margin, r.dry_run), (28, 0.01, false));
+        let none = |_: &str| None;
+        let e = retrain(&s, &none).unwrap_err();
+        assert!(e.message.contains("EDGESEG_ADMIN_TOKEN"), "{}", e.message);
+        let s = split(spec, &args(&["--token", "x"])).unwrap();
+        let e = retrain(&s, &none).unwrap_err();
+        assert!(e.message.contains("missing --worker"), "{}", e.message);
+        let s = split(
+            spec,
+            &args(&["--worker", "shop.example.com", "--token", "x"]),
+        )
+        .unwrap();
+        assert!(retrain(&s, &none)
+            .unwrap_err()
+            .message
+            .contains("http(s) URL"));
+        let s = split(
+            spec,
+            &args(&["--worker", "http://x", "--token", "x", "--margin", "2"]),
+        )
+        .unwrap();
+        assert!(retrain(&s, &none).unwrap_err().message.contains("--margin"));
     }
 }

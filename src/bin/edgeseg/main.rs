@@ -1,5 +1,6 @@
 //! `edgeseg`, the command-line tool: validate rules, simulate a visitor, preview
-//! a page, print the schema, evaluate a condition.
+//! a page, print the schema, evaluate a condition, train models and retrain
+//! the site's models through its admin API.
 //!
 //! Arguments are parsed in one place ([`args`]), the commands below only call
 //! into the core, and everything printed is formatted in [`output`]. Native
@@ -7,9 +8,13 @@
 //! an empty program.
 
 #[cfg(not(target_arch = "wasm32"))]
+mod admin_api;
+#[cfg(not(target_arch = "wasm32"))]
 mod args;
 #[cfg(not(target_arch = "wasm32"))]
 mod output;
+#[cfg(not(target_arch = "wasm32"))]
+mod retrain;
 #[cfg(not(target_arch = "wasm32"))]
 mod train;
 #[cfg(not(target_arch = "wasm32"))]
@@ -108,6 +113,15 @@ mod cli {
             Command::Train(t) => {
                 let out = crate::train::run(&t).map_err(Failure::Input)?;
                 print(&out.stdout)
+            }
+            Command::Retrain(r) => {
+                let out = crate::retrain::run(&r).map_err(Failure::Input)?;
+                print(&out.stdout)?;
+                if out.failed {
+                    Err(Failure::Reported)
+                } else {
+                    Ok(())
+                }
             }
         }
     }

@@ -36,7 +36,7 @@ pub fn run(t: &Train) -> Result<Output, String> {
             ),
         });
     }
-    let (counts, sample) = read_sample(t)?;
+    let (counts, sample) = read_sample(&t.dir, t.sample, t.json)?;
     let current = match &t.compare {
         Some(file) => Some(crate::train_compare::current(
             file,
@@ -75,20 +75,7 @@ pub fn run(t: &Train) -> Result<Output, String> {
         _ => None,
     };
     if let Some(l) = &label {
-        if !sample.facts.events.contains_key(&l.event) {
-            let mut seen: Vec<(String, u64)> = sample
-                .facts
-                .events
-                .iter()
-                .map(|(e, n)| (e.clone(), *n))
-                .collect();
-            seen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            return Err(LearnError::UnknownLabel {
-                event: l.event.clone(),
-                seen,
-            }
-            .to_string());
-        }
+        examples::check_label(&sample.facts, &l.event).map_err(|e| e.to_string())?;
     }
     let data = examples::build_sampled(&sample, &features, label.as_ref()).map_err(|e| {
         let mut text = e.to_string();
@@ -227,6 +214,9 @@ pub fn run(t: &Train) -> Result<Output, String> {
         }
         _ => unreachable!("labelled models have a label"),
     };
+    // How it was trained, beside the model: `edgeseg retrain` trains it again so.
+    let mut signal = signal;
+    signal["trained"] = trained_with(t, &features, &json);
     let mut block = Map::new();
     block.insert(t.name.clone(), signal.clone());
     if let Some(file) = &t.signal_out {
@@ -261,6 +251,61 @@ pub fn run(t: &Train) -> Result<Output, String> {
         return Ok(Output { stdout: s });
     }
     Ok(Output { stdout: text })
+}
+
+/// The `trained` settings of the paste block: this run's flags, and the
+/// quality on the newer part (four decimals).
+fn trained_with(t: &Train, features: &[String], report: &Value) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let q = |k: &str| {
+        report["quality"][k]
+            .as_f64()
+            .map(|x| (x * 10_000.0).round() / 10_000.0)
+    };
+    let mut with = edgeseg::document::TrainedWith {
+        at: edgeseg::learn::retrain::rfc3339(now),
+        features: features.to_vec(),
+        label: None,
+        within: None,
+        sample: u32::try_from(t.sample).ok(),
+        trees: None,
+        depth: None,
+        rate: None,
+        seed: None,
+        auc: q("auc"),
+        log_loss: q("log_loss"),
+        silhouette: q("silhouette"),
+        tested: report["test"]["examples"]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok()),
+    };
+    match &t.model {
+        Model::Logistic {
+            label, within_text, ..
+        } => {
+            with.label = Some(label.clone());
+            with.within = Some(within_text.clone());
+        }
+        Model::Trees {
+            label,
+            within_text,
+            trees,
+            depth,
+            rate,
+            ..
+        } => {
+            with.label = Some(label.clone());
+            with.within = Some(within_text.clone());
+            with.trees = Some(*trees as u32);
+            with.depth = Some(u32::from(*depth));
+            with.rate = Some(*rate);
+        }
+        Model::KMeans { seed, .. } => with.seed = u32::try_from(*seed).ok(),
+        Model::Generate { .. } => {}
+    }
+    serde_json::to_value(&with).expect("JSON serializes")
 }
 
 fn part_json(part: &[Example]) -> Value {
@@ -456,21 +501,21 @@ fn cluster_sections(
     Ok(())
 }
 
-/// Streams the export folder into a sample, with a progress line on stderr
-/// for reads that take more than two seconds (not with `--json`, whose
-/// caller wants one object and silence).
-fn read_sample(t: &Train) -> Result<(Counts, Sample), String> {
+/// Streams the export folder into a sample of at most `cap` moments, with a
+/// progress line on stderr for reads that take more than two seconds (not
+/// when `quiet`: `--json`, whose caller wants one object and silence).
+pub fn read_sample(dir: &str, cap: usize, quiet: bool) -> Result<(Counts, Sample), String> {
     use std::io::IsTerminal;
     let started = std::time::Instant::now();
     let mut shown = std::time::Duration::from_secs(1);
     let terminal = std::io::stderr().is_terminal();
     let mut printed = false;
-    let mut sampler = Sampler::new(t.sample);
-    let dir = Path::new(&t.dir);
+    let mut sampler = Sampler::new(cap);
+    let dir = Path::new(dir);
     let mut add = |r| sampler.add(r);
     let mut progress = |c: &Counts| {
         let spent = started.elapsed();
-        if t.json || spent < shown + std::time::Duration::from_secs(1) {
+        if quiet || spent < shown + std::time::Duration::from_secs(1) {
             return;
         }
         shown = spent;
