@@ -220,6 +220,35 @@ pub fn draft_requested(
     decide(query_token, cookies, key, now).grant()?.draft
 }
 
+/// KV prefix of the record each preview link is listed by (the admin page's
+/// "Links made"): `preview:link:ID`, expiring with the link.
+pub const LINK_PREFIX: &str = "preview:link:";
+/// KV prefix of a revoked link's mark: `preview:revoked:ID`, expiring with the link.
+pub const REVOKED_PREFIX: &str = "preview:revoked:";
+
+/// A link's id: its signature, 22 base64url characters. Unique per link, and
+/// no secret (it is in the link), so revoking by it needs the admin's rights.
+pub fn link_id(token: &str) -> Option<&str> {
+    let (_, tag) = token.rsplit_once('.')?;
+    let ok = tag.len() == 22
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    ok.then_some(tag)
+}
+
+/// The ids of the links a request carries (its query's, then its cookie's),
+/// which a revocation check looks up; none for `off` or no preview at all.
+pub fn carried_link_ids<'a>(query_token: Option<&'a str>, cookies: &'a str) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = query_token.filter(|t| *t != "off").and_then(link_id).into_iter().collect();
+    if let Some(id) = crate::state::cookie::find_cookie(cookies, COOKIE_NAME).and_then(link_id) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +338,22 @@ mod tests {
         let s = banner_script(&g);
         assert!(s.contains("a&lt;b"));
         assert!(!s.contains("a<b"));
+    }
+
+    #[test]
+    fn a_link_is_known_by_its_signature_from_the_query_or_the_cookie() {
+        let key = PreviewKey::new(b"secret");
+        let token = issue(&grant(), &key);
+        let id = link_id(&token).expect("an id");
+        assert_eq!(id.len(), 22);
+        assert!(token.ends_with(id));
+        assert_eq!(link_id("no-dot"), None);
+        assert_eq!(link_id("a.short"), None);
+        let cookie = format!("other=1; {COOKIE_NAME}={token}");
+        assert_eq!(carried_link_ids(Some(&token), &cookie), vec![id]);
+        assert_eq!(carried_link_ids(None, &cookie), vec![id]);
+        assert_eq!(carried_link_ids(Some("off"), ""), Vec::<&str>::new());
+        let other = issue(&PreviewGrant { expires: 3_000, ..grant() }, &key);
+        assert_eq!(carried_link_ids(Some(&other), &cookie), vec![link_id(&other).unwrap(), id]);
     }
 }

@@ -100,7 +100,9 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         }
         (Method::Post, "purge") => purge(&mut req, env, &who).await,
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
-        (Method::Post, "preview") => preview_link(&mut req, env).await,
+        (Method::Post, "preview") => preview_link(&mut req, env, &kv, &who).await,
+        (Method::Get, "preview/links") => preview_links(&kv).await,
+        (Method::Post, "preview/revoke") => revoke_preview(&mut req, &kv, &who).await,
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
         (Method::Get, "experiments") => super::experiments::results(&req, env).await,
         (Method::Post, "experiments/restart") => super::guardrails::restart(&mut req, env).await,
@@ -154,7 +156,7 @@ fn action_of(method: &Method, api: &str) -> Action {
         (Method::Get, _) => Action::Read,
         (Method::Post, "rules/validate" | "simulate" | "rewrite") => Action::Check,
         (Method::Post, "rules/drafts") => Action::SaveDraft,
-        (Method::Post, "preview") => Action::PreviewLink,
+        (Method::Post, "preview" | "preview/revoke") => Action::PreviewLink,
         (Method::Put, "rules") | (Method::Post, "rules/publish") => Action::Publish,
         (Method::Post, "rules/rollback") => Action::Rollback,
         (Method::Post, "purge") => Action::Purge,
@@ -888,7 +890,12 @@ struct PreviewBody {
     draft: Option<u64>,
 }
 
-async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
+async fn preview_link(
+    req: &mut Request,
+    env: &Env,
+    kv: &KvStore,
+    who: &Identity,
+) -> Result<Response> {
     let body: PreviewBody = match body_json(req).await {
         Ok(b) => b,
         Err(e) => return error(400, &e),
@@ -969,15 +976,76 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
         .filter(|p| p.starts_with('/'))
         .unwrap_or_else(|| "/".into());
     let sep = if path.contains('?') { '&' } else { '?' };
+    let url = format!("{path}{sep}{}={token}", preview::QUERY_PARAM);
+    // Listed (and revocable) until it expires: the record is its metadata.
+    let id = preview::link_id(&token).unwrap_or_default().to_string();
+    let variants: serde_json::Map<String, Value> = grant
+        .variants
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let record = json!({
+        "id": id, "url": url, "path": path, "segments": grant.segments, "variants": variants,
+        "draft": grant.draft, "expires_at": grant.expires, "created_at": now, "by": who.id,
+    });
+    put_link(kv, &id, &record, grant.expires).await?;
     json_response(
         200,
-        &json!({
-            "url": format!("{path}{sep}{}={token}", preview::QUERY_PARAM),
-            "token": token,
-            "expires_at": grant.expires,
-            "draft": grant.draft,
-        }),
+        &json!({ "url": url, "token": token, "expires_at": grant.expires, "draft": grant.draft, "id": id }),
     )
+}
+
+/// A link's record, expiring with it (KV wants an expiry at least 60 s ahead).
+async fn put_link(kv: &KvStore, id: &str, record: &Value, expires: u64) -> Result<()> {
+    let at = expires.max(super::now_secs() + 60);
+    kv.put(&format!("{}{id}", preview::LINK_PREFIX), record.to_string())?
+        .metadata(record)?
+        .expiration(at)
+        .execute()
+        .await?;
+    Ok(())
+}
+
+/// `GET preview/links`: the links not expired yet, newest first, revoked ones marked.
+async fn preview_links(kv: &KvStore) -> Result<Response> {
+    let mut links: Vec<Value> = list_keys(kv, preview::LINK_PREFIX)
+        .await?
+        .into_iter()
+        .map(|(_, meta)| meta)
+        .filter(Value::is_object)
+        .collect();
+    links.sort_by_key(|l| std::cmp::Reverse(l["created_at"].as_u64().unwrap_or(0)));
+    json_response(200, &json!({ "links": links }))
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    id: String,
+}
+
+/// `POST preview/revoke {id}`: marks the link revoked; browsers that opened
+/// it get ordinary pages from their next request (within KV's minute of
+/// propagation), and their preview cookie is cleared.
+async fn revoke_preview(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Response> {
+    let body: RevokeBody = match body_json(req).await {
+        Ok(b) => b,
+        Err(e) => return error(400, &e),
+    };
+    let key = format!("{}{}", preview::LINK_PREFIX, body.id);
+    let Some(mut record) = kv.get(&key).json::<Value>().await? else {
+        return error(404, "no such preview link (it may have expired)");
+    };
+    let expires = record["expires_at"].as_u64().unwrap_or(0);
+    let at = expires.max(super::now_secs() + 60);
+    kv.put(&format!("{}{}", preview::REVOKED_PREFIX, body.id), "1")?
+        .expiration(at)
+        .execute()
+        .await?;
+    record["revoked_at"] = json!(super::now_secs());
+    record["revoked_by"] = json!(who.id);
+    put_link(kv, &body.id, &record, expires).await?;
+    audit(kv, who, "preview_revoked", format!("preview link {}", body.id)).await?;
+    json_response(200, &json!({ "revoked": body.id }))
 }
 
 #[derive(Deserialize)]

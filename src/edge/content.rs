@@ -68,6 +68,8 @@ async fn respond(
     if !is_personalizable(&origin) {
         return Ok(origin);
     }
+    let mut visit = visit;
+    super::drafts::drop_revoked(&mut visit.request, env).await;
     // A signed preview of a draft is served with the draft's rules.
     let rules = super::drafts::for_preview(&visit.request, env)
         .await
@@ -194,7 +196,8 @@ pub async fn decide(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<w
         let nothing = serde_json::json!({"path": null, "segments": [], "experiments": {}, "blocks": [], "tracked": false, "preview": false, "token": null});
         return reply(&nothing, Vec::new());
     };
-    let visit = Visit::for_url(&req, &page_url, rules.reads_country);
+    let mut visit = Visit::for_url(&req, &page_url, rules.reads_country);
+    super::drafts::drop_revoked(&mut visit.request, env).await;
     let waiting = match inbox_visitor(&visit, &rules, env) {
         Some(visitor) => super::inbox::waited(super::inbox::waiting_soon(env, visitor)).await,
         None => Vec::new(),

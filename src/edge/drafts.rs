@@ -5,6 +5,9 @@
 //! (two substring searches, no I/O, no call into the runtime); only a
 //! preview of a draft reads KV, once per draft and isolate: a draft's text
 //! never changes (a new save is a new draft), so its compiled rules are kept.
+//!
+//! A revoked link (the admin page's "Revoke") is looked up here too, for the
+//! same requests only: one KV read per previewed page.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -75,4 +78,37 @@ pub async fn for_preview(request: &PageRequest, env: &Env) -> Option<Rc<Compiled
         d.push((draft, rules.clone()));
     });
     Some(rules)
+}
+
+/// Ends the preview of a request whose link was revoked (`preview:revoked:ID`
+/// in KV, written by `POST api/preview/revoke`): the core then sees
+/// `?__edgeseg_preview=off`, serves an ordinary page and clears the cookie.
+/// Requests without a preview pay two substring searches and nothing else. A
+/// KV read that fails keeps the preview (the link is still signed and dated).
+pub async fn drop_revoked(request: &mut PageRequest, env: &Env) {
+    let query = request.facts.query_param(preview::QUERY_PARAM);
+    if query.is_none() && !request.cookies.contains(preview::COOKIE_NAME) {
+        return;
+    }
+    let ids: Vec<String> = preview::carried_link_ids(query, &request.cookies)
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let Ok(kv) = env.kv(super::KV_BINDING) else {
+        return;
+    };
+    for id in ids {
+        let key = format!("{}{id}", preview::REVOKED_PREFIX);
+        if let Ok(Some(_)) = kv.get(&key).text().await {
+            request
+                .facts
+                .query
+                .retain(|(k, _)| k != preview::QUERY_PARAM);
+            request
+                .facts
+                .query
+                .insert(0, (preview::QUERY_PARAM.into(), "off".into()));
+            return;
+        }
+    }
 }

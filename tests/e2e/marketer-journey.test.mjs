@@ -1,0 +1,355 @@
+// A marketer's day in the admin page, in headless Chromium against the real Worker in
+// workerd, without typing JSON anywhere: two signals with their forms, a segment on them
+// with its hero, an experiment with two variants and a holdout on the segment, a preview
+// link of the variant (opened, seen, revoked), simulated shoppers (the harness's Visitor),
+// the experiment's result read in the Experiments tab, and a rollback from Versions.
+// Screenshots at 390 and 1280 px of the new forms and the Experiments tab, with axe-core
+// (no serious or critical violation). The rules start with events and blocks only.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startWorker, ROOT, eventually, Visitor, flushCounters } from './harness.mjs';
+import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
+import { signIn, fillDialog, waitText, editorText, showTab, WIDE, NARROW } from './admin-page-checks.mjs';
+
+const skip = browserMissing() ?? false;
+const TOKEN = 'journey-admin-token-0123456789';
+const AXE = join(ROOT, 'node_modules', 'axe-core', 'axe.min.js');
+const START = {
+  format: 1,
+  version: 'journey',
+  settings: { refresh_seconds: 2 },
+  events: {
+    add_to_cart: { remember: '30d', description: 'props: category' },
+    purchase: { remember: '90d', description: 'props: value (the order total)' },
+  },
+  signals: {},
+  segments: [],
+  blocks: { hero: { content: {} }, offer: { content: {} }, cta: { content: {} } },
+};
+const VARIANT_HTML = '<h1 data-journey="free_shipping">Free shipping on your next order</h1>';
+const SEGMENT_HTML = '<h1 data-journey="keen">Welcome back, keen shopper</h1>';
+
+let worker;
+let browser;
+const api = async (method, path, body) => {
+  const r = await fetch(`${worker.url}/__edgeseg/admin/api/${path}`, {
+    method, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: r.status, json: await r.json().catch(() => null) };
+};
+
+before(async () => {
+  worker = await startWorker({ rules: JSON.stringify(START, null, 2), vars: { EDGESEG_ADMIN_TOKEN: TOKEN } });
+  const r = await fetch(`${worker.url}/__edgeseg/admin/api/rules`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ text: `${JSON.stringify(START, null, 2)}\n`, author: 'seed', message: 'events and blocks only' }),
+  });
+  assert.equal(r.status, 200, await r.text());
+  if (!skip) browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await worker?.stop();
+});
+
+/** Full-page picture with the sandboxed preview frames painted (the viewport as tall as the page). */
+async function shot(p, name) {
+  await p.evaluate(() => document.fonts.ready);
+  const vp = p.viewportSize();
+  const height = await p.evaluate(() => document.documentElement.scrollHeight);
+  await p.setViewportSize({ width: vp.width, height: Math.min(height, 9000) });
+  await p.waitForTimeout(300);
+  try { return await screenshot(p, `journey-${name}`); } finally { await p.setViewportSize(vp); }
+}
+
+async function axeCheck(p, where, violations) {
+  await p.addScriptTag({ path: AXE });
+  const r = await p.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const res = await axe.run({ include: [['body']], exclude: [['.cm-scroller']] }, { resultTypes: ['violations'] });
+    return res.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) }));
+  });
+  for (const v of r) if (v.impact === 'serious' || v.impact === 'critical') violations.push({ where, ...v });
+  const wide = await p.evaluate(() => document.documentElement.scrollWidth);
+  const vw = p.viewportSize().width;
+  assert.ok(wide <= vw + 1, `${where}: the page is ${wide}px wide at ${vw}px`);
+}
+
+async function saveWith(page, button, message, statusSel) {
+  await page.locator(button).click();
+  await fillDialog(page, '#save-dialog', { message, author: 'Mia Marketer' });
+  await waitText(page, statusSel, /Saved as revision \d+/);
+}
+
+/** A shopper: adds to the cart (a member of the segment from then on), sees the home page, maybe buys. */
+async function shop(i, buys) {
+  const v = new Visitor(worker.url);
+  const ip = `2001:db8::${(i + 1).toString(16)}`;
+  const send = async (events) => {
+    const res = await fetch(`${worker.url}/__edgeseg/event`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: v.cookieHeader(), 'cf-connecting-ip': ip },
+      body: JSON.stringify({ events }),
+    });
+    assert.equal(res.status, 204, await res.text());
+    for (const sc of res.headers.getSetCookie()) {
+      const [pair] = sc.split(';');
+      const k = pair.indexOf('=');
+      v.cookies.set(pair.slice(0, k).trim(), pair.slice(k + 1).trim());
+    }
+  };
+  await v.get('/products/trail-runner');
+  await send([{ name: 'add_to_cart', props: { category: 'shoes' }, path: '/products/trail-runner' }]);
+  const home = await v.get('/');
+  const arm = home.text.includes('data-journey="free_shipping"') ? 'free_shipping' : home.text.includes('data-journey="keen"') ? 'keen' : 'default';
+  await v.get('/category/'); // the next request carries the exposure into the cookie
+  if (buys) await send([{ name: 'purchase', props: { value: 40 + (i % 7) * 10 }, path: '/checkout/complete' }]);
+  return arm;
+}
+
+test('a marketer builds, previews, runs, reads and rolls back an experiment without typing JSON', { skip, timeout: 420_000 }, async (t) => {
+  const page = await browser.newPage(WIDE);
+  page.setDefaultTimeout(20_000);
+  page.on('dialog', (d) => d.accept());
+  const typedInEditor = [];
+  const base = `${worker.url}/__edgeseg/admin/`;
+  let failed = null;
+  const step = (name, fn) => t.test(name, { skip: failed ? `an earlier step failed (${failed})` : false }, async () => {
+    try { await fn(); } catch (e) { failed = name; throw e; }
+  });
+  await signIn(page, base, TOKEN);
+  // Nothing in this journey types into the JSON editor: every keystroke there is recorded.
+  await page.evaluate(() => {
+    document.querySelector('.cm-content').addEventListener('beforeinput', (e) => { (window.__typed ||= []).push(e.inputType); });
+  });
+  const firstRevision = (await api('GET', 'rules')).json.revision;
+  let experimentRevision = null;
+
+  await step('a value signal with its form: purchases counted over 30 days', async () => {
+    await showTab(page, 'signals');
+    await page.locator('#new-signal').click();
+    await page.getByLabel('Signal name').fill('purchases_30d');
+    await page.getByLabel('Count this event').selectOption('purchase');
+    await page.getByLabel('Within the last', { exact: true }).fill('30');
+    await page.getByLabel('Within the last: unit').selectOption('d');
+    await waitText(page, '#signal-sentence', /“purchase” events in the last 30 days/);
+    await shot(page, 'value-signal-1280');
+    await saveWith(page, '#signal-save', 'purchases signal', '#signal-status');
+    assert.deepEqual(JSON.parse((await api('GET', 'rules')).json.text).signals.purchases_30d, { count: 'purchase', within: '30d' });
+  });
+
+  await step('an interest signal with its form: cart adds over 7 days', async () => {
+    await page.locator('#signal-done').click();
+    await page.locator('#new-signal').click();
+    await page.getByLabel('Signal name').fill('cart_adds_7d');
+    await page.getByLabel('Count this event').selectOption('add_to_cart');
+    await page.getByLabel('Within the last', { exact: true }).fill('7');
+    await page.getByLabel('Within the last: unit').selectOption('d');
+    await waitText(page, '#signal-sentence', /“add to cart” events in the last 7 days/);
+    await shot(page, 'interest-signal-1280');
+    await saveWith(page, '#signal-save', 'cart adds signal', '#signal-status');
+  });
+
+  await step('a segment on the signals, with its hero', async () => {
+    await showTab(page, 'segments');
+    await page.locator('#new-segment').click();
+    await page.locator('#segment-builder').waitFor();
+    await page.getByLabel('Segment id').fill('keen_shopper');
+    await page.getByLabel('Description').fill('Has added to the cart this week');
+    await page.locator('.add-row').first().click();
+    const row = page.locator('.cond-row').last();
+    await row.locator('select.row-attr').selectOption('cart_adds_7d');
+    await row.locator('select.row-op').selectOption('$gte');
+    await page.locator('.cond-row').last().locator('input.row-value').fill('1');
+    await page.locator('.add-row').first().click();
+    const row2 = page.locator('.cond-row').last();
+    await row2.locator('select.row-attr').selectOption('purchases_30d');
+    await row2.locator('select.row-op').selectOption('$lt');
+    await page.locator('.cond-row').last().locator('input.row-value').fill('5');
+    await waitText(page, '#builder-sentence', /cart_adds_7d|add to cart/);
+    await page.locator('[data-block="hero"] .change-block').click();
+    await page.locator('[data-block="hero"] textarea.html-inner_html').fill(SEGMENT_HTML);
+    await saveWith(page, '#builder-save', 'keen shoppers get a welcome hero', '#builder-status');
+    const seg = JSON.parse((await api('GET', 'rules')).json.text).segments.find((s) => s.id === 'keen_shopper');
+    assert.deepEqual(seg.condition, { cart_adds_7d: { $gte: 1 }, purchases_30d: { $lt: 5 } });
+  });
+
+  await step('an experiment in the segment, from its card: two variants, a goal, started', async () => {
+    await page.locator('#builder-done').click();
+    const card = page.locator('.segment-card[data-segment="keen_shopper"]');
+    await card.locator('.new-segment-experiment').click();
+    await page.locator('#experiment-editor').waitFor();
+    await page.getByLabel('Key', { exact: true }).fill('hero_test');
+    await page.getByLabel('Description').fill('Free shipping in the hero against the welcome');
+    assert.equal(await page.getByLabel('Who enters: members of the segment').inputValue(), 'keen_shopper');
+    const b = page.locator('.variant[data-index="1"]');
+    await b.getByLabel('Variant id', { exact: true }).fill('free_shipping');
+    await page.locator('.variant[data-index="1"] [data-block="hero"] textarea.html-inner_html').fill(VARIANT_HTML);
+    const frame = page.locator('.variant[data-index="1"] [data-block="hero"] iframe');
+    assert.equal(await frame.getAttribute('sandbox'), '');
+    assert.match(await frame.getAttribute('srcdoc'), /Free shipping on your next order/);
+    await page.locator('.add-goal').click();
+    await page.locator('.goal-row').first().getByLabel('Converts on the event').selectOption('purchase');
+    await page.locator('.goal-row').first().getByLabel('Value property (optional)').fill('value');
+    await page.getByLabel('Coverage: share of the entering visitors in the experiment').fill('1');
+    await waitText(page, '.exp-sentence', /members of keen_shopper; split control 50 %, free_shipping 50 %; a draft/);
+    await shot(page, 'experiment-editor-1280');
+    await page.locator('.exp-start').click();
+    await fillDialog(page, '#save-dialog', { message: 'start the hero test', author: 'Mia Marketer' });
+    await waitText(page, '#exp-editor-status', /Saved as revision \d+/);
+    const stored = JSON.parse((await api('GET', 'rules')).json.text).experiments.hero_test;
+    assert.deepEqual(stored, {
+      segment: 'keen_shopper', status: 'running', description: 'Free shipping in the hero against the welcome',
+      variants: [{ id: 'control' }, { id: 'free_shipping', content: { hero: { inner_html: VARIANT_HTML } } }],
+      coverage: 1,
+      goals: { purchase: { event: 'purchase', value: 'value' } },
+    });
+    experimentRevision = (await api('GET', 'rules')).json.revision;
+  });
+
+  await step('a holdout on the segment', async () => {
+    await page.locator('#exp-done').click();
+    await page.locator('#exp-rules [data-experiment="hero_test"]').waitFor();
+    await page.locator('#new-holdout-segment').selectOption({ label: 'keen_shopper' });
+    await page.locator('#new-holdout').click();
+    await page.locator('#holdout-editor').waitFor();
+    await page.getByLabel('Share of the members held out').fill('0.2');
+    await page.locator('.add-goal').click();
+    await page.locator('.goal-row').first().getByLabel('Converts on the event').selectOption('purchase');
+    await shot(page, 'holdout-editor-1280');
+    await saveWith(page, '#holdout-save', 'hold out a fifth of the keen shoppers', '#holdout-status');
+    const seg = JSON.parse((await api('GET', 'rules')).json.text).segments.find((s) => s.id === 'keen_shopper');
+    assert.deepEqual(seg.holdout, { share: 0.2, goals: { purchase: { event: 'purchase' } } });
+    await page.locator('#holdout-done').click();
+    assert.match(await page.locator('#exp-rules [data-holdout="keen_shopper"]').textContent(), /20 % of keen_shopper’s members keep the default content/);
+  });
+
+  let link = null;
+  await step('a preview link of the variant: made, copied, opened (the variant shows), then revoked', async () => {
+    await page.locator('#preview-links > summary').click();
+    await page.locator('.pl-seg input[value="keen_shopper"]').check();
+    await page.locator('#pl-var-hero_test').selectOption('free_shipping');
+    await page.locator('#pl-ttl').fill('2h');
+    await page.locator('#pl-make').click();
+    link = await page.locator('#pl-url').inputValue();
+    assert.match(link, /__edgeseg_preview=/);
+    await page.locator('#pl-copy').click();
+    await page.locator('.pl-link').first().waitFor();
+    assert.match(await page.locator('.pl-link').first().textContent(), /keen_shopper, hero_test: free_shipping on \/ · until/);
+    await shot(page, 'preview-links-1280');
+    const other = await browser.newPage(WIDE);
+    await eventually(async () => {
+      await other.goto(link);
+      return (await other.content()).includes('Free shipping on your next order');
+    }, { timeout: 20_000, every: 1_000, what: 'the variant on the previewed page' });
+    await other.waitForSelector('text=/Preview/i');
+    await shot(other, 'preview-opened-1280');
+    await page.locator('.pl-revoke').first().click();
+    await waitText(page, '.pl-link', /revoked/);
+    // The browser that opened it gets the ordinary page from its next request on.
+    await eventually(async () => {
+      await other.goto(`${worker.url}/`);
+      return !(await other.content()).includes('Free shipping on your next order');
+    }, { timeout: 90_000, every: 2_000, what: 'the revoked preview to end' });
+    const cookies = await other.context().cookies();
+    assert.ok(!cookies.some((c) => c.name === 'edgeseg_preview' && c.value), 'the preview cookie is cleared');
+    await other.close();
+  });
+
+  const arms = {};
+  await step('simulated shoppers: members get the variants and the holdout keeps the default', async () => {
+    await eventually(async () => (await shop(999, false)) !== 'default', { timeout: 20_000, every: 1_000, what: 'the experiment in force' });
+    for (let i = 0; i < 120; i++) {
+      const arm = await shop(i, i % 3 === 0);
+      arms[arm] = (arms[arm] || 0) + 1;
+    }
+    assert.ok(arms.free_shipping > 20 && arms.keen > 20, JSON.stringify(arms));
+    assert.ok((arms.default || 0) > 5, `some are held out: ${JSON.stringify(arms)}`);
+    await flushCounters(worker.url, TOKEN);
+  });
+
+  await step('the experiment’s result in the Experiments tab', async () => {
+    await eventually(async () => {
+      await flushCounters(worker.url, TOKEN);
+      const r = await api('GET', 'experiments?days=1');
+      const e = r.json?.experiments?.find((x) => x.key === 'hero_test');
+      return e && e.exposures.reduce((a, b) => a + b, 0) >= 40;
+    }, { timeout: 60_000, every: 2_000, what: 'the exposures published' });
+    await page.locator('#experiments-overview button:has-text("Refresh")').click();
+    const card = page.locator('#exp-hero_test');
+    await card.waitFor();
+    const rows = card.locator('table.exp-table[data-goal="purchase"] tbody tr');
+    assert.equal(await rows.count(), 2);
+    const exposures = Number((await rows.nth(1).locator('td[data-label="Exposures"]').textContent()).replace(/\D/g, ''));
+    assert.ok(exposures > 15, `free_shipping exposures ${exposures}`);
+    const conversions = Number((await rows.nth(1).locator('td[data-label="Conversions"]').textContent()).replace(/\D/g, ''));
+    assert.ok(conversions > 0, 'conversions counted');
+    await page.locator('#exp-holdout_keen_shopper').waitFor();
+    await shot(page, 'experiments-tab-1280');
+  });
+
+  await step('roll back to the revision before the experiment', async () => {
+    await showTab(page, 'versions');
+    await page.locator(`button.version[data-revision="${experimentRevision - 1}"]`).click();
+    await page.locator('#rollback').click();
+    await fillDialog(page, '#rollback-dialog', { message: 'no test over the holidays' });
+    await eventually(async () => {
+      const now = JSON.parse((await api('GET', 'rules')).json.text);
+      return !now.experiments?.hero_test && now.segments.some((s) => s.id === 'keen_shopper');
+    }, { timeout: 15_000, what: 'the rolled-back rules' });
+    await showTab(page, 'experiments');
+    await page.locator('#exp-rules').waitFor();
+    assert.equal(await page.locator('#exp-rules [data-experiment="hero_test"]').count(), 0);
+    assert.ok((await api('GET', 'rules')).json.revision > experimentRevision);
+    assert.ok(firstRevision < experimentRevision);
+  });
+
+  await step('nothing was typed into the JSON editor; no script errors', async () => {
+    typedInEditor.push(...(await page.evaluate(() => window.__typed || [])));
+    assert.deepEqual(typedInEditor, []);
+    assert.deepEqual((page.__errors || []).map(String), []);
+    assert.ok(JSON.parse(await editorText(page)));
+  });
+
+  for (const [vp, tag] of [[WIDE, '1280'], [NARROW, '390']]) {
+    await step(`the new forms and the Experiments tab at ${tag} px: no serious accessibility violations (axe-core), nothing wider than the screen`, async () => {
+      const p = await browser.newPage(vp);
+      p.setDefaultTimeout(20_000);
+      p.on('dialog', (d) => d.accept());
+      const violations = [];
+      await signIn(p, base, TOKEN);
+      await showTab(p, 'experiments');
+      await p.locator('#exp-rules').waitFor();
+      await p.locator('#preview-links > summary').click();
+      await p.locator('.pl-seg').first().waitFor();
+      await axeCheck(p, 'experiments tab', violations);
+      await shot(p, `experiments-tab-${tag}`);
+      await p.locator('#new-experiment').click();
+      await p.locator('#experiment-editor').waitFor();
+      await p.locator('.add-goal').click();
+      await p.getByLabel('Allocation').selectOption('bandit');
+      await axeCheck(p, 'experiment editor', violations);
+      await shot(p, `experiment-editor-${tag}`);
+      await p.locator('#exp-done').click();
+      await p.locator('.edit-holdout').first().click();
+      await p.locator('#holdout-editor').waitFor();
+      await axeCheck(p, 'holdout editor', violations);
+      await shot(p, `holdout-editor-${tag}`);
+      await p.locator('#holdout-done').click();
+      await showTab(p, 'segments');
+      await p.locator('.segment-card[data-segment="keen_shopper"]').waitFor();
+      await axeCheck(p, 'segments with their experiments', violations);
+      await showTab(p, 'signals');
+      await p.locator('#new-signal').click();
+      await axeCheck(p, 'signal form', violations);
+      await shot(p, `signal-form-${tag}`);
+      assert.deepEqual(violations, [], JSON.stringify(violations, null, 1));
+      assert.deepEqual((p.__errors || []).map(String), []);
+      await p.close();
+    });
+  }
+  await page.close();
+});
