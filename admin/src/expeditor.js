@@ -57,7 +57,7 @@ function goalsSection(rows, { events, reg, write, rerender, path, guardrails = t
       reg(`goals.${i}.value`, field({ label: 'Value property (optional)', value: r.value, path: `${gp}.value`, placeholder: 'total', hint: 'A numeric event property summed: revenue.', onInput: (v) => { r.value = v; write(); } })),
     ];
     if (guardrails) fields.push(reg(`goals.${i}.guardrail`, field({ label: 'Kind', kind: 'select', options: Object.entries(GUARDRAILS), value: r.guardrail, path: `${gp}.guardrail`, onInput: (v) => { r.guardrail = v; write(); } })));
-    list.append(h('div.goal-row', { role: 'group', 'aria-label': `Goal ${r.name}` }, ...fields.map((f) => f.el), remove));
+    list.append(h(`div.goal-row${guardrails ? '' : '.no-guardrail'}`, { role: 'group', 'aria-label': `Goal ${r.name}` }, ...fields.map((f) => f.el), remove));
   });
   const add = h('button.secondary.small.add-goal', { type: 'button', onclick: () => {
     let n = rows.length + 1;
@@ -127,7 +127,7 @@ function withShown(cf, spec) {
  * The experiment editor. opts: { shared, key (null: a new one), segment (for a new one),
  * onDone(), onSave() }. Returns what workbench.js's builderSlot expects.
  */
-export function experimentEditor({ shared, key, segment = '', onDone, onSave }) {
+export function experimentEditor({ shared, key, segment = null, onDone, onSave }) {
   let { doc } = shared.read();
   let created = null;
   doc.experiments = isObj(doc.experiments) ? doc.experiments : {};
@@ -136,7 +136,7 @@ export function experimentEditor({ shared, key, segment = '', onDone, onSave }) 
     while (doc.experiments[`new_experiment_${n}`]) n++;
     key = `new_experiment_${n}`;
     const firstBlock = Object.keys(doc.blocks || {})[0] || '';
-    doc.experiments[key] = newExperiment({ segment: segment || (doc.segments || [])[0]?.id || '', block: firstBlock });
+    doc.experiments[key] = newExperiment({ segment: segment ?? ((doc.segments || [])[0]?.id || ''), block: firstBlock });
     created = JSON.stringify(doc.experiments[key]);
     shared.write(doc);
   }
@@ -166,8 +166,8 @@ export function experimentEditor({ shared, key, segment = '', onDone, onSave }) 
     const { key: k, value, errors } = applyExperimentFields(doc.experiments[current], F, known());
     R.show(errors);
     // The document is now in the form's order: variants and goals are known by where they are.
-    F.variants.forEach((x, i) => { x.was = i; });
-    F.goals.forEach((g) => { if (!errors.key) g.was = g.name; });
+    F.variants?.forEach((x, i) => { x.was = i; });
+    F.goals?.forEach((g) => { g.was = g.name; });
     const next = errors.key ? current : k;
     doc.experiments = Object.fromEntries(Object.entries(doc.experiments).map(([x, e]) => (x === current ? [next, value] : [x, e])));
     if (next !== current) { current = next; title.textContent = next; }
@@ -183,7 +183,8 @@ export function experimentEditor({ shared, key, segment = '', onDone, onSave }) 
   /** Start, stop, serve one variant to everyone: set the status (and serve), then Save…. */
   function renderLifecycle() {
     const set = (st, serve) => { F.status = st; F.serve = serve; write(); render(); onSave?.(); };
-    const ids = (F.variants || []).filter((v) => !('json' in v)).map((v) => v.id);
+    if ('json' in F) { lifecycle.replaceChildren(); return; }
+    const ids = F.variants.filter((v) => !('json' in v)).map((v) => v.id);
     const badge = h(`span.badge.exp-status.exp-${F.status}`, F.status || 'no status');
     const buttons = [];
     if (F.status !== 'running') buttons.push(h('button.primary.small.exp-start', { type: 'button', onclick: () => set('running', '') }, F.status === 'stopped' ? 'Run again…' : 'Start…'));
@@ -362,7 +363,7 @@ export function holdoutEditor({ shared, index, onDone, onSave }) {
     doc = r.doc;
     const { value, errors } = applyHoldoutFields(doc.segments[index].holdout, F, { events: vocabulary(doc).events });
     R.show(errors);
-    F.goals.forEach((g) => { g.was = g.name; });
+    F.goals?.forEach((g) => { g.was = g.name; });
     doc.segments[index].holdout = value;
     shared.write(doc);
   }

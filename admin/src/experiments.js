@@ -48,7 +48,7 @@ export function experimentsView(app) {
       ? holdoutEditor({ ...o, index: o.index.index })
       : experimentEditor({ ...o, key: o.index.key, segment: o.index.segment })),
     arg: (b) => (b.key ? { kind: 'experiment', key: b.key() } : { kind: 'holdout', index: b.index }),
-    render: () => showOverview(),
+    render: () => app.run(showOverview, status),
   });
   const setup = rulesPanel(app, { open: (which) => slot.open(which) });
   const links = previewLinksPanel(app, status);

@@ -139,7 +139,7 @@ export function previewLinksPanel(app, status) {
         type: 'button', 'aria-label': `Revoke the link for ${what}`,
         onclick: () => app.run(async () => {
           if (!confirm('Revoke this link? Browsers that opened it stop previewing at their next page.')) return;
-          await call('POST', 'preview/revoke', { body: { id: l.id } });
+          await call('POST', `preview/revoke/${encodeURIComponent(l.id)}`, { body: {} });
           status.set('ok', 'Link revoked.');
           await listLinks();
         }, status),

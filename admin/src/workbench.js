@@ -221,7 +221,7 @@ export function segmentsView(app) {
       items.push(h('li.holdout', `a holdout: ${Number.isFinite(share) ? `${Math.round(share * 100)} % of ` : ''}its visitors keep the default content, to measure what the segment's content does`));
     }
     const add = h('button.secondary.small.new-segment-experiment', { type: 'button', onclick: () => app.openExperiment?.({ key: null, segment: id }) }, '+ Experiment in this segment');
-    return h('div.experiments-note', h('h3', 'Experiments'), items.length ? h('ul', items) : null, add);
+    return [items.length ? h('div.experiments-note', h('h3', 'Experiments'), h('ul', items)) : null, h('p.card-actions', add)];
   }
 
   function blockItem(b, spec, segId, samples) {

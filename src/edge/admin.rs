@@ -102,7 +102,9 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
         (Method::Post, "preview") => preview_link(&mut req, env, &kv, &who).await,
         (Method::Get, "preview/links") => preview_links(&kv).await,
-        (Method::Post, "preview/revoke") => revoke_preview(&mut req, &kv, &who).await,
+        (Method::Post, r) if r.starts_with("preview/revoke/") => {
+            revoke_preview(&r["preview/revoke/".len()..], &kv, &who).await
+        }
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
         (Method::Get, "experiments") => super::experiments::results(&req, env).await,
         (Method::Post, "experiments/restart") => super::guardrails::restart(&mut req, env).await,
@@ -156,7 +158,8 @@ fn action_of(method: &Method, api: &str) -> Action {
         (Method::Get, _) => Action::Read,
         (Method::Post, "rules/validate" | "simulate" | "rewrite") => Action::Check,
         (Method::Post, "rules/drafts") => Action::SaveDraft,
-        (Method::Post, "preview" | "preview/revoke") => Action::PreviewLink,
+        (Method::Post, "preview") => Action::PreviewLink,
+        (Method::Post, r) if r.starts_with("preview/revoke/") => Action::PreviewLink,
         (Method::Put, "rules") | (Method::Post, "rules/publish") => Action::Publish,
         (Method::Post, "rules/rollback") => Action::Rollback,
         (Method::Post, "purge") => Action::Purge,
@@ -984,25 +987,31 @@ async fn preview_link(
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
-    let record = json!({
+    let mut record = json!({
         "id": id, "url": url, "path": path, "segments": grant.segments, "variants": variants,
         "draft": grant.draft, "expires_at": grant.expires, "created_at": now, "by": who.id,
     });
-    put_link(kv, &id, &record, grant.expires).await?;
-    json_response(
-        200,
-        &json!({ "url": url, "token": token, "expires_at": grant.expires, "draft": grant.draft, "id": id }),
-    )
+    let key = format!("{}{id}", preview::LINK_PREFIX);
+    put_expiring(kv, &key, record.to_string(), Some(&record), grant.expires).await?;
+    record["token"] = Value::String(token);
+    json_response(200, &record)
 }
 
-/// A link's record, expiring with it (KV wants an expiry at least 60 s ahead).
-async fn put_link(kv: &KvStore, id: &str, record: &Value, expires: u64) -> Result<()> {
-    let at = expires.max(super::now_secs() + 60);
-    kv.put(&format!("{}{id}", preview::LINK_PREFIX), record.to_string())?
-        .metadata(record)?
-        .expiration(at)
-        .execute()
-        .await?;
+/// Puts a record that KV drops at `expires` (at least 60 s ahead, as KV wants).
+async fn put_expiring(
+    kv: &KvStore,
+    key: &str,
+    text: String,
+    meta: Option<&Value>,
+    expires: u64,
+) -> Result<()> {
+    let mut put = kv
+        .put(key, text)?
+        .expiration(expires.max(super::now_secs() + 60));
+    if let Some(m) = meta {
+        put = put.metadata(m)?;
+    }
+    put.execute().await?;
     Ok(())
 }
 
@@ -1018,34 +1027,23 @@ async fn preview_links(kv: &KvStore) -> Result<Response> {
     json_response(200, &json!({ "links": links }))
 }
 
-#[derive(Deserialize)]
-struct RevokeBody {
-    id: String,
-}
-
-/// `POST preview/revoke {id}`: marks the link revoked; browsers that opened
+/// `POST preview/revoke/ID`: marks the link revoked; browsers that opened
 /// it get ordinary pages from their next request (within KV's minute of
 /// propagation), and their preview cookie is cleared.
-async fn revoke_preview(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<Response> {
-    let body: RevokeBody = match body_json(req).await {
-        Ok(b) => b,
-        Err(e) => return error(400, &e),
-    };
-    let key = format!("{}{}", preview::LINK_PREFIX, body.id);
-    let Some(mut record) = kv.get(&key).json::<Value>().await? else {
+async fn revoke_preview(id: &str, kv: &KvStore, who: &Identity) -> Result<Response> {
+    let key = format!("{}{id}", preview::LINK_PREFIX);
+    let record = kv.get(&key).text().await?;
+    let Some(mut record) = record.and_then(|t| serde_json::from_str::<Value>(&t).ok()) else {
         return error(404, "no such preview link (it may have expired)");
     };
     let expires = record["expires_at"].as_u64().unwrap_or(0);
-    let at = expires.max(super::now_secs() + 60);
-    kv.put(&format!("{}{}", preview::REVOKED_PREFIX, body.id), "1")?
-        .expiration(at)
-        .execute()
-        .await?;
+    let mark = format!("{}{id}", preview::REVOKED_PREFIX);
+    put_expiring(kv, &mark, "1".into(), None, expires).await?;
     record["revoked_at"] = json!(super::now_secs());
     record["revoked_by"] = json!(who.id);
-    put_link(kv, &body.id, &record, expires).await?;
-    audit(kv, who, "preview_revoked", format!("preview link {}", body.id)).await?;
-    json_response(200, &json!({ "revoked": body.id }))
+    put_expiring(kv, &key, record.to_string(), Some(&record), expires).await?;
+    audit(kv, who, "preview_revoked", format!("preview link {id}")).await?;
+    json_response(200, &json!({ "revoked": id }))
 }
 
 #[derive(Deserialize)]

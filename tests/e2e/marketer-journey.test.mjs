@@ -245,7 +245,7 @@ test('a marketer builds, previews, runs, reads and rolls back an experiment with
       await other.goto(link);
       return (await other.content()).includes('Free shipping on your next order');
     }, { timeout: 20_000, every: 1_000, what: 'the variant on the previewed page' });
-    await other.waitForSelector('text=/Preview/i');
+    assert.match(await other.locator('[data-edgeseg-preview]').textContent(), /forcing keen_shopper, hero_test=free_shipping/);
     await shot(other, 'preview-opened-1280');
     await page.locator('.pl-revoke').first().click();
     await waitText(page, '.pl-link', /revoked/);
@@ -334,7 +334,7 @@ test('a marketer builds, previews, runs, reads and rolls back an experiment with
       await axeCheck(p, 'experiment editor', violations);
       await shot(p, `experiment-editor-${tag}`);
       await p.locator('#exp-done').click();
-      await p.locator('.edit-holdout').first().click();
+      await p.locator('#new-holdout').click();
       await p.locator('#holdout-editor').waitFor();
       await axeCheck(p, 'holdout editor', violations);
       await shot(p, `holdout-editor-${tag}`);
