@@ -221,10 +221,9 @@ pub fn draft_requested(
 }
 
 /// KV prefix of the record each preview link is listed by (the admin page's
-/// "Links made"): `preview:link:ID`, expiring with the link.
+/// "Links made"): `preview:link:ID`, expiring with the link; a revoked
+/// link's record has `"revoked_at"`.
 pub const LINK_PREFIX: &str = "preview:link:";
-/// KV prefix of a revoked link's mark: `preview:revoked:ID`, expiring with the link.
-pub const REVOKED_PREFIX: &str = "preview:revoked:";
 
 /// A link's id: its signature, 22 base64url characters. Unique per link, and
 /// no secret (it is in the link), so revoking by it needs the admin's rights.
@@ -240,7 +239,11 @@ pub fn link_id(token: &str) -> Option<&str> {
 /// The ids of the links a request carries (its query's, then its cookie's),
 /// which a revocation check looks up; none for `off` or no preview at all.
 pub fn carried_link_ids<'a>(query_token: Option<&'a str>, cookies: &'a str) -> Vec<&'a str> {
-    let mut ids: Vec<&str> = query_token.filter(|t| *t != "off").and_then(link_id).into_iter().collect();
+    let mut ids: Vec<&str> = query_token
+        .filter(|t| *t != "off")
+        .and_then(link_id)
+        .into_iter()
+        .collect();
     if let Some(id) = crate::state::cookie::find_cookie(cookies, COOKIE_NAME).and_then(link_id) {
         if !ids.contains(&id) {
             ids.push(id);
@@ -353,7 +356,16 @@ mod tests {
         assert_eq!(carried_link_ids(Some(&token), &cookie), vec![id]);
         assert_eq!(carried_link_ids(None, &cookie), vec![id]);
         assert_eq!(carried_link_ids(Some("off"), ""), Vec::<&str>::new());
-        let other = issue(&PreviewGrant { expires: 3_000, ..grant() }, &key);
-        assert_eq!(carried_link_ids(Some(&other), &cookie), vec![link_id(&other).unwrap(), id]);
+        let other = issue(
+            &PreviewGrant {
+                expires: 3_000,
+                ..grant()
+            },
+            &key,
+        );
+        assert_eq!(
+            carried_link_ids(Some(&other), &cookie),
+            vec![link_id(&other).unwrap(), id]
+        );
     }
 }

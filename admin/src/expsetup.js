@@ -130,7 +130,7 @@ export function previewLinksPanel(app, status) {
 
   async function listLinks() {
     const r = await call('GET', 'preview/links', { accept: [404] });
-    const all = r.status === 200 ? r.body?.links || [] : [];
+    const all = (r.status === 200 ? r.body?.links || [] : []).filter((l) => l && l.id).sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
     const now = Date.now() / 1000;
     links.replaceChildren(...(all.length ? all.map((l) => {
       const what = [...(l.segments || []), ...Object.entries(l.variants || {}).map(([k, v]) => `${k}: ${v}`)].join(', ') || 'nothing forced';

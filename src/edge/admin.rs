@@ -991,57 +991,48 @@ async fn preview_link(
         "id": id, "url": url, "path": path, "segments": grant.segments, "variants": variants,
         "draft": grant.draft, "expires_at": grant.expires, "created_at": now, "by": who.id,
     });
-    let key = format!("{}{id}", preview::LINK_PREFIX);
-    put_expiring(kv, &key, record.to_string(), Some(&record), grant.expires).await?;
+    put_link(kv, &id, &record).await?;
     record["token"] = Value::String(token);
     json_response(200, &record)
 }
 
-/// Puts a record that KV drops at `expires` (at least 60 s ahead, as KV wants).
-async fn put_expiring(
-    kv: &KvStore,
-    key: &str,
-    text: String,
-    meta: Option<&Value>,
-    expires: u64,
-) -> Result<()> {
-    let mut put = kv
-        .put(key, text)?
-        .expiration(expires.max(super::now_secs() + 60));
-    if let Some(m) = meta {
-        put = put.metadata(m)?;
-    }
-    put.execute().await?;
+/// A link's record (text and metadata), which KV drops when the link
+/// expires (at least 60 s ahead, as KV wants). The content path reads it
+/// for a previewed page only, to see whether it was revoked.
+async fn put_link(kv: &KvStore, id: &str, record: &Value) -> Result<()> {
+    let expires = record["expires_at"].as_u64().unwrap_or(0);
+    kv.put(&format!("{}{id}", preview::LINK_PREFIX), record.to_string())?
+        .expiration(expires.max(super::now_secs() + 60))
+        .metadata(record)?
+        .execute()
+        .await?;
     Ok(())
 }
 
-/// `GET preview/links`: the links not expired yet, newest first, revoked ones marked.
+/// `GET preview/links`: the links not expired yet (the page sorts them), revoked ones marked.
 async fn preview_links(kv: &KvStore) -> Result<Response> {
-    let mut links: Vec<Value> = list_keys(kv, preview::LINK_PREFIX)
+    let links: Vec<Value> = list_keys(kv, preview::LINK_PREFIX)
         .await?
         .into_iter()
         .map(|(_, meta)| meta)
-        .filter(Value::is_object)
         .collect();
-    links.sort_by_key(|l| std::cmp::Reverse(l["created_at"].as_u64().unwrap_or(0)));
     json_response(200, &json!({ "links": links }))
 }
 
-/// `POST preview/revoke/ID`: marks the link revoked; browsers that opened
-/// it get ordinary pages from their next request (within KV's minute of
-/// propagation), and their preview cookie is cleared.
+/// `POST preview/revoke/ID`: marks the link's record revoked; browsers that
+/// opened it get ordinary pages from their next request (within KV's minute
+/// of propagation), and their preview cookie is cleared.
 async fn revoke_preview(id: &str, kv: &KvStore, who: &Identity) -> Result<Response> {
-    let key = format!("{}{id}", preview::LINK_PREFIX);
-    let record = kv.get(&key).text().await?;
-    let Some(mut record) = record.and_then(|t| serde_json::from_str::<Value>(&t).ok()) else {
+    let text = kv
+        .get(&format!("{}{id}", preview::LINK_PREFIX))
+        .text()
+        .await?;
+    let Some(mut record) = text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) else {
         return error(404, "no such preview link (it may have expired)");
     };
-    let expires = record["expires_at"].as_u64().unwrap_or(0);
-    let mark = format!("{}{id}", preview::REVOKED_PREFIX);
-    put_expiring(kv, &mark, "1".into(), None, expires).await?;
     record["revoked_at"] = json!(super::now_secs());
-    record["revoked_by"] = json!(who.id);
-    put_expiring(kv, &key, record.to_string(), Some(&record), expires).await?;
+    record["revoked_by"] = Value::String(who.id.clone());
+    put_link(kv, id, &record).await?;
     audit(kv, who, "preview_revoked", format!("preview link {id}")).await?;
     json_response(200, &json!({ "revoked": id }))
 }

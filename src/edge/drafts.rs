@@ -80,8 +80,8 @@ pub async fn for_preview(request: &PageRequest, env: &Env) -> Option<Rc<Compiled
     Some(rules)
 }
 
-/// Ends the preview of a request whose link was revoked (`preview:revoked:ID`
-/// in KV, written by `POST api/preview/revoke`): the core then sees
+/// Ends the preview of a request whose link was revoked (its record
+/// `preview:link:ID` has `revoked_at`, set by `POST api/preview/revoke/ID`): the core then sees
 /// `?__edgeseg_preview=off`, serves an ordinary page and clears the cookie.
 /// Requests without a preview pay two substring searches and nothing else. A
 /// KV read that fails keeps the preview (the link is still signed and dated).
@@ -98,8 +98,11 @@ pub async fn drop_revoked(request: &mut PageRequest, env: &Env) {
         return;
     };
     for id in ids {
-        let key = format!("{}{id}", preview::REVOKED_PREFIX);
-        if let Ok(Some(_)) = kv.get(&key).text().await {
+        let key = format!("{}{id}", preview::LINK_PREFIX);
+        if let Ok(Some(record)) = kv.get(&key).text().await {
+            if !record.contains("\"revoked_at\"") {
+                continue;
+            }
             request
                 .facts
                 .query
