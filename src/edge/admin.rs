@@ -1033,8 +1033,7 @@ async fn revoke_preview(id: &str, kv: &KvStore, who: &Identity) -> Result<Respon
     record["revoked_at"] = json!(super::now_secs());
     record["revoked_by"] = Value::String(who.id.clone());
     put_link(kv, id, &record).await?;
-    audit(kv, who, "preview_revoked", format!("preview link {id}")).await?;
-    json_response(200, &json!({ "revoked": id }))
+    json_response(200, &record)
 }
 
 #[derive(Deserialize)]

@@ -90,28 +90,19 @@ pub async fn drop_revoked(request: &mut PageRequest, env: &Env) {
     if query.is_none() && !request.cookies.contains(preview::COOKIE_NAME) {
         return;
     }
-    let ids: Vec<String> = preview::carried_link_ids(query, &request.cookies)
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let Some(key) = preview::carried_link_id(query, &request.cookies)
+        .map(|id| format!("{}{id}", preview::LINK_PREFIX))
+    else {
+        return;
+    };
     let Ok(kv) = env.kv(super::KV_BINDING) else {
         return;
     };
-    for id in ids {
-        let key = format!("{}{id}", preview::LINK_PREFIX);
-        if let Ok(Some(record)) = kv.get(&key).text().await {
-            if !record.contains("\"revoked_at\"") {
-                continue;
-            }
-            request
-                .facts
-                .query
-                .retain(|(k, _)| k != preview::QUERY_PARAM);
-            request
-                .facts
-                .query
-                .insert(0, (preview::QUERY_PARAM.into(), "off".into()));
-            return;
+    if let Ok(Some(record)) = kv.get(&key).text().await {
+        if record.contains("\"revoked_at\"") {
+            let query = &mut request.facts.query;
+            query.retain(|(k, _)| k != preview::QUERY_PARAM);
+            query.insert(0, (preview::QUERY_PARAM.into(), "off".into()));
         }
     }
 }
