@@ -133,7 +133,7 @@ export function previewLinksPanel(app, status) {
     const all = (r.status === 200 ? r.body?.links || [] : []).filter((l) => l && l.id).sort((a, b) => (b.created_at || 0) - (a.created_at || 0));
     const now = Date.now() / 1000;
     links.replaceChildren(...(all.length ? all.map((l) => {
-      const what = [...(l.segments || []), ...Object.entries(l.variants || {}).map(([k, v]) => `${k}: ${v}`)].join(', ') || 'nothing forced';
+      const what = [...(l.segments || []), ...(l.variants || []).map(([k, v]) => `${k}: ${v}`)].join(', ') || 'nothing forced';
       const gone = l.revoked_at ? `revoked ${formatTime(l.revoked_at * 1000)}` : l.expires_at <= now ? 'expired' : `until ${formatTime(l.expires_at * 1000)}`;
       const revoke = l.revoked_at || l.expires_at <= now ? null : gate(app, h('button.secondary.small.danger.pl-revoke', {
         type: 'button', 'aria-label': `Revoke the link for ${what}`,

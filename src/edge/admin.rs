@@ -982,13 +982,8 @@ async fn preview_link(
     let url = format!("{path}{sep}{}={token}", preview::QUERY_PARAM);
     // Listed (and revocable) until it expires: the record is its metadata.
     let id = preview::link_id(&token).unwrap_or_default().to_string();
-    let variants: serde_json::Map<String, Value> = grant
-        .variants
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect();
     let mut record = json!({
-        "id": id, "url": url, "path": path, "segments": grant.segments, "variants": variants,
+        "id": id, "url": url, "path": path, "segments": grant.segments, "variants": grant.variants,
         "draft": grant.draft, "expires_at": grant.expires, "created_at": now, "by": who.id,
     });
     put_link(kv, &id, &record).await?;
@@ -1031,7 +1026,7 @@ async fn revoke_preview(id: &str, kv: &KvStore, who: &Identity) -> Result<Respon
         return error(404, "no such preview link (it may have expired)");
     };
     record["revoked_at"] = json!(super::now_secs());
-    record["revoked_by"] = Value::String(who.id.clone());
+    record["revoked_by"] = json!(who.id);
     put_link(kv, id, &record).await?;
     json_response(200, &record)
 }
