@@ -278,12 +278,19 @@ test('a marketer builds, previews, runs, reads and rolls back an experiment with
       const e = r.json?.experiments?.find((x) => x.key === 'hero_test');
       return e && e.exposures.reduce((a, b) => a + b, 0) >= 40;
     }, { timeout: 60_000, every: 2_000, what: 'the exposures published' });
-    await page.locator('#experiments-overview button:has-text("Refresh")').click();
     const card = page.locator('#exp-hero_test');
-    await card.waitFor();
     const rows = card.locator('table.exp-table[data-goal="purchase"] tbody tr');
+    const cell = async (i, label) => Number((await rows.nth(i).locator(`td[data-label="${label}"]`).textContent()).replace(/\D/g, ''));
+    // Refresh, and read the table its answer drew.
+    await eventually(async () => {
+      const answered = page.waitForResponse((r) => r.url().includes('/api/experiments?'));
+      await page.locator('#experiments-overview button:has-text("Refresh")').click();
+      await answered;
+      await card.locator('table.exp-table').first().waitFor();
+      return (await cell(1, 'Exposures')) > 0;
+    }, { timeout: 30_000, every: 1_000, what: 'the results drawn' });
     assert.equal(await rows.count(), 2);
-    const exposures = Number((await rows.nth(1).locator('td[data-label="Exposures"]').textContent()).replace(/\D/g, ''));
+    const exposures = await cell(1, 'Exposures');
     assert.ok(exposures > 15, `free_shipping exposures ${exposures}`);
     const conversions = Number((await rows.nth(1).locator('td[data-label="Conversions"]').textContent()).replace(/\D/g, ''));
     assert.ok(conversions > 0, 'conversions counted');
