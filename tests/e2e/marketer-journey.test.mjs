@@ -295,7 +295,10 @@ test('a marketer builds, previews, runs, reads and rolls back an experiment with
     const conversions = Number((await rows.nth(1).locator('td[data-label="Conversions"]').textContent()).replace(/\D/g, ''));
     assert.ok(conversions > 0, 'conversions counted');
     await page.locator('#exp-holdout_keen_shopper').waitFor();
-    await shot(page, 'experiments-tab-1280');
+    await shot(page, 'experiments-results-1280');
+    await page.setViewportSize(NARROW);
+    await shot(page, 'experiments-results-390');
+    await page.setViewportSize(WIDE);
   });
 
   await step('roll back to the revision before the experiment', async () => {
