@@ -1,5 +1,5 @@
-// The builder: a segment (fields, condition rows and groups, content per block with a live
-// preview) and a signal (a form per kind), edited on the shared rules document. Every
+// The segment builder: fields, condition rows and groups, content per block with a live
+// preview, edited on the shared rules document (the signal builder: signal-builder.js). Every
 // change is written to the document at once (so the JSON editor shows it); what rows cannot
 // show stays as an editable JSON item. Errors show at their field; while any field has one,
 // the builder does not save.
@@ -8,15 +8,10 @@ import { field } from './fields.js';
 import {
   OPERATORS, TYPES, fromCondition, toCondition, row, group, inputKind, formatValue, parseValue,
 } from './conditions.js';
-import {
-  segmentFields, applySegmentFields, contentFields, applyContentFields, HTML_ACTIONS,
-  signalFields, applySignalFields, SIGNAL_KINDS, TIME_UNITS, VISITOR_METRICS, signalKind,
-} from './forms.js';
+import { segmentFields, applySegmentFields, contentFields, applyContentFields, HTML_ACTIONS } from './forms.js';
 import { ATTRIBUTES, attributeType, describeCondition, describeSignal } from './sentences.js';
 import { sampleValues, contentPreviewHtml, previewFrame } from './preview.js';
 
-/** A trained model signal (cluster, trees): not an input to another model. */
-const isModel = (s) => s !== null && typeof s === 'object' && ('cluster' in s || 'trees' in s);
 const MODES = [['all', 'all of these'], ['any', 'any of these'], ['none', 'none of these']];
 const OPS_BY_TYPE = {
   number: ['$gte', '$gt', '$lte', '$lt', '$eq', '$ne', '$exists', '$in', '$nin'],
@@ -432,149 +427,4 @@ export function placeServerErrors(list, fields, setErr) {
     if (best) setErr(best, e.message); else left.push(e);
   }
   return left;
-}
-
-/**
- * The signal builder: a form per kind. opts: { shared, name (null for a new signal), onDone, onSave }.
- */
-export function signalBuilder({ shared, name, onDone, onSave }) {
-  let { doc } = shared.read();
-  if (name === null) {
-    doc.signals = doc.signals && typeof doc.signals === 'object' ? doc.signals : {};
-    let n = 1;
-    while (doc.signals[`new_signal_${n}`]) n++;
-    name = `new_signal_${n}`;
-    doc.signals[name] = { count: 'page_view', within: '10m' };
-    shared.write(doc);
-  }
-  let current = name;
-  const fieldErrors = new Map();
-  const fieldsByPath = [];
-  const setErr = (f, msg) => { f.setError(msg); if (msg) fieldErrors.set(f, msg); else fieldErrors.delete(f); };
-  const sentence = h('p.sentence#signal-sentence', { 'aria-live': 'polite' });
-  const host = h('div.signal-form');
-  const nameField = field({ label: 'Signal name', value: name, path: `signals.${name}`, hint: 'Conditions read it by this name. Letters, digits and _.', onInput: (v) => {
-    const next = v.trim();
-    if (!/^[A-Za-z0-9_]+$/.test(next)) { setErr(nameField, 'a name uses letters, digits and _ only'); return; }
-    if (next !== current && vocabulary(doc).signals.includes(next)) { setErr(nameField, `another signal is called “${next}”`); return; }
-    if (ATTRIBUTES[next]) { setErr(nameField, `“${next}” is a built-in attribute`); return; }
-    setErr(nameField, '');
-    const r = shared.read();
-    if (!r.doc) return;
-    doc = r.doc;
-    doc.signals = Object.fromEntries(Object.entries(doc.signals).map(([k, s]) => [k === current ? next : k, s]));
-    current = next;
-    shared.write(doc);
-  } });
-  fieldsByPath.push(nameField);
-  let kindSel;
-
-  function render() {
-    for (let i = fieldsByPath.length - 1; i >= 1; i--) { fieldErrors.delete(fieldsByPath[i]); fieldsByPath.splice(i, 1); }
-    const spec = doc.signals[current];
-    const sfields = signalFields(spec);
-    const path = `signals.${current}`;
-    const v = vocabulary(doc);
-    const known = { events: v.events, signals: v.signals.filter((s) => s !== current && signalKind(doc.signals[s]) !== 'logistic' && !isModel(doc.signals[s])) };
-    const f = {};
-    const write = () => {
-      const vals = { kind: sfields.kind };
-      for (const [k, x] of Object.entries(f)) vals[k] = x.get();
-      if (sfields.kind === 'score') vals.points = pairs.map(([a, b]) => [a.get(), b.get()]);
-      if (sfields.kind === 'logistic') vals.weights = pairs.map(([a, b]) => [a.get(), b.get()]);
-      const r = shared.read();
-      if (!r.doc) return;
-      doc = r.doc;
-      const { value, errors } = applySignalFields(doc.signals[current], vals, known);
-      for (const [k, x] of Object.entries(f)) setErr(x, errors[k] || '');
-      pairs.forEach(([a, b], i) => { setErr(a, errors[`${sfields.kind === 'score' ? 'points' : 'weights'}.${i}`] || ''); setErr(b, errors[`${sfields.kind === 'score' ? 'points' : 'weights'}.${i}.value`] || ''); });
-      doc.signals[current] = value;
-      shared.write(doc);
-      sentence.textContent = describeSignal(value, doc);
-    };
-    const add = (k, x) => { f[k] = x; fieldsByPath.push(x); return x.el; };
-    const eventOpts = v.events.map((e) => [e, e]);
-    const unitOpts = [['', 'seconds (default)'], ...TIME_UNITS.filter((u) => u !== 'seconds' || sfields.unit === 'seconds').map((u) => [u, u])];
-    const pairs = [];
-    const pairsHost = h('div.pair-rows');
-    const addPair = (k, val, options, what) => {
-      const a = field({ label: what, kind: 'select', options, value: k, hideLabel: true, onInput: write, path: `${path}.${sfields.kind}.${k}` });
-      const b = field({ label: sfields.kind === 'score' ? 'Points' : 'Weight', kind: 'number', value: val, hideLabel: true, onInput: write, path: `${path}.${sfields.kind}.${k}` });
-      fieldsByPath.push(a, b);
-      const p = [a, b];
-      pairs.push(p);
-      const rowEl = h('div.attr-row', { role: 'group', 'aria-label': what }, a.el, b.el,
-        h('button.icon', { type: 'button', 'aria-label': `Remove this ${what.toLowerCase()}`, onclick: () => { pairs.splice(pairs.indexOf(p), 1); rowEl.remove(); write(); } }, '×'));
-      pairsHost.append(rowEl);
-    };
-    const parts = [];
-    switch (sfields.kind) {
-      case 'count':
-        parts.push(add('event', field({ label: 'Count this event', kind: 'select', options: eventOpts, value: sfields.event, path: `${path}.count`, onInput: write })));
-        parts.push(add('within', field({ label: 'Within the last', kind: 'duration', value: sfields.within, path: `${path}.within`, onInput: write })));
-        parts.push(add('path', field({ label: 'Only on paths matching (optional)', value: sfields.path, path: `${path}.path`, placeholder: '/products/*', hint: '* matches anything, / included.', onInput: write })));
-        parts.push(add('props', field({ label: 'Only with these properties (optional, JSON)', value: sfields.props, path: `${path}.props`, placeholder: '{"category": "boots"}', onInput: write })));
-        break;
-      case 'since':
-        parts.push(add('event', field({ label: 'Time since this event', kind: 'select', options: eventOpts, value: sfields.event, path: `${path}.since`, onInput: write })));
-        parts.push(add('unless', field({ label: 'Unless this happened after it', kind: 'select', options: [['', '(nothing)'], ...eventOpts], value: sfields.unless, path: `${path}.unless`, onInput: write })));
-        parts.push(add('unit', field({ label: 'In', kind: 'select', options: unitOpts, value: sfields.unit, path: `${path}.unit`, onInput: write })));
-        break;
-      case 'visitor':
-        parts.push(add('metric', field({ label: 'Measure', kind: 'select', options: VISITOR_METRICS.map((m) => [m, describeSignal({ visitor: m }, doc)]), value: sfields.metric, path: `${path}.visitor`, onInput: write })));
-        parts.push(add('unit', field({ label: 'In (time metrics)', kind: 'select', options: unitOpts, value: sfields.unit, path: `${path}.unit`, onInput: write })));
-        break;
-      case 'score':
-        sfields.points.forEach(([k, val]) => addPair(k, val, eventOpts, 'Event'));
-        parts.push(h('div.field', h('span.field-label', 'Points per event'), pairsHost,
-          h('button.secondary.small', { type: 'button', onclick: () => { addPair(v.events[0], '1', eventOpts, 'Event'); write(); } }, '+ Event')));
-        parts.push(add('within', field({ label: 'Within the last', kind: 'duration', value: sfields.within, path: `${path}.within`, onInput: write })));
-        break;
-      case 'logistic': {
-        const sigOpts = known.signals.map((s) => [s, s]);
-        sfields.weights.forEach(([k, val]) => addPair(k, val, sigOpts, 'Signal'));
-        parts.push(h('div.field', h('span.field-label', 'Weight per input signal'), pairsHost,
-          h('button.secondary.small', { type: 'button', onclick: () => { if (sigOpts.length) { addPair(sigOpts[0][0], '0.1', sigOpts, 'Signal'); write(); } } }, '+ Signal')));
-        parts.push(add('bias', field({ label: 'Bias', kind: 'number', value: sfields.bias, path: `${path}.bias`, onInput: write })));
-        break;
-      }
-      default:
-        parts.push(add('json', field({ label: 'This signal, as JSON (the forms do not know its kind)', kind: 'textarea', rows: 6, value: sfields.json, path, onInput: write })));
-    }
-    kindSel = field({ label: 'Kind', kind: 'select', options: [...Object.entries(SIGNAL_KINDS), ...(sfields.kind === 'json' ? [['json', 'Other (JSON)']] : [])], value: sfields.kind, path: `${path}`, onInput: (k) => {
-      const r = shared.read();
-      if (!r.doc) return;
-      doc = r.doc;
-      const fresh = { count: { count: 'page_view', within: '10m' }, since: { since: v.events[1] || 'page_view', unit: 'minutes' }, visitor: { visitor: 'sessions' }, score: { score: { page_view: 1 }, within: '7d' }, logistic: { logistic: {}, bias: 0 } }[k];
-      doc.signals[current] = fresh;
-      shared.write(doc);
-      render();
-    } });
-    sentence.textContent = describeSignal(spec, doc);
-    host.replaceChildren(kindSel.el, ...parts);
-  }
-  render();
-
-  const el = h('section.builder#signal-builder', { 'aria-labelledby': 'signal-builder-title' },
-    h('div.toolbar', h('h2#signal-builder-title', 'Signal'),
-      h('div.actions',
-        h('button.primary#signal-save', { type: 'button', onclick: () => onSave?.() }, 'Save…'),
-        h('button.secondary#signal-done', { type: 'button', onclick: () => onDone?.() }, 'Back to the signals'))),
-    h('fieldset', h('legend', 'Signal'), nameField.el, h('p.hint', 'What it measures: ', sentence), host),
-    h('p.status.builder-status#signal-status', { role: 'status', 'aria-live': 'polite' }),
-    h('div.buttons', h('button.secondary.danger', { type: 'button', onclick: () => {
-      if (!confirm(`Delete the signal ${current}? Conditions that read it stop validating.`)) return;
-      const r = shared.read();
-      if (!r.doc) return;
-      delete r.doc.signals[current];
-      shared.write(r.doc);
-      onDone?.();
-    } }, 'Delete this signal')));
-  return {
-    el,
-    name: () => current,
-    status: el.querySelector('#signal-status'),
-    errors: () => [...fieldErrors.entries()].map(([fl, message]) => ({ field: fl, message })),
-    showServerErrors(list) { return placeServerErrors(list, fieldsByPath, setErr); },
-  };
 }

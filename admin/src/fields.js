@@ -10,9 +10,11 @@ const nextId = (p) => `${p}-${++seq}`;
 /**
  * A field: { el, input, get(), set(v), setError(msg), path }. kind: 'text' | 'number' |
  * 'textarea' | 'select' | 'duration' | 'checkbox'. options: [[value, label]] or [{group, options}].
+ * id: a stable id for the input (tests and other scripts find it by it); suggestions: values
+ * a text input offers (a datalist) while any text stays allowed.
  */
-export function field({ label, kind = 'text', value = '', path = '', options = [], hint = '', placeholder = '', onInput, required = false, rows = 4, hideLabel = false, cls = '' }) {
-  const id = nextId('f');
+export function field({ label, kind = 'text', value = '', path = '', options = [], hint = '', placeholder = '', onInput, required = false, rows = 4, hideLabel = false, cls = '', id: fixedId = '', suggestions = null }) {
+  const id = fixedId || nextId('f');
   const errId = `${id}-err`;
   const hintId = hint ? `${id}-hint` : null;
   const err = h('p.field-error', { id: errId, hidden: true, role: 'alert' });
@@ -37,11 +39,11 @@ export function field({ label, kind = 'text', value = '', path = '', options = [
     get = () => input.checked;
     set = (v) => { input.checked = !!v; };
   } else if (kind === 'duration') {
-    return durationField({ label, value, path, hint, onInput, required, hideLabel, cls });
+    return durationField({ label, value, path, hint, onInput, required, hideLabel, cls, id: fixedId });
   } else {
     input = h('input', {
       id, type: 'text', value, placeholder, autocomplete: 'off', spellcheck: 'false', 'aria-describedby': describedBy,
-      inputmode: kind === 'number' ? 'decimal' : null, required,
+      inputmode: kind === 'number' ? 'decimal' : null, required, list: suggestions ? `${id}-list` : null,
     });
     get = () => input.value;
     set = (v) => { input.value = v; };
@@ -49,6 +51,7 @@ export function field({ label, kind = 'text', value = '', path = '', options = [
   const labelEl = h(`label${hideLabel ? '.sr-only' : ''}`, { for: id }, label);
   const el = h(`div.field${kind === 'checkbox' ? '.field-check' : ''}${cls ? `.${cls}` : ''}`, { dataset: { path } },
     kind === 'checkbox' ? [input, labelEl] : [labelEl, input],
+    suggestions ? h('datalist', { id: `${id}-list` }, suggestions.map((v) => h('option', { value: v }))) : null,
     hint ? h('p.hint', { id: hintId }, hint) : null, err);
   if (onInput) input.addEventListener(kind === 'select' || kind === 'checkbox' ? 'change' : 'input', () => onInput(get()));
   return { el, input, get, set, path, setError: errorSetter(el, [input], err) };
@@ -76,8 +79,8 @@ function ensureOption(select, v) {
 }
 
 /** A duration as an amount and a unit; get() is "10m", "" when the amount is empty. */
-function durationField({ label, value, path, hint, onInput, hideLabel, cls }) {
-  const id = nextId('d');
+function durationField({ label, value, path, hint, onInput, hideLabel, cls, id: fixedId }) {
+  const id = fixedId || nextId('d');
   const errId = `${id}-err`;
   const hintId = hint ? `${id}-hint` : null;
   const parts = splitDuration(value);
@@ -85,7 +88,7 @@ function durationField({ label, value, path, hint, onInput, hideLabel, cls }) {
     id, type: 'text', inputmode: 'numeric', autocomplete: 'off', value: parts ? String(parts.n) : String(value ?? ''),
     'aria-describedby': [hintId, errId].filter(Boolean).join(' '), size: 6,
   });
-  const unit = h('select', { 'aria-label': `${label}: unit` }, Object.entries(UNIT_WORDS).map(([u, [, many]]) => h('option', { value: u }, many)));
+  const unit = h('select', { 'aria-label': `${label}: unit`, id: fixedId ? `${fixedId}-unit` : null }, Object.entries(UNIT_WORDS).map(([u, [, many]]) => h('option', { value: u }, many)));
   unit.value = parts ? parts.unit : 'm';
   const err = h('p.field-error', { id: errId, hidden: true, role: 'alert' });
   const el = h(`div.field.field-duration${cls ? `.${cls}` : ''}`, { dataset: { path } },

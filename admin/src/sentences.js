@@ -184,6 +184,20 @@ function signalTest(spec, op, v) {
     const c = comparison(op, v);
     return c ? `scored ${c} points in ${lastWords(spec.within)}` : null;
   }
+  const amount = typeof v === 'number' && { $gt: 'more than', $gte: 'at least', $lt: 'less than', $lte: 'at most', $eq: 'exactly', $ne: 'other than' }[op];
+  if (('sum' in spec || 'max' in spec) && amount) {
+    const where = spec.path ? ` ${pathWords(spec.path)}` : '';
+    return `the ${'sum' in spec ? 'total' : 'largest'} ${q(spec.property)} of ${q(human(spec.sum ?? spec.max))} events${where} in ${lastWords(spec.within)} is ${amount} ${num(v)}`;
+  }
+  if ('engaged' in spec && amount) return `read pages ${pathWords(spec.engaged)} for ${amount} ${num(v)} ${spec.unit || 'seconds'} in ${lastWords(spec.within)}`;
+  if ('scroll' in spec && amount) return `scrolled ${amount} ${num(v)} % down pages ${pathWords(spec.scroll)} in ${lastWords(spec.within)}`;
+  if ('affinity' in spec) {
+    if (op === '$exists') return v ? 'has a known interest' : 'has no known interest yet';
+    if (op === '$eq' && typeof v === 'string') return `is most interested in ${q(v)}`;
+    if (op === '$ne' && typeof v === 'string') return `is not most interested in ${q(v)}`;
+    if (op === '$in' && Array.isArray(v)) return `is most interested in ${list(v.map(q))}`;
+  }
+  if ('share' in spec && amount) return `their top interest holds ${amount} ${num(v * 100)} % of their interest (${q(spec.share)})`;
   return null;
 }
 
@@ -262,12 +276,12 @@ export function signalsUsed(cond, doc = {}, out = []) {
     }
   };
   walk(cond);
-  // A model signal (logistic, cluster, trees) reads other signals: name those too.
+  // A model signal (logistic, cluster, trees) reads other signals, a share its affinity: name those too.
   for (let i = 0; i < out.length; i++) {
     const s = signals[out[i]];
     if (!isObj(s)) continue;
     const inputs = isObj(s.logistic) ? Object.keys(s.logistic)
-      : Array.isArray(s.cluster) ? s.cluster : Array.isArray(s.trees) ? s.trees : [];
+      : Array.isArray(s.cluster) ? s.cluster : Array.isArray(s.trees) ? s.trees : typeof s.share === 'string' ? [s.share] : [];
     for (const k of inputs) if (typeof k === 'string' && signals[k] !== undefined && !out.includes(k)) out.push(k);
   }
   return out;

@@ -5,12 +5,13 @@ import './workbench.css';
 import { call } from './api.js';
 import { h, statusLine } from './ui.js';
 import { sharedDocument } from './document.js';
-import { segmentBuilder, signalBuilder } from './builder.js';
+import { segmentBuilder } from './builder.js';
+import { signalBuilder } from './signal-builder.js';
 import {
   describeCondition, describeSignal, describeStickiness, describeContent, signalsUsed,
 } from './sentences.js';
 import { sampleValues, contentPreviewHtml, previewFrame } from './preview.js';
-import { signalKind, SIGNAL_KINDS } from './forms.js';
+import { signalKind, SIGNAL_KINDS } from './signal-forms.js';
 import { installSchemaHelp } from './completion.js';
 
 const DAY = 86400;

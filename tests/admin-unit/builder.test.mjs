@@ -10,7 +10,8 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromCondition, toCondition, inputKind, formatValue, parseValue, durationError } from '../../admin/src/conditions.js';
-import { segmentFields, applySegmentFields, signalFields, applySignalFields, contentFields, applyContentFields } from '../../admin/src/forms.js';
+import { segmentFields, applySegmentFields, contentFields, applyContentFields } from '../../admin/src/forms.js';
+import { signalFields, applySignalFields, signalVocabulary } from '../../admin/src/signal-forms.js';
 import { describeCondition, describeSignal, attributeType, ATTRIBUTES, signalsUsed } from '../../admin/src/sentences.js';
 import { serialize, parseDoc } from '../../admin/src/document.js';
 import { renderTemplate, contentPreviewHtml } from '../../admin/src/preview.js';
@@ -45,7 +46,6 @@ for (const file of files) {
   test(`round trip builder -> JSON -> builder: ${file}`, async () => {
     const text = await readFile(join(ROOT, file), 'utf8');
     const doc = JSON.parse(text);
-    const known = { events: ['page_view', ...Object.keys(doc.events || {})], signals: Object.keys(doc.signals || {}) };
     // The builder writes what its forms and rows read back, unchanged, for every part.
     const written = structuredClone(doc);
     (written.segments || []).forEach((seg, i) => {
@@ -62,7 +62,9 @@ for (const file of files) {
       written.segments[i] = value;
     });
     for (const [name, spec] of Object.entries(doc.signals || {})) {
-      const { value, errors } = applySignalFields(spec, signalFields(spec), known);
+      const fields = signalFields(spec);
+      assert.notEqual(fields.kind, 'json', `${file} signals.${name}: every kind has a form`);
+      const { value, errors } = applySignalFields(spec, fields, signalVocabulary(doc, name));
       assert.deepEqual(errors, {}, `${file} signals.${name}`);
       written.signals[name] = value;
     }
@@ -178,7 +180,8 @@ test('trained model signals (cluster, trees) read as sentences and name their in
   assert.equal(attributeType('numbered', doc), 'number');
   assert.deepEqual(signalsUsed({ behaviour: 'browsers' }, doc), ['behaviour', 'views_7d', 'carts_7d']);
   assert.deepEqual(signalsUsed({ buyer: { $gt: 0.5 } }, doc), ['buyer', 'views_7d', 'carts_7d']);
-  // A model the page has no form for is edited as JSON, and survives the round trip.
-  assert.equal(signalFields(doc.signals.buyer).kind, 'json');
+  // A model is shown read-only (its inputs), and survives the round trip untouched.
+  assert.equal(signalFields(doc.signals.buyer).kind, 'trees');
+  assert.deepEqual(signalFields(doc.signals.buyer).inputs, ['views_7d', 'carts_7d']);
   assert.deepEqual(applySignalFields(doc.signals.buyer, signalFields(doc.signals.buyer)).value, doc.signals.buyer);
 });
