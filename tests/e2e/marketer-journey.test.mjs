@@ -1,6 +1,6 @@
 // A marketer's day in the admin page, in headless Chromium against the real Worker in
 // workerd, without typing JSON anywhere: two signals with their forms, a segment on them
-// with its hero, an experiment with two variants and a holdout on the segment, a preview
+// (a value signal, sum, and an affinity signal) with its hero, an experiment with two variants and a holdout on the segment, a preview
 // link of the variant (opened, seen, revoked), simulated shoppers (the harness's Visitor),
 // the experiment's result read in the Experiments tab, and a rollback from Versions.
 // Screenshots at 390 and 1280 px of the new forms and the Experiments tab, with axe-core
@@ -22,7 +22,7 @@ const START = {
   settings: { refresh_seconds: 2 },
   events: {
     add_to_cart: { remember: '30d', description: 'props: category' },
-    purchase: { remember: '90d', description: 'props: value (the order total)' },
+    purchase: { remember: '90d', description: 'props: value (the order total)', props: { value: { min: 0, max: 10000 } } },
   },
   signals: {},
   segments: [],
@@ -128,29 +128,37 @@ test('a marketer builds, previews, runs, reads and rolls back an experiment with
   const firstRevision = (await api('GET', 'rules')).json.revision;
   let experimentRevision = null;
 
-  await step('a value signal with its form: purchases counted over 30 days', async () => {
+  await step('a value signal with its form: the total of purchases over 30 days', async () => {
     await showTab(page, 'signals');
     await page.locator('#new-signal').click();
-    await page.getByLabel('Signal name').fill('purchases_30d');
-    await page.getByLabel('Count this event').selectOption('purchase');
-    await page.getByLabel('Within the last', { exact: true }).fill('30');
-    await page.getByLabel('Within the last: unit').selectOption('d');
-    await waitText(page, '#signal-sentence', /“purchase” events in the last 30 days/);
+    await page.locator('#signal-builder').waitFor();
+    await page.locator('#signal-name').fill('spend_30d');
+    await page.locator('#signal-kind').selectOption('sum');
+    await page.locator('#signal-event').selectOption('purchase');
+    await page.getByLabel('Property holding the amount').fill('value');
+    await page.locator('#signal-within').fill('30');
+    await page.locator('#signal-within-unit').selectOption('d');
+    await waitText(page, '#signal-sentence', /the total “value” of “purchase” events in the last 30 days/);
     await shot(page, 'value-signal-1280');
-    await saveWith(page, '#signal-save', 'purchases signal', '#signal-status');
-    assert.deepEqual(JSON.parse((await api('GET', 'rules')).json.text).signals.purchases_30d, { count: 'purchase', within: '30d' });
+    await saveWith(page, '#signal-save', 'spend over 30 days', '#signal-status');
+    assert.deepEqual(JSON.parse((await api('GET', 'rules')).json.text).signals.spend_30d, { sum: 'purchase', property: 'value', within: '30d' });
   });
 
-  await step('an interest signal with its form: cart adds over 7 days', async () => {
+  await step('an affinity signal with its form: the category most added to the cart', async () => {
     await page.locator('#signal-done').click();
     await page.locator('#new-signal').click();
-    await page.getByLabel('Signal name').fill('cart_adds_7d');
-    await page.getByLabel('Count this event').selectOption('add_to_cart');
-    await page.getByLabel('Within the last', { exact: true }).fill('7');
-    await page.getByLabel('Within the last: unit').selectOption('d');
-    await waitText(page, '#signal-sentence', /“add to cart” events in the last 7 days/);
-    await shot(page, 'interest-signal-1280');
-    await saveWith(page, '#signal-save', 'cart adds signal', '#signal-status');
+    await page.locator('#signal-builder').waitFor();
+    await page.locator('#signal-name').fill('fav_category');
+    await page.locator('#signal-kind').selectOption('affinity');
+    await page.locator('#affinity-0-from').selectOption('property');
+    await page.locator('#affinity-0-event').selectOption('add_to_cart');
+    await page.locator('#affinity-0-property').fill('category');
+    await page.locator('#signal-half-life').fill('7');
+    await page.locator('#signal-half-life-unit').selectOption('d');
+    await waitText(page, '#signal-sentence', /top interest .*“add to cart” by “category”, fading by half every 7 days/);
+    await shot(page, 'affinity-signal-1280');
+    await saveWith(page, '#signal-save', 'favourite category', '#signal-status');
+    assert.deepEqual(JSON.parse((await api('GET', 'rules')).json.text).signals.fav_category, { affinity: [{ event: 'add_to_cart', property: 'category' }], half_life: '7d' });
   });
 
   await step('a segment on the signals, with its hero', async () => {
@@ -158,23 +166,23 @@ test('a marketer builds, previews, runs, reads and rolls back an experiment with
     await page.locator('#new-segment').click();
     await page.locator('#segment-builder').waitFor();
     await page.getByLabel('Segment id').fill('keen_shopper');
-    await page.getByLabel('Description').fill('Has added to the cart this week');
+    await page.getByLabel('Description').fill('Shoes first, not a big spender yet');
     await page.locator('.add-row').first().click();
     const row = page.locator('.cond-row').last();
-    await row.locator('select.row-attr').selectOption('cart_adds_7d');
-    await row.locator('select.row-op').selectOption('$gte');
-    await page.locator('.cond-row').last().locator('input.row-value').fill('1');
+    await row.locator('select.row-attr').selectOption('fav_category');
+    await row.locator('select.row-op').selectOption('$eq');
+    await page.locator('.cond-row').last().locator('input.row-value').fill('shoes');
     await page.locator('.add-row').first().click();
     const row2 = page.locator('.cond-row').last();
-    await row2.locator('select.row-attr').selectOption('purchases_30d');
+    await row2.locator('select.row-attr').selectOption('spend_30d');
     await row2.locator('select.row-op').selectOption('$lt');
-    await page.locator('.cond-row').last().locator('input.row-value').fill('5');
-    await waitText(page, '#builder-sentence', /cart_adds_7d|add to cart/);
+    await page.locator('.cond-row').last().locator('input.row-value').fill('500');
+    await waitText(page, '#builder-sentence', /is most interested in “shoes”, and the total “value” of “purchase” events in the last 30 days is less than 500/);
     await page.locator('[data-block="hero"] .change-block').click();
     await page.locator('[data-block="hero"] textarea.html-inner_html').fill(SEGMENT_HTML);
     await saveWith(page, '#builder-save', 'keen shoppers get a welcome hero', '#builder-status');
     const seg = JSON.parse((await api('GET', 'rules')).json.text).segments.find((s) => s.id === 'keen_shopper');
-    assert.deepEqual(seg.condition, { cart_adds_7d: { $gte: 1 }, purchases_30d: { $lt: 5 } });
+    assert.deepEqual(seg.condition, { fav_category: { $eq: 'shoes' }, spend_30d: { $lt: 500 } });
   });
 
   await step('an experiment in the segment, from its card: two variants, a goal, started', async () => {
