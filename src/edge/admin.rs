@@ -101,9 +101,9 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Post, "purge") => purge(&mut req, env, &who).await,
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
         (Method::Post, "preview") => preview_link(&mut req, env, &kv, &who).await,
-        (Method::Get, "preview/links") => preview_links(&kv).await,
+        (Method::Get, "preview/links") => listed(&kv, preview::LINK_PREFIX, "links").await,
         (Method::Post, r) if r.starts_with("preview/revoke/") => {
-            revoke_preview(&r["preview/revoke/".len()..], &kv, &who).await
+            revoke_preview(&r["preview/revoke/".len()..], &kv).await
         }
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
         (Method::Get, "experiments") => super::experiments::results(&req, env).await,
@@ -622,14 +622,22 @@ async fn save_draft(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<R
 }
 
 async fn drafts(kv: &KvStore) -> Result<Response> {
-    // Keys are in draft order: newest first is the list reversed.
-    let drafts: Vec<Value> = list_keys(kv, history::DRAFT_PREFIX)
+    listed(kv, history::DRAFT_PREFIX, "drafts").await
+}
+
+/// `{name: [metadata...]}` of every key under `prefix`, in reverse key
+/// order (drafts: newest first). One function for each such list: the
+/// Worker's bundle has little room.
+async fn listed(kv: &KvStore, prefix: &str, name: &str) -> Result<Response> {
+    let items: Vec<Value> = list_keys(kv, prefix)
         .await?
         .into_iter()
         .rev()
         .map(|(_, meta)| meta)
         .collect();
-    json_response(200, &json!({ "drafts": drafts }))
+    let mut body = serde_json::Map::new();
+    body.insert(name.into(), Value::Array(items));
+    json_response(200, &Value::Object(body))
 }
 
 /// A stored draft's metadata ([`DraftMeta`]), read by hand from its JSON:
@@ -1004,29 +1012,18 @@ async fn put_link(kv: &KvStore, id: &str, record: &Value) -> Result<()> {
     Ok(())
 }
 
-/// `GET preview/links`: the links not expired yet (the page sorts them), revoked ones marked.
-async fn preview_links(kv: &KvStore) -> Result<Response> {
-    let links: Vec<Value> = list_keys(kv, preview::LINK_PREFIX)
-        .await?
-        .into_iter()
-        .map(|(_, meta)| meta)
-        .collect();
-    json_response(200, &json!({ "links": links }))
-}
-
 /// `POST preview/revoke/ID`: marks the link's record revoked; browsers that
 /// opened it get ordinary pages from their next request (within KV's minute
 /// of propagation), and their preview cookie is cleared.
-async fn revoke_preview(id: &str, kv: &KvStore, who: &Identity) -> Result<Response> {
-    let text = kv
+async fn revoke_preview(id: &str, kv: &KvStore) -> Result<Response> {
+    let (_, meta) = kv
         .get(&format!("{}{id}", preview::LINK_PREFIX))
-        .text()
+        .text_with_metadata::<Value>()
         .await?;
-    let Some(mut record) = text.and_then(|t| serde_json::from_str::<Value>(&t).ok()) else {
+    let Some(mut record) = meta.filter(Value::is_object) else {
         return error(404, "no such preview link (it may have expired)");
     };
     record["revoked_at"] = json!(super::now_secs());
-    record["revoked_by"] = json!(who.id);
     put_link(kv, id, &record).await?;
     json_response(200, &record)
 }

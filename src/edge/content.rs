@@ -196,8 +196,9 @@ pub async fn decide(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<w
         let nothing = serde_json::json!({"path": null, "segments": [], "experiments": {}, "blocks": [], "tracked": false, "preview": false, "token": null});
         return reply(&nothing, Vec::new());
     };
-    let mut visit = Visit::for_url(&req, &page_url, rules.reads_country);
-    super::drafts::drop_revoked(&mut visit.request, env).await;
+    // No revocation check here: the page that loads the app is served
+    // through `respond`, which ends a revoked preview and clears its cookie.
+    let visit = Visit::for_url(&req, &page_url, rules.reads_country);
     let waiting = match inbox_visitor(&visit, &rules, env) {
         Some(visitor) => super::inbox::waited(super::inbox::waiting_soon(env, visitor)).await,
         None => Vec::new(),
