@@ -1,7 +1,8 @@
 // A marketer's day in the admin page, in headless Chromium against the real Worker in
 // workerd, without typing JSON anywhere: two signals with their forms, a segment on them
 // (a value signal, sum, and an affinity signal) with its hero, an experiment with two variants and a holdout on the segment, a preview
-// link of the variant (opened, seen, revoked), simulated shoppers (the harness's Visitor),
+// link of the variant (opened, seen, revoked), one of unsaved changes (saved as a draft),
+// simulated shoppers (the harness's Visitor),
 // the experiment's result read in the Experiments tab, and a rollback from Versions.
 // Screenshots at 390 and 1280 px of the new forms and the Experiments tab, with axe-core
 // (no serious or critical violation). The rules start with events and blocks only.
@@ -29,6 +30,7 @@ const START = {
   blocks: { hero: { content: {} }, offer: { content: {} }, cta: { content: {} } },
 };
 const VARIANT_HTML = '<h1 data-journey="free_shipping">Free shipping on your next order</h1>';
+const DRAFT_HTML = '<h1 data-journey="free_shipping">Free shipping, on us</h1>';
 const SEGMENT_HTML = '<h1 data-journey="keen">Welcome back, keen shopper</h1>';
 
 let worker;
@@ -265,6 +267,32 @@ test('a marketer builds, previews, runs, reads and rolls back an experiment with
     const cookies = await other.context().cookies();
     assert.ok(!cookies.some((c) => c.name === 'edgeseg_preview' && c.value), 'the preview cookie is cleared');
     await other.close();
+  });
+
+  await step('a preview link of unsaved changes: saved as a draft (not live), opened, the changed variant shows', async () => {
+    await page.locator('#exp-rules [data-experiment="hero_test"] .edit-experiment').click();
+    await page.locator('#experiment-editor').waitFor();
+    await page.locator('.variant[data-index="1"] [data-block="hero"] textarea.html-inner_html').fill(DRAFT_HTML);
+    await page.locator('#exp-done').click();
+    if (!(await page.locator('#preview-links').evaluate((d) => d.open))) await page.locator('#preview-links > summary').click();
+    await page.locator('.pl-seg input[value="keen_shopper"]').check();
+    await page.locator('#pl-var-hero_test').selectOption('free_shipping');
+    await page.locator('#pl-draft').check();
+    await page.locator('#pl-make').click();
+    await fillDialog(page, '#draft-dialog', { message: 'a warmer free-shipping hero' });
+    await waitText(page, '#pl-result', /\(draft \d+\)/);
+    const url = await page.locator('#pl-url').inputValue();
+    const other = await browser.newPage(WIDE);
+    await other.goto(url);
+    assert.match(await other.content(), /Free shipping, on us/);
+    assert.match(await other.locator('[data-edgeseg-preview]').textContent(), /forcing draft \d+, keen_shopper, hero_test=free_shipping/);
+    await other.close();
+    // Not live: a shopper of the segment still gets the saved variant or the control.
+    assert.doesNotMatch((await api('GET', 'rules')).json.text, /Free shipping, on us/);
+    await showTab(page, 'rules');
+    await page.locator('#reload').click();
+    await waitText(page, '.rules-status', /Loaded the stored rules/);
+    await showTab(page, 'experiments');
   });
 
   const arms = {};
