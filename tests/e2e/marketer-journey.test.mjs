@@ -1,14 +1,13 @@
 // A marketer's day in the admin page, in headless Chromium against the real Worker in
-// workerd, without typing JSON anywhere: two signals with their forms, a segment on them
-// (a value signal, sum, and an affinity signal) with its hero, an experiment with two variants and a holdout on the segment, a preview
-// link of the variant (opened, seen, revoked), one of unsaved changes (saved as a draft),
-// simulated shoppers (the harness's Visitor),
-// the experiment's result read in the Experiments tab, and a rollback from Versions.
+// workerd, without typing JSON anywhere: a value signal (sum) and an affinity signal with
+// their forms, a segment on them with its hero, an experiment with two variants and a
+// holdout on the segment, a preview link of the variant (opened, seen, revoked) and one of
+// unsaved changes (saved as a draft), simulated shoppers (the harness's Visitor), the
+// experiment's result read in the Experiments tab, and a rollback from Versions.
 // Screenshots at 390 and 1280 px of the new forms and the Experiments tab, with axe-core
 // (no serious or critical violation). The rules start with events and blocks only.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startWorker, ROOT, eventually, Visitor, flushCounters } from './harness.mjs';
 import { launchBrowser, browserMissing, screenshot } from './browser.mjs';
