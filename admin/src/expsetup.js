@@ -26,7 +26,7 @@ export function rulesPanel(app, { open }) {
     list,
     h('div.exp-new',
       h('label.inline', 'In the segment ', segPick), newExp,
-      h('label.inline', 'Hold out some members of ', holdPick), newHold));
+      h('label.inline#new-holdout-label', 'Hold out some members of ', holdPick), newHold));
 
   function render() {
     const r = app.shared.read();
@@ -39,7 +39,9 @@ export function rulesPanel(app, { open }) {
     segPick.replaceChildren(...segs.map(([s]) => h('option', { value: s.id }, s.id)), h('option', { value: '' }, '(none: by a condition)'));
     const free = segs.filter(([s]) => !s.holdout);
     holdPick.replaceChildren(...free.map(([s, i]) => h('option', { value: String(i) }, s.id)));
-    newHold.disabled = !free.length;
+    // Every segment has its holdout: nothing to offer.
+    newHold.hidden = !free.length;
+    el.querySelector('#new-holdout-label').hidden = !free.length;
     const items = Object.entries(isObj(doc.experiments) ? doc.experiments : {}).map(([key, e]) => h('li.exp-rule', { dataset: { experiment: key } },
       h('div.exp-rule-head', h('code', key), h(`span.badge.exp-status.exp-${isObj(e) ? e.status : 'x'}`, isObj(e) ? e.status || '?' : 'JSON'),
         isObj(e) && e.allocation === 'bandit' ? h('span.badge', 'bandit') : null,
