@@ -250,6 +250,29 @@ pub fn draft_requested(
     decide(query_token, cookies, key, now).grant()?.draft
 }
 
+/// KV prefix of the record each preview link is listed by (the admin page's
+/// "Links made"): `preview:link:ID`, expiring with the link; a revoked
+/// link's record has `"revoked_at"`.
+pub const LINK_PREFIX: &str = "preview:link:";
+
+/// A link's id: its signature, 22 base64url characters. Unique per link, and
+/// no secret (it is in the link), so revoking by it needs the admin's rights.
+pub fn link_id(token: &str) -> Option<&str> {
+    // A KV key, never a path: its length is all that needs checking.
+    let (_, tag) = token.rsplit_once('.')?;
+    (tag.len() == 22).then_some(tag)
+}
+
+/// The id of the link a request previews with: its query's token (unless
+/// `off`), else its cookie's; what a revocation check looks up.
+pub fn carried_link_id<'a>(query_token: Option<&'a str>, cookies: &'a str) -> Option<&'a str> {
+    match query_token {
+        Some("off") => None,
+        Some(t) => link_id(t),
+        None => crate::state::cookie::find_cookie(cookies, COOKIE_NAME).and_then(link_id),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,5 +387,29 @@ mod tests {
         let s = banner_script(&g);
         assert!(s.contains("a&lt;b"));
         assert!(!s.contains("a<b"));
+    }
+
+    #[test]
+    fn a_link_is_known_by_its_signature_from_the_query_or_the_cookie() {
+        let key = PreviewKey::new(b"secret");
+        let token = issue(&grant(), &key);
+        let id = link_id(&token).expect("an id");
+        assert_eq!(id.len(), 22);
+        assert!(token.ends_with(id));
+        assert_eq!(link_id("no-dot"), None);
+        assert_eq!(link_id("a.short"), None);
+        let cookie = format!("other=1; {COOKIE_NAME}={token}");
+        assert_eq!(carried_link_id(Some(&token), &cookie), Some(id));
+        assert_eq!(carried_link_id(None, &cookie), Some(id));
+        assert_eq!(carried_link_id(Some("off"), &cookie), None);
+        assert_eq!(carried_link_id(None, "other=1"), None);
+        let other = issue(
+            &PreviewGrant {
+                expires: 3_000,
+                ..grant()
+            },
+            &key,
+        );
+        assert_eq!(carried_link_id(Some(&other), &cookie), link_id(&other));
     }
 }

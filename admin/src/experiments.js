@@ -8,6 +8,9 @@ import 'uplot/dist/uPlot.min.css';
 import './experiments.css';
 import { call } from './api.js';
 import { h, statusLine, formatTime } from './ui.js';
+import { builderSlot } from './workbench.js';
+import { experimentEditor, holdoutEditor } from './expeditor.js';
+import { rulesPanel, previewLinksPanel } from './expsetup.js';
 
 const PALETTE = ['#475569', '#2563eb', '#dc2626', '#059669', '#d97706', '#7c3aed', '#db2777', '#0891b2'];
 const pct = (x, digits = 1) => (x === null || x === undefined || Number.isNaN(x) ? '—' : `${(x * 100).toFixed(digits)} %`);
@@ -29,11 +32,34 @@ export function experimentsView(app) {
   const days = h('select#experiments-days', { 'aria-label': 'Days of results' },
     [1, 7, 14, 35].map((d) => h('option', { value: String(d), selected: d === 7 }, d === 1 ? 'Today' : `Last ${d} days`)));
   days.addEventListener('change', () => app.run(load, status));
-  const el = h('section.view#view-experiments', { 'aria-labelledby': 'tab-experiments', hidden: true },
+  const overview = h('div#experiments-overview',
     h('div.toolbar', h('div.toolbar-meta', h('strong', 'Experiments'),
-      h('span.meta-more', ' · from the published counters, a few minutes behind')),
+      h('span.meta-more', ' · results from the published counters, a few minutes behind')),
     h('div.actions', days, h('button.secondary', { type: 'button', onclick: () => app.run(load, status) }, 'Refresh'))),
-    status.el, list);
+    status.el);
+  const editorHost = h('div#experiment-editor-host');
+  const el = h('section.view#view-experiments', { 'aria-labelledby': 'tab-experiments', hidden: true }, overview, editorHost);
+  // The editors open in place of the overview, like the segment builder (same save path).
+  const slot = builderSlot(app, {
+    overview,
+    host: editorHost,
+    status,
+    make: (o) => (o.index.kind === 'holdout'
+      ? holdoutEditor({ ...o, index: o.index.index })
+      : experimentEditor({ ...o, key: o.index.key, segment: o.index.segment })),
+    arg: (b) => (b.key ? { kind: 'experiment', key: b.key() } : { kind: 'holdout', index: b.index }),
+    render: () => app.run(showOverview, status),
+  });
+  const setup = rulesPanel(app, { open: (which) => slot.open(which) });
+  const links = previewLinksPanel(app, status);
+  overview.append(setup.el, links.el, list);
+  /** Opens an experiment's editor from elsewhere (a segment's card): { key } or { key: null, segment }. */
+  app.openExperiment = (which) => { slot.open({ kind: 'experiment', ...which }); app.go('experiments'); };
+  async function showOverview() {
+    setup.render();
+    if (links.el.open) await links.render();
+    if (!loaded) await load(); else resize();
+  }
   let plots = [];
   let loaded = false;
   let retry = null; // a timer while saved experiments are not in force yet
@@ -66,7 +92,7 @@ export function experimentsView(app) {
     }
     if (!exps.length) {
       if (pending.length) { status.set('', ''); return; }
-      list.append(h('p.hint', 'No experiments in the rules yet. Add an "experiments" section (see the README) or a holdout on a segment.'));
+      list.append(h('p.hint', 'No results: no experiment or holdout is in force. Make one above (+ New experiment, + Holdout), start it and save.'));
       status.set('', '');
       return;
     }
@@ -253,7 +279,11 @@ export function experimentsView(app) {
 
   return {
     el,
-    async onShow() { if (!loaded) await app.run(load, status); else resize(); },
+    async onShow() {
+      const still = (doc) => (slot.current().key ? !!doc?.experiments?.[slot.current().key()] : !!doc?.segments?.[slot.current().index]?.holdout);
+      if (slot.reshow(still)) return;
+      await app.run(showOverview, status);
+    },
     /** The rules changed (a save, a rollback): load again on the next show. */
     invalidate() { loaded = false; },
   };

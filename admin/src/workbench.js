@@ -109,7 +109,7 @@ export async function builderSave(app, b, statusEl) {
  * Where a tab shows its builder in place of its overview. make: segmentBuilder or
  * signalBuilder; arg(builder): what reopens the same one (index, name).
  */
-function builderSlot(app, { overview, host, status, make, arg, render }) {
+export function builderSlot(app, { overview, host, status, make, arg, render }) {
   const doc = shared(app);
   let builder = null;
   let text = null; // the editor's text as the open builder last wrote or read it
@@ -214,13 +214,15 @@ export function segmentsView(app) {
         const variants = Array.isArray(e.variants) ? e.variants : [];
         const changed = [...new Set(variants.flatMap((v) => Object.keys(v?.content || {})))];
         return h('li', { dataset: { experiment: key } }, h('code', key), ` (${e.status || 'draft'}): `,
-          changed.length ? `its variants (${variants.map((v) => v?.id).join(', ')}) replace this segment's ${changed.join(', ')} for the visitors in it` : 'no variant changes a block yet');
+          changed.length ? `its variants (${variants.map((v) => v?.id).join(', ')}) replace this segment's ${changed.join(', ')} for the visitors in it` : 'no variant changes a block yet',
+          ' ', h('button.linklike.open-experiment', { type: 'button', onclick: () => app.openExperiment?.({ key }) }, `Edit ${key}`));
       });
     if (s.holdout) {
       const share = Number(s.holdout.share);
       items.push(h('li.holdout', `a holdout: ${Number.isFinite(share) ? `${Math.round(share * 100)} % of ` : ''}its visitors keep the default content, to measure what the segment's content does`));
     }
-    return items.length ? h('div.experiments-note', h('h3', 'Experiments'), h('ul', items)) : null;
+    const add = h('button.secondary.small.new-segment-experiment', { type: 'button', onclick: () => app.openExperiment?.({ key: null, segment: id }) }, '+ Experiment in this segment');
+    return [items.length ? h('div.experiments-note', h('h3', 'Experiments'), h('ul', items)) : null, h('p.card-actions', add)];
   }
 
   function blockItem(b, spec, segId, samples) {

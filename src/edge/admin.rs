@@ -113,8 +113,12 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         }
         (Method::Post, "purge") => purge(&mut req, env, &who).await,
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
-        (Method::Post, "preview") => preview_link(&mut req, env).await,
+        (Method::Post, "preview") => preview_link(&mut req, env, &kv, &who).await,
         (Method::Post, "pick") => pick_grant(env),
+        (Method::Get, "preview/links") => listed(&kv, preview::LINK_PREFIX, "links").await,
+        (Method::Post, r) if r.starts_with("preview/revoke/") => {
+            revoke_preview(&r["preview/revoke/".len()..], &kv).await
+        }
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
         (Method::Get, "experiments") => super::experiments::results(&req, env).await,
         (Method::Post, "experiments/restart") => super::guardrails::restart(&mut req, env).await,
@@ -169,6 +173,7 @@ fn action_of(method: &Method, api: &str) -> Action {
         (Method::Post, "rules/validate" | "simulate" | "rewrite") => Action::Check,
         (Method::Post, "rules/drafts") => Action::SaveDraft,
         (Method::Post, "preview" | "pick") => Action::PreviewLink,
+        (Method::Post, r) if r.starts_with("preview/revoke/") => Action::PreviewLink,
         (Method::Put, "rules") | (Method::Post, "rules/publish") => Action::Publish,
         (Method::Post, "rules/rollback") => Action::Rollback,
         (Method::Post, "purge") => Action::Purge,
@@ -631,14 +636,22 @@ async fn save_draft(req: &mut Request, kv: &KvStore, who: &Identity) -> Result<R
 }
 
 async fn drafts(kv: &KvStore) -> Result<Response> {
-    // Keys are in draft order: newest first is the list reversed.
-    let drafts: Vec<Value> = list_keys(kv, history::DRAFT_PREFIX)
+    listed(kv, history::DRAFT_PREFIX, "drafts").await
+}
+
+/// `{name: [metadata...]}` of every key under `prefix`, in reverse key
+/// order (drafts: newest first). One function for each such list: the
+/// Worker's bundle has little room.
+async fn listed(kv: &KvStore, prefix: &str, name: &str) -> Result<Response> {
+    let items: Vec<Value> = list_keys(kv, prefix)
         .await?
         .into_iter()
         .rev()
         .map(|(_, meta)| meta)
         .collect();
-    json_response(200, &json!({ "drafts": drafts }))
+    let mut body = serde_json::Map::new();
+    body.insert(name.into(), Value::Array(items));
+    json_response(200, &Value::Object(body))
 }
 
 /// A stored draft's metadata ([`DraftMeta`]), read by hand from its JSON:
@@ -930,7 +943,12 @@ fn pick_grant(env: &Env) -> Result<Response> {
     )
 }
 
-async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
+async fn preview_link(
+    req: &mut Request,
+    env: &Env,
+    kv: &KvStore,
+    who: &Identity,
+) -> Result<Response> {
     let body: PreviewBody = match body_json(req).await {
         Ok(b) => b,
         Err(e) => return error(400, &e),
@@ -1012,15 +1030,45 @@ async fn preview_link(req: &mut Request, env: &Env) -> Result<Response> {
         .filter(|p| p.starts_with('/'))
         .unwrap_or_else(|| "/".into());
     let sep = if path.contains('?') { '&' } else { '?' };
-    json_response(
-        200,
-        &json!({
-            "url": format!("{path}{sep}{}={token}", preview::QUERY_PARAM),
-            "token": token,
-            "expires_at": grant.expires,
-            "draft": grant.draft,
-        }),
-    )
+    let url = format!("{path}{sep}{}={token}", preview::QUERY_PARAM);
+    // Listed (and revocable) until it expires: the record is its metadata.
+    let id = preview::link_id(&token).unwrap_or_default().to_string();
+    let mut record = json!({
+        "id": id, "url": url, "path": path, "segments": grant.segments, "variants": grant.variants,
+        "draft": grant.draft, "expires_at": grant.expires, "created_at": now, "by": who.id,
+    });
+    put_link(kv, &id, &record).await?;
+    record["token"] = Value::String(token);
+    json_response(200, &record)
+}
+
+/// A link's record (text and metadata), which KV drops when the link
+/// expires (at least 60 s ahead, as KV wants). The content path reads it
+/// for a previewed page only, to see whether it was revoked.
+async fn put_link(kv: &KvStore, id: &str, record: &Value) -> Result<()> {
+    let expires = record["expires_at"].as_u64().unwrap_or(0);
+    kv.put(&format!("{}{id}", preview::LINK_PREFIX), record.to_string())?
+        .expiration(expires.max(super::now_secs() + 60))
+        .metadata(record)?
+        .execute()
+        .await?;
+    Ok(())
+}
+
+/// `POST preview/revoke/ID`: marks the link's record revoked; browsers that
+/// opened it get ordinary pages from their next request (within KV's minute
+/// of propagation), and their preview cookie is cleared.
+async fn revoke_preview(id: &str, kv: &KvStore) -> Result<Response> {
+    let (_, meta) = kv
+        .get(&format!("{}{id}", preview::LINK_PREFIX))
+        .text_with_metadata::<Value>()
+        .await?;
+    let Some(mut record) = meta.filter(Value::is_object) else {
+        return error(404, "no such preview link (it may have expired)");
+    };
+    record["revoked_at"] = json!(super::now_secs());
+    put_link(kv, id, &record).await?;
+    json_response(200, &record)
 }
 
 #[derive(Deserialize)]

@@ -80,6 +80,8 @@ async fn respond(
     if !is_personalizable(&origin) {
         return Ok(origin);
     }
+    let mut visit = visit;
+    super::drafts::drop_revoked(&mut visit.request, env).await;
     // A signed preview of a draft is served with the draft's rules.
     let rules = super::drafts::for_preview(&visit.request, env)
         .await
@@ -219,6 +221,8 @@ pub async fn decide(req: web_sys::Request, env: &Env, ctx: &Context) -> Result<w
         let nothing = serde_json::json!({"path": null, "segments": [], "experiments": {}, "blocks": [], "tracked": false, "preview": false, "token": null});
         return reply(&nothing, Vec::new());
     };
+    // No revocation check here: the page that loads the app is served
+    // through `respond`, which ends a revoked preview and clears its cookie.
     let visit = Visit::for_url(&req, &page_url, rules.reads_country);
     let waiting = match inbox_visitor(&visit, &rules, env) {
         Some(visitor) => super::inbox::waited(super::inbox::waiting_soon(env, visitor)).await,

@@ -5,6 +5,9 @@
 //! (two substring searches, no I/O, no call into the runtime); only a
 //! preview of a draft reads KV, once per draft and isolate: a draft's text
 //! never changes (a new save is a new draft), so its compiled rules are kept.
+//!
+//! A revoked link (the admin page's "Revoke") is looked up here too, for the
+//! same requests only: one KV read per previewed page.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -75,4 +78,31 @@ pub async fn for_preview(request: &PageRequest, env: &Env) -> Option<Rc<Compiled
         d.push((draft, rules.clone()));
     });
     Some(rules)
+}
+
+/// Ends the preview of a request whose link was revoked (its record
+/// `preview:link:ID` has `revoked_at`, set by `POST api/preview/revoke/ID`): the core then sees
+/// `?__edgeseg_preview=off`, serves an ordinary page and clears the cookie.
+/// Requests without a preview pay two substring searches and nothing else. A
+/// KV read that fails keeps the preview (the link is still signed and dated).
+pub async fn drop_revoked(request: &mut PageRequest, env: &Env) {
+    let query = request.facts.query_param(preview::QUERY_PARAM);
+    if query.is_none() && !request.cookies.contains(preview::COOKIE_NAME) {
+        return;
+    }
+    let Some(key) = preview::carried_link_id(query, &request.cookies)
+        .map(|id| format!("{}{id}", preview::LINK_PREFIX))
+    else {
+        return;
+    };
+    let Ok(kv) = env.kv(super::KV_BINDING) else {
+        return;
+    };
+    if let Ok(Some(record)) = kv.get(&key).text().await {
+        if record.contains("\"revoked_at\"") {
+            let query = &mut request.facts.query;
+            query.retain(|(k, _)| k != preview::QUERY_PARAM);
+            query.insert(0, (preview::QUERY_PARAM.into(), "off".into()));
+        }
+    }
 }
