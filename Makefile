@@ -80,7 +80,8 @@ build/worker/shim.mjs: $(RUST_SOURCES) | tools
 	@# function names, about 90 KiB of the gzipped bundle every cold start pays for. Strip it, with
 	@# worker-build's own feature list so no newer encoding appears. A trap in workerd's log then
 	@# reads wasm-function[N]; `make worker KEEP_WASM_NAMES=1` keeps the names for debugging.
-	$(if $(KEEP_WASM_NAMES),,wasm-opt build/index_bg.wasm --strip-debug $(WASM_OPT_FEATURES) -o build/index_bg.wasm)
+	@# A failed strip removes the shim, so the next make builds again instead of taking the unstripped wasm as done.
+	$(if $(KEEP_WASM_NAMES),,wasm-opt build/index_bg.wasm --strip-debug $(WASM_OPT_FEATURES) -o build/index_bg.wasm || { rm -f $@; exit 1; })
 
 lint: tools
 	python3 tools/import_cycles.py --self-test
