@@ -9,6 +9,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod args;
 #[cfg(not(target_arch = "wasm32"))]
+mod export;
+#[cfg(not(target_arch = "wasm32"))]
 mod output;
 #[cfg(not(target_arch = "wasm32"))]
 mod train;
@@ -109,6 +111,7 @@ mod cli {
                 let out = crate::train::run(&t).map_err(Failure::Input)?;
                 print(&out.stdout)
             }
+            Command::Erase(e) => print(&crate::export::erase(&e).map_err(Failure::Input)?),
         }
     }
 
