@@ -38,8 +38,8 @@ def main(export_dir):
         exec(compile(duck, "loading-the-export.md (DuckDB)", "exec"), ns)
         con = ns["con"]
         out["duckdb"] = {
-            "records": con.sql("SELECT count(*) FROM records").fetchone()[0],
-            "ids": con.sql("SELECT count(DISTINCT id) FROM records").fetchone()[0],
+            "records": con.sql("SELECT count(*) FROM records").fetchall()[0][0],
+            "ids": con.sql("SELECT count(DISTINCT id) FROM records").fetchall()[0][0],
             "purchases": [[v, s, x] for (v, s, x) in ns["purchases"]],
             "value_type": con.sql(
                 "SELECT DISTINCT typeof(props.value) FROM records WHERE event = 'purchase'"
