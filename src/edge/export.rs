@@ -587,16 +587,9 @@ pub async fn admin(api: &str, mut req: Request, env: &Env) -> Result<Response> {
             if !prefix.starts_with(batch::PREFIX) {
                 return super::error_reply(400, "prefix: the export's keys start with events/");
             }
-            let mut options = vec![("prefix", prefix.into()), ("limit", 1_000.into())];
-            if let Some(cursor) = param("cursor") {
-                options.push(("cursor", cursor.into()));
-            }
-            let listed = settle(bucket.list(&object(&options)))
-                .await
-                .map_err(super::js_error)?;
-            let items: Vec<Value> = get(&listed, "objects")
-                .dyn_into::<Array>()
-                .unwrap_or_default()
+            let (objects, cursor) =
+                list_page(&bucket, &prefix, 1_000, param("cursor").as_deref()).await?;
+            let items: Vec<Value> = objects
                 .iter()
                 .map(|o| {
                     let uploaded = get(&o, "uploaded")
@@ -609,10 +602,7 @@ pub async fn admin(api: &str, mut req: Request, env: &Env) -> Result<Response> {
                     })
                 })
                 .collect();
-            let truncated = get(&listed, "truncated").is_truthy();
-            let cursor = truncated
-                .then(|| get(&listed, "cursor").as_string())
-                .flatten();
+            let truncated = cursor.is_some();
             super::json_reply(
                 200,
                 &json!({"objects": items, "truncated": truncated, "cursor": cursor}),
@@ -680,6 +670,31 @@ pub async fn admin(api: &str, mut req: Request, env: &Env) -> Result<Response> {
         }
         _ => super::error_reply(404, "no such admin endpoint"),
     }
+}
+
+/// One page of a listing of the bucket: its objects, and the cursor of the
+/// next page when the listing was cut there.
+async fn list_page(
+    bucket: &Bucket,
+    prefix: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Array, Option<String>)> {
+    let mut options = vec![("prefix", prefix.into()), ("limit", limit.into())];
+    if let Some(c) = cursor {
+        options.push(("cursor", c.into()));
+    }
+    let listed = settle(bucket.list(&object(&options)))
+        .await
+        .map_err(super::js_error)?;
+    let objects = get(&listed, "objects")
+        .dyn_into::<Array>()
+        .unwrap_or_default();
+    let next = get(&listed, "truncated")
+        .is_truthy()
+        .then(|| get(&listed, "cursor").as_string())
+        .flatten();
+    Ok((objects, next))
 }
 
 /// What erasing one visitor did to one object.
@@ -775,16 +790,8 @@ pub async fn erase(req: &mut Request, env: &Env) -> Result<(Response, Option<Str
         Err(e) => return Ok((super::error_reply(400, &e.to_string())?, None)),
     };
     let cursor = text("cursor").map(str::to_string);
-    let mut options = vec![("prefix", prefix.clone().into()), ("limit", limit.into())];
-    if let Some(c) = &cursor {
-        options.push(("cursor", c.clone().into()));
-    }
-    let listed = settle(bucket.list(&object(&options)))
-        .await
-        .map_err(super::js_error)?;
-    let keys: Vec<String> = get(&listed, "objects")
-        .dyn_into::<Array>()
-        .unwrap_or_default()
+    let (objects, following) = list_page(&bucket, &prefix, limit, cursor.as_deref()).await?;
+    let keys: Vec<String> = objects
         .iter()
         .filter_map(|o| get(&o, "key").as_string())
         .collect();
@@ -806,15 +813,8 @@ pub async fn erase(req: &mut Request, env: &Env) -> Result<(Response, Option<Str
             Erased::Changed => changed += 1,
         }
     }
-    let truncated = get(&listed, "truncated").is_truthy();
-    let next = if changed > 0 {
-        cursor
-    } else if truncated {
-        get(&listed, "cursor").as_string()
-    } else {
-        None
-    };
-    let done = changed == 0 && !truncated;
+    let done = changed == 0 && following.is_none();
+    let next = if changed > 0 { cursor } else { following };
     let reference = erase::audit_ref(&visitor);
     let detail = (removed > 0 || done).then(|| {
         format!(
