@@ -756,7 +756,9 @@ async fn erase_object(
 /// the last page is walked). An object another erasure rewrote under this
 /// one is tried again, up to three times; if it still changed, the answer's
 /// cursor is the one this call got, so the next call walks the page again.
-/// Also returns the audit detail when the call removed records or finished.
+/// The first call (no cursor) also drops the server events waiting in the
+/// visitor's inbox (`inbox::clear`). Also returns the audit detail when the
+/// call removed anything or finished.
 pub async fn erase(req: &mut Request, env: &Env) -> Result<(Response, Option<String>)> {
     let Some(bucket) = bucket(env) else {
         return Ok((
@@ -790,6 +792,11 @@ pub async fn erase(req: &mut Request, env: &Env) -> Result<(Response, Option<Str
         Err(e) => return Ok((super::error_reply(400, &e.to_string())?, None)),
     };
     let cursor = text("cursor").map(str::to_string);
+    // The visitor's waiting server events go on the first call of a walk.
+    let inbox = match cursor {
+        None => super::inbox::clear(env, &visitor).await,
+        Some(_) => Ok(0),
+    };
     let (objects, following) = list_page(&bucket, &prefix, limit, cursor.as_deref()).await?;
     let keys: Vec<String> = objects
         .iter()
@@ -816,10 +823,16 @@ pub async fn erase(req: &mut Request, env: &Env) -> Result<(Response, Option<Str
     let done = changed == 0 && following.is_none();
     let next = if changed > 0 { cursor } else { following };
     let reference = erase::audit_ref(&visitor);
-    let detail = (removed > 0 || done).then(|| {
+    let inbox_removed = *inbox.as_ref().unwrap_or(&0);
+    let detail = (removed > 0 || inbox_removed > 0 || done).then(|| {
         format!(
-            "visitor {reference}: {removed} records removed under {prefix} ({} objects read, {rewritten} rewritten, {deleted} deleted){}",
+            "visitor {reference}: {removed} records removed under {prefix} ({} objects read, {rewritten} rewritten, {deleted} deleted){}{}",
             keys.len(),
+            match &inbox {
+                Ok(0) => String::new(),
+                Ok(n) => format!(", {n} waiting server events dropped"),
+                Err(e) => format!(", its server events inbox could not be cleared ({e})"),
+            },
             if done { "; done" } else { "; more to walk" }
         )
     });
@@ -833,6 +846,8 @@ pub async fn erase(req: &mut Request, env: &Env) -> Result<(Response, Option<Str
             "objects_deleted": deleted,
             "records_removed": removed,
             "objects_changed": changed,
+            "inbox_events_removed": inbox_removed,
+            "inbox_error": inbox.err(),
             "cursor": next,
             "done": done,
         }),

@@ -10,7 +10,8 @@
 //   as written by tests/loading/check_guide.py) loads what the Worker wrote;
 // - erasure: `edgeseg export erase` removes one visitor id from every object in
 //   R2 (read back through the admin API), the other visitors' records stay
-//   byte for byte, the audit log has it (a reference, not the id), refusals.
+//   byte for byte, a server event waiting in the visitor's inbox (a Durable
+//   Object) is dropped, the audit log has it (a reference, not the id), refusals.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, rm } from 'node:fs/promises';
@@ -24,9 +25,11 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import { startWorker, Visitor, ROOT, eventually } from './harness.mjs';
 import { launchBrowser, browserMissing } from './browser.mjs';
 import { pull } from '../../tools/export-pull.mjs';
+import { sendServerEvents } from '../../examples/shop-backend.mjs';
 
 const run = promisify(execFile);
 const TOKEN = 'e2e-admin-token-export-data';
+const SERVER_SECRET = 'e2e-server-events-secret-export-data';
 const OUT = join(ROOT, 'target', 'e2e-export-data');
 const BIN = join(ROOT, 'target', 'debug', 'edgeseg');
 const PYTHON = join(ROOT, '.tools', 'py', 'bin', 'python');
@@ -42,7 +45,7 @@ rules.settings.export = { enabled: true, props: { purchase: ['value', 'order'], 
 let worker;
 let browser;
 before(async () => {
-  worker = await startWorker({ rules: JSON.stringify(rules), vars: { EDGESEG_ADMIN_TOKEN: TOKEN } });
+  worker = await startWorker({ rules: JSON.stringify(rules), vars: { EDGESEG_ADMIN_TOKEN: TOKEN, EDGESEG_SERVER_EVENTS_SECRET: SERVER_SECRET } });
   if (!noBrowser) browser = await launchBrowser();
   await run('cargo', ['build', '--bin', 'edgeseg'], { cwd: ROOT });
 });
@@ -265,11 +268,16 @@ test('edgeseg export erase removes one visitor id from R2; the others\' records 
   assert.match(refused.stderr, /the Worker answered 403: .*check --token/);
   assert.equal(linesOf(await objects()).length, beforeLines.length, 'a refused erasure changed nothing');
 
+  // A purchase the shop's backend sent is waiting for the visitor's next page (their inbox).
+  const waiting = await sendServerEvents(worker.url, SERVER_SECRET, victim, [{ id: 'order-A7-refund', name: 'purchase', props: { value: -49.9 }, path: '/account' }]);
+  assert.equal(waiting.status, 202, JSON.stringify(waiting.body));
+
   // One object a call: the CLI follows the cursor through every object.
   const { stdout, stderr } = await run(BIN, ['export', 'erase', '--worker', worker.url, '--token', TOKEN, victim.toUpperCase(), '--limit', '1', '--json']);
   const report = JSON.parse(stdout);
   assert.equal(report.done, true);
   assert.equal(report.records_removed, 5, stderr);
+  assert.equal(report.inbox_events_removed, 1, 'the waiting server event is dropped too');
   assert.ok(report.calls >= before.size, `${report.calls} calls for ${before.size} objects`);
   assert.equal(report.objects_scanned, before.size);
   assert.equal(report.objects_rewritten + report.objects_deleted, new Set([...before].filter(([, t]) => t.includes(victim)).map(([k]) => k)).size);
@@ -283,7 +291,7 @@ test('edgeseg export erase removes one visitor id from R2; the others\' records 
 
   // Again: nothing left to remove, and it says so.
   const again = await admin('export/erase', { method: 'POST', body: JSON.stringify({ visitor: victim, limit: 200 }) });
-  assert.deepEqual((({ records_removed: r, done }) => ({ r, done }))(await again.json()), { r: 0, done: true });
+  assert.deepEqual((({ records_removed: r, inbox_events_removed: i, done }) => ({ r, i, done }))(await again.json()), { r: 0, i: 0, done: true });
 
   const ref = createHash('sha256').update(victim).digest('hex').slice(0, 16);
   const audit = (await (await admin('audit')).json()).entries.filter((e) => e.action === 'erase_export');
@@ -291,6 +299,7 @@ test('edgeseg export erase removes one visitor id from R2; the others\' records 
   assert.ok(audit.every((e) => e.detail.includes(ref) && !e.detail.includes(victim)), 'the log names a reference, not the id');
   assert.ok(audit.some((e) => /5 records removed|[1-5] records removed/.test(e.detail)));
   assert.ok(audit.some((e) => e.detail.endsWith('; done')));
+  assert.ok(audit.some((e) => e.detail.includes('1 waiting server events dropped')), JSON.stringify(audit));
   assert.equal(audit[0].by.id.startsWith('service:'), true);
   assert.equal(report.visitor_ref, ref);
 });

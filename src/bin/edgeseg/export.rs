@@ -122,6 +122,7 @@ struct Totals {
     rewritten: u64,
     deleted: u64,
     records: u64,
+    inbox: u64,
     reference: String,
 }
 
@@ -131,6 +132,10 @@ impl Totals {
         self.rewritten += num(answer, "objects_rewritten");
         self.deleted += num(answer, "objects_deleted");
         self.records += num(answer, "records_removed");
+        self.inbox += num(answer, "inbox_events_removed");
+        if let Some(e) = answer.get("inbox_error").and_then(Value::as_str) {
+            eprintln!("warning: the visitor's server events inbox was not cleared: {e}");
+        }
     }
 
     fn report(&self, e: &Erase) -> String {
@@ -142,18 +147,20 @@ impl Totals {
                 "objects_rewritten": self.rewritten,
                 "objects_deleted": self.deleted,
                 "records_removed": self.records,
+                "inbox_events_removed": self.inbox,
                 "done": true,
             });
             return format!("{v}\n");
         }
         format!(
-            "erased: {} records of visitor {} removed from the export ({} objects read, {} rewritten, {} deleted, {} calls); the audit log has it as erase_export {}\n",
+            "erased: {} records of visitor {} removed from the export ({} objects read, {} rewritten, {} deleted, {} calls), {} waiting server events dropped; the audit log has it as erase_export {}\n",
             self.records,
             e.visitor.trim(),
             self.objects,
             self.rewritten,
             self.deleted,
             self.calls,
+            self.inbox,
             self.reference,
         )
     }
