@@ -41,7 +41,7 @@ demo-traffic:
 ## and the load run (correctness under load; it reports speed, it does not judge it)
 test: tools lint unit wasm-test worker e2e load
 
-tools: .tools/rust .tools/npm .tools/worker-build .tools/wasm-bindgen-$(WASM_BINDGEN_VERSION)
+tools: .tools/rust .tools/npm .tools/worker-build .tools/wasm-bindgen-$(WASM_BINDGEN_VERSION) .tools/py
 
 .tools/rust:
 	rustup target add $(WASM_TARGET)
@@ -51,6 +51,11 @@ tools: .tools/rust .tools/npm .tools/worker-build .tools/wasm-bindgen-$(WASM_BIN
 .tools/npm: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@mkdir -p .tools && touch $@
+
+.tools/py: tests/loading/requirements.txt
+	python3 -m venv .tools/py
+	.tools/py/bin/pip install -q --disable-pip-version-check -r tests/loading/requirements.txt
+	@touch $@
 
 .tools/worker-build:
 	@if worker-build --version 2>/dev/null | grep -q '$(WORKER_BUILD_VERSION)'; then \

@@ -49,6 +49,9 @@ pub struct RequestFacts {
     /// The `Accept-Language` header.
     pub accept_language: Option<String>,
     pub now: Timestamp,
+    /// The same moment in milliseconds (the Worker's clock), for the export
+    /// records' `seq`; [`RequestFacts::from_url`] sets `now * 1000`.
+    pub now_ms: u64,
 }
 
 impl RequestFacts {
@@ -60,6 +63,7 @@ impl RequestFacts {
             path,
             query,
             now,
+            now_ms: now.saturating_mul(1000),
             ..RequestFacts::default()
         }
     }

@@ -160,11 +160,17 @@ fn a_page_view_record_is_what_that_request_classified() {
     let mut state = VisitorState::fresh([7; 16], T0);
     let url = "https://shop.example/products/a?utm_source=news&utm_campaign=winter&utm_medium=mail&gclid=x&email=a%40b.c";
     let c = page(&rules, &mut state, url, T0);
-    let facts = RequestFacts::from_url(url, T0);
+    let mut facts = RequestFacts::from_url(url, T0);
+    facts.now_ms = T0 * 1000 + 345;
     let r = source.page_view([0xab; 16], &facts, &state, &c);
     assert_eq!(r.v, 1);
     assert_eq!(r.id, "ab".repeat(16));
     assert_eq!(r.ts, T0);
+    assert_eq!(
+        r.seq,
+        (T0 * 1000 + 345) * 100,
+        "the request's millisecond, first place"
+    );
     assert_eq!(r.kind, RecordKind::PageView);
     assert_eq!(r.visitor, "07".repeat(16));
     assert_eq!(r.event, "page_view");
@@ -216,11 +222,12 @@ fn an_event_record_has_the_signals_after_it_and_the_stored_segments() {
     );
     let query = vec![("utm_source".to_string(), "ads".to_string())];
     let r = source
-        .event([1; 16], &cart, &state, &query, T0 + 5)
+        .event([1; 16], &cart, &state, &query, T0 + 5, 7)
         .unwrap();
     assert_eq!(r.kind, RecordKind::Event);
     assert_eq!(r.event, "add_to_cart");
     assert_eq!(r.ts, T0 + 5);
+    assert_eq!(r.seq, 7);
     assert_eq!(r.path, "/products/a");
     assert_eq!(Value::Object(r.props.clone()), json!({"sku": "A-1"}));
     assert_eq!(
@@ -236,14 +243,111 @@ fn an_event_record_has_the_signals_after_it_and_the_stored_segments() {
     );
     // An event the export leaves out makes no record.
     let demo = event("request_demo", json!({}), "/");
-    assert!(source.event([2; 16], &demo, &state, &[], T0 + 6).is_none());
+    assert!(source
+        .event([2; 16], &demo, &state, &[], T0 + 6, 8)
+        .is_none());
     // Props the rules do not list for an event are never kept.
     let buy = event("purchase", json!({"total": 5}), "/checkout");
     assert!(source
-        .event([3; 16], &buy, &state, &[], T0 + 7)
+        .event([3; 16], &buy, &state, &[], T0 + 7, 9)
         .unwrap()
         .props
         .is_empty());
+}
+
+/// `purchase.value` arrives as a number from `edgeseg.track` and as text from
+/// a `data-edgeseg-prop-value` attribute: the export writes one type per
+/// property, a number exactly where the rules read one (bounds, `sum`/`max`,
+/// a goal's `value`), through the rules' own parser of property numbers.
+#[test]
+fn each_exported_property_has_one_type_whichever_way_the_page_sent_it() {
+    let mut doc = rules_with(
+        json!({"enabled": true, "props": {"purchase": ["value", "order", "qty", "total", "gift"], "add_to_cart": ["price", "sku"]}}),
+        json!([]),
+    );
+    // `value` has bounds in test-rules.json; `qty` is read by a max signal,
+    // `price` by an experiment goal; `order`, `total`, `gift` and `sku` by nothing.
+    doc["signals"]["most_items"] = json!({"max": "purchase", "property": "qty", "within": "30d"});
+    doc["experiments"] = json!({"hero": {"segment": "campaign_visitor", "status": "running",
+        "variants": [{"id": "control"}, {"id": "b", "content": {"hero": {"inner_html": "B"}}}],
+        "goals": {"cart_value": {"event": "add_to_cart", "value": "price"}}}});
+    let rules = compile(&doc);
+    let export = rules.export.as_ref().unwrap();
+    let numbers: Vec<(&str, &str)> = export
+        .numbers
+        .iter()
+        .map(|(e, p)| (e.as_str(), p.as_str()))
+        .collect();
+    assert_eq!(
+        numbers,
+        [
+            ("add_to_cart", "price"),
+            ("purchase", "qty"),
+            ("purchase", "value")
+        ]
+    );
+    let source = RecordSource {
+        rules: &rules,
+        export,
+        rules_version: None,
+    };
+    let state = VisitorState::fresh([5; 16], T0);
+    let props_of = |name: &str, props: Value| {
+        let e = event(name, props, "/checkout");
+        Value::Object(source.event([1; 16], &e, &state, &[], T0, 0).unwrap().props)
+    };
+    // What `edgeseg.track("purchase", {...})` sends ...
+    let from_track = props_of(
+        "purchase",
+        json!({"value": 129.5, "order": 1042, "qty": 2, "total": 129.5, "gift": false}),
+    );
+    // ... and what `<body data-edgeseg-event="purchase" data-edgeseg-prop-value="129.50" ...>` sends.
+    let from_attributes = props_of(
+        "purchase",
+        json!({"value": " 129.50", "order": "1042", "qty": "2", "total": "129.5", "gift": "false"}),
+    );
+    let expected =
+        json!({"value": 129.5, "order": "1042", "qty": 2.0, "total": "129.5", "gift": "false"});
+    assert_eq!(from_track, expected);
+    assert_eq!(from_attributes, expected);
+    // Numbers are written with a decimal point, so a loader that infers
+    // types reads a double in every hour, also in one with only whole values.
+    let line = serde_json::to_string(&expected["qty"]).unwrap();
+    assert_eq!(line, "2.0");
+    assert_eq!(
+        props_of("add_to_cart", json!({"price": "10", "sku": 42})),
+        json!({"price": 10.0, "sku": "42"})
+    );
+    // A number the parser refuses (the rules' sums leave it out too) and
+    // null are left out, never written in another type.
+    assert_eq!(
+        props_of(
+            "purchase",
+            json!({"qty": "2 pcs", "value": "1,299.00", "order": null})
+        ),
+        json!({})
+    );
+}
+
+/// `seq` orders a visitor's records where whole-second `ts` cannot: the
+/// request's millisecond, then the record's place in the request.
+#[test]
+fn seq_orders_records_within_a_second_and_within_a_request() {
+    use edgeseg::export::record::seq;
+    let ms = T0 * 1000;
+    assert_eq!(seq(ms, 0), ms * 100);
+    assert!(
+        seq(ms, 19) < seq(ms + 1, 0),
+        "a request's events stay before the next request"
+    );
+    assert!(seq(ms + 999, 0) < seq(ms + 1000, 0));
+    assert_eq!(
+        seq(ms, 500),
+        ms * 100 + 99,
+        "the place is capped, never spilling into the next ms"
+    );
+    // 32503680000000 ms is 3000-01-01: still exact as a double.
+    assert!(seq(32_503_680_000_000, 99) < 1 << 53);
 }
 
 #[test]
@@ -278,4 +382,50 @@ fn transitions_fire_on_entry_and_on_exit_once_hold_for_runs_out() {
         [("bye".to_string(), Transition::Exited)]
     );
     assert!(step("/", T0 + 4_000).is_empty());
+}
+
+/// docs/export-record.schema.json names every field the record type writes,
+/// requires only fields every record has, and documents `v` as the version
+/// the producer writes (the e2e test validates real records against it).
+#[test]
+fn the_json_schema_names_the_record_fields() {
+    let schema: Value =
+        serde_json::from_str(include_str!("../docs/export-record.schema.json")).unwrap();
+    let rules = compile(&rules_with(json!({"enabled": true}), json!([])));
+    let source = RecordSource {
+        rules: &rules,
+        export: rules.export.as_ref().unwrap(),
+        rules_version: Some(1),
+    };
+    let mut state = VisitorState::fresh([3; 16], T0);
+    let c = page(&rules, &mut state, "/", T0);
+    let record = source.page_view([1; 16], &RequestFacts::from_url("/", T0), &state, &c);
+    let Value::Object(line) = serde_json::to_value(&record).unwrap() else {
+        panic!("a record is an object")
+    };
+    let properties = schema["properties"].as_object().unwrap();
+    let mut written: Vec<&str> = line.keys().map(String::as_str).collect();
+    written.push("guardrail_stopped"); // written only when it applies
+    for key in &written {
+        assert!(
+            properties.contains_key(*key),
+            "{key} is missing from the JSON Schema"
+        );
+    }
+    for key in properties.keys() {
+        assert!(
+            written.contains(&key.as_str()),
+            "the JSON Schema names {key}, which no record has"
+        );
+    }
+    for key in schema["required"].as_array().unwrap() {
+        assert!(
+            line.contains_key(key.as_str().unwrap()),
+            "{key} is required but not written"
+        );
+    }
+    assert_eq!(
+        schema["properties"]["v"]["const"],
+        json!(edgeseg::export::record::SCHEMA_VERSION)
+    );
 }

@@ -88,7 +88,7 @@ pub enum Action {
     Rollback,
     /// Purge the origin cache.
     Purge,
-    /// Operations: flush counters, enqueue export records.
+    /// Operations: flush counters, enqueue export records, erase a visitor from the export.
     Operate,
 }
 
@@ -129,7 +129,9 @@ impl Action {
             Action::Publish => "publish rules (and so start or stop experiments)",
             Action::Rollback => "roll back to an earlier version",
             Action::Purge => "purge the page cache",
-            Action::Operate => "flush counters and send export records",
+            Action::Operate => {
+                "flush counters, send export records and erase a visitor from the export"
+            }
         }
     }
 

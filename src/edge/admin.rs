@@ -124,6 +124,13 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Post, "experiments/restart") => super::guardrails::restart(&mut req, env).await,
         (Method::Post, "rewrite") => rewrite_check(&mut req).await,
         (Method::Post, "counters/flush") => super::counters::flush_and_publish(env).await,
+        (Method::Post, "export/erase") => {
+            let (reply, detail) = super::export::erase(&mut req, env).await?;
+            if let Some(detail) = detail {
+                audit(&kv, &who, "erase_export", detail).await?;
+            }
+            Ok(reply)
+        }
         (_, e) if e == "export" || e.starts_with("export/") => {
             super::export::admin(e, req, env).await
         }

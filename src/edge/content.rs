@@ -279,7 +279,9 @@ impl Visit {
     fn for_url(req: &web_sys::Request, url: &str, country: bool) -> Visit {
         let headers = Headers(req.headers());
         let header = |name: &str| headers.get(name).ok().flatten();
-        let mut facts = RequestFacts::from_url(url, super::now_secs());
+        let now_ms = super::now_millis() as u64;
+        let mut facts = RequestFacts::from_url(url, now_ms / 1000);
+        facts.now_ms = now_ms;
         facts.referrer = header("referer");
         facts.user_agent = header("user-agent");
         facts.accept_language = header("accept-language");

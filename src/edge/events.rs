@@ -62,7 +62,8 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         super::server_events::refused_from_browser(&e);
         return super::server_events::policy_error(&e);
     }
-    let now = super::now_secs();
+    let now_ms = super::now_millis() as u64;
+    let now = now_ms / 1000;
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let consent = ConsentSignals::from_gpc_header(header("sec-gpc").as_deref());
     let keys = super::secret_keys(env);
@@ -81,7 +82,7 @@ pub async fn handle(mut req: Request, env: &Env, ctx: &Context) -> Result<Respon
         // Consent said no: accept (so pages need no special case) but keep nothing.
         return Ok(response);
     }
-    let mut export = super::export::EventExport::new(&rules, req.headers());
+    let mut export = super::export::EventExport::new(&rules, req.headers(), now_ms);
     let counts = crate::page::record_events(&rules, &mut visitor, &events, now, |event, state| {
         export.event(event, state, now);
     });

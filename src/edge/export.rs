@@ -31,6 +31,7 @@ use wasm_bindgen_futures::JsFuture;
 use worker::{console_error, Context, Env, Request, Response, Result};
 
 use crate::export::batch::{self, QueueMessage};
+use crate::export::erase;
 use crate::export::names;
 use crate::export::record::RecordSource;
 use crate::export::webhook::{self, CapWindows, Delivery, RateCap};
@@ -59,9 +60,11 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = sendBatch)]
     fn send_batch(this: &ExportQueue, messages: &Array) -> std::result::Result<Promise, JsValue>;
 
-    /// An R2 bucket binding: only the three calls the export makes (the
-    /// `worker` crate's R2 types would bring far more into the bundle).
+    /// An R2 bucket binding: only the calls the export and its erasure make
+    /// (the `worker` crate's R2 types would bring far more into the bundle).
     type Bucket;
+    #[wasm_bindgen(method, catch, js_name = delete)]
+    fn remove(this: &Bucket, key: &str) -> std::result::Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch)]
     fn put(
         this: &Bucket,
@@ -78,6 +81,11 @@ extern "C" {
     type CompressionStream;
     #[wasm_bindgen(constructor, catch)]
     fn new(format: &str) -> std::result::Result<CompressionStream, JsValue>;
+
+    /// The runtime's `DecompressionStream`, for erasure (no inflater in the wasm).
+    type DecompressionStream;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(format: &str) -> std::result::Result<DecompressionStream, JsValue>;
 }
 
 fn bucket(env: &Env) -> Option<Bucket> {
@@ -379,6 +387,16 @@ async fn write_records(env: &Env, policy: &Policy, records: Vec<(Incoming, Strin
     }
 }
 
+/// Gunzip by the runtime (`DecompressionStream("gzip")`) of an R2 body stream.
+async fn gunzip(body: &JsValue) -> std::result::Result<Vec<u8>, JsValue> {
+    let stream: &web_sys::ReadableStream = body.unchecked_ref();
+    let inflate = DecompressionStream::new("gzip")?;
+    let plain = stream.pipe_through(inflate.unchecked_ref::<web_sys::ReadableWritablePair>());
+    let out = web_sys::Response::new_with_opt_readable_stream(Some(&plain))?;
+    let buffer = JsFuture::from(out.array_buffer()?).await?;
+    Ok(Uint8Array::new(&buffer).to_vec())
+}
+
 /// Gzip by the runtime (`CompressionStream("gzip")`).
 async fn gzip(bytes: Vec<u8>) -> std::result::Result<Uint8Array, JsValue> {
     let mut bytes = bytes;
@@ -569,16 +587,9 @@ pub async fn admin(api: &str, mut req: Request, env: &Env) -> Result<Response> {
             if !prefix.starts_with(batch::PREFIX) {
                 return super::error_reply(400, "prefix: the export's keys start with events/");
             }
-            let mut options = vec![("prefix", prefix.into()), ("limit", 1_000.into())];
-            if let Some(cursor) = param("cursor") {
-                options.push(("cursor", cursor.into()));
-            }
-            let listed = settle(bucket.list(&object(&options)))
-                .await
-                .map_err(super::js_error)?;
-            let items: Vec<Value> = get(&listed, "objects")
-                .dyn_into::<Array>()
-                .unwrap_or_default()
+            let (objects, cursor) =
+                list_page(&bucket, &prefix, 1_000, param("cursor").as_deref()).await?;
+            let items: Vec<Value> = objects
                 .iter()
                 .map(|o| {
                     let uploaded = get(&o, "uploaded")
@@ -591,10 +602,7 @@ pub async fn admin(api: &str, mut req: Request, env: &Env) -> Result<Response> {
                     })
                 })
                 .collect();
-            let truncated = get(&listed, "truncated").is_truthy();
-            let cursor = truncated
-                .then(|| get(&listed, "cursor").as_string())
-                .flatten();
+            let truncated = cursor.is_some();
             super::json_reply(
                 200,
                 &json!({"objects": items, "truncated": truncated, "cursor": cursor}),
@@ -664,6 +672,189 @@ pub async fn admin(api: &str, mut req: Request, env: &Env) -> Result<Response> {
     }
 }
 
+/// One page of a listing of the bucket: its objects, and the cursor of the
+/// next page when the listing was cut there.
+async fn list_page(
+    bucket: &Bucket,
+    prefix: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Array, Option<String>)> {
+    let mut options = vec![("prefix", prefix.into()), ("limit", limit.into())];
+    if let Some(c) = cursor {
+        options.push(("cursor", c.into()));
+    }
+    let listed = settle(bucket.list(&object(&options)))
+        .await
+        .map_err(super::js_error)?;
+    let objects = get(&listed, "objects")
+        .dyn_into::<Array>()
+        .unwrap_or_default();
+    let next = get(&listed, "truncated")
+        .is_truthy()
+        .then(|| get(&listed, "cursor").as_string())
+        .flatten();
+    Ok((objects, next))
+}
+
+/// What erasing one visitor did to one object.
+enum Erased {
+    /// The object does not mention the visitor (or is gone).
+    Untouched,
+    /// Put back without `n` records.
+    Rewritten(usize),
+    /// Every record was the visitor's: the object is deleted.
+    Deleted(usize),
+    /// Another erasure rewrote the object between the read and the write.
+    Changed,
+}
+
+/// Erases `visitor` from one object: read, gunzip, take the visitor's lines
+/// out (`export::erase::rewrite`), gzip, and put it back only if nobody
+/// rewrote it meanwhile (`onlyIf.etagMatches`), or delete it when nothing is
+/// left (records are only ever taken out, so deleting an object that held
+/// only this visitor's records cannot lose another's).
+async fn erase_object(
+    bucket: &Bucket,
+    key: &str,
+    visitor: &str,
+) -> std::result::Result<Erased, JsValue> {
+    let found = settle(bucket.get(key)).await?;
+    if found.is_null() || found.is_undefined() {
+        return Ok(Erased::Untouched);
+    }
+    let etag = get(&found, "etag");
+    let text = gunzip(&get(&found, "body")).await?;
+    if !erase::mentions(&text, visitor) {
+        return Ok(Erased::Untouched);
+    }
+    let rewrite = erase::rewrite(&text, visitor);
+    if rewrite.left == 0 {
+        settle(bucket.remove(key)).await?;
+        return Ok(Erased::Deleted(rewrite.removed));
+    }
+    let bytes = gzip(rewrite.kept).await?;
+    let options = object(&[
+        (
+            "httpMetadata",
+            object(&[("contentType", "application/gzip".into())]),
+        ),
+        ("onlyIf", object(&[("etagMatches", etag)])),
+    ]);
+    let put = settle(bucket.put(key, &bytes, &options)).await?;
+    Ok(if put.is_null() || put.is_undefined() {
+        Erased::Changed
+    } else {
+        Erased::Rewritten(rewrite.removed)
+    })
+}
+
+/// `POST export/erase {"visitor", "cursor"?, "prefix"?, "limit"?}`: erases
+/// one visitor id from the export's objects under `prefix` (default
+/// `events/`), at most `limit` objects a call (see `export::erase`), and
+/// answers with the counts and the cursor to call again with (`done` once
+/// the last page is walked). An object another erasure rewrote under this
+/// one is tried again, up to three times; if it still changed, the answer's
+/// cursor is the one this call got, so the next call walks the page again.
+/// The first call (no cursor) also drops the server events waiting in the
+/// visitor's inbox (`inbox::clear`). Also returns the audit detail when the
+/// call removed anything or finished.
+pub async fn erase(req: &mut Request, env: &Env) -> Result<(Response, Option<String>)> {
+    let Some(bucket) = bucket(env) else {
+        return Ok((
+            super::error_reply(503, "no R2 bucket is bound as EDGESEG_R2")?,
+            None,
+        ));
+    };
+    let body: Value = match req.json().await {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok((
+                super::error_reply(400, &format!("the body is not JSON: {e}"))?,
+                None,
+            ))
+        }
+    };
+    let text = |k: &str| body.get(k).and_then(Value::as_str);
+    let limit = match body.get("limit") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(v.as_u64().unwrap_or(0)),
+    };
+    let checked = erase::visitor_id(text("visitor").unwrap_or_default()).and_then(|v| {
+        Ok((
+            v,
+            erase::prefix(text("prefix"))?,
+            erase::objects_per_call(limit)?,
+        ))
+    });
+    let (visitor, prefix, limit) = match checked {
+        Ok(c) => c,
+        Err(e) => return Ok((super::error_reply(400, &e.to_string())?, None)),
+    };
+    let cursor = text("cursor").map(str::to_string);
+    // The visitor's waiting server events go on the first call of a walk.
+    let inbox = match cursor {
+        None => super::inbox::clear(env, &visitor).await,
+        Some(_) => Ok(0),
+    };
+    let (objects, following) = list_page(&bucket, &prefix, limit, cursor.as_deref()).await?;
+    let keys: Vec<String> = objects
+        .iter()
+        .filter_map(|o| get(&o, "key").as_string())
+        .collect();
+    let (mut rewritten, mut deleted, mut removed, mut changed) = (0, 0, 0, 0);
+    for key in &keys {
+        let mut outcome = Erased::Changed;
+        for _ in 0..3 {
+            outcome = erase_object(&bucket, key, &visitor)
+                .await
+                .map_err(super::js_error)?;
+            if !matches!(outcome, Erased::Changed) {
+                break;
+            }
+        }
+        match outcome {
+            Erased::Untouched => {}
+            Erased::Rewritten(n) => (rewritten, removed) = (rewritten + 1, removed + n),
+            Erased::Deleted(n) => (deleted, removed) = (deleted + 1, removed + n),
+            Erased::Changed => changed += 1,
+        }
+    }
+    let done = changed == 0 && following.is_none();
+    let next = if changed > 0 { cursor } else { following };
+    let reference = erase::audit_ref(&visitor);
+    let inbox_removed = *inbox.as_ref().unwrap_or(&0);
+    let detail = (removed > 0 || inbox_removed > 0 || done).then(|| {
+        format!(
+            "visitor {reference}: {removed} records removed under {prefix} ({} objects read, {rewritten} rewritten, {deleted} deleted){}{}",
+            keys.len(),
+            match &inbox {
+                Ok(0) => String::new(),
+                Ok(n) => format!(", {n} waiting server events dropped"),
+                Err(e) => format!(", its server events inbox could not be cleared ({e})"),
+            },
+            if done { "; done" } else { "; more to walk" }
+        )
+    });
+    let reply = super::json_reply(
+        200,
+        &json!({
+            "visitor_ref": reference,
+            "prefix": prefix,
+            "objects_scanned": keys.len(),
+            "objects_rewritten": rewritten,
+            "objects_deleted": deleted,
+            "records_removed": removed,
+            "objects_changed": changed,
+            "inbox_events_removed": inbox_removed,
+            "inbox_error": inbox.err(),
+            "cursor": next,
+            "done": done,
+        }),
+    )?;
+    Ok((reply, detail))
+}
+
 /// `{body, contentType: "text"}` for `sendBatch`.
 fn text_message(body: String) -> JsValue {
     object(&[("body", body.into()), ("contentType", "text".into())])
@@ -675,11 +866,17 @@ pub struct EventExport<'r> {
     source: Option<RecordSource<'r>>,
     /// The page's query (from `Referer`), for the UTM parameters.
     query: Vec<(String, String)>,
+    /// The request's millisecond, for the records' `seq`.
+    now_ms: u64,
     outbox: Outbox,
 }
 
 impl<'r> EventExport<'r> {
-    pub fn new(rules: &'r crate::rules::CompiledRules, headers: &worker::Headers) -> Self {
+    pub fn new(
+        rules: &'r crate::rules::CompiledRules,
+        headers: &worker::Headers,
+        now_ms: u64,
+    ) -> Self {
         let source = rules.export.as_ref().map(|export| RecordSource {
             rules,
             export,
@@ -697,6 +894,7 @@ impl<'r> EventExport<'r> {
         EventExport {
             source,
             query,
+            now_ms,
             outbox: Outbox::default(),
         }
     }
@@ -709,7 +907,9 @@ impl<'r> EventExport<'r> {
         now: Timestamp,
     ) {
         if let Some(source) = &self.source {
-            if let Some(r) = source.event(super::random_bytes(), event, state, &self.query, now) {
+            let seq = crate::export::record::seq(self.now_ms, self.outbox.messages.len());
+            let id = super::random_bytes();
+            if let Some(r) = source.event(id, event, state, &self.query, now, seq) {
                 self.outbox.record(&r);
             }
         }

@@ -280,3 +280,31 @@ pub fn ack_later(env: &Env, ctx: &Context, visitor: String, ids: Vec<String>) {
         }
     });
 }
+
+/// Erasure (`POST api/export/erase`): drops every server event waiting for
+/// `visitor`, and says how many. Through the inbox's own `/waiting` and
+/// `/ack`, so the delivery ids stay remembered (a resent delivery is still
+/// a duplicate, not stored again); an event a page is applying this very
+/// moment (leased) is applied by that page. Without the binding: none.
+pub async fn clear(env: &Env, visitor: &str) -> std::result::Result<usize, String> {
+    if env.durable_object(INBOX_BINDING).is_err() {
+        return Ok(0);
+    }
+    let (status, text) = call(env, visitor, "waiting", String::new(), PUT_TIMEOUT_MS).await?;
+    if status != 200 {
+        return Err(format!("the visitor inbox answered {status}: {text}"));
+    }
+    let ids: Vec<String> = serde_json::from_str::<Vec<Pending>>(&text)
+        .map_err(|e| format!("the visitor inbox's answer is not a list of events: {e}"))?
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let body = serde_json::to_string(&ids).unwrap_or_default();
+    match call(env, visitor, "ack", body, PUT_TIMEOUT_MS).await? {
+        (200, _) => Ok(ids.len()),
+        (status, text) => Err(format!("the visitor inbox answered {status}: {text}")),
+    }
+}

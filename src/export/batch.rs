@@ -164,6 +164,7 @@ mod tests {
             v: 1,
             id: "0123456789abcdef0123456789abcdef".into(),
             ts,
+            seq: ts * 100_000 + 3,
             kind: RecordKind::Event,
             visitor: "ffeeddccbbaa99887766554433221100".into(),
             event: "purchase".into(),
@@ -207,12 +208,19 @@ mod tests {
         assert_eq!(
             line,
             concat!(
-                r#"{"v":1,"id":"0123456789abcdef0123456789abcdef","ts":1796190399,"kind":"event","#,
+                r#"{"v":1,"id":"0123456789abcdef0123456789abcdef","ts":1796190399,"seq":179619039900003,"kind":"event","#,
                 r#""visitor":"ffeeddccbbaa99887766554433221100","event":"purchase","path":"/checkout/done","#,
                 r#""props":{"amount":42.5},"utm":{"source":"news"},"signals":{"sessions":2},"#,
                 r#""segments":["buyer"],"experiments":{"hero":"b"},"rules_version":3,"rules_label":"example-1"}"#
             )
         );
+    }
+
+    #[test]
+    fn records_written_before_seq_still_read() {
+        let old = r#"{"v":1,"id":"a","ts":5,"kind":"page_view","visitor":"b","event":"page_view","path":"/","props":{},"utm":{},"signals":{},"segments":[],"experiments":{},"rules_version":null,"rules_label":"x"}"#;
+        let r: ExportRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((r.ts, r.seq), (5, 0));
     }
 
     #[test]

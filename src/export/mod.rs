@@ -11,8 +11,10 @@
 //! - [`webhook`]: the payload, its HMAC-SHA256 signature, the idempotency
 //!   key, retry delays and the per-activation rate cap.
 //! - [`transitions`]: which activations a request's membership changes fire.
+//! - [`erase`]: erasure of one visitor id from the export's objects.
 
 pub mod batch;
+pub mod erase;
 pub mod record;
 pub mod settings;
 pub mod transitions;

@@ -34,6 +34,26 @@ use super::settings::CompiledExport;
 /// The schema version records carry in `v`.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Room `seq` leaves for the records of one request in one millisecond: a
+/// page view makes one record, an event request at most
+/// [`crate::events::MAX_EVENTS`].
+pub const SEQ_PER_MS: u64 = 100;
+
+/// A record's `seq`: the millisecond its request reached the edge, times
+/// [`SEQ_PER_MS`], plus its place among that request's records (the order
+/// of the events in the batch). Whole-second `ts` cannot order a page view
+/// and the events its page sends at once; `seq` does, within a visitor:
+/// a visitor's requests are one browser's, one after the other, and the
+/// events of one request keep the order the page sent them in. Two requests
+/// of one visitor in the same millisecond (two tabs) are not ordered
+/// between them, and neither are they in truth. Below 2^53 until the year
+/// 4000, so a JavaScript or double reader keeps it exact.
+pub fn seq(now_ms: u64, index: usize) -> u64 {
+    now_ms
+        .saturating_mul(SEQ_PER_MS)
+        .saturating_add((index as u64).min(SEQ_PER_MS - 1))
+}
+
 /// What a record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,6 +70,10 @@ pub struct ExportRecord {
     pub id: String,
     /// Unix seconds.
     pub ts: Timestamp,
+    /// Added in v1 (additive): the order of the visitor's records, see
+    /// [`seq`]; 0 in records written before it.
+    #[serde(default)]
+    pub seq: u64,
     pub kind: RecordKind,
     /// The random visitor id (32 hex), the one `edgeseg.visitorId` shows the page.
     pub visitor: String,
@@ -144,6 +168,7 @@ impl RecordSource<'_> {
             v: SCHEMA_VERSION,
             id: hex(&id),
             ts: facts.now,
+            seq: seq(facts.now_ms, 0),
             kind: RecordKind::PageView,
             visitor: state.visitor_id_hex(),
             event: PAGE_VIEW.into(),
@@ -161,7 +186,8 @@ impl RecordSource<'_> {
 
     /// The record of an accepted event, once it is recorded into `state`
     /// (see the module doc); `None` when the export leaves this event out.
-    /// `query` is the page's query (the event request's `Referer`), for UTM.
+    /// `query` is the page's query (the event request's `Referer`), for UTM;
+    /// `seq` is [`seq`] of the request's millisecond and the record's place.
     pub fn event(
         &self,
         id: [u8; 16],
@@ -169,6 +195,7 @@ impl RecordSource<'_> {
         state: &VisitorState,
         query: &[(String, String)],
         now: Timestamp,
+        seq: u64,
     ) -> Option<ExportRecord> {
         if !self.export.exports_event(&event.name) {
             return None;
@@ -178,7 +205,10 @@ impl RecordSource<'_> {
             .export
             .props_for(&event.name)
             .iter()
-            .filter_map(|p| Some((p.clone(), event.props.get(p)?.clone())))
+            .filter_map(|p| {
+                let number = self.export.is_number(&event.name, p);
+                Some((p.clone(), prop_value(event.props.get(p)?, number)?))
+            })
             .collect();
         let values = signals::evaluate(&rules.signals, &rules.tracking, state, now);
         let signals = self
@@ -194,6 +224,7 @@ impl RecordSource<'_> {
             v: SCHEMA_VERSION,
             id: hex(&id),
             ts: now,
+            seq,
             kind: RecordKind::Event,
             visitor: state.visitor_id_hex(),
             event: event.name.clone(),
@@ -223,6 +254,29 @@ impl RecordSource<'_> {
             })
             .collect()
     }
+}
+
+/// A kept property in the one type the export gives it (docs/export-schema.md,
+/// "Property types"): a property the rules read as a number
+/// ([`crate::rules::compile::export::numeric_props`]) is a JSON number with a
+/// decimal point, read by the one parser of property numbers
+/// ([`crate::util::number::parse`]), so `129.5` from `edgeseg.track` and
+/// `"129.50"` from a `data-edgeseg-prop-value` attribute both export as
+/// `129.5`; a value that parser refuses is left out, as the rules' own sums
+/// leave it out. Every other property is text: a number or boolean the page
+/// sent is written as its JSON text (`2` as `"2"`). `null` is left out.
+pub fn prop_value(value: &Value, number: bool) -> Option<Value> {
+    if value.is_null() {
+        return None;
+    }
+    if number {
+        let n = crate::util::number::parse(value).ok()?;
+        return serde_json::Number::from_f64(n).map(Value::Number);
+    }
+    Some(Value::String(match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }))
 }
 
 /// The segments the state says the visitor is a member of, best first

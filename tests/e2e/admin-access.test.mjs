@@ -123,6 +123,12 @@ test('a viewer reads and validates, but may not publish, purge, save drafts or m
   assert.equal((await api('POST', 'rules/drafts', { jwt, body: { text: rules, message: 'x' } })).status, 403);
   assert.equal((await api('POST', 'preview', { jwt, body: { segments: ['product_browser'] } })).status, 403);
   assert.equal((await api('POST', 'rules/rollback', { jwt, body: { revision: 1 } })).status, 403);
+  // Erasing a visitor from the export is a publisher's (an editor's neither).
+  for (const who of [jwt, people.editor()]) {
+    const erase = await api('POST', 'export/erase', { jwt: who, body: { visitor: '00112233445566778899aabbccddeeff' } });
+    assert.equal(erase.status, 403);
+    assert.match(erase.json.error, /may not flush counters, send export records and erase a visitor from the export: that needs a publisher/);
+  }
 });
 
 test('an editor saves a draft and previews it by link; a publisher publishes it; revisions and the audit log name both', async () => {

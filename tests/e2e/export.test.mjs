@@ -19,6 +19,7 @@ import { gunzipSync } from 'node:zlib';
 import { startWorker, Visitor, ROOT, eventually, freePort } from './harness.mjs';
 import { verifyWebhook } from '../../examples/verify-webhook.mjs';
 import { pull } from '../../tools/export-pull.mjs';
+import Ajv2020 from 'ajv/dist/2020.js';
 
 const TOKEN = 'e2e-admin-token-export';
 const WEBHOOK_SECRET = 'e2e-webhook-secret-0123456789abcdef';
@@ -45,7 +46,7 @@ rules.version = 'export-e2e';
 rules.events.purchase.description = 'An order was completed; props: total (the order value).';
 rules.settings.export = {
   enabled: true,
-  props: { purchase: ['total'], add_to_cart: ['sku'] },
+  props: { purchase: ['value', 'total'], add_to_cart: ['sku'] },
   utm: ['source', 'campaign'],
 };
 rules.activations = [
@@ -149,7 +150,7 @@ test('a browsing session is exported to R2 as gzip NDJSON by hour, field by fiel
   await sleep(2_300);
   const home = await a.view('/');
   assert.match(home.text, /segments:\["cart_abandoner"/);
-  await a.track([{ name: 'purchase', props: { total: 129.5, coupon: 'WINTER10' }, path: '/checkout/complete' }]);
+  await a.track([{ name: 'purchase', props: { value: 129.5, total: 129.5, coupon: 'WINTER10' }, path: '/checkout/complete' }]);
 
   // More shoppers, so the folder is training input: some buy, some do not.
   const others = [];
@@ -202,12 +203,15 @@ test('a browsing session is exported to R2 as gzip NDJSON by hour, field by fiel
     assert.notEqual(record.visitor, undefined);
   }
   assert.equal(new Set(records.map((r) => r.record.id)).size, records.length, 'record ids are unique');
+  const validate = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true })
+    .compile(JSON.parse(await readFile(join(ROOT, 'docs', 'export-record.schema.json'), 'utf8')));
+  for (const { line, record } of records) assert.ok(validate(record), `${line}: ${JSON.stringify(validate.errors)}`);
   assert.ok(!records.some((r) => r.record.path.includes('gpc-only') || r.record.utm.source === 'gpc-only'), 'GPC visitor exported nothing');
 
-  const mine = records.map((r) => r.record).filter((r) => r.visitor === a.visitorId).sort((x, y) => x.ts - y.ts || (x.kind === 'page_view' ? -1 : 1));
+  const mine = records.map((r) => r.record).filter((r) => r.visitor === a.visitorId).sort((x, y) => x.seq - y.seq);
   assert.equal(mine.length, 4);
   const [view1, cart, view2, purchase] = mine;
-  assert.deepEqual(Object.keys(view1), ['v', 'id', 'ts', 'kind', 'visitor', 'event', 'path', 'props', 'utm', 'signals', 'segments', 'experiments', 'rules_version', 'rules_label']);
+  assert.deepEqual(Object.keys(view1), ['v', 'id', 'ts', 'seq', 'kind', 'visitor', 'event', 'path', 'props', 'utm', 'signals', 'segments', 'experiments', 'rules_version', 'rules_label']);
   assert.equal(view1.kind, 'page_view');
   assert.equal(view1.event, 'page_view');
   assert.equal(view1.path, '/products/trail-runner');
@@ -238,7 +242,8 @@ test('a browsing session is exported to R2 as gzip NDJSON by hour, field by fiel
 
   assert.equal(purchase.event, 'purchase');
   assert.equal(purchase.path, '/checkout/complete');
-  assert.deepEqual(purchase.props, { total: 129.5 });
+  // value has bounds in the rules (a number); total is read by nothing (text).
+  assert.deepEqual(purchase.props, { value: 129.5, total: '129.5' });
   assert.ok(!('seconds_since_cart' in purchase.signals), 'a purchase cancels the cart signal');
   assert.equal(purchase.signals.engagement_7d, 1 + 5 + 1 + 20);
 

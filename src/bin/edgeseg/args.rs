@@ -36,6 +36,8 @@ pub enum Command {
     },
     Train(Train),
     Retrain(Retrain),
+    /// `edgeseg export erase ...`.
+    Erase(Erase),
 }
 
 /// `edgeseg retrain --worker URL [flags]`: the model signals in force,
@@ -55,6 +57,18 @@ pub struct Retrain {
     pub keep: Option<String>,
     /// Report only; save no draft.
     pub dry_run: bool,
+    pub json: bool,
+}
+
+/// `edgeseg export erase --worker URL --token TOKEN VISITOR`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Erase {
+    pub worker: String,
+    /// `--token`, else `EDGESEG_ADMIN_TOKEN` from the environment.
+    pub token: String,
+    pub visitor: String,
+    pub prefix: Option<String>,
+    pub limit: Option<u32>,
     pub json: bool,
 }
 
@@ -248,6 +262,13 @@ const COMMANDS: &[Spec] = &[
         switches: &["--dry-run", "--json"],
         help: RETRAIN_HELP,
     },
+    Spec {
+        name: "export",
+        usage: "edgeseg export erase --worker URL [--token TOKEN] VISITOR [--prefix events/YYYY/] [--limit N] [--json]",
+        valued: &["--worker", "--token", "--prefix", "--limit"],
+        switches: &["--json"],
+        help: EXPORT_HELP,
+    },
 ];
 
 /// Flags and positionals of one command, split but not yet interpreted.
@@ -418,6 +439,7 @@ pub fn parse(args: &[String]) -> Result<Command, UsageError> {
         }
         "train" => Command::Train(train(&s)?),
         "retrain" => Command::Retrain(retrain(&s, &|k| std::env::var(k).ok())?),
+        "export" => Command::Erase(erase(&s, std::env::var("EDGESEG_ADMIN_TOKEN").ok())?),
         _ => unreachable!("every command in COMMANDS is handled"),
     };
     Ok(command)
@@ -812,6 +834,64 @@ fn set_attr(attrs: &mut Attrs, kv: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn erase(s: &Split, env_token: Option<String>) -> Result<Erase, UsageError> {
+    let c = Some("export");
+    let pos = &s.positionals;
+    match pos.first().map(String::as_str) {
+        Some("erase") => {}
+        Some(other) => {
+            return Err(usage(
+                c,
+                format!("unknown export command {other:?}: expected erase"),
+            ))
+        }
+        None => return Err(usage(c, "missing the export command: erase")),
+    }
+    let Some(visitor) = pos.get(1) else {
+        return Err(usage(
+            c,
+            "missing VISITOR, the 32 hex digits of the visitor id",
+        ));
+    };
+    if let Some(extra) = pos.get(2) {
+        return Err(usage(c, format!("unexpected argument {extra:?}")));
+    }
+    if let Err(e) = edgeseg::export::erase::visitor_id(visitor) {
+        return Err(usage(c, e.to_string()));
+    }
+    let worker = s
+        .single("export", "--worker")?
+        .ok_or_else(|| usage(c, "missing --worker URL, the Worker's address"))?;
+    let token = s
+        .single("export", "--token")?
+        .or(env_token.filter(|t| !t.is_empty()))
+        .ok_or_else(|| {
+            usage(
+                c,
+                "missing --token (or EDGESEG_ADMIN_TOKEN in the environment)",
+            )
+        })?;
+    let limit = match s.single("export", "--limit")? {
+        None => None,
+        Some(n) => Some(
+            n.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=200).contains(n))
+                .ok_or_else(|| {
+                    usage(c, format!("--limit: objects per call, 1 to 200, got {n:?}"))
+                })?,
+        ),
+    };
+    Ok(Erase {
+        worker,
+        token,
+        visitor: visitor.clone(),
+        prefix: s.single("export", "--prefix")?,
+        limit,
+        json: s.has("--json"),
+    })
+}
+
 /// The help text for the overview (`None`) or one command.
 pub fn help(command: Option<&str>) -> &'static str {
     match command.and_then(|c| COMMANDS.iter().find(|s| s.name == c)) {
@@ -833,6 +913,7 @@ Commands:
   eval CONDITION ATTRS      evaluate one GrowthBook-style condition
   train MODEL DIR [flags]   fit a model on an exported folder; prints a report and a signal to paste
   retrain --worker URL      train the site's models again on its recent export; a draft when better
+  export erase VISITOR      erase one visitor's records from the export in R2 (GDPR Art. 17)
   help [COMMAND]            this help, or a command's
 
 Options:
@@ -965,6 +1046,29 @@ operator, a bad regex) are reported on stderr as warnings; such a test fails.
   edgeseg eval '{\"id\": {\"$inGroup\": \"staff\"}}' '{\"id\": \"42\"}' --groups '{\"staff\": [\"42\"]}'
 
 Exit codes: 0 true or false, 1 invalid JSON (with its position), 2 usage error.
+";
+
+const EXPORT_HELP: &str = "\
+Erase one visitor from the export.
+
+Usage: edgeseg export erase --worker URL [--token TOKEN] VISITOR [--prefix events/YYYY/] [--limit N] [--json]
+
+VISITOR is the 32 hex digits of the visitor id (`visitor` in the export,
+edgeseg.visitorId on the page). The Worker rewrites every export object in R2
+that holds a record of that visitor without those records (an object left
+empty is deleted); the other visitors' records stay as they were. It reads
+--limit objects per call (default 20, at most 200) and answers with a cursor;
+this command calls again until the whole export (or --prefix, e.g.
+events/2026/12/) is done, a line per call on stderr.
+
+--token is an admin token or a publisher's (EDGESEG_ADMIN_TOKEN is read when
+--token is not given). Each call that removed records, and the last one, is
+in the audit log (GET api/audit) as erase_export, with a reference to the id
+(the first 16 hex digits of its SHA-256), not the id itself.
+
+Exit codes: 0 done, 1 the Worker refused or could not be reached (a clear
+message; what was erased before stays erased, run it again to finish),
+2 usage error.
 ";
 
 const TRAIN_HELP: &str = "\

@@ -12,6 +12,8 @@ mod admin_api;
 #[cfg(not(target_arch = "wasm32"))]
 mod args;
 #[cfg(not(target_arch = "wasm32"))]
+mod export;
+#[cfg(not(target_arch = "wasm32"))]
 mod output;
 #[cfg(not(target_arch = "wasm32"))]
 mod retrain;
@@ -123,6 +125,7 @@ mod cli {
                     Ok(())
                 }
             }
+            Command::Erase(e) => print(&crate::export::erase(&e).map_err(Failure::Input)?),
         }
     }
 

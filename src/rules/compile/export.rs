@@ -7,7 +7,7 @@
 //! above zero. References are checked even while the export is off, so a
 //! marketer sees the mistakes before turning it on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{CompiledSegment, Compiler};
 use crate::document::ActivationOn;
@@ -33,6 +33,10 @@ pub struct CompiledExport {
     pub signals: Vec<usize>,
     /// Properties kept, by event name.
     pub props: BTreeMap<String, Vec<String>>,
+    /// `(event, property)` pairs the rules read as numbers (see
+    /// [`numeric_props`]): the export writes them as JSON numbers, every
+    /// other kept property as text, so each property has one type.
+    pub numbers: BTreeSet<(String, String)>,
     /// UTM parameter names without the `utm_` prefix.
     pub utm: Vec<String>,
 }
@@ -49,6 +53,48 @@ impl CompiledExport {
     pub fn props_for(&self, event: &str) -> &[String] {
         self.props.get(event).map_or(&[], Vec::as_slice)
     }
+
+    /// Whether the export writes this property of this event as a number.
+    pub fn is_number(&self, event: &str, prop: &str) -> bool {
+        self.numbers.iter().any(|(e, p)| e == event && p == prop)
+    }
+}
+
+/// The properties the rules read as numbers, as `(event, property)`: those
+/// with bounds in the event's `props`, the `property` of a `sum` or `max`
+/// signal, and the `value` of an experiment's or holdout's goal. These are
+/// the places edgeseg itself reads a number (through
+/// [`crate::util::number::parse`]), so the export agrees with them: a
+/// property is a number in the export exactly when the rules treat it as
+/// one, whether the page sent `129.5` (`edgeseg.track`) or `"129.50"` (a
+/// `data-edgeseg-prop-*` attribute).
+pub fn numeric_props(doc: &crate::document::RulesDocument) -> BTreeSet<(String, String)> {
+    use crate::document::SignalSpec;
+    let mut out = BTreeSet::new();
+    for (event, spec) in &doc.events {
+        for prop in spec.props.keys() {
+            out.insert((event.clone(), prop.clone()));
+        }
+    }
+    for signal in doc.signals.values() {
+        match signal {
+            SignalSpec::Sum(s) => out.insert((s.sum.clone(), s.property.clone())),
+            SignalSpec::Max(s) => out.insert((s.max.clone(), s.property.clone())),
+            _ => false,
+        };
+    }
+    let holdouts = doc
+        .segments
+        .iter()
+        .filter_map(|s| s.holdout.as_ref())
+        .flat_map(|h| h.goals.values());
+    let goals = doc.experiments.values().flat_map(|e| e.goals.values());
+    for goal in goals.chain(holdouts) {
+        if let Some(value) = &goal.value {
+            out.insert((goal.event.clone(), value.clone()));
+        }
+    }
+    out
 }
 
 /// An activation's caps.
@@ -147,6 +193,7 @@ impl Compiler<'_> {
             events: spec.events.clone(),
             signals: signal_indices,
             props: spec.props.clone(),
+            numbers: numeric_props(self.doc),
             utm: spec.utm.clone(),
         })
     }
