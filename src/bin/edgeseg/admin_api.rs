@@ -58,7 +58,7 @@ impl fmt::Display for ApiError {
                 message,
             } => write!(
                 f,
-                "the Worker at {url} refused the admin token ({status}: {message}); check that it is the Worker's EDGESEG_ADMIN_TOKEN, and that its role (EDGESEG_ADMIN_TOKEN_ROLE) may save drafts (editor or publisher)"
+                "the Worker at {url} refused the admin token ({status}: {message}); check that it is the Worker's EDGESEG_ADMIN_TOKEN, and that its role (EDGESEG_ADMIN_TOKEN_ROLE) may do this (a retrain's draft needs an editor, an erasure a publisher)"
             ),
             ApiError::Failed {
                 what,

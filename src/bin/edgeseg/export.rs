@@ -9,14 +9,12 @@
 //! removed records is in the audit log.
 
 use std::io::Write;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::admin_api::{AdminApi, ApiError};
 use crate::args::Erase;
 
-/// Longest one call may take (the Worker answers well within its own limits).
-const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// Calls before giving up on an export that keeps changing under the walk.
 const MAX_CALLS: usize = 100_000;
 
@@ -30,12 +28,7 @@ pub fn erase(e: &Erase) -> Result<String, String> {
             e.worker
         ));
     }
-    let url = format!("{base}/__edgeseg/admin/api/export/erase");
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(CALL_TIMEOUT))
-        .build()
-        .new_agent();
+    let api = AdminApi::new(base, &e.token);
     let mut cursor: Option<String> = None;
     let mut total = Totals::default();
     let mut err = std::io::stderr().lock();
@@ -50,7 +43,7 @@ pub fn erase(e: &Erase) -> Result<String, String> {
         if let Some(n) = e.limit {
             body["limit"] = json!(n);
         }
-        let answer = post(&agent, &url, &e.token, &body)?;
+        let answer = post(&api, &body)?;
         total.add(&answer);
         if !e.json {
             let _ = writeln!(
@@ -80,35 +73,32 @@ pub fn erase(e: &Erase) -> Result<String, String> {
     ))
 }
 
-fn post(agent: &ureq::Agent, url: &str, token: &str, body: &Value) -> Result<Value, String> {
-    let mut response = agent
-        .post(url)
-        .header("authorization", format!("Bearer {token}"))
-        .content_type("application/json")
-        .send(body.to_string())
-        .map_err(|e| format!("cannot reach the Worker at {url}: {e}"))?;
-    let status = response.status().as_u16();
-    let text = response
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| format!("reading the Worker's answer from {url}: {e}"))?;
-    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    if status != 200 {
-        let why = value
-            .get("error")
-            .and_then(Value::as_str)
-            .map_or_else(|| text.chars().take(300).collect(), str::to_string);
-        let hint = match status {
-            401 | 403 => " (check --token: an admin token, or a publisher's)",
-            404 => " (is this an edgeseg Worker of this version?)",
-            _ => "",
-        };
-        return Err(format!("the Worker answered {status}: {why}{hint}"));
+/// One erase call through the CLI's one admin client; a 404 hints at an
+/// older Worker, since the route is new.
+fn post(api: &AdminApi, body: &Value) -> Result<Value, String> {
+    match api.post_json("export/erase", body) {
+        Ok((200, v)) if v.is_object() => Ok(v),
+        Ok((status, v)) => {
+            let why = v
+                .get("error")
+                .and_then(Value::as_str)
+                .unwrap_or("(no message)");
+            let hint = if status == 404 {
+                " (is this an edgeseg Worker of this version?)"
+            } else {
+                ""
+            };
+            Err(format!("the Worker answered {status}: {why}{hint}"))
+        }
+        Err(ApiError::Failed {
+            status: 404,
+            message,
+            ..
+        }) => Err(format!(
+            "the Worker answered 404: {message} (is this an edgeseg Worker of this version?)"
+        )),
+        Err(e) => Err(e.to_string()),
     }
-    if !value.is_object() {
-        return Err(format!("the Worker's answer is not JSON: {text:.200}"));
-    }
-    Ok(value)
 }
 
 fn num(v: &Value, key: &str) -> u64 {
