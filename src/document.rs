@@ -79,13 +79,17 @@ pub struct ActivationSpec {
     /// The segment (with `enter` and `exit`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub segment: String,
-    /// `enter` or `exit` (the segment), or `guardrail_stop` (an experiment's
-    /// guardrail stopped a variant).
+    /// `enter` or `exit` (the segment), `guardrail_stop` (an experiment's
+    /// guardrail stopped a variant) or `model_drift` (a model's population
+    /// stability index crossed 0.2).
     pub on: ActivationOn,
     /// With `guardrail_stop`: only this experiment's stops (default: every
     /// experiment's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<String>,
+    /// With `model_drift`: only this model signal's drift (default: every model's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
     /// Where the payload is POSTed (`https://`; `http://` only to localhost).
     pub url: String,
     /// Most deliveries a minute (default 60).
@@ -110,6 +114,9 @@ pub enum ActivationOn {
     /// A guardrail stopped serving an experiment's variant (once per stop,
     /// from the cron, not per visitor).
     GuardrailStop,
+    /// A model signal's drift crossed the warning level (once per crossing,
+    /// from the cron).
+    ModelDrift,
 }
 
 /// What a declared counter counts: one of `event`, `impressions` or `entries`.
@@ -773,6 +780,9 @@ pub struct LogisticSignal {
     /// Added to the weighted sum before the logistic function (default 0).
     #[serde(default)]
     pub bias: f64,
+    /// What the model saw when it was trained, for drift (`edgeseg train` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ModelReference>,
 }
 
 /// A trained k-means model over other signals (`edgeseg train kmeans` prints
@@ -794,6 +804,9 @@ pub struct ClusterSignal {
     /// A name per centroid; the signal's value is then the nearest one's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub names: Option<Vec<String>>,
+    /// What the model saw when it was trained, for drift (`edgeseg train` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ModelReference>,
 }
 
 /// A trained gradient-boosted tree ensemble over other signals (`edgeseg
@@ -815,6 +828,47 @@ pub struct TreesSignal {
     pub base: f64,
     /// The trees, each a list of nodes.
     pub ensemble: Vec<Vec<Vec<f64>>>,
+    /// What the model saw when it was trained, for drift (`edgeseg train` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<ModelReference>,
+}
+
+/// A model's training-time distributions, which the Worker's live counts are
+/// compared with (README, "Drift"): the share of training moments in each
+/// score bin (ten bins of 0.1 for a probability, one per centroid for a
+/// cluster) and, per input, the bin edges (deciles of the training values,
+/// repeats dropped) with the share of moments in each bin.
+/// Example: `{"trained": "2026-12-01", "moments": 4120, "quality": {"roc_auc": 0.81}, "scores": [0.5, 0.2, 0.1, 0.05, 0.05, 0.03, 0.03, 0.02, 0.01, 0.01], "inputs": {"views_7d": {"edges": [0, 2, 5], "shares": [0.4, 0.3, 0.2, 0.1]}}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ModelReference {
+    /// The UTC day of the newest moment the model learned from (YYYY-MM-DD).
+    pub trained: String,
+    /// Training moments the shares come from.
+    pub moments: u64,
+    /// Quality on the held-out newer moments, by measure (`roc_auc`,
+    /// `log_loss`, `silhouette`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quality: BTreeMap<String, f64>,
+    /// Share of moments per score bin, summing to 1.
+    pub scores: Vec<f64>,
+    /// Per input signal: its bin edges and shares.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, InputReference>,
+}
+
+/// One input's training distribution: bin `i` holds values above
+/// `edges[i-1]` and at most `edges[i]` (the first bin everything at most
+/// `edges[0]`, the last everything above the last edge).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct InputReference {
+    /// Ascending bin edges (at most 9).
+    pub edges: Vec<f64>,
+    /// Share of moments per bin (one more than the edges), summing to 1.
+    pub shares: Vec<f64>,
 }
 
 /// An audience segment.

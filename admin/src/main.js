@@ -9,6 +9,7 @@ import { versionsView } from './versions.js';
 import { simulateView } from './simulate.js';
 import { statsView } from './stats.js';
 import { experimentsView } from './experiments.js';
+import { modelsView } from './models.js';
 import { segmentsView, signalsView } from './workbench.js';
 import { cacheView } from './cache.js';
 
@@ -21,6 +22,7 @@ const TABS = [
   ['stats', 'Stats'],
   ['cache', 'Cache'],
   ['experiments', 'Experiments'],
+  ['models', 'Models'],
 ];
 
 const root = document.getElementById('app');
@@ -105,6 +107,7 @@ async function start() {
   views.stats = statsView(ctx);
   views.cache = cacheView(ctx);
   views.experiments = experimentsView(ctx);
+  views.models = modelsView(ctx);
   for (const v of Object.values(views)) main.append(v.el);
 
   await views.rules.load();

@@ -102,6 +102,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
         (Method::Post, "simulate") => simulate_visitor(&mut req, env).await,
         (Method::Post, "preview") => preview_link(&mut req, env).await,
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
+        (Method::Get, "models") => super::drift::models(env).await,
         (Method::Get, "experiments") => super::experiments::results(&req, env).await,
         (Method::Post, "experiments/restart") => super::guardrails::restart(&mut req, env).await,
         (Method::Post, "rewrite") => rewrite_check(&mut req).await,
