@@ -846,7 +846,7 @@ pub struct ModelReference {
     /// The UTC day of the newest moment the model learned from (YYYY-MM-DD).
     pub trained: String,
     /// Training moments the shares come from.
-    pub moments: u64,
+    pub moments: u32,
     /// Quality on the held-out newer moments, by measure (`roc_auc`,
     /// `log_loss`, `silhouette`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
