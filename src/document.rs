@@ -782,7 +782,8 @@ pub struct LogisticSignal {
     pub bias: f64,
     /// What the model saw when it was trained, for drift (`edgeseg train` writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<ModelReference>,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<ModelReference>"))]
+    pub reference: Option<Value>,
 }
 
 /// A trained k-means model over other signals (`edgeseg train kmeans` prints
@@ -806,7 +807,8 @@ pub struct ClusterSignal {
     pub names: Option<Vec<String>>,
     /// What the model saw when it was trained, for drift (`edgeseg train` writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<ModelReference>,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<ModelReference>"))]
+    pub reference: Option<Value>,
 }
 
 /// A trained gradient-boosted tree ensemble over other signals (`edgeseg
@@ -830,7 +832,8 @@ pub struct TreesSignal {
     pub ensemble: Vec<Vec<Vec<f64>>>,
     /// What the model saw when it was trained, for drift (`edgeseg train` writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<ModelReference>,
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<ModelReference>"))]
+    pub reference: Option<Value>,
 }
 
 /// A model's training-time distributions, which the Worker's live counts are
@@ -838,9 +841,11 @@ pub struct TreesSignal {
 /// score bin (ten bins of 0.1 for a probability, one per centroid for a
 /// cluster) and, per input, the bin edges (deciles of the training values,
 /// repeats dropped) with the share of moments in each bin.
+/// Kept as JSON in the document (the Worker reads it once, when the rules
+/// compile, in [`crate::signals::drift`]); this type is its schema.
 /// Example: `{"trained": "2026-12-01", "moments": 4120, "quality": {"roc_auc": 0.81}, "scores": [0.5, 0.2, 0.1, 0.05, 0.05, 0.03, 0.03, 0.02, 0.01, 0.01], "inputs": {"views_7d": {"edges": [0, 2, 5], "shares": [0.4, 0.3, 0.2, 0.1]}}}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelReference {
     /// The UTC day of the newest moment the model learned from (YYYY-MM-DD).
@@ -861,8 +866,8 @@ pub struct ModelReference {
 /// One input's training distribution: bin `i` holds values above
 /// `edges[i-1]` and at most `edges[i]` (the first bin everything at most
 /// `edges[0]`, the last everything above the last edge).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(JsonSchema))]
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InputReference {
     /// Ascending bin edges (at most 9).

@@ -141,7 +141,7 @@ fn the_models_tab_and_train_compare_agree_on_the_same_moments() {
     }
     let last = &tab[3];
     assert!(last.warning, "{last:?}");
-    assert!(last.inputs["views_7d"].unwrap() > 0.25, "{last:?}");
+    assert!(last.inputs["views_7d"].as_f64().unwrap() > 0.25, "{last:?}");
     assert_eq!(api["warning"], true);
     let text = report::drift_section("buyer", model, &cli);
     assert!(text.contains("2026-12-04: 400 moments"), "{text}");

@@ -5,15 +5,15 @@
 //!
 //! Nothing here runs on the content path: the page only adds counts.
 
-use std::collections::BTreeMap;
-
 use serde_json::json;
 use worker::{console_error, Env, Response, Result};
 
 use crate::counters::Counts;
 use crate::document::ActivationOn;
 use crate::export::batch::QueueMessage;
-use crate::signals::drift::{self, Alarm, DriftDelivery, DriftModel};
+use crate::rules::compile::CompiledActivation;
+use crate::rules::CompiledRules;
+use crate::signals::drift::{self, Alarms, DriftDelivery, DriftModel};
 
 /// Days of PSI the Models tab shows.
 const DAYS: u64 = 14;
@@ -22,15 +22,6 @@ const DAYS: u64 = 14;
 const DRIFT_EVERY_SECS: u64 = 3_600;
 /// The KV key of every model's alarm.
 const ALARMS_KEY: &str = "drift:alarms";
-
-/// The alarms and when they were last checked.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-struct Alarms {
-    checked: u64,
-    /// Per model signal; a model retrained with a new reference keeps its
-    /// alarm's crossings, so its next webhook has a new key.
-    models: BTreeMap<String, Alarm>,
-}
 
 /// The drift counters of the last `days` UTC days, per hour.
 async fn hours(env: &Env, days: u64) -> Vec<(u64, Counts)> {
@@ -76,12 +67,15 @@ pub async fn scheduled(env: &Env) {
     let Some(rules) = super::rules_cache::current(env).await else {
         return;
     };
-    let listening = |m: &DriftModel| {
+    fn listening<'a>(
+        rules: &'a CompiledRules,
+        m: &'a DriftModel,
+    ) -> impl Iterator<Item = &'a CompiledActivation> + 'a {
         rules.activations.iter().filter(move |a| {
             a.on == ActivationOn::ModelDrift && a.signal.as_ref().is_none_or(|s| *s == m.name)
         })
-    };
-    if !rules.drift.iter().any(|m| listening(m).next().is_some()) {
+    }
+    if !rules.drift.iter().any(|m| listening(&rules, m).next().is_some()) {
         return;
     }
     let Ok(kv) = env.kv(super::KV_BINDING) else {
@@ -93,8 +87,8 @@ pub async fn scheduled(env: &Env) {
         .and_then(|v| v.to_string().trim().parse::<u64>().ok())
         .unwrap_or(DRIFT_EVERY_SECS);
     let now = super::now_secs();
-    let mut alarms: Alarms = match kv.get(ALARMS_KEY).text().await {
-        Ok(Some(text)) => serde_json::from_str(&text).unwrap_or_default(),
+    let mut alarms = match kv.get(ALARMS_KEY).text().await {
+        Ok(Some(text)) => Alarms::from_json(&text),
         _ => Alarms::default(),
     };
     if alarms.checked != 0 && now.saturating_sub(alarms.checked) < every {
@@ -105,12 +99,19 @@ pub async fn scheduled(env: &Env) {
     for m in &rules.drift {
         let days = drift::days(m, &m.days_of_hours(&hours));
         let newest = drift::newest(&days);
-        let alarm = alarms.models.entry(m.name.clone()).or_default();
+        let at = match alarms.models.iter().position(|(n, _)| *n == m.name) {
+            Some(at) => at,
+            None => {
+                alarms.models.push((m.name.clone(), Default::default()));
+                alarms.models.len() - 1
+            }
+        };
+        let alarm = &mut alarms.models[at].1;
         if !alarm.update(newest) {
             continue;
         }
         let Some(day) = newest else { continue };
-        for a in listening(m) {
+        for a in listening(&rules, m) {
             let delivery = DriftDelivery {
                 activation: &a.id,
                 signal: &m.name,
@@ -131,8 +132,7 @@ pub async fn scheduled(env: &Env) {
         }
     }
     alarms.checked = now;
-    let text = serde_json::to_string(&alarms).unwrap_or_default();
-    let written = match kv.put(ALARMS_KEY, text) {
+    let written = match kv.put(ALARMS_KEY, alarms.to_json()) {
         Ok(p) => p.execute().await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };

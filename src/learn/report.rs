@@ -454,6 +454,7 @@ pub fn compare_drift(
             .or_insert_with(|| model.histogram())
             .add(&bins);
     }
+    let per_day: drift::PerDay = per_day.into_iter().collect();
     let days = drift::days(&model, &per_day);
     Some((model, days))
 }
@@ -476,14 +477,14 @@ pub fn drift_section(
     let _ = writeln!(
         s,
         "  Population stability index per day against its training on {} (the admin page's Models tab shows the same; under 0.1 stable, 0.1-0.25 moderate, over 0.25 major; warning past {WARN_PSI}):",
-        r.trained
+        r.get("trained").and_then(Value::as_str).unwrap_or("an unknown day")
     );
     let show = |p: Option<f64>| p.map_or("-".to_string(), |p| format!("{p:.3}"));
     for d in days {
         let inputs: Vec<String> = d
             .inputs
             .iter()
-            .map(|(k, v)| format!("{k} {}", show(*v)))
+            .map(|(k, v)| format!("{k} {}", show(v.as_f64())))
             .collect();
         let (y, mo, dd, _, _) = super::utc_parts(d.day);
         let _ = writeln!(

@@ -10,7 +10,7 @@
 //! centroid. An input's bin edges are the deciles of its training values
 //! (repeats dropped, so a count that is mostly 0 gets fewer bins), decided
 //! by `edgeseg train` and recorded beside the model
-//! ([`crate::document::ModelReference`]); an input without a reference is
+//! (`crate::document::ModelReference`); an input without a reference is
 //! not counted (there is nothing to compare it with). The counter names are
 //! made once when the rules compile, so a page pays a few comparisons and a
 //! string copy per bin counted (benches/models.rs measures it).
@@ -33,14 +33,11 @@
 //! [`DriftModel::bins`] and compare with [`day_drift`], so they show the
 //! same numbers for the same moments (tests/drift_agreement.rs).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Signal, SignalKind, SignalValue};
 use crate::counters::Counts;
-use crate::document::ModelReference;
 use crate::error::path_index;
 
 /// Score bins of a probability.
@@ -68,7 +65,10 @@ pub struct DriftModel {
     labels: Option<Vec<String>>,
     /// Inputs counted (those the reference describes), in the model's order.
     pub inputs: Vec<DriftInput>,
-    pub reference: Option<ModelReference>,
+    /// The reference as written (its `trained`, `moments`, `quality`).
+    pub reference: Option<Value>,
+    /// The training share per score bin.
+    pub scores: Option<Vec<f64>>,
     /// `drift:MODEL:s:BIN`, one per score bin.
     score_names: Vec<String>,
 }
@@ -79,6 +79,8 @@ pub struct DriftInput {
     pub signal: usize,
     pub name: String,
     pub edges: Vec<f64>,
+    /// The training share per bin.
+    pub shares: Vec<f64>,
     /// `drift:MODEL:i:INPUT:BIN`, one per bin.
     names: Vec<String>,
 }
@@ -105,14 +107,23 @@ pub fn probability_bin(p: f64) -> usize {
     ((p * PROBABILITY_BINS as f64).floor().max(0.0) as usize).min(PROBABILITY_BINS - 1)
 }
 
+/// A list of numbers from the reference (its shape was checked by the
+/// schema; anything else reads as no numbers).
+fn numbers(v: Option<&Value>) -> Vec<f64> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default()
+}
+
 impl DriftModel {
     /// The drift counting of the model signal at `index`, checking its
-    /// reference against the model; errors are `(path below the signal,
-    /// message)`. `None` when that signal is not a model.
+    /// reference (`crate::document::ModelReference`, as JSON) against the
+    /// model; errors are `(path below the signal, message)`. `None` when
+    /// that signal is not a model.
     pub fn compile(
         signals: &[Signal],
         index: usize,
-        reference: Option<&ModelReference>,
+        reference: Option<&Value>,
     ) -> Option<Result<DriftModel, Vec<(String, String)>>> {
         let signal = signals.get(index)?;
         let (kind, input_signals, bins, labels): (_, Vec<usize>, usize, _) = match &signal.kind {
@@ -134,52 +145,58 @@ impl DriftModel {
         let name = &signal.name;
         let mut errors = Vec::new();
         let mut inputs = Vec::new();
+        let mut scores = None;
         if let Some(r) = reference {
-            check_shares(&mut errors, "reference.scores".into(), &r.scores, bins);
-            for (input, spec) in &r.inputs {
-                let path = format!("reference.inputs.{input}");
-                let Some(&at) = input_signals
+            let s = numbers(r.get("scores"));
+            check_shares(&mut errors, "reference.scores".into(), &s, bins);
+            scores = Some(s);
+            let described = r.get("inputs").and_then(Value::as_object);
+            for input in described.into_iter().flat_map(|d| d.keys()) {
+                if !input_signals
                     .iter()
-                    .find(|&&i| signals.get(i).is_some_and(|s| &s.name == input))
-                else {
-                    errors.push((path, format!("\"{input}\" is not an input of this model")));
+                    .any(|&i| signals.get(i).is_some_and(|s| &s.name == input))
+                {
+                    errors.push((
+                        format!("reference.inputs.{input}"),
+                        format!("\"{input}\" is not an input of this model"),
+                    ));
+                }
+            }
+            // In the model's own input order.
+            for &at in &input_signals {
+                let input = &signals[at].name;
+                let Some(spec) = described.and_then(|d| d.get(input)) else {
                     continue;
                 };
-                let edges = &spec.edges;
+                let path = format!("reference.inputs.{input}");
+                let edges = numbers(spec.get("edges"));
                 if edges.len() > MAX_INPUT_EDGES {
                     errors.push((
                         format!("{path}.edges"),
                         format!("at most {MAX_INPUT_EDGES} edges, got {}", edges.len()),
                     ));
-                } else if edges.iter().any(|e| !e.is_finite())
-                    || edges.windows(2).any(|w| w[0] >= w[1])
-                {
+                } else if edges.windows(2).any(|w| w[0] >= w[1]) {
                     errors.push((
                         format!("{path}.edges"),
                         "edges must be finite numbers, each above the one before".into(),
                     ));
                 }
-                check_shares(
-                    &mut errors,
-                    format!("{path}.shares"),
-                    &spec.shares,
-                    edges.len() + 1,
-                );
+                let shares = numbers(spec.get("shares"));
+                check_shares(&mut errors, format!("{path}.shares"), &shares, edges.len() + 1);
                 inputs.push(DriftInput {
                     signal: at,
                     name: input.clone(),
-                    edges: edges.clone(),
                     names: (0..=edges.len())
                         .map(|b| format!("{PREFIX}{name}:i:{input}:{b}"))
                         .collect(),
+                    edges,
+                    shares,
                 });
             }
         }
         if !errors.is_empty() {
             return Some(Err(errors));
         }
-        // In the model's own input order.
-        inputs.sort_by_key(|i| input_signals.iter().position(|&s| s == i.signal));
         Some(Ok(DriftModel {
             signal: index,
             name: name.clone(),
@@ -187,6 +204,7 @@ impl DriftModel {
             labels,
             inputs,
             reference: reference.cloned(),
+            scores,
             score_names: (0..bins).map(|b| format!("{PREFIX}{name}:s:{b}")).collect(),
         }))
     }
@@ -251,21 +269,26 @@ impl DriftModel {
         }
     }
 
-    /// Per UTC day (its number since 1970), the histogram of the hourly
-    /// counter totals.
-    pub fn days_of_hours(&self, hours: &[(u64, Counts)]) -> BTreeMap<u64, Histogram> {
-        let mut out: BTreeMap<u64, Histogram> = BTreeMap::new();
+    /// Per UTC day (its number since 1970, ascending), the histogram of
+    /// the hourly counter totals (ascending hours, as the shards publish them).
+    pub fn days_of_hours(&self, hours: &[(u64, Counts)]) -> PerDay {
+        let mut out: PerDay = Vec::new();
         for (hour, counts) in hours {
             let h = self.histogram_of(counts);
-            if h.moments() > 0 {
-                out.entry(hour / 24)
-                    .or_insert_with(|| self.histogram())
-                    .merge(&h);
+            if h.moments() == 0 {
+                continue;
+            }
+            match out.last_mut() {
+                Some((day, sum)) if *day == hour / 24 => sum.merge(&h),
+                _ => out.push((hour / 24, h)),
             }
         }
         out
     }
 }
+
+/// Histograms per UTC day (its number since 1970), ascending.
+pub type PerDay = Vec<(u64, Histogram)>;
 
 fn check_shares(errors: &mut Vec<(String, String)>, path: String, shares: &[f64], want: usize) {
     if shares.len() != want {
@@ -348,8 +371,8 @@ pub struct DayDrift {
     pub moments: u64,
     /// The score distribution's PSI (`None`: too few moments, or no reference).
     pub score: Option<f64>,
-    /// Each counted input's PSI.
-    pub inputs: BTreeMap<String, Option<f64>>,
+    /// Each counted input's PSI (a number, or null as for `score`).
+    pub inputs: serde_json::Map<String, Value>,
     /// The largest of them.
     pub worst: Option<f64>,
     /// The worst is past [`WARN_PSI`].
@@ -360,24 +383,20 @@ pub struct DayDrift {
 pub fn day_drift(model: &DriftModel, day: u64, h: &Histogram) -> DayDrift {
     let moments = h.moments();
     let enough = moments >= MIN_DAY_MOMENTS;
-    let reference = model.reference.as_ref().filter(|_| enough);
-    let score = reference.and_then(|r| psi(&r.scores, &h.scores));
-    let inputs: BTreeMap<String, Option<f64>> = model
-        .inputs
-        .iter()
-        .zip(&h.inputs)
-        .map(|(i, counts)| {
-            let shares = reference.and_then(|r| r.inputs.get(&i.name));
-            (
-                i.name.clone(),
-                shares.and_then(|s| psi(&s.shares, counts)),
-            )
-        })
-        .collect();
-    let worst = std::iter::once(score)
-        .chain(inputs.values().copied())
-        .flatten()
-        .reduce(f64::max);
+    let score = model
+        .scores
+        .as_ref()
+        .filter(|_| enough)
+        .and_then(|s| psi(s, &h.scores));
+    let mut inputs = serde_json::Map::new();
+    let mut worst = score;
+    for (i, counts) in model.inputs.iter().zip(&h.inputs) {
+        let p = psi(&i.shares, counts).filter(|_| enough);
+        if let Some(p) = p {
+            worst = Some(worst.map_or(p, |w| w.max(p)));
+        }
+        inputs.insert(i.name.clone(), json!(p));
+    }
     DayDrift {
         day: day * 86_400,
         moments,
@@ -389,7 +408,7 @@ pub fn day_drift(model: &DriftModel, day: u64, h: &Histogram) -> DayDrift {
 }
 
 /// Every day's drift, oldest first.
-pub fn days(model: &DriftModel, per_day: &BTreeMap<u64, Histogram>) -> Vec<DayDrift> {
+pub fn days(model: &DriftModel, per_day: &[(u64, Histogram)]) -> Vec<DayDrift> {
     per_day
         .iter()
         .map(|(day, h)| day_drift(model, *day, h))
@@ -397,7 +416,7 @@ pub fn days(model: &DriftModel, per_day: &BTreeMap<u64, Histogram>) -> Vec<DayDr
 }
 
 /// Whether a model's drift alarm is raised, and how often it was.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Alarm {
     pub above: bool,
     /// Crossings so far (a new one is a new webhook, with its own key).
@@ -420,6 +439,47 @@ impl Alarm {
         }
         self.above = above;
         fired
+    }
+}
+
+/// Every model's alarm and when they were last checked, as the cron keeps
+/// them in KV: `{"checked": 1796083200, "models": {"buyer": [true, 1]}}`
+/// (hand-written, not derived: the Worker's bundle has little room).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Alarms {
+    pub checked: u64,
+    /// Per model signal; a model retrained with a new reference keeps its
+    /// alarm's crossings, so its next webhook has a new key.
+    pub models: Vec<(String, Alarm)>,
+}
+
+impl Alarms {
+    /// Reads the KV value; anything unreadable is no alarms yet.
+    pub fn from_json(text: &str) -> Alarms {
+        let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        let models = v.get("models").and_then(Value::as_object);
+        Alarms {
+            checked: v.get("checked").and_then(Value::as_u64).unwrap_or(0),
+            models: models
+                .into_iter()
+                .flatten()
+                .map(|(k, a)| {
+                    let alarm = Alarm {
+                        above: a.get(0).and_then(Value::as_bool).unwrap_or(false),
+                        crossings: a.get(1).and_then(Value::as_u64).unwrap_or(0) as u32,
+                    };
+                    (k.clone(), alarm)
+                })
+                .collect(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut models = serde_json::Map::new();
+        for (k, a) in &self.models {
+            models.insert(k.clone(), json!([a.above, a.crossings]));
+        }
+        json!({"checked": self.checked, "models": models}).to_string()
     }
 }
 
@@ -483,9 +543,9 @@ impl DriftDelivery<'_> {
 
 /// A model's drift for the admin API: its reference, the newest day's
 /// distributions against it, and every day's PSI.
-pub fn model_json(model: &DriftModel, per_day: &BTreeMap<u64, Histogram>) -> Value {
+pub fn model_json(model: &DriftModel, per_day: &[(u64, Histogram)]) -> Value {
     let days = days(model, per_day);
-    let latest = per_day.iter().next_back();
+    let latest = per_day.last();
     let r = model.reference.as_ref();
     let shares = |counts: &[u64]| -> Vec<f64> {
         let n: u64 = counts.iter().sum();
@@ -502,7 +562,7 @@ pub fn model_json(model: &DriftModel, per_day: &BTreeMap<u64, Histogram>) -> Val
             json!({
                 "name": i.name,
                 "edges": i.edges,
-                "reference": r.and_then(|r| r.inputs.get(&i.name)).map(|s| &s.shares),
+                "reference": i.shares,
                 "now": latest.map(|(_, h)| shares(&h.inputs[j])),
             })
         })
@@ -512,10 +572,10 @@ pub fn model_json(model: &DriftModel, per_day: &BTreeMap<u64, Histogram>) -> Val
         "signal": model.name,
         "kind": model.kind,
         "labels": model.labels,
-        "trained": r.map(|r| &r.trained),
-        "moments": r.map(|r| r.moments),
-        "quality": r.map(|r| &r.quality),
-        "reference": r.map(|r| &r.scores),
+        "trained": r.and_then(|r| r.get("trained")),
+        "moments": r.and_then(|r| r.get("moments")),
+        "quality": r.and_then(|r| r.get("quality")),
+        "reference": model.scores,
         "now": latest.map(|(day, h)| json!({"day": day * 86_400, "moments": h.moments(), "scores": shares(&h.scores)})),
         "inputs": inputs,
         "days": days,
@@ -567,7 +627,7 @@ mod tests {
             day: 0,
             moments: 500,
             score: worst,
-            inputs: BTreeMap::new(),
+            inputs: serde_json::Map::new(),
             worst,
             warning: worst.is_some_and(|w| w > WARN_PSI),
         }
@@ -588,5 +648,12 @@ mod tests {
         assert!(!a.above);
         assert!(a.update(Some(&day(Some(0.26)))), "a second crossing fires again");
         assert_eq!(a.crossings, 2);
+        let mut all = Alarms {
+            checked: 1_796_083_200,
+            ..Alarms::default()
+        };
+        all.models.push(("buyer".into(), a.clone()));
+        assert_eq!(Alarms::from_json(&all.to_json()), all, "kept in KV as it was");
+        assert_eq!(Alarms::from_json("not json"), Alarms::default());
     }
 }
