@@ -67,7 +67,7 @@ export function modelsView(app) {
     const labels = m.reference ? m.reference.map((_, i) => binLabel(m, i)) : (m.now?.scores || []).map((_, i) => binLabel(m, i));
     const trained = m.reference || labels.map(() => null);
     const now = m.now?.scores || labels.map(() => null);
-    out.append(h('div.table-wrap', h('table.exp-table.score-table',
+    out.append(h('div.table-wrap', h('table.model-table.score-table',
       h('caption.sr-only', `${m.signal}: share of scores per bin`),
       h('thead', h('tr', h('th', { scope: 'col' }, m.kind === 'cluster' ? 'Cluster' : 'Score'), h('th', { scope: 'col' }, 'At training'),
         h('th', { scope: 'col' }, m.now ? `Now (${day(m.now.day)}, ${m.now.moments} views)` : 'Now'))),
@@ -82,10 +82,11 @@ export function modelsView(app) {
         const plot = new uPlot({
           width, height: window.innerWidth < 600 ? 160 : 200,
           cursor: { drag: { x: false, y: false } },
+          legend: { live: false },
           scales: { x: { time: false, range: [-0.5, labels.length - 0.5] }, y: { range: [0, 1] } },
           axes: [{ stroke: '#555', grid: { show: false }, values: (u, v) => v.map((i) => labels[i] ?? '') },
-            { stroke: '#555', grid: { stroke: '#eee' }, size: 44, values: (u, v) => v.map((x) => `${Math.round(x * 100)}%`) }],
-          series: [{ label: 'bin' },
+            { stroke: '#555', grid: { stroke: '#eee' }, size: 52, values: (u, v) => v.map((x) => `${Math.round(x * 100)}%`) }],
+          series: [{},
             { label: 'at training', stroke: TRAINED, fill: `${TRAINED}aa`, paths: uPlot.paths.bars({ size: [0.35, 30], align: -1 }), points: { show: false } },
             { label: 'now', stroke: NOW, fill: `${NOW}cc`, paths: uPlot.paths.bars({ size: [0.35, 30], align: 1 }), points: { show: false } }],
         }, [xs, trained, now], box);
@@ -104,7 +105,7 @@ export function modelsView(app) {
 
 function daysTable(m, threshold) {
   const inputs = m.inputs.map((i) => i.name);
-  return h('div.table-wrap', h('table.exp-table.psi-table',
+  return h('div.table-wrap', h('table.model-table.psi-table',
     h('caption.sr-only', `${m.signal}: population stability index per day`),
     h('thead', h('tr', h('th', { scope: 'col' }, 'Day'), h('th', { scope: 'col' }, 'Views'), h('th', { scope: 'col' }, 'Score PSI'),
       inputs.map((n) => h('th', { scope: 'col' }, idText(n))))),

@@ -27,11 +27,7 @@ const ALARMS_KEY: &str = "drift:alarms";
 async fn hours(env: &Env, days: u64) -> Vec<(u64, Counts)> {
     let now_hour = super::now_secs() / 3_600;
     let from = (now_hour / 24).saturating_sub(days - 1) * 24;
-    let mut hours = super::counters::read_totals(env, from, now_hour).await;
-    for (_, counts) in &mut hours {
-        counts.retain(|name, _| name.starts_with(drift::PREFIX));
-    }
-    hours
+    super::counters::read_totals(env, from, now_hour).await
 }
 
 /// `GET models` (admin): per model signal its reference, its score and
