@@ -98,9 +98,8 @@ fn drift(c: &mut Criterion) {
         );
     }
     let reference = json!({"trained": "2026-12-01", "moments": 1000, "scores": vec![0.1; 10], "inputs": described});
-    let (rules, index) = rules(
-        json!({"trees": names, "base": -1.0, "ensemble": ensemble, "reference": reference}),
-    );
+    let (rules, index) =
+        rules(json!({"trees": names, "base": -1.0, "ensemble": ensemble, "reference": reference}));
     let model = rules.drift.iter().find(|m| m.signal == index).unwrap();
     let values: Vec<Option<SignalValue>> = rules
         .signals

@@ -5,6 +5,8 @@
 //! `DriftModel::bins` and compare with `drift::days`; this checks the
 //! counters' round trip (names, hours, days) loses nothing on the way.
 
+#![cfg(all(feature = "cli", not(target_arch = "wasm32")))]
+
 use std::collections::BTreeMap;
 
 use edgeseg::counters::Counts;
@@ -42,7 +44,11 @@ fn behaviour(random: &mut impl FnMut() -> f64, shift: f64) -> (f64, f64) {
 /// The rules with the reference `edgeseg train` records from 2,000 training moments.
 fn rules_with_reference() -> (String, serde_json::Value) {
     let plain = CompiledRules::from_json(RULES).expect("rules compile");
-    let index = plain.signals.iter().position(|s| s.name == "buyer").unwrap();
+    let index = plain
+        .signals
+        .iter()
+        .position(|s| s.name == "buyer")
+        .unwrap();
     let mut random = rng(3);
     let mut rows = Vec::new();
     let mut bins = Vec::new();
@@ -74,7 +80,9 @@ fn rules_with_reference() -> (String, serde_json::Value) {
 fn rng(seed: u64) -> impl FnMut() -> f64 {
     let mut s = seed;
     move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (s >> 11) as f64 / (1u64 << 53) as f64
     }
 }
@@ -85,10 +93,20 @@ fn the_models_tab_and_train_compare_agree_on_the_same_moments() {
     assert_eq!(reference["trained"], "2026-11-30");
     assert_eq!(reference["moments"], 2_000);
     // Deciles of 0..6 views, repeats dropped; of carts (80% none).
-    assert_eq!(reference["inputs"]["views_7d"]["edges"], serde_json::json!([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
-    assert_eq!(reference["inputs"]["carts_7d"]["edges"], serde_json::json!([0.0, 1.0, 2.0]));
+    assert_eq!(
+        reference["inputs"]["views_7d"]["edges"],
+        serde_json::json!([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    );
+    assert_eq!(
+        reference["inputs"]["carts_7d"]["edges"],
+        serde_json::json!([0.0, 1.0, 2.0])
+    );
     let rules = CompiledRules::from_json(&text).expect("the recorded reference validates");
-    let index = rules.signals.iter().position(|s| s.name == "buyer").unwrap();
+    let index = rules
+        .signals
+        .iter()
+        .position(|s| s.name == "buyer")
+        .unwrap();
     let model = rules.drift.iter().find(|m| m.signal == index).unwrap();
     let names: Vec<String> = rules.signals.iter().map(|s| s.name.clone()).collect();
     let mut random = rng(7);
@@ -137,7 +155,11 @@ fn the_models_tab_and_train_compare_agree_on_the_same_moments() {
     assert_eq!(tab.len(), 4);
     assert!(tab.iter().all(|d| d.moments == 400));
     for d in &tab[..3] {
-        assert!(d.worst.unwrap() < WARN_PSI, "no drift on day {}: {d:?}", d.day);
+        assert!(
+            d.worst.unwrap() < WARN_PSI,
+            "no drift on day {}: {d:?}",
+            d.day
+        );
     }
     let last = &tab[3];
     assert!(last.warning, "{last:?}");
@@ -175,5 +197,46 @@ fn a_reference_that_does_not_fit_its_model_is_refused_with_its_path() {
     assert!(
         errors.contains("\"spend\" is not an input of this model"),
         "{errors}"
+    );
+}
+
+#[test]
+fn model_drift_activations_name_a_model_signal_or_none() {
+    let with = |activation: serde_json::Value| {
+        let mut doc: serde_json::Value = serde_json::from_str(RULES).unwrap();
+        doc["activations"] = serde_json::json!([activation]);
+        CompiledRules::from_json(&doc.to_string())
+    };
+    let url = "https://ops.example.com/hooks";
+    let ok =
+        with(serde_json::json!({"id": "d", "on": "model_drift", "signal": "buyer", "url": url}))
+            .expect("a model_drift activation on a model");
+    assert_eq!(ok.activations[0].signal.as_deref(), Some("buyer"));
+    assert!(with(serde_json::json!({"id": "d", "on": "model_drift", "url": url})).is_ok());
+    let err = |a| with(a).unwrap_err().to_string();
+    let e = err(serde_json::json!({"id": "d", "on": "model_drift", "signal": "buyr", "url": url}));
+    assert!(
+        e.contains(
+            "activations[0].signal: unknown model signal \"buyr\" (did you mean \"buyer\"?)"
+        ),
+        "{e}"
+    );
+    let e =
+        err(serde_json::json!({"id": "d", "on": "model_drift", "signal": "views_7d", "url": url}));
+    assert!(
+        e.contains("unknown model signal \"views_7d\""),
+        "not a model: {e}"
+    );
+    let e = err(
+        serde_json::json!({"id": "d", "on": "enter", "segment": "all", "signal": "buyer", "url": url}),
+    );
+    assert!(
+        e.contains("activations[0].signal: signal is for model_drift activations"),
+        "{e}"
+    );
+    let e = err(serde_json::json!({"id": "d", "on": "model_drift", "segment": "all", "url": url}));
+    assert!(
+        e.contains("activations[0].segment: segment is for enter and exit"),
+        "{e}"
     );
 }

@@ -71,7 +71,11 @@ pub async fn scheduled(env: &Env) {
             a.on == ActivationOn::ModelDrift && a.signal.as_ref().is_none_or(|s| *s == m.name)
         })
     }
-    if !rules.drift.iter().any(|m| listening(&rules, m).next().is_some()) {
+    if !rules
+        .drift
+        .iter()
+        .any(|m| listening(&rules, m).next().is_some())
+    {
         return;
     }
     let Ok(kv) = env.kv(super::KV_BINDING) else {

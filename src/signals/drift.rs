@@ -182,7 +182,12 @@ impl DriftModel {
                     ));
                 }
                 let shares = numbers(spec.get("shares"));
-                check_shares(&mut errors, format!("{path}.shares"), &shares, edges.len() + 1);
+                check_shares(
+                    &mut errors,
+                    format!("{path}.shares"),
+                    &shares,
+                    edges.len() + 1,
+                );
                 inputs.push(DriftInput {
                     signal: at,
                     name: input.clone(),
@@ -226,9 +231,7 @@ impl DriftModel {
             .inputs
             .iter()
             .map(|i| {
-                let x = value(i.signal)
-                    .and_then(|v| v.as_number())
-                    .unwrap_or(0.0);
+                let x = value(i.signal).and_then(|v| v.as_number()).unwrap_or(0.0);
                 input_bin(&i.edges, x)
             })
             .collect();
@@ -299,7 +302,10 @@ fn check_shares(errors: &mut Vec<(String, String)>, path: String, shares: &[f64]
         return;
     }
     if let Some(i) = shares.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
-        errors.push((path_index(&path, i), "a share is a number from 0 to 1".into()));
+        errors.push((
+            path_index(&path, i),
+            "a share is a number from 0 to 1".into(),
+        ));
         return;
     }
     let sum: f64 = shares.iter().sum();
@@ -646,14 +652,21 @@ mod tests {
         assert!(a.above);
         assert!(!a.update(Some(&day(Some(0.2)))), "at 0.2 is not past it");
         assert!(!a.above);
-        assert!(a.update(Some(&day(Some(0.26)))), "a second crossing fires again");
+        assert!(
+            a.update(Some(&day(Some(0.26)))),
+            "a second crossing fires again"
+        );
         assert_eq!(a.crossings, 2);
         let mut all = Alarms {
             checked: 1_796_083_200,
             ..Alarms::default()
         };
         all.models.push(("buyer".into(), a.clone()));
-        assert_eq!(Alarms::from_json(&all.to_json()), all, "kept in KV as it was");
+        assert_eq!(
+            Alarms::from_json(&all.to_json()),
+            all,
+            "kept in KV as it was"
+        );
         assert_eq!(Alarms::from_json("not json"), Alarms::default());
     }
 }
