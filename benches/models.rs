@@ -84,5 +84,45 @@ fn cluster(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, trees, cluster);
+/// What drift adds to a counted page for one model (src/signals/drift.rs):
+/// the score's bin and each of 8 inputs' bins (9 edges each), and the 9
+/// counter names pushed into the page's counts, as `page::serve` does.
+fn drift(c: &mut Criterion) {
+    let names: Vec<String> = (0..INPUTS).map(|i| format!("s{i}")).collect();
+    let ensemble: Vec<Value> = (0..100).map(|t| tree(4, t)).collect();
+    let mut described = serde_json::Map::new();
+    for n in &names {
+        described.insert(
+            n.clone(),
+            json!({"edges": [1, 2, 3, 4, 5, 6, 7, 8, 9], "shares": vec![0.1; 10]}),
+        );
+    }
+    let reference = json!({"trained": "2026-12-01", "moments": 1000, "scores": vec![0.1; 10], "inputs": described});
+    let (rules, index) =
+        rules(json!({"trees": names, "base": -1.0, "ensemble": ensemble, "reference": reference}));
+    let model = rules.drift.iter().find(|m| m.signal == index).unwrap();
+    let values: Vec<Option<SignalValue>> = rules
+        .signals
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            if i == index {
+                Some(SignalValue::Number(0.37))
+            } else {
+                inputs()(&s.name)
+            }
+        })
+        .collect();
+    let mut counts = Vec::with_capacity(16);
+    c.bench_function("signals/drift bins+counts, 1 model x 8 inputs", |b| {
+        b.iter(|| {
+            counts.clear();
+            let bins = model.bins(&|i| values[i].clone());
+            model.counts(black_box(&bins), &mut counts);
+            black_box(counts.len())
+        })
+    });
+}
+
+criterion_group!(benches, trees, cluster, drift);
 criterion_main!(benches);

@@ -79,13 +79,17 @@ pub struct ActivationSpec {
     /// The segment (with `enter` and `exit`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub segment: String,
-    /// `enter` or `exit` (the segment), or `guardrail_stop` (an experiment's
-    /// guardrail stopped a variant).
+    /// `enter` or `exit` (the segment), `guardrail_stop` (an experiment's
+    /// guardrail stopped a variant) or `model_drift` (a model's population
+    /// stability index crossed 0.2).
     pub on: ActivationOn,
     /// With `guardrail_stop`: only this experiment's stops (default: every
     /// experiment's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<String>,
+    /// With `model_drift`: only this model signal's drift (default: every model's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
     /// Where the payload is POSTed (`https://`; `http://` only to localhost).
     pub url: String,
     /// Most deliveries a minute (default 60).
@@ -110,6 +114,9 @@ pub enum ActivationOn {
     /// A guardrail stopped serving an experiment's variant (once per stop,
     /// from the cron, not per visitor).
     GuardrailStop,
+    /// A model signal's drift crossed the warning level (once per crossing,
+    /// from the cron).
+    ModelDrift,
 }
 
 /// What a declared counter counts: one of `event`, `impressions` or `entries`.
@@ -776,6 +783,10 @@ pub struct LogisticSignal {
     /// How it was trained (`edgeseg train` writes it; `edgeseg retrain` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained: Option<Trained>,
+    /// What the model saw when it was trained, for drift (`edgeseg train` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<ModelReference>"))]
+    pub reference: Option<Value>,
 }
 
 /// A trained k-means model over other signals (`edgeseg train kmeans` prints
@@ -800,6 +811,10 @@ pub struct ClusterSignal {
     /// How it was trained (`edgeseg train` writes it; `edgeseg retrain` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained: Option<Trained>,
+    /// What the model saw when it was trained, for drift (`edgeseg train` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<ModelReference>"))]
+    pub reference: Option<Value>,
 }
 
 /// A trained gradient-boosted tree ensemble over other signals (`edgeseg
@@ -824,6 +839,10 @@ pub struct TreesSignal {
     /// How it was trained (`edgeseg train` writes it; `edgeseg retrain` reads it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trained: Option<Trained>,
+    /// What the model saw when it was trained, for drift (`edgeseg train` writes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(not(target_arch = "wasm32"), schemars(with = "Option<ModelReference>"))]
+    pub reference: Option<Value>,
 }
 
 /// The `trained` field as each side keeps it: typed natively (the CLI reads
@@ -880,6 +899,46 @@ pub struct TrainedWith {
     pub silhouette: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tested: Option<u32>,
+}
+
+/// A model's training-time distributions, which the Worker's live counts are
+/// compared with (README, "Drift"): the share of training moments in each
+/// score bin (ten bins of 0.1 for a probability, one per centroid for a
+/// cluster) and, per input, the bin edges (deciles of the training values,
+/// repeats dropped) with the share of moments in each bin.
+/// Kept as JSON in the document (the Worker reads it once, when the rules
+/// compile, in [`crate::signals::drift`]); this type is its schema.
+/// Example: `{"trained": "2026-12-01", "moments": 4120, "quality": {"roc_auc": 0.81}, "scores": [0.5, 0.2, 0.1, 0.05, 0.05, 0.03, 0.03, 0.02, 0.01, 0.01], "inputs": {"views_7d": {"edges": [0, 2, 5], "shares": [0.4, 0.3, 0.2, 0.1]}}}`.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelReference {
+    /// The UTC day of the newest moment the model learned from (YYYY-MM-DD).
+    pub trained: String,
+    /// Training moments the shares come from.
+    pub moments: u32,
+    /// Quality on the held-out newer moments, by measure (`roc_auc`,
+    /// `log_loss`, `silhouette`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quality: BTreeMap<String, f64>,
+    /// Share of moments per score bin, summing to 1.
+    pub scores: Vec<f64>,
+    /// Per input signal: its bin edges and shares.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, InputReference>,
+}
+
+/// One input's training distribution: bin `i` holds values above
+/// `edges[i-1]` and at most `edges[i]` (the first bin everything at most
+/// `edges[0]`, the last everything above the last edge).
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InputReference {
+    /// Ascending bin edges (at most 9).
+    pub edges: Vec<f64>,
+    /// Share of moments per bin (one more than the edges), summing to 1.
+    pub shares: Vec<f64>,
 }
 
 /// An audience segment.

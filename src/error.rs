@@ -346,10 +346,12 @@ pub enum NotApplicable {
     VariantSchedule,
     #[error("a holdout cannot have guardrails: it measures the personalization itself and never stops; put the guardrail on an experiment's goal")]
     GuardrailOnHoldout,
-    #[error("segment is for enter and exit: a guardrail_stop activation names an experiment (or none, for every experiment)")]
+    #[error("segment is for enter and exit: a guardrail_stop activation names an experiment, a model_drift one a model signal (or none, for all)")]
     ActivationSegment,
     #[error("experiment is for guardrail_stop activations: enter and exit name a segment")]
     ActivationExperiment,
+    #[error("signal is for model_drift activations: they name a model signal (or none, for every model)")]
+    ActivationSignal,
 }
 
 /// Where `page_view` may not be named.

@@ -200,6 +200,91 @@ fn compare_reports_the_current_model_beside_the_new_one() {
         .parse()
         .unwrap();
     assert!(ari > 0.9, "{out}");
+    // The pasted block carries its training reference, so --compare reports
+    // the population stability index per day, as the Models tab does.
+    assert!(
+        pasted["behaviour"]["reference"]["scores"].is_array(),
+        "{pasted}"
+    );
+    assert!(
+        out.contains("Population stability index per day against its training on"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compare_reports_the_models_tab_psi_per_day_for_a_pasted_model() {
+    let dir = temp("compare-psi");
+    generate(&dir);
+    let d = dir.to_str().unwrap();
+    let block = dir.join("block.json");
+    let args = [
+        "train",
+        "logistic",
+        d,
+        "--label",
+        "purchase",
+        "--within",
+        "1d",
+        "--name",
+        "buyer",
+        "--features",
+        "views_7d,carts_7d,searches_7d",
+    ];
+    let mut first = args.to_vec();
+    first.extend(["--signal-out", block.to_str().unwrap()]);
+    let (code, _, err) = run(&first);
+    assert_eq!(code, 0, "{err}");
+    let pasted: Value = serde_json::from_str(&std::fs::read_to_string(&block).unwrap()).unwrap();
+    let reference = &pasted["buyer"]["reference"];
+    assert_eq!(
+        reference["scores"].as_array().unwrap().len(),
+        10,
+        "{pasted}"
+    );
+    let sum: f64 = reference["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!((sum - 1.0).abs() < 0.001, "{sum}");
+    assert!(
+        reference["quality"]["roc_auc"].as_f64().unwrap() > 0.5,
+        "{reference}"
+    );
+    for input in ["views_7d", "carts_7d", "searches_7d"] {
+        let r = &reference["inputs"][input];
+        assert_eq!(
+            r["shares"].as_array().unwrap().len(),
+            r["edges"].as_array().unwrap().len() + 1,
+            "{r}"
+        );
+    }
+    let rules = dir.join("rules.json");
+    std::fs::write(&rules, rules_with(&pasted).to_string()).unwrap();
+    let (code, out, err) = run(&["validate", rules.to_str().unwrap()]);
+    assert_eq!(code, 0, "the pasted block validates: {out}{err}");
+    let mut again = args.to_vec();
+    again.extend(["--compare", rules.to_str().unwrap(), "--json"]);
+    let (code, out, err) = run(&again);
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let days = report["compare"]["drift"]
+        .as_array()
+        .expect("drift per day");
+    assert!(!days.is_empty(), "{report}");
+    // The same stationary synthetic shop: the newer days have not drifted.
+    for day in days.iter().filter(|d| d["score"].is_number()) {
+        assert!(day["worst"].as_f64().unwrap() < 0.2, "{day}");
+        assert_eq!(day["warning"], false);
+        assert!(day["inputs"]["views_7d"].is_number(), "{day}");
+    }
+    assert!(
+        days.iter().any(|d| d["score"].is_number()),
+        "some day has enough moments: {report}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -9,6 +9,7 @@ import { versionsView } from './versions.js';
 import { simulateView } from './simulate.js';
 import { statsView } from './stats.js';
 import { experimentsView } from './experiments.js';
+import { modelsView } from './models.js';
 import { segmentsView, signalsView } from './workbench.js';
 import { cacheView } from './cache.js';
 import { pickView } from './pick.js';
@@ -25,6 +26,7 @@ const TABS = [
   ['experiments', 'Experiments'],
   ['pick', 'Pick'],
   ['settings', 'Settings'],
+  ['models', 'Models'],
 ];
 
 const root = document.getElementById('app');
@@ -111,6 +113,7 @@ async function start() {
   views.experiments = experimentsView(ctx);
   views.pick = pickView(ctx);
   views.settings = settingsView(ctx);
+  views.models = modelsView(ctx);
   for (const v of Object.values(views)) main.append(v.el);
 
   await views.rules.load();

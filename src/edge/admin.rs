@@ -120,6 +120,7 @@ pub async fn handle(rest: &str, req: Request, env: &Env) -> Result<Response> {
             revoke_preview(&r["preview/revoke/".len()..], &kv).await
         }
         (Method::Get, "stats") => super::counters::stats(&req, env).await,
+        (Method::Get, "models") => super::drift::models(env).await,
         (Method::Get, "experiments") => super::experiments::results(&req, env).await,
         (Method::Post, "experiments/restart") => super::guardrails::restart(&mut req, env).await,
         (Method::Post, "rewrite") => rewrite_check(&mut req).await,

@@ -14,6 +14,7 @@ mod applied;
 mod content;
 mod counters;
 mod drafts;
+mod drift;
 mod endpoints;
 mod events;
 mod experiments;
@@ -55,6 +56,7 @@ async fn scheduled(_event: worker::ScheduledEvent, env: Env, _ctx: worker::Sched
     counters::scheduled(&env).await;
     experiments::scheduled(&env).await;
     guardrails::scheduled(&env).await;
+    drift::scheduled(&env).await;
 }
 
 async fn handle(req: web_sys::Request, env: Env, ctx: Context) -> Result<web_sys::Response> {

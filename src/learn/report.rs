@@ -373,6 +373,144 @@ pub fn signal_block(name: &str, signal: &Value) -> String {
     }
 }
 
+/// The training reference recorded beside a model (its `reference`, read by
+/// the Worker's drift counting, [`crate::signals::drift`]): the share of
+/// training moments per score bin, and per input the deciles of its training
+/// values (repeats dropped) as bin edges with the share in each bin. Shares
+/// are rounded to 4 decimals (they still add up to 1 within 0.001).
+pub fn reference(
+    features: &[String],
+    rows: &[Vec<f64>],
+    score_bins: &[usize],
+    bins: usize,
+    newest_ts: u64,
+    quality: Value,
+) -> Value {
+    use crate::signals::drift::{input_bin, MAX_INPUT_EDGES};
+    let shares = |bins_of: &mut dyn Iterator<Item = usize>, n: usize| -> Vec<f64> {
+        let mut counts = vec![0u64; n];
+        let mut total = 0u64;
+        for b in bins_of {
+            counts[b.min(n - 1)] += 1;
+            total += 1;
+        }
+        counts
+            .iter()
+            .map(|c| round4(*c as f64 / total.max(1) as f64))
+            .collect()
+    };
+    let mut inputs = serde_json::Map::new();
+    for (j, name) in features.iter().enumerate() {
+        let mut values: Vec<f64> = rows.iter().map(|r| r[j]).collect();
+        values.sort_by(f64::total_cmp);
+        let mut edges: Vec<f64> = Vec::new();
+        if !values.is_empty() {
+            for q in 1..=MAX_INPUT_EDGES {
+                let v = values[(q * (values.len() - 1)) / (MAX_INPUT_EDGES + 1)];
+                if edges.last().is_none_or(|e| v > *e) {
+                    edges.push(v);
+                }
+            }
+        }
+        let s = shares(
+            &mut rows.iter().map(|r| input_bin(&edges, r[j])),
+            edges.len() + 1,
+        );
+        inputs.insert(name.clone(), json!({"edges": edges, "shares": s}));
+    }
+    let (y, mo, d, _, _) = super::utc_parts(newest_ts);
+    json!({
+        "trained": format!("{y:04}-{mo:02}-{d:02}"),
+        "moments": rows.len(),
+        "quality": quality,
+        "scores": shares(&mut score_bins.iter().copied(), bins.max(1)),
+        "inputs": inputs,
+    })
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// `--compare`'s drift: the compared model's PSI per day on the newer
+/// moments (each a time and every signal's value by index, the model's own
+/// scored by the core), binned and compared exactly as the Worker's counts
+/// are on the admin page's Models tab. `None` when that signal is not a model.
+pub fn compare_drift(
+    rules: &crate::rules::CompiledRules,
+    index: usize,
+    moments: &mut dyn Iterator<Item = (u64, Vec<Option<crate::signals::SignalValue>>)>,
+) -> Option<(
+    crate::signals::drift::DriftModel,
+    Vec<crate::signals::drift::DayDrift>,
+)> {
+    use crate::signals::drift;
+    let model = rules.drift.iter().find(|m| m.signal == index)?.clone();
+    let mut per_day = std::collections::BTreeMap::new();
+    for (ts, values) in moments {
+        let bins = model.bins(&|i| values.get(i).cloned().flatten());
+        per_day
+            .entry(ts / 86_400)
+            .or_insert_with(|| model.histogram())
+            .add(&bins);
+    }
+    let per_day: drift::PerDay = per_day.into_iter().collect();
+    let days = drift::days(&model, &per_day);
+    Some((model, days))
+}
+
+/// The drift lines of `--compare`'s report.
+pub fn drift_section(
+    name: &str,
+    model: &crate::signals::drift::DriftModel,
+    days: &[crate::signals::drift::DayDrift],
+) -> String {
+    use crate::signals::drift::{MIN_DAY_MOMENTS, WARN_PSI};
+    let mut s = String::new();
+    let Some(r) = &model.reference else {
+        let _ = writeln!(
+            s,
+            "  Population stability: \"{name}\" has no training reference in those rules (paste a block from this version to record one)."
+        );
+        return s;
+    };
+    let _ = writeln!(
+        s,
+        "  Population stability index per day against its training on {} (the admin page's Models tab shows the same; under 0.1 stable, 0.1-0.25 moderate, over 0.25 major; warning past {WARN_PSI}):",
+        r.get("trained").and_then(Value::as_str).unwrap_or("an unknown day")
+    );
+    let show = |p: Option<f64>| p.map_or("-".to_string(), |p| format!("{p:.3}"));
+    for d in days {
+        let inputs: Vec<String> = d
+            .inputs
+            .iter()
+            .map(|(k, v)| format!("{k} {}", show(v.as_f64())))
+            .collect();
+        let (y, mo, dd, _, _) = super::utc_parts(d.day);
+        let _ = writeln!(
+            s,
+            "    {y:04}-{mo:02}-{dd:02}: {} moments; score {}{}{}{}",
+            d.moments,
+            show(d.score),
+            if inputs.is_empty() { "" } else { "; " },
+            inputs.join(", "),
+            if d.moments < MIN_DAY_MOMENTS {
+                format!(" (fewer than {MIN_DAY_MOMENTS} moments: no index)")
+            } else if d.warning {
+                "  <- drifted: retrain".to_string()
+            } else {
+                String::new()
+            }
+        );
+    }
+    s
+}
+
+/// Days as JSON (the admin API's `days`).
+pub fn drift_json(days: &[crate::signals::drift::DayDrift]) -> Value {
+    serde_json::to_value(days).unwrap_or(Value::Null)
+}
+
 #[cfg(test)]
 mod tests {
     use super::num;

@@ -350,6 +350,11 @@ pub fn serve(
             counts.push(counter_names::entries(segment));
             counts.extend(rules.counters_for_entry(segment).map(str::to_string));
         }
+        // Each model's score and input bins, for its drift (signals::drift).
+        let value = |i: usize| classification.signals.get(i).and_then(|(_, v)| v.clone());
+        for model in &rules.drift {
+            model.counts(&model.bins(&value), &mut counts);
+        }
     }
     let after_rewrite = AfterRewrite {
         counted,

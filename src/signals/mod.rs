@@ -9,6 +9,7 @@
 pub mod affinity;
 mod cluster;
 mod count;
+pub mod drift;
 pub mod engagement;
 mod glob;
 mod logistic;

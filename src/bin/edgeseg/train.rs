@@ -147,7 +147,7 @@ pub fn run(t: &Train) -> Result<Output, String> {
             if let Some(rows) = &asked {
                 json["predictions"] = json!(predict(rows));
             }
-            model.signal()
+            with_reference(model.signal(), &data, &predict, quality.as_ref())
         }
         (
             Model::Trees {
@@ -190,7 +190,7 @@ pub fn run(t: &Train) -> Result<Output, String> {
             if let Some(rows) = &asked {
                 json["predictions"] = json!(predict(rows));
             }
-            model.signal()
+            with_reference(model.signal(), &data, &predict, quality.as_ref())
         }
         (Model::KMeans { k, names, seed }, _) => {
             let model = kmeans::fit(&features, &data.train, *k, *seed, names.clone())
@@ -210,7 +210,18 @@ pub fn run(t: &Train) -> Result<Output, String> {
                     None => json!(found),
                 };
             }
-            model.signal()
+            let rows = examples::rows(&data.train);
+            let found = model.predict(&rows).map_err(|e| e.to_string())?;
+            let mut signal = model.signal();
+            signal["reference"] = report::reference(
+                &data.features,
+                &rows,
+                &found,
+                model.centroids.len(),
+                newest(&data),
+                json!({"silhouette": json["quality"]["silhouette"]}),
+            );
+            signal
         }
         _ => unreachable!("labelled models have a label"),
     };
@@ -308,6 +319,36 @@ fn trained_with(t: &Train, features: &[String], report: &Value) -> Value {
     serde_json::to_value(&with).expect("JSON serializes")
 }
 
+/// The newest training moment's time.
+fn newest(data: &Dataset) -> u64 {
+    data.train.iter().map(|e| e.ts).max().unwrap_or(0)
+}
+
+/// A probability model's signal with its training reference (scores in ten
+/// bins of 0.1, inputs by decile; see `report::reference`).
+fn with_reference(
+    mut signal: Value,
+    data: &Dataset,
+    predict: &dyn Fn(&[Vec<f64>]) -> Vec<f64>,
+    quality: Option<&report::BinaryQuality>,
+) -> Value {
+    use edgeseg::signals::drift::{probability_bin, PROBABILITY_BINS};
+    let rows = examples::rows(&data.train);
+    let bins: Vec<usize> = predict(&rows).into_iter().map(probability_bin).collect();
+    let quality = quality.map_or(json!({}), |q| {
+        json!({"roc_auc": (q.auc * 1e4).round() / 1e4, "log_loss": (q.log_loss * 1e4).round() / 1e4})
+    });
+    signal["reference"] = report::reference(
+        &data.features,
+        &rows,
+        &bins,
+        PROBABILITY_BINS,
+        newest(data),
+        quality,
+    );
+    signal
+}
+
 fn part_json(part: &[Example]) -> Value {
     json!({
         "examples": part.len(),
@@ -403,6 +444,11 @@ fn binary_sections(
         text.push_str(&format!("  {verdict}.\n"));
         json["compare"] =
             json!({"name": current.name, "scored": cp.len(), "quality": cq.to_json()});
+        let moments: Vec<(usize, u64)> = data.test.iter().map(|e| (e.record, e.ts)).collect();
+        if let Some((lines, days)) = current.drift(sample, &moments) {
+            text.push_str(&lines);
+            json["compare"]["drift"] = days;
+        }
     }
     q
 }
@@ -497,6 +543,11 @@ fn cluster_sections(
             if ari < 0.7 { "; the behaviour has shifted, consider pasting the new clusters" } else { "" }
         ));
         json["compare"] = json!({"name": current.name, "adjusted_rand_index": ari});
+        let moments: Vec<(usize, u64)> = data.test.iter().map(|e| (e.record, e.ts)).collect();
+        if let Some((lines, days)) = current.drift(sample, &moments) {
+            text.push_str(&lines);
+            json["compare"]["drift"] = days;
+        }
     }
     Ok(())
 }

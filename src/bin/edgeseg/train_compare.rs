@@ -87,6 +87,43 @@ impl Current {
         self.score(recorded).map(|v| v.to_string())
     }
 
+    /// The compared model's drift on `moments` (indices into the sample, with
+    /// their times): every signal's recorded value, the model's own scored
+    /// by the core, binned and compared as the Worker's Models tab does.
+    pub fn drift(
+        &self,
+        sample: &edgeseg::learn::sample::Sample,
+        moments: &[(usize, u64)],
+    ) -> Option<(String, serde_json::Value)> {
+        use edgeseg::learn::report;
+        let mut iter = moments.iter().map(|&(m, ts)| {
+            let recorded = |name: &str| sample.value(m, name);
+            let values: Vec<Option<SignalValue>> = self
+                .rules
+                .signals
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    if i == self.index {
+                        self.score(&recorded)
+                    } else {
+                        match recorded(&s.name) {
+                            Some(Val::Text(t)) => Some(SignalValue::Text(t.to_string())),
+                            Some(Val::Number(x)) => Some(SignalValue::Number(*x)),
+                            None => None,
+                        }
+                    }
+                })
+                .collect();
+            (ts, values)
+        });
+        let (model, days) = report::compare_drift(&self.rules, self.index, &mut iter)?;
+        Some((
+            report::drift_section(&self.name, &model, &days),
+            report::drift_json(&days),
+        ))
+    }
+
     /// The model signals of the rules compared with (never features by default).
     pub fn model_names(&self) -> Vec<String> {
         self.rules

@@ -114,6 +114,8 @@ pub struct CompiledActivation {
     pub segment_key: u32,
     /// With `guardrail_stop`: the one experiment it is for (`None`: all).
     pub experiment: Option<String>,
+    /// With `model_drift`: the one model signal it is for (`None`: all).
+    pub signal: Option<String>,
     pub on: ActivationOn,
     pub url: String,
     pub cap: RateCap,
@@ -203,6 +205,7 @@ impl Compiler<'_> {
         &mut self,
         segments: &[CompiledSegment],
         experiments: &[super::experiments::CompiledExperiment],
+        signals: &[Signal],
     ) -> Vec<CompiledActivation> {
         let doc = self.doc;
         let mut compiled = Vec::new();
@@ -230,8 +233,43 @@ impl Compiler<'_> {
                 );
             }
             let guardrail = spec.on == ActivationOn::GuardrailStop;
+            let drift = spec.on == ActivationOn::ModelDrift;
             let segment = segments.iter().find(|s| s.id == spec.segment);
-            if guardrail {
+            if let Some(name) = &spec.signal {
+                let spath = path_key(&path, "signal");
+                let models = || {
+                    signals
+                        .iter()
+                        .filter(|s| s.kind.is_model())
+                        .map(|s| s.name.as_str())
+                };
+                if !drift {
+                    ok = false;
+                    self.err(
+                        spath,
+                        RuleErrorKind::NotApplicable(NotApplicable::ActivationSignal),
+                    );
+                } else if !models().any(|m| m == name) {
+                    ok = false;
+                    self.unknown(spath, "model signal", name, models());
+                }
+            }
+            if drift {
+                if !spec.segment.is_empty() {
+                    ok = false;
+                    self.err(
+                        path_key(&path, "segment"),
+                        RuleErrorKind::NotApplicable(NotApplicable::ActivationSegment),
+                    );
+                }
+                if spec.experiment.is_some() {
+                    ok = false;
+                    self.err(
+                        path_key(&path, "experiment"),
+                        RuleErrorKind::NotApplicable(NotApplicable::ActivationExperiment),
+                    );
+                }
+            } else if guardrail {
                 if !spec.segment.is_empty() {
                     ok = false;
                     self.err(
@@ -300,7 +338,7 @@ impl Compiler<'_> {
                     );
                 }
             }
-            let target = match (guardrail, segment) {
+            let target = match (guardrail || drift, segment) {
                 (true, _) => Some((String::new(), 0)),
                 (false, Some(s)) => Some((s.id.clone(), s.key)),
                 (false, None) => None,
@@ -311,6 +349,7 @@ impl Compiler<'_> {
                     segment,
                     segment_key,
                     experiment: spec.experiment.clone().filter(|_| guardrail),
+                    signal: spec.signal.clone().filter(|_| drift),
                     on: spec.on,
                     url: spec.url.clone(),
                     cap: RateCap {

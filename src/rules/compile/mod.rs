@@ -29,6 +29,7 @@ mod behaviour;
 mod blocks;
 mod counters;
 pub mod cuped;
+mod drift;
 mod events;
 pub mod experiments;
 pub mod export;
@@ -77,6 +78,8 @@ pub struct CompiledRules {
     pub export: Option<CompiledExport>,
     /// Webhooks on segment transitions.
     pub activations: Vec<CompiledActivation>,
+    /// What the Worker counts of each model signal for drift, in signal order.
+    pub drift: Vec<crate::signals::drift::DriftModel>,
 }
 
 impl CompiledRules {
@@ -111,7 +114,8 @@ impl CompiledRules {
         let experiments = c.experiments(&events, &segments, &blocks, &signals);
         cuped::track_covariates(&mut tracking, &experiments);
         let export = c.export(&events, &signals);
-        let activations = c.activations(&segments, &experiments);
+        let activations = c.activations(&segments, &experiments, &signals);
+        let drift = c.drift(&signals);
         let groups = saved_groups(&document);
         if !errors.is_empty() {
             return Err(RuleErrors(errors));
@@ -135,6 +139,7 @@ impl CompiledRules {
             reads_country,
             export,
             activations,
+            drift,
             document,
         })
     }
