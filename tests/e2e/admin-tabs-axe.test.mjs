@@ -71,6 +71,10 @@ for (const [width, height] of [[390, 844], [1280, 900]]) {
     const tabs = await page.locator('nav.tabs [data-tab]').evaluateAll((els) => els.map((e) => e.dataset.tab));
     assert.ok(tabs.length >= 9 && tabs.includes('settings'), tabs.join(', '));
     const problems = [];
+    // From 1,000 px up every tab is on one row, under the brand and who is signed in (with
+    // eleven tabs the one-row header wrapped at 1280 px); narrower, they wrap but stay in view.
+    const rows = await page.locator('nav.tabs [data-tab]').evaluateAll((els) => new Set(els.map((e) => Math.round(e.getBoundingClientRect().top))).size);
+    if (width >= 1000) assert.equal(rows, 1, `the ${tabs.length} tabs take ${rows} rows at ${width} px`);
     for (const tab of tabs) {
       await showTab(page, tab);
       // Let the tab load what it shows (stats, versions, experiments) before checking it.
