@@ -8,34 +8,19 @@
 // Under Miniflare (tests/load/miniflare.mjs), with its local Queues, as the guardrails test runs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { Visitor, eventually, flushCounters, freePort, ROOT } from './harness.mjs';
+import { Visitor, eventually, flushCounters, ROOT, webhookReceiver } from './harness.mjs';
 import { startMiniflare } from '../load/miniflare.mjs';
 import { browserMissing, launchBrowser, screenshot } from './browser.mjs';
 import { WIDE, NARROW, showTab, signIn } from './admin-page-checks.mjs';
-import { verifyWebhook } from '../../examples/verify-webhook.mjs';
 
 const TOKEN = 'e2e-admin-token-drift';
 const WEBHOOK_SECRET = 'e2e-drift-webhook-secret-0123456789';
 const VISITORS = 30;
 const PAGES = 8;
 
-const deliveries = [];
-const receiver = createServer((req, res) => {
-  let body = '';
-  req.on('data', (c) => { body += c; });
-  req.on('end', () => {
-    try {
-      deliveries.push({ payload: verifyWebhook(WEBHOOK_SECRET, req.headers['x-edgeseg-signature'], body), key: req.headers['idempotency-key'] });
-      res.writeHead(204).end();
-    } catch (e) {
-      res.writeHead(400).end(String(e));
-    }
-  });
-});
-const receiverPort = await freePort();
-await new Promise((ok) => receiver.listen(receiverPort, '127.0.0.1', ok));
+const hook = await webhookReceiver(WEBHOOK_SECRET);
+const { deliveries, port: receiverPort } = hook;
 
 // At training, 80% of moments had seen one page that day, so nearly every score was under 0.1.
 const RULES = {
@@ -74,7 +59,7 @@ before(async () => {
 });
 after(async () => {
   await worker?.stop();
-  await new Promise((ok) => receiver.close(ok));
+  await hook.close();
 });
 
 async function admin(path) {

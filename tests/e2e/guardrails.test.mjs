@@ -11,34 +11,19 @@
 // 2,000-visitor experiments test runs: this much traffic is a load.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { gunzipSync } from 'node:zlib';
-import { Visitor, eventually, flushCounters, freePort } from './harness.mjs';
+import { Visitor, eventually, flushCounters, webhookReceiver } from './harness.mjs';
 import { startMiniflare } from '../load/miniflare.mjs';
 import { browserMissing, launchBrowser, screenshot } from './browser.mjs';
 import { WIDE, NARROW, showTab } from './admin-page-checks.mjs';
-import { verifyWebhook } from '../../examples/verify-webhook.mjs';
 
 const TOKEN = 'e2e-admin-token-guardrails';
 const WEBHOOK_SECRET = 'e2e-guardrail-webhook-secret-0123456789';
 const VISITORS = 600;
 const CONCURRENCY = 12;
 
-const deliveries = [];
-const receiver = createServer((req, res) => {
-  let body = '';
-  req.on('data', (c) => { body += c; });
-  req.on('end', () => {
-    try {
-      deliveries.push({ payload: verifyWebhook(WEBHOOK_SECRET, req.headers['x-edgeseg-signature'], body), key: req.headers['idempotency-key'] });
-      res.writeHead(204).end();
-    } catch (e) {
-      res.writeHead(400).end(String(e));
-    }
-  });
-});
-const receiverPort = await freePort();
-await new Promise((ok) => receiver.listen(receiverPort, '127.0.0.1', ok));
+const hook = await webhookReceiver(WEBHOOK_SECRET);
+const { deliveries, port: receiverPort } = hook;
 
 const RULES = {
   format: 1,
@@ -77,7 +62,7 @@ before(async () => {
 });
 after(async () => {
   await worker?.stop();
-  await new Promise((ok) => receiver.close(ok));
+  await hook.close();
 });
 
 function rng(seed) {

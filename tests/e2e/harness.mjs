@@ -2,11 +2,13 @@
 // port with its own local KV directory, and stops it by process group id.
 import { spawn, execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer as httpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { verifyWebhook } from '../../examples/verify-webhook.mjs';
 
 const run = promisify(execFile);
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -170,4 +172,49 @@ export async function flushCounters(base, token) {
   const body = await r.text();
   if (r.status !== 200) throw new Error(`counters flush: ${r.status} ${body}`);
   return JSON.parse(body);
+}
+
+/**
+ * The admin API as a test calls it: `api(method, path, body?, headers?)` answers
+ * `{ status, json, body, headers }` (`json` the parsed answer or null; `body` the parsed
+ * answer, else its text). `base` is the Worker's URL or a function giving it (a worker
+ * started later, in `before`).
+ */
+export function adminApi(base, token) {
+  return async (method, path, body, headers = {}) => {
+    const url = typeof base === 'function' ? base() : base;
+    const res = await fetch(`${url}/__edgeseg/admin/api/${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json = null;
+    try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+    return { status: res.status, json, body: json ?? text, headers: res.headers };
+  };
+}
+
+/**
+ * A local webhook receiver on a free port: each delivery's signature is verified with
+ * `secret` (as a site would, `examples/verify-webhook.mjs`) and kept in `deliveries` as
+ * `{ payload, key }`; a bad signature gets a 400 and is not kept.
+ */
+export async function webhookReceiver(secret) {
+  const deliveries = [];
+  const server = httpServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      try {
+        deliveries.push({ payload: verifyWebhook(secret, req.headers['x-edgeseg-signature'], body), key: req.headers['idempotency-key'] });
+        res.writeHead(204).end();
+      } catch (e) {
+        res.writeHead(400).end(String(e));
+      }
+    });
+  });
+  const port = await freePort();
+  await new Promise((ok) => server.listen(port, '127.0.0.1', ok));
+  return { port, deliveries, close: () => new Promise((ok) => server.close(ok)) };
 }

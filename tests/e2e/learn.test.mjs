@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startWorker, Visitor, ROOT } from './harness.mjs';
+import { startWorker, Visitor, ROOT, adminApi } from './harness.mjs';
 
 const run = promisify(execFile);
 const TOKEN = 'e2e-admin-token-learn';
@@ -71,15 +71,7 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function api(method, path, body, headers = {}) {
-  const res = await fetch(`${worker.url}/__edgeseg/admin/api/${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
+const api = adminApi(() => worker.url, TOKEN);
 
 async function events(v, list, ip) {
   const res = await fetch(`${worker.url}/__edgeseg/event`, {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { readFile, stat } from 'node:fs/promises';
 import { join, extname } from 'node:path';
-import { startWorker, ROOT, eventually, Visitor, flushCounters, freePort } from './harness.mjs';
+import { startWorker, ROOT, eventually, Visitor, flushCounters, freePort, adminApi } from './harness.mjs';
 import { launchBrowser, browserMissing, screenshot as save } from './browser.mjs';
 import { signIn, fillDialog, waitText, WIDE, NARROW } from './admin-page-checks.mjs';
 
@@ -92,17 +92,7 @@ after(async () => {
   origin?.close();
 });
 
-async function api(method, path, body, headers = {}) {
-  const res = await fetch(`${worker.url}/__edgeseg/admin/api/${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let parsed = null;
-  try { parsed = JSON.parse(text); } catch { parsed = text; }
-  return { status: res.status, body: parsed, headers: res.headers };
-}
+const api = adminApi(() => worker.url, TOKEN);
 
 /** Today's page views and the number of any counters, after this isolate's counts are published. */
 async function pageViews() {

@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { startWorker, ROOT, eventually, freePort } from './harness.mjs';
+import { startWorker, ROOT, eventually, freePort, adminApi } from './harness.mjs';
 
 const run = promisify(execFile);
 const TOKEN = 'e2e-admin-token-retrain';
@@ -40,15 +40,7 @@ async function edgeseg(args, env = {}) {
   }
 }
 
-async function api(method, path, body, headers = {}) {
-  const res = await fetch(`${worker.url}/__edgeseg/admin/api/${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
-}
+const api = adminApi(() => worker.url, TOKEN);
 
 /** Every line of the generated export's files. */
 async function lines(root) {
