@@ -329,8 +329,8 @@ function affinitySources(was, rows, known, errors) {
 
 const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
 const whole = (v, below) => Number.isInteger(v) && v >= 0 && v < below;
-// `trained`: how the model was trained (edgeseg train writes it; edgeseg retrain reads it).
-const MODEL_KEYS = { cluster: ['cluster', 'scale', 'centroids', 'names', 'trained'], trees: ['trees', 'base', 'ensemble', 'trained'] };
+// `trained`: how the model was trained (edgeseg train writes it; edgeseg retrain reads it); `reference`: its training distributions, for drift.
+const MODEL_KEYS = { cluster: ['cluster', 'scale', 'centroids', 'names', 'trained', 'reference'], trees: ['trees', 'base', 'ensemble', 'trained', 'reference'] };
 
 /**
  * A pasted trained model: the block `edgeseg train` prints (`{"name": {"cluster": …}}`,
