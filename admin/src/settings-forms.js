@@ -26,7 +26,9 @@ export const DEFAULTS = {
   consent: { respect_gpc: true, cookie: null, deny_values: ['0', 'no', 'false', 'deny'] },
   tcf: { cookie: 'euconsent-v2', store: [1], personalize: [5, 6], measure: [8, 9], vendor: null },
 };
-export const ACTIVATION_ON = { enter: 'enters the segment', exit: 'leaves the segment', guardrail_stop: 'a guardrail stops a variant' };
+export const ACTIVATION_ON = { enter: 'a visitor enters the segment', exit: 'a visitor leaves the segment', guardrail_stop: 'a guardrail stops a variant', model_drift: 'a model drifts past the warning (PSI over 0.2)' };
+/** The signal kinds that are models (their drift is watched: README, "Drift"). */
+const MODEL_KINDS = ['logistic', 'trees', 'cluster'];
 
 const listText = (v) => (Array.isArray(v) ? v.map(String).join(', ') : '');
 const parseList = (t) => String(t).split(/[,\n]/).map((s) => s.trim()).filter(Boolean);
@@ -106,7 +108,7 @@ const SECTIONS = {
 };
 const ACTIVATION = [
   ['id', 'id', 'text', 'value'], ['description', 'description', 'text', 'absent'], ['segment', 'segment', 'text', 'absent'],
-  ['on', 'on', 'text', 'value'], ['experiment', 'experiment', 'text', 'absent'], ['url', 'url', 'text', 'value'],
+  ['on', 'on', 'text', 'value'], ['experiment', 'experiment', 'text', 'absent'], ['signal', 'signal', 'text', 'absent'], ['url', 'url', 'text', 'value'],
   ['max_per_minute', 'max_per_minute', 'cap', 'absent'], ['max_per_hour', 'max_per_hour', 'cap', 'absent'],
 ];
 
@@ -172,6 +174,14 @@ function checkActivation(row, i, rows, known, errors) {
   if (!/^https:\/\/[^/\s]+/.test(url) && !/^http:\/\/(localhost|127\.0\.0\.1)(:\d+)?(\/|$)/.test(url)) {
     errors[`${p}.url`] = 'a webhook URL starts with https:// (plain http:// only to localhost, for testing)';
   }
+  const signal = (row.signal || '').trim();
+  if (row.on === 'model_drift') {
+    if (row.segment.trim()) errors[`${p}.segment`] = 'a model\'s drift is not about a segment: leave it empty';
+    if (row.experiment.trim()) errors[`${p}.experiment`] = 'only a guardrail stop names an experiment';
+    if (signal && !known.models.includes(signal)) errors[`${p}.signal`] = `“${signal}” is not a model signal (logistic, trees or cluster) in the rules`;
+    return;
+  }
+  if (signal) errors[`${p}.signal`] = 'only a model drift names a signal';
   if (row.on === 'guardrail_stop') {
     if (row.segment.trim()) errors[`${p}.segment`] = 'a guardrail stop is not about a segment: leave it empty';
     if (row.experiment.trim() && known.experiments.length && !known.experiments.includes(row.experiment.trim())) errors[`${p}.experiment`] = `“${row.experiment.trim()}” is not an experiment in the rules`;
@@ -196,6 +206,7 @@ export function applySettingsFields(doc, f) {
     events: Object.keys(isObj(doc.events) ? doc.events : {}),
     signals: Object.keys(isObj(doc.signals) ? doc.signals : {}),
     experiments: Object.keys(isObj(doc.experiments) ? doc.experiments : {}),
+    models: Object.entries(isObj(doc.signals) ? doc.signals : {}).filter(([, v]) => isObj(v) && MODEL_KINDS.some((k) => k in v)).map(([k]) => k),
   };
 
   // export: events and signals are null ("all") or a list.

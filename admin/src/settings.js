@@ -77,20 +77,26 @@ export function settingsView(app) {
     const rowsEl = h('div.activation-rows');
     const segments = (d.segments || []).map((s) => [s.id, s.id]);
     const experiments = Object.keys(d.experiments || {}).map((k) => [k, k]);
+    const models = Object.entries(d.signals || {}).filter(([, v]) => v && ['logistic', 'trees', 'cluster'].some((k) => k in v)).map(([k]) => [k, k]);
     const secret = health?.export?.webhook_secret_configured;
     const render = () => {
       rowsEl.replaceChildren(...fields.activations.map((row, i) => {
         const p = `activations[${i}]`;
         const segmentField = bound(row, 'segment', { label: 'Segment', kind: 'select', options: [['', '(none)'], ...segments], path: `${p}.segment` });
         const experimentField = bound(row, 'experiment', { label: 'Experiment (empty: every experiment)', kind: 'select', options: [['', '(every experiment)'], ...experiments], path: `${p}.experiment` });
-        const sync = (on) => { segmentField.el.hidden = on === 'guardrail_stop'; experimentField.el.hidden = on !== 'guardrail_stop'; };
-        const onField = bound(row, 'on', { label: 'Fires when the visitor…', kind: 'select', options: Object.entries(ACTIVATION_ON), path: `${p}.on`, after: sync });
+        const signalField = bound(row, 'signal', { label: 'Model (empty: every model)', kind: 'select', options: [['', '(every model)'], ...models], path: `${p}.signal` });
+        const sync = (on) => {
+          segmentField.el.hidden = on === 'guardrail_stop' || on === 'model_drift';
+          experimentField.el.hidden = on !== 'guardrail_stop';
+          signalField.el.hidden = on !== 'model_drift';
+        };
+        const onField = bound(row, 'on', { label: 'Fires when', kind: 'select', options: Object.entries(ACTIVATION_ON), path: `${p}.on`, after: sync });
         sync(row.on);
         return h('fieldset.activation-row', { dataset: { index: String(i) } },
           h('legend', `Webhook ${i + 1}`),
           bound(row, 'id', { label: 'Id', path: `${p}.id`, hint: 'Letters, digits and _; the payload names it.' }).el,
           bound(row, 'description', { label: 'Description', path: `${p}.description`, placeholder: 'What it is for' }).el,
-          onField.el, segmentField.el, experimentField.el,
+          onField.el, segmentField.el, experimentField.el, signalField.el,
           bound(row, 'url', { label: 'URL', path: `${p}.url`, placeholder: 'https://crm.example.com/hooks/edgeseg' }).el,
           h('div.pair.settings-pair',
             bound(row, 'max_per_minute', { label: 'Most a minute', kind: 'number', path: `${p}.max_per_minute`, placeholder: '60' }).el,
@@ -104,7 +110,7 @@ export function settingsView(app) {
     const rerender = () => { all = all.filter((fl) => !fl.path.startsWith('activations[')); render(); };
     render();
     return card('activations', 'Webhooks (activations)', null,
-      h('p.hint', 'A signed POST when a tracked visitor enters or leaves a segment, or when a guardrail stops a variant. Each is signed with the ',
+      h('p.hint', 'A signed POST when a tracked visitor enters or leaves a segment, when a guardrail stops a variant, or when a model drifts (the Models tab). Each is signed with the ',
         h('code', 'EDGESEG_WEBHOOK_SECRET'), ' Worker secret (', h('code', 'wrangler secret put EDGESEG_WEBHOOK_SECRET'),
         '), never with anything in the rules: the rules hold only where to send. '),
       secret === false ? h('p.status.status-error#webhook-secret-missing', 'This Worker has no EDGESEG_WEBHOOK_SECRET: no webhook is sent until it is set.') : null,

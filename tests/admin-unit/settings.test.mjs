@@ -185,3 +185,25 @@ test('every field reads back what it shows: each section written from its text a
     (doc.activations || []).forEach((a, i) => check('activations', a, value.activations?.[i], {}));
   }
 });
+
+test('activations: a model drift webhook names a model signal or none, and no segment', () => {
+  const doc = {
+    format: 1, version: 'x', segments: [{ id: 'cart', condition: {} }],
+    signals: { buyer: { logistic: ['views'], weights: [1], bias: 0 }, views: { count: 'page_view', within: '7d' } },
+  };
+  const f = settingsFields(doc);
+  f.activations.push({ ...newActivationRow(doc), on: 'model_drift', segment: '', signal: 'buyer', url: 'https://ops.example.com/hook' });
+  let r = applySettingsFields(doc, f);
+  assert.deepEqual(r.errors, {});
+  assert.deepEqual(r.value.activations, [{ id: 'webhook_1', on: 'model_drift', signal: 'buyer', url: 'https://ops.example.com/hook' }]);
+  const g = settingsFields(r.value);
+  assert.equal(g.activations[0].signal, 'buyer');
+  g.activations[0].signal = 'views';
+  g.activations[0].segment = 'cart';
+  r = applySettingsFields(r.value, g);
+  assert.deepEqual(Object.keys(r.errors).sort(), ['activations[0].segment', 'activations[0].signal']);
+  assert.match(r.errors['activations[0].signal'], /not a model signal/);
+  const e = settingsFields(doc);
+  e.activations.push({ ...newActivationRow(doc), signal: 'buyer', url: 'https://ops.example.com/hook' });
+  assert.match(applySettingsFields(doc, e).errors['activations[0].signal'], /only a model drift/);
+});
