@@ -224,7 +224,7 @@ export function experimentEditor({ shared, key, segment = null, onDone, onSave }
     });
     rows.render();
     const box = h('div.exp-condition', rows.el,
-      h('button.secondary.small.danger#exp-remove-condition', { type: 'button', onclick: () => { F.condition = ''; tree = null; write(); render(); } }, 'No condition'));
+      h('button.secondary.small.danger#exp-remove-condition', { type: 'button', onclick: () => { F.condition = ''; tree = null; write(); render(); } }, 'Remove the condition'));
     R.reg('condition', { el: box, input: rows.el.querySelector('select'), path: `${p}.condition`, setError: errorLine(box) });
     return box;
   }
