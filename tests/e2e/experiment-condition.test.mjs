@@ -3,7 +3,8 @@
 // "device is mobile", saved and started; a mobile visitor is exposed (gets a variant's hero,
 // counted as an exposure), a desktop one is not. A condition the rows cannot show stays an
 // editable JSON item among them, as in the segment builder. axe-core (no serious or critical
-// violation) and screenshots at 390 and 1280 px of the editor with its rows.
+// violation) and screenshots at 390 and 1280 px of the editor with its rows; the condition
+// removed and added back (Remove the condition, + Condition on who enters).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -151,6 +152,19 @@ test('an experiment by condition, its condition made with rows (device is mobile
       await shot(page, `editor-${tag}`);
     }
     assert.deepEqual((page.__errors || []).map(String), []);
+  });
+
+  await t.test('the condition removed (then no one enters: said at the segment) and added back as empty rows', async () => {
+    await page.setViewportSize(WIDE);
+    await page.locator('#exp-remove-condition').click();
+    await page.locator('#exp-add-condition').waitFor();
+    assert.equal(await page.locator('#exp-condition-tree').count(), 0);
+    await waitText(page, '#experiment-editor .field.invalid', /pick a segment, or give a condition/);
+    await page.locator('#exp-add-condition').click();
+    await waitText(page, '#exp-condition-tree', /No conditions yet/);
+    assert.equal(await page.locator('#exp-condition-tree .cond-row').count(), 0);
+    const inDoc = await page.evaluate(() => JSON.parse(window.edgesegAdmin.editor.getText()).experiments.app_banner_test.condition);
+    assert.deepEqual(inDoc, {});
   });
   await page.close();
 });
