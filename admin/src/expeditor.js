@@ -13,6 +13,8 @@ import {
 import { describeCondition } from './sentences.js';
 import { sampleValues, contentPreviewHtml, previewFrame } from './preview.js';
 import { placeServerErrors, vocabulary } from './builder.js';
+import { fromCondition } from './conditions.js';
+import { conditionRows } from './condrows.js';
 
 const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
@@ -20,10 +22,14 @@ const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 function registry() {
   const byKey = new Map(); // form error key -> field
   const errs = new Map(); // field -> message
+  const rows = []; // the condition rows' fields: their own errors, placed by path only
   const setErr = (f, msg) => { f.setError(msg); if (msg) errs.set(f, msg); else errs.delete(f); };
   return {
-    reset() { byKey.clear(); errs.clear(); },
+    reset() { byKey.clear(); errs.clear(); rows.length = 0; },
     reg(key, f) { byKey.set(key, f); return f; },
+    setErr,
+    track(f) { rows.push(f); return f; },
+    untrackRows() { for (const f of rows) errs.delete(f); rows.length = 0; },
     /** Shows the form's errors; an error whose field is gone goes to the nearest parent key's. */
     show(errors) {
       for (const f of byKey.values()) setErr(f, '');
@@ -35,7 +41,7 @@ function registry() {
       }
     },
     errors: () => [...errs.entries()].map(([fl, message]) => ({ field: fl, message })),
-    server: (list) => placeServerErrors(list, [...byKey.values()], setErr),
+    server: (list) => placeServerErrors(list, [...byKey.values(), ...rows], setErr),
   };
 }
 
@@ -146,6 +152,11 @@ export function experimentEditor({ shared, key, segment = null, onDone, onSave }
   F.variants?.forEach((v) => v.content?.forEach(([b, cf]) => { cf.block = b; }));
   prepare();
   const R = registry();
+  // The condition as rows, as in the segment builder: what rows cannot show (a test, or a
+  // condition that is no object) is a JSON item among them. null while absent (or, never from
+  // experimentFields, not JSON: then it stays one JSON field).
+  const treeOf = (t) => { try { return fromCondition(JSON.parse(t)); } catch { return null; } };
+  let tree = treeOf(F.condition);
   const title = h('code', key);
   const sentence = h('p.sentence.exp-sentence', { 'aria-live': 'polite' });
   const condWords = h('p.hint.cond-words');
@@ -196,6 +207,28 @@ export function experimentEditor({ shared, key, segment = null, onDone, onSave }
     lifecycle.replaceChildren(h('span.meta-more', 'Now: '), badge, ...buttons);
   }
 
+  /** Who enters by condition: rows, a button to add one, or (not rows) its JSON. */
+  function conditionEl(p) {
+    if (!F.condition) {
+      return h('div.field.exp-condition', h('span.field-label', 'and (or only) visitors matching a condition (optional)'),
+        h('button.secondary.small#exp-add-condition', { type: 'button', onclick: () => { F.condition = '{}'; tree = fromCondition({}); write(); render(); } }, '+ Condition on who enters'));
+    }
+    if (!tree) tree = treeOf(F.condition);
+    if (!tree) {
+      return R.reg('condition', field({ label: 'and (or only) visitors matching this condition (JSON)', kind: 'textarea', rows: 2, value: F.condition, path: `${p}.condition`, placeholder: '{"device": "mobile"}', hint: 'A condition is an object, as in segments; empty: everyone in the segment.', onInput: (x) => { F.condition = x; write(); } })).el;
+    }
+    const rows = conditionRows({
+      tree, path: `${p}.condition`, id: 'exp-condition-tree', getDoc: () => doc, setErr: R.setErr, track: R.track, beforeRender: R.untrackRows,
+      onChange: (c) => { F.condition = JSON.stringify(c); write(); },
+      legend: 'and (or only) visitors matching', emptyHint: 'No conditions yet: everyone (in the segment, if one is picked) enters.',
+    });
+    rows.render();
+    const box = h('div.exp-condition', rows.el,
+      h('button.secondary.small.danger#exp-remove-condition', { type: 'button', onclick: () => { F.condition = ''; tree = null; write(); render(); } }, 'Remove the condition'));
+    R.reg('condition', { el: box, input: rows.el.querySelector('select'), path: `${p}.condition`, setError: errorLine(box) });
+    return box;
+  }
+
   function render() {
     R.reset();
     const rules = doc;
@@ -212,7 +245,7 @@ export function experimentEditor({ shared, key, segment = null, onDone, onSave }
       reg('key', field({ label: 'Key', value: F.key, path: p, required: true, hint: 'Letters, digits and _; the results and preview links name it.', onInput: (x) => { F.key = x; write(); } })).el,
       reg('description', field({ label: 'Description', value: F.description, path: `${p}.description`, placeholder: 'What it tests', onInput: (x) => { F.description = x; write(); } })).el,
       reg('segment', field({ label: 'Who enters: members of the segment', kind: 'select', options: segOpts, value: F.segment, path: `${p}.segment`, onInput: (x) => { F.segment = x; write(); } })).el,
-      reg('condition', field({ label: 'and (or only) visitors matching this condition (optional, JSON)', kind: 'textarea', rows: 2, value: F.condition, path: `${p}.condition`, placeholder: '{"device": "mobile"}', hint: 'Conditions as in segments; empty: everyone in the segment.', onInput: (x) => { F.condition = x; write(); } })).el,
+      conditionEl(p),
       condWords,
       reg('status', field({ label: 'Status', kind: 'select', options: Object.entries(STATUSES), value: F.status, path: `${p}.status`, onInput: (x) => { F.status = x; write(); render(); } })).el,
       reg('serve', field({ label: 'When stopped, everyone gets', kind: 'select', options: [['', `${variantIds[0] || 'the first variant'} (the control, default)`], ...variantIds.slice(1).map((x) => [x, x])], value: F.serve, path: `${p}.serve`, onInput: (x) => { F.serve = x; write(); renderLifecycle(); } })).el);

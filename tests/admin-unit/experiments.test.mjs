@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import {
   experimentFields, applyExperimentFields, holdoutFields, applyHoldoutFields, newExperiment, describeExperiment,
 } from '../../admin/src/expforms.js';
+import { fromCondition, toCondition } from '../../admin/src/conditions.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -124,4 +125,26 @@ test('the forms say what is wrong, at the field', () => {
   assert.match(e2.segment, /segment, or give a condition/);
   const ho = applyHoldoutFields({ share: 0.1 }, { share: '2', seed: '', goals: [] }).errors;
   assert.match(ho.share, /from 0 to 1/);
+});
+
+test('an experiment’s condition through the editor’s condition rows (tree -> JSON text -> form) comes back identical', () => {
+  // The editor keeps the rows' condition as the form's JSON text (expeditor.js conditionEl).
+  let n = 0;
+  const made = { format: 1, experiments: Object.fromEntries([
+    { device: 'mobile' }, { device: { $eq: 'mobile' } }, { $or: [{ device: 'mobile' }, { utm_source: { $in: ['mail', 'ads'] } }] },
+    { device: 'desktop', utm_source: { $not: { $eq: 'x' } } }, { $nor: [{ country: 'DE' }] }, {},
+  ].map((condition, i) => [`e${i}`, { condition, status: 'draft', variants: [{ id: 'control' }, { id: 'b', content: { hero: { inner_html: 'B' } } }] }])) };
+  for (const [file, doc] of [...docs, ['(made here)', made]]) {
+    for (const [key, exp] of Object.entries(doc.experiments && typeof doc.experiments === 'object' ? doc.experiments : {})) {
+      if (!exp || typeof exp !== 'object' || Array.isArray(exp) || exp.condition === undefined || exp.condition === null) continue;
+      const f = experimentFields(key, exp);
+      f.condition = JSON.stringify(toCondition(fromCondition(JSON.parse(f.condition))));
+      const { value } = applyExperimentFields(exp, f, known(doc));
+      assert.equal(JSON.stringify(value), JSON.stringify(exp), `${file}: ${key}`);
+      n++;
+    }
+  }
+  assert.ok(n >= 7, `experiments with a condition checked: ${n}`);
+  // A new one by condition starts with an empty condition: no rows, the same object back.
+  assert.deepEqual(toCondition(fromCondition(newExperiment({ segment: '', block: 'hero' }).condition)), {});
 });
