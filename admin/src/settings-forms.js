@@ -26,7 +26,7 @@ export const DEFAULTS = {
   consent: { respect_gpc: true, cookie: null, deny_values: ['0', 'no', 'false', 'deny'] },
   tcf: { cookie: 'euconsent-v2', store: [1], personalize: [5, 6], measure: [8, 9], vendor: null },
 };
-export const ACTIVATION_ON = { enter: 'a visitor enters the segment', exit: 'a visitor leaves the segment', guardrail_stop: 'a guardrail stops a variant', model_drift: 'a model drifts past the warning (PSI over 0.2)' };
+export const ACTIVATION_ON = { enter: 'a visitor enters the segment', exit: 'a visitor leaves the segment', guardrail_stop: 'a guardrail stops a variant', model_drift: 'a model drifts (PSI over 0.2)' };
 /** The signal kinds that are models (their drift is watched: README, "Drift"). */
 const MODEL_KINDS = ['logistic', 'trees', 'cluster'];
 
