@@ -133,7 +133,7 @@ export function settingsView(app) {
   }
 
   function eventsCard() {
-    const rowsEl = h('div.event-rows');
+    const rowsEl = h('div.decl-event-rows');
     const render = () => {
       rowsEl.replaceChildren(...fields.events.map((row, i) => {
         const mine = [];
@@ -157,7 +157,7 @@ export function settingsView(app) {
           }));
         };
         const nameEl = on('name', { label: 'Name', path: `${p()}.name`, hint: 'What the page sends: edgeseg.track(“name”).', after: (v) => repath(`events.${v.trim()}`) });
-        const fs = h('fieldset.event-row', { dataset: { index: String(i) } },
+        const fs = h('fieldset.decl-event-row', { dataset: { index: String(i) } },
           h('legend', `Event ${row.name.trim() || i + 1}`),
           nameEl,
           on('description', { label: 'Description', path: `${p()}.description`, placeholder: 'What it means' }),
@@ -168,7 +168,7 @@ export function settingsView(app) {
           propsEl,
           h('div.actions',
             h('button.secondary.small.add-prop', { type: 'button', onclick: () => { row.props.push(newPropRow()); renderProps(); write(); } }, '+ Bound a property'),
-            h('button.secondary.small.danger.remove-event', {
+            h('button.secondary.small.danger.remove-decl-event', {
               type: 'button',
               onclick: () => {
                 const uses = row.at !== undefined ? eventUses(doc.read().doc || {}, row.at) : [];
