@@ -183,8 +183,38 @@ export function settingsFields(doc) {
     activations: (Array.isArray(doc?.activations) ? doc.activations : []).map((a, i) => ({ at: i, ...fieldsOf(a, ACTIVATION) })),
     general: fieldsOf(s, GENERAL, DEFAULTS.general),
     events: Object.entries(isObj(doc?.events) ? doc.events : {}).map(([name, e]) => eventRow(name, e)),
+    counters: Object.entries(isObj(doc?.counters) ? doc.counters : {}).map(([name, c]) => counterRow(name, c)),
+    saved_groups: Object.entries(isObj(doc?.saved_groups) ? doc.saved_groups : {}).map(([name, g]) => groupRow(name, g)),
   };
 }
+
+/** What a counter counts: the first of these keys it has. */
+export const COUNTER_KIND = { event: 'each time an event is recorded', impressions: 'each time a block shows a segment’s content', entries: 'each time a visitor enters a segment' };
+const counterRow = (name, c) => {
+  const kind = Object.keys(COUNTER_KIND).find((k) => has(c, k)) || 'event';
+  return { at: name, name, kind, target: KIND.text.text(c?.[kind]), segment: KIND.text.text(c?.segment) };
+};
+export const newCounterRow = (doc) => {
+  const names = new Set(Object.keys(isObj(doc?.counters) ? doc.counters : {}));
+  let n = 1;
+  while (names.has(`counter_${n}`)) n++;
+  return { name: `counter_${n}`, kind: 'event', target: Object.keys(isObj(doc?.events) ? doc.events : {})[0] || '', segment: '' };
+};
+
+// A saved group's values, one a line: a number as written, a string that looks like one in quotes.
+const valueText = (v) => (typeof v === 'string' ? (/^-?\d+(\.\d+)?$/.test(v) || /^".*"$/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v));
+const parseValue = (t) => {
+  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
+  if (/^".*"$/.test(t)) { try { return JSON.parse(t); } catch { return t; } }
+  return t;
+};
+const groupRow = (name, g) => ({ at: name, name, values: (Array.isArray(g) ? g : []).map(valueText).join('\n') });
+export const newGroupRow = (doc) => {
+  const names = new Set(Object.keys(isObj(doc?.saved_groups) ? doc.saved_groups : {}));
+  let n = 1;
+  while (names.has(`group_${n}`)) n++;
+  return { name: `group_${n}`, values: '' };
+};
 
 const eventRow = (name, e) => ({
   at: name, name, ...fieldsOf(e, EVENT, DEFAULTS.event),
@@ -267,6 +297,7 @@ export function applySettingsFields(doc, f) {
   const s = isObj(doc.settings) ? doc.settings : {};
   const settings = { ...s };
   const known = {
+    blocks: Object.keys(isObj(doc.blocks) ? doc.blocks : {}),
     segments: (Array.isArray(doc.segments) ? doc.segments : []).map((x) => x?.id),
     events: Object.keys(isObj(doc.events) ? doc.events : {}),
     signals: Object.keys(isObj(doc.signals) ? doc.signals : {}),
@@ -323,6 +354,21 @@ export function applySettingsFields(doc, f) {
   if (!same(settings, s)) out.settings = settings;
 
   if (f.events) applyEvents(doc, f.events, out, errors);
+  if (f.counters) applyNamed(doc, 'counters', f.counters, counterRow, out, errors, (row, p) => {
+    const target = row.target.trim();
+    if (!(row.kind in COUNTER_KIND)) errors[`${p}.${row.kind}`] = 'pick what it counts';
+    const list = row.kind === 'event' ? ['page_view', ...Object.keys(isObj(out.events) ? out.events : {})] : row.kind === 'impressions' ? known.blocks : known.segments;
+    if (!target) errors[`${p}.${row.kind}`] = 'pick what it counts';
+    else if (list.length && !list.includes(target)) errors[`${p}.${row.kind}`] = `“${target}” is not ${row.kind === 'event' ? 'a declared event' : row.kind === 'impressions' ? 'a block' : 'a segment'} in the rules`;
+    const c = { [row.kind]: target };
+    const seg = row.segment.trim();
+    if (row.kind === 'impressions' && seg) {
+      if (known.segments.length && !known.segments.includes(seg)) errors[`${p}.segment`] = `“${seg}” is not a segment in the rules`;
+      c.segment = seg;
+    }
+    return c;
+  });
+  if (f.saved_groups) applyNamed(doc, 'saved_groups', f.saved_groups, groupRow, out, errors, (row) => String(row.values).split('\n').map((l) => l.trim()).filter(Boolean).map(parseValue));
 
   // activations: rows keep the ones they came from (`at`), in the rows' order.
   const was = Array.isArray(doc.activations) ? doc.activations : [];
@@ -381,4 +427,22 @@ function applyEvents(doc, rows, out, errors) {
   if (!same(events, was)) {
     if (Object.keys(events).length || has(doc, 'events')) out.events = events;
   }
+}
+
+/**
+ * Rows of a map of named things (counters, saved groups) back into doc[key]: a row left
+ * as it was read keeps its value exactly; a changed one is rebuilt by build(row, path).
+ */
+function applyNamed(doc, key, rows, rowOf, out, errors, build) {
+  const was = isObj(doc[key]) ? doc[key] : {};
+  const map = {};
+  for (const row of rows) {
+    const name = String(row.name).trim();
+    const p = `${key}.${name}`;
+    if (has(was, row.at) && same(row, rowOf(row.at, was[row.at])) && !(name in map)) { map[name] = was[row.at]; continue; }
+    if (!ID.test(name)) errors[`${p}.name`] = 'a name uses letters, digits and _ only, and is not empty';
+    else if (name in map) errors[`${p}.name`] = `another one is called “${name}”`;
+    map[name] = build(row, p);
+  }
+  if (!same(map, was) && (Object.keys(map).length || has(doc, key))) out[key] = map;
 }

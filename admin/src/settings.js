@@ -7,7 +7,7 @@ import { h } from './ui.js';
 import { field } from './fields.js';
 import { shared, builderSave } from './workbench.js';
 import { placeServerErrors } from './builder.js';
-import { settingsFields, applySettingsFields, newActivationRow, newEventRow, newPropRow, eventUses, ACTIVATION_ON, EVENT_SOURCE, DEFAULTS } from './settings-forms.js';
+import { settingsFields, applySettingsFields, newActivationRow, newEventRow, newPropRow, eventUses, newCounterRow, newGroupRow, COUNTER_KIND, ACTIVATION_ON, EVENT_SOURCE, DEFAULTS } from './settings-forms.js';
 
 export function settingsView(app) {
   const doc = shared(app);
@@ -15,7 +15,7 @@ export function settingsView(app) {
   const saveBtn = h('button.primary#settings-save', { type: 'button', onclick: () => app.run(() => builderSave(app, form, status), null) }, 'Save');
   const body = h('div.settings-body#settings-body');
   const el = h('section.view.builder#view-settings', { 'aria-labelledby': 'tab-settings', hidden: true },
-    h('div.toolbar', h('div.toolbar-meta', h('strong', 'Settings'), h('span.meta-more', ' · general, events, export, webhooks, origin cache, consent')),
+    h('div.toolbar', h('div.toolbar-meta', h('strong', 'Settings'), h('span.meta-more', ' · general, events, counters, groups, export, webhooks, cache, consent')),
       h('div.actions', saveBtn)),
     status, body);
   let fields = null; // what the forms show (settingsFields shape)
@@ -187,6 +187,55 @@ export function settingsView(app) {
       h('button.secondary#add-event', { type: 'button', onclick: () => { fields.events.push(newEventRow(doc.read().doc)); rerender(); write(); } }, '+ Add event'));
   }
 
+  /** A card of named rows (counters, saved groups): fields(row, path) gives a row's fields. */
+  function namedCard(id, key, title, intro, what, newRow, rowFields) {
+    const rowsEl = h('div.activation-rows');
+    const render = () => {
+      rowsEl.replaceChildren(...fields[key].map((row, i) => {
+        const mine = [];
+        const p = `${key}.${row.name.trim()}`;
+        // A field's path is the row's plus its own part ('' for the row's value itself, as a saved group's list).
+        const on = (k, opts) => { const part = opts.path ?? k; const fl = bound(row, k, { ...opts, path: part ? `${p}.${part}` : p }); fl.part = () => (part === '' ? '' : fl.path.split('.').pop()); mine.push(fl); return fl; };
+        const nameFl = on('name', { label: 'Name', after: (v) => { for (const fl of mine) { const part = fl.part(); fl.path = part ? `${key}.${v.trim()}.${part}` : `${key}.${v.trim()}`; fl.el.dataset.path = fl.path; } } });
+        return h(`fieldset.activation-row.${id}-row`, h('legend', `${what} ${row.name.trim() || i + 1}`),
+          nameFl.el, rowFields(row, on),
+          h('button.secondary.small.danger', { type: 'button', onclick: () => { fields[key].splice(i, 1); rerender(); write(); } }, `Remove ${what.toLowerCase()} ${row.name.trim() || i + 1}`));
+      }));
+    };
+    const rerender = () => { all = all.filter((fl) => !fl.path.startsWith(`${key}.`)); render(); };
+    render();
+    return card(id, title, intro, rowsEl,
+      h(`button.secondary#add-${id}`, { type: 'button', onclick: () => { fields[key].push(newRow(doc.read().doc)); rerender(); write(); } }, `+ Add ${what.toLowerCase()}`));
+  }
+
+  function countersCard(d) {
+    const opts = {
+      event: ['page_view', ...Object.keys(d.events || {})], impressions: Object.keys(d.blocks || {}), entries: (d.segments || []).map((s) => s.id),
+    };
+    const segments = [['', '(any segment)'], ...(d.segments || []).map((s) => [s.id, s.id])];
+    return namedCard('counters', 'counters', 'Counters', 'Counted per hour in KV beside the built-in ones; a condition reads today’s total as counters.NAME (README, “Counters”).', 'Counter', newCounterRow, (row, on) => {
+      const choices = (k) => [...new Set([...(row.target && row.kind === k ? [row.target] : []), ...opts[k]])].map((v) => [v, v]);
+      const target = on('target', { label: 'Which', kind: 'select', options: choices(row.kind), path: row.kind });
+      const seg = on('segment', { label: 'Only this segment’s content', kind: 'select', options: segments, path: 'segment' });
+      seg.el.hidden = row.kind !== 'impressions';
+      const kind = on('kind', {
+        label: 'Counts', kind: 'select', options: Object.entries(COUNTER_KIND), path: 'kind',
+        after: (v) => {
+          seg.el.hidden = v !== 'impressions';
+          target.input.replaceChildren(...choices(v).map(([val]) => h('option', { value: val }, val)));
+          row.target = target.input.value;
+          target.path = target.path.replace(/[^.]+$/, v); target.el.dataset.path = target.path;
+        },
+      });
+      return [kind.el, target.el, seg.el];
+    });
+  }
+
+  function groupsCard() {
+    return namedCard('saved-groups', 'saved_groups', 'Saved groups', 'Named lists of values for the “is in group” conditions ($inGroup, $notInGroup).', 'Group', newGroupRow,
+      (row, on) => on('values', { label: 'Values, one a line', kind: 'textarea', rows: 3, path: '', hint: 'A number as written; in quotes ("10001") a text that looks like a number.' }).el);
+  }
+
   function cacheCard() {
     const f = fields.origin_cache;
     const base = 'settings.origin_cache';
@@ -234,7 +283,7 @@ export function settingsView(app) {
     }
     saveBtn.disabled = false; // the Rules tab's save knows the role (a draft for editors)
     fields = settingsFields(d);
-    body.replaceChildren(h('div.settings-grid', generalCard(), eventsCard(), exportCard(d), activationsCard(d), cacheCard(), consentCard()));
+    body.replaceChildren(h('div.settings-grid', generalCard(), eventsCard(), countersCard(d), groupsCard(), exportCard(d), activationsCard(d), cacheCard(), consentCard()));
   }
 
   async function loadHealth() {

@@ -145,7 +145,7 @@ test('Settings: the session timeout and an event\'s bound change through the for
     await signIn(page, `${worker.url}/__edgeseg/admin/`, TOKEN);
     await showTab(page, 'settings');
     await page.locator('#settings-general').waitFor({ state: 'visible' });
-    for (const card of ['general', 'events']) {
+    for (const card of ['general', 'events', 'counters', 'saved-groups']) {
       await page.locator(`#settings-${card}`).screenshot({ path: await screenshot(page, `settings-${card}-${width}`) });
     }
     await page.close();
@@ -170,6 +170,11 @@ test('Settings: the session timeout and an event\'s bound change through the for
   await used.locator('.remove-decl-event').click();
   await waitText(page, '#settings-status', /“add_to_cart” is used by signals\./);
   assert.equal(await used.count(), 1);
+  // A counter of demo requests per segment entry, through its card.
+  await page.locator('#add-counters').click();
+  const counter = page.locator('.counters-row').last();
+  await counter.locator('.field[data-path$=".kind"] select').selectOption('entries');
+  await counter.locator('.field[data-path$=".entries"] select').selectOption('cart_abandoner');
   await page.locator('#settings-save').click();
   await fillDialog(page, '#save-dialog', { message: 'longer sessions, smaller orders', author: 'Mia Marketer' });
   await waitText(page, '#settings-status', /Saved as revision/);
@@ -177,6 +182,7 @@ test('Settings: the session timeout and an event\'s bound change through the for
   assert.equal(stored.settings.session_timeout, '45m');
   assert.deepEqual(stored.events.purchase.props.value, { min: -10000, max: 2500 });
   assert.ok(stored.events.add_to_cart, 'still declared');
+  assert.deepEqual(stored.counters.counter_1, { entries: 'cart_abandoner' });
   const example = JSON.parse(rules);
   assert.deepEqual(Object.keys(stored.events), Object.keys(example.events), 'the events keep their order');
   assert.deepEqual(page.__errors || [], [], 'no script errors');
