@@ -1,4 +1,6 @@
-// The Settings tab's forms as plain values (issue 23, item 4): the export
+// The Settings tab's forms as plain values (issue 23, item 4 and "everything in the rules
+// without JSON"): the general settings (`settings.cookie_name` … `counter_retention`), the
+// declared events (`events`, with property bounds), `counters`, `saved_groups`, the export
 // (`settings.export`), the activation webhooks (`activations`), the origin cache
 // (`settings.origin_cache`) and consent (`settings.consent`) as the text their fields
 // show (settingsFields), and those fields written back onto the document
@@ -189,7 +191,7 @@ export function settingsFields(doc) {
 }
 
 /** What a counter counts: the first of these keys it has. */
-export const COUNTER_KIND = { event: 'each time an event is recorded', impressions: 'each time a block shows a segment’s content', entries: 'each time a visitor enters a segment' };
+export const COUNTER_KIND = { event: 'an event, when recorded', impressions: 'a block’s impressions', entries: 'entries into a segment' };
 const counterRow = (name, c) => {
   const kind = Object.keys(COUNTER_KIND).find((k) => has(c, k)) || 'event';
   return { at: name, name, kind, target: KIND.text.text(c?.[kind]), segment: KIND.text.text(c?.segment) };

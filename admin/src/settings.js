@@ -1,5 +1,7 @@
-// The Settings tab (issue 23, item 4): the export to R2, the activation webhooks, the
-// origin cache and consent, as forms over the shared rules document (settings-forms.js).
+// The Settings tab (issue 23, item 4): the general settings, the declared events, counters,
+// saved groups, the export to R2, the activation webhooks, the origin cache and consent, as
+// forms over the shared rules document (settings-forms.js). `settings.admin` (Access roles)
+// has no form: it is about who may publish, and only a publisher's publish applies it.
 // Every change is written into the editor at once (the JSON stays in sync, undo works);
 // Save goes through the workbench's save: field errors first, then rules/validate (its
 // errors at the fields by JSON path), then the Rules tab's save.
