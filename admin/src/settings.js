@@ -155,7 +155,7 @@ export function settingsView(app) {
             ];
             for (const fl of fls) { fl.prop = true; mine.push(fl); }
             return h('div.prop-row', h('div.settings-triple', fls.map((fl) => fl.el)),
-              h('button.secondary.small.danger.remove-prop', { type: 'button', onclick: () => { row.props.splice(j, 1); renderProps(); write(); } }, `Remove ${pr.name.trim() || 'property'}`));
+              h('button.secondary.small.danger.remove-prop', { type: 'button', onclick: () => { row.props.splice(j, 1); renderProps(); write(); } }, `Remove the bound on ${pr.name.trim() || 'the property'}`));
           }));
         };
         const nameEl = on('name', { label: 'Name', path: `${p()}.name`, hint: 'What the page sends: edgeseg.track(“name”).', after: (v) => repath(`events.${v.trim()}`) });
