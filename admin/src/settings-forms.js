@@ -1,4 +1,6 @@
-// The Settings tab's forms as plain values (issue 23, item 4): the export
+// The Settings tab's forms as plain values (issue 23, item 4 and "everything in the rules
+// without JSON"): the general settings (`settings.cookie_name` … `counter_retention`), the
+// declared events (`events`, with property bounds), `counters`, `saved_groups`, the export
 // (`settings.export`), the activation webhooks (`activations`), the origin cache
 // (`settings.origin_cache`) and consent (`settings.consent`) as the text their fields
 // show (settingsFields), and those fields written back onto the document
@@ -25,7 +27,10 @@ export const DEFAULTS = {
   origin_cache: { enabled: false, ttl: '60s', max_ttl: '1d', stale_while_revalidate: '60s', stale_if_error: '10m', session_cookies: [], ignore_params: ['gclid', 'fbclid', 'msclkid'] },
   consent: { respect_gpc: true, cookie: null, deny_values: ['0', 'no', 'false', 'deny'] },
   tcf: { cookie: 'euconsent-v2', store: [1], personalize: [5, 6], measure: [8, 9], vendor: null },
+  general: { cookie_name: 'edgeseg', cookie_lifetime: '180d', refresh_seconds: 30, session_timeout: '30m', counter_retention: '35d' },
+  event: { remember: '30d', source: 'browser' },
 };
+export const EVENT_SOURCE = { browser: 'the page (browser)', server: 'the site’s server only (signed)', any: 'either' };
 export const ACTIVATION_ON = { enter: 'a visitor enters the segment', exit: 'a visitor leaves the segment', guardrail_stop: 'a guardrail stops a variant', model_drift: 'a model drifts (PSI over 0.2)' };
 /** The signal kinds that are models (their drift is watched: README, "Drift"). */
 const MODEL_KINDS = ['logistic', 'trees', 'cluster'];
@@ -73,6 +78,23 @@ const KIND = {
       return /^\d+$/.test(s) ? Number(s) : s;
     },
   },
+  seconds: {
+    text: (v) => (v === null || v === undefined ? '' : String(v)),
+    parse: (t, err) => {
+      const s = String(t).trim();
+      if (!/^\d+$/.test(s) || Number(s) > 4294967295) err(`“${s}” is not a whole number of seconds`);
+      return /^\d+$/.test(s) ? Number(s) : s;
+    },
+  },
+  number: {
+    text: (v) => (v === null || v === undefined ? '' : String(v)),
+    parse: (t, err) => {
+      const s = String(t).trim();
+      const n = Number(s);
+      if (s === '' || !Number.isFinite(n)) err(`“${s}” is not a number`);
+      return Number.isFinite(n) && s !== '' ? n : s;
+    },
+  },
   vendor: {
     text: (v) => (v === null || v === undefined ? '' : String(v)),
     parse: (t, err) => {
@@ -106,6 +128,13 @@ const SECTIONS = {
     ['vendor', 'vendor', 'vendor', 'absent'],
   ],
 };
+const GENERAL = [
+  ['cookie_name', 'cookie_name', 'text', 'absent'], ['cookie_lifetime', 'cookie_lifetime', 'duration', 'absent'],
+  ['refresh_seconds', 'refresh_seconds', 'seconds', 'absent'], ['session_timeout', 'session_timeout', 'duration', 'absent'],
+  ['counter_retention', 'counter_retention', 'duration', 'absent'],
+];
+const EVENT = [['remember', 'remember', 'duration', 'absent'], ['description', 'description', 'text', 'absent'], ['source', 'source', 'text', 'absent']];
+const PROP = [['min', 'min', 'number', 'absent'], ['max', 'max', 'number', 'absent']];
 const ACTIVATION = [
   ['id', 'id', 'text', 'value'], ['description', 'description', 'text', 'absent'], ['segment', 'segment', 'text', 'absent'],
   ['on', 'on', 'text', 'value'], ['experiment', 'experiment', 'text', 'absent'], ['signal', 'signal', 'text', 'absent'], ['url', 'url', 'text', 'value'],
@@ -154,7 +183,75 @@ export function settingsFields(doc) {
     origin_cache: fieldsOf(oc, SECTIONS.origin_cache, DEFAULTS.origin_cache),
     consent: { ...fieldsOf(co, SECTIONS.consent, DEFAULTS.consent), ...tcfFields },
     activations: (Array.isArray(doc?.activations) ? doc.activations : []).map((a, i) => ({ at: i, ...fieldsOf(a, ACTIVATION) })),
+    general: fieldsOf(s, GENERAL, DEFAULTS.general),
+    events: Object.entries(isObj(doc?.events) ? doc.events : {}).map(([name, e]) => eventRow(name, e)),
+    counters: Object.entries(isObj(doc?.counters) ? doc.counters : {}).map(([name, c]) => counterRow(name, c)),
+    saved_groups: Object.entries(isObj(doc?.saved_groups) ? doc.saved_groups : {}).map(([name, g]) => groupRow(name, g)),
   };
+}
+
+/** What a counter counts: the first of these keys it has. */
+export const COUNTER_KIND = { event: 'an event, when recorded', impressions: 'a block’s impressions', entries: 'entries into a segment' };
+const counterRow = (name, c) => {
+  const kind = Object.keys(COUNTER_KIND).find((k) => has(c, k)) || 'event';
+  return { at: name, name, kind, target: KIND.text.text(c?.[kind]), segment: KIND.text.text(c?.segment) };
+};
+export const newCounterRow = (doc) => {
+  const names = new Set(Object.keys(isObj(doc?.counters) ? doc.counters : {}));
+  let n = 1;
+  while (names.has(`counter_${n}`)) n++;
+  return { name: `counter_${n}`, kind: 'event', target: Object.keys(isObj(doc?.events) ? doc.events : {})[0] || '', segment: '' };
+};
+
+// A saved group's values, one a line: a number as written, a string that looks like one in quotes.
+const valueText = (v) => (typeof v === 'string' ? (/^-?\d+(\.\d+)?$/.test(v) || /^".*"$/.test(v) ? JSON.stringify(v) : v) : JSON.stringify(v));
+const parseValue = (t) => {
+  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
+  if (/^".*"$/.test(t)) { try { return JSON.parse(t); } catch { return t; } }
+  return t;
+};
+const groupRow = (name, g) => ({ at: name, name, values: (Array.isArray(g) ? g : []).map(valueText).join('\n') });
+export const newGroupRow = (doc) => {
+  const names = new Set(Object.keys(isObj(doc?.saved_groups) ? doc.saved_groups : {}));
+  let n = 1;
+  while (names.has(`group_${n}`)) n++;
+  return { name: `group_${n}`, values: '' };
+};
+
+const eventRow = (name, e) => ({
+  at: name, name, ...fieldsOf(e, EVENT, DEFAULTS.event),
+  props: Object.entries(isObj(e?.props) ? e.props : {}).map(([p, b]) => ({ at: p, name: p, ...fieldsOf(b, PROP) })),
+});
+
+/** A new event row (no `at`: it is not in the document yet). */
+export function newEventRow(doc) {
+  const names = new Set(Object.keys(isObj(doc?.events) ? doc.events : {}));
+  let n = 1;
+  while (names.has(`event_${n}`)) n++;
+  return { name: `event_${n}`, ...fieldsOf({}, EVENT, DEFAULTS.event), props: [] };
+}
+
+/** A new property bound row. */
+export const newPropRow = () => ({ name: 'value', min: '', max: '' });
+
+// The keys whose string value names an event (signals, goals, counters); a score's keys are events.
+const EVENT_KEYS = new Set(['count', 'since', 'unless', 'sum', 'max', 'event', 'share']);
+
+/** What in the rules uses an event by name: `signals.carts`, `experiments.hero_test`, `counters.demos`, `segments[2]`. */
+export function eventUses(doc, name) {
+  const out = new Set();
+  const walk = (v, owner, key) => {
+    if (typeof v === 'string') { if (v === name && EVENT_KEYS.has(key)) out.add(owner); return; }
+    if (Array.isArray(v)) { v.forEach((x) => walk(x, owner, key)); return; }
+    if (!isObj(v)) return;
+    if (key === 'score' && has(v, name)) out.add(owner);
+    for (const [k, x] of Object.entries(v)) walk(x, owner, k);
+  };
+  for (const top of ['signals', 'experiments', 'counters']) {
+    for (const [k, v] of Object.entries(isObj(doc[top]) ? doc[top] : {})) walk(v, `${top}.${k}`, '');
+  }
+  (Array.isArray(doc.segments) ? doc.segments : []).forEach((sg, i) => walk(sg?.holdout, `segments[${i}] (${sg?.id})`, ''));
+  return [...out];
 }
 
 /** A new activation row (no `at`: it is not in the document yet). */
@@ -202,6 +299,7 @@ export function applySettingsFields(doc, f) {
   const s = isObj(doc.settings) ? doc.settings : {};
   const settings = { ...s };
   const known = {
+    blocks: Object.keys(isObj(doc.blocks) ? doc.blocks : {}),
     segments: (Array.isArray(doc.segments) ? doc.segments : []).map((x) => x?.id),
     events: Object.keys(isObj(doc.events) ? doc.events : {}),
     signals: Object.keys(isObj(doc.signals) ? doc.signals : {}),
@@ -251,7 +349,28 @@ export function applySettingsFields(doc, f) {
   if (!same(newTcf, tcf)) newCo.tcf = newTcf;
   if (!same(newCo, co)) settings.consent = newCo;
 
+  const newGeneral = f.general ? applyFields(settings, f.general, GENERAL, DEFAULTS.general, 'settings', errors) : settings;
+  if (!same(newGeneral, settings)) {
+    for (const [, k] of GENERAL) if (has(newGeneral, k)) settings[k] = newGeneral[k]; else delete settings[k];
+  }
   if (!same(settings, s)) out.settings = settings;
+
+  if (f.events) applyEvents(doc, f.events, out, errors);
+  if (f.counters) applyNamed(doc, 'counters', f.counters, counterRow, out, errors, (row, p) => {
+    const target = row.target.trim();
+    if (!(row.kind in COUNTER_KIND)) errors[`${p}.${row.kind}`] = 'pick what it counts';
+    const list = row.kind === 'event' ? ['page_view', ...Object.keys(isObj(out.events) ? out.events : {})] : row.kind === 'impressions' ? known.blocks : known.segments;
+    if (!target) errors[`${p}.${row.kind}`] = 'pick what it counts';
+    else if (list.length && !list.includes(target)) errors[`${p}.${row.kind}`] = `“${target}” is not ${row.kind === 'event' ? 'a declared event' : row.kind === 'impressions' ? 'a block' : 'a segment'} in the rules`;
+    const c = { [row.kind]: target };
+    const seg = row.segment.trim();
+    if (row.kind === 'impressions' && seg) {
+      if (known.segments.length && !known.segments.includes(seg)) errors[`${p}.segment`] = `“${seg}” is not a segment in the rules`;
+      c.segment = seg;
+    }
+    return c;
+  });
+  if (f.saved_groups) applyNamed(doc, 'saved_groups', f.saved_groups, groupRow, out, errors, (row) => String(row.values).split('\n').map((l) => l.trim()).filter(Boolean).map(parseValue));
 
   // activations: rows keep the ones they came from (`at`), in the rows' order.
   const was = Array.isArray(doc.activations) ? doc.activations : [];
@@ -268,4 +387,64 @@ export function applySettingsFields(doc, f) {
     if (list.length || has(doc, 'activations')) out.activations = list;
   }
   return { value: out, errors };
+}
+
+/** The event rows back into `events` (renamed, added, removed; props with bounds). */
+function applyEvents(doc, rows, out, errors) {
+  const was = isObj(doc.events) ? doc.events : {};
+  const events = {};
+  rows.forEach((row) => {
+    const name = String(row.name).trim();
+    const p = `events.${name}`;
+    // A row left as it was read keeps its value exactly (even one the forms can not show).
+    if (has(was, row.at) && same(row, eventRow(row.at, was[row.at])) && !(name in events)) { events[name] = was[row.at]; return; }
+    if (!ID.test(name)) errors[`${p}.name`] = 'an event name uses letters, digits and _ only, and is not empty';
+    else if (row.at !== undefined && name !== row.at && eventUses(doc, row.at).length) {
+      errors[`${p}.name`] = `“${row.at}” is used by ${eventUses(doc, row.at).join(', ')}: renaming it leaves them counting nothing`;
+    }
+    else if (name in events) errors[`${p}.name`] = `another event is called “${name}”`;
+    if (!(row.source in EVENT_SOURCE)) errors[`${p}.source`] = 'pick who may send it';
+    const orig = row.at !== undefined && isObj(was[row.at]) ? was[row.at] : {};
+    const e = applyFields(orig, row, EVENT, DEFAULTS.event, p, errors);
+    const origProps = isObj(orig.props) ? orig.props : {};
+    const props = {};
+    for (const pr of row.props || []) {
+      const pn = String(pr.name).trim();
+      const pp = `${p}.props.${pn}`;
+      if (!pn) { errors[`${pp}.name`] = 'name the property'; continue; }
+      if (pn in props) errors[`${pp}.name`] = `“${pn}” is bounded twice`;
+      const b = applyFields(pr.at !== undefined && isObj(origProps[pr.at]) ? origProps[pr.at] : {}, pr, PROP, {}, pp, errors);
+      if (typeof b.min === 'number' && typeof b.max === 'number' && b.min > b.max) errors[`${pp}.max`] = `the largest value (${b.max}) is below the smallest (${b.min})`;
+      props[pn] = b;
+    }
+    if (!same(props, origProps)) { if (Object.keys(props).length) e.props = props; else delete e.props; }
+    events[name] = e;
+  });
+  for (const name of Object.keys(was)) {
+    if (name in events) continue;
+    const uses = eventUses({ ...doc, events }, name);
+    // Refused (the UI asks first): kept, with the error.
+    if (uses.length) { errors[`events.${name}`] = `“${name}” is used by ${uses.join(', ')}: change those first`; events[name] = was[name]; }
+  }
+  if (!same(events, was)) {
+    if (Object.keys(events).length || has(doc, 'events')) out.events = events;
+  }
+}
+
+/**
+ * Rows of a map of named things (counters, saved groups) back into doc[key]: a row left
+ * as it was read keeps its value exactly; a changed one is rebuilt by build(row, path).
+ */
+function applyNamed(doc, key, rows, rowOf, out, errors, build) {
+  const was = isObj(doc[key]) ? doc[key] : {};
+  const map = {};
+  for (const row of rows) {
+    const name = String(row.name).trim();
+    const p = `${key}.${name}`;
+    if (has(was, row.at) && same(row, rowOf(row.at, was[row.at])) && !(name in map)) { map[name] = was[row.at]; continue; }
+    if (!ID.test(name)) errors[`${p}.name`] = 'a name uses letters, digits and _ only, and is not empty';
+    else if (name in map) errors[`${p}.name`] = `another one is called “${name}”`;
+    map[name] = build(row, p);
+  }
+  if (!same(map, was) && (Object.keys(map).length || has(doc, key))) out[key] = map;
 }

@@ -1,5 +1,7 @@
-// The Settings tab (issue 23, item 4): the export to R2, the activation webhooks, the
-// origin cache and consent, as forms over the shared rules document (settings-forms.js).
+// The Settings tab (issue 23, item 4): the general settings, the declared events, counters,
+// saved groups, the export to R2, the activation webhooks, the origin cache and consent, as
+// forms over the shared rules document (settings-forms.js). `settings.admin` (Access roles)
+// has no form: it is about who may publish, and only a publisher's publish applies it.
 // Every change is written into the editor at once (the JSON stays in sync, undo works);
 // Save goes through the workbench's save: field errors first, then rules/validate (its
 // errors at the fields by JSON path), then the Rules tab's save.
@@ -7,7 +9,7 @@ import { h } from './ui.js';
 import { field } from './fields.js';
 import { shared, builderSave } from './workbench.js';
 import { placeServerErrors } from './builder.js';
-import { settingsFields, applySettingsFields, newActivationRow, ACTIVATION_ON, DEFAULTS } from './settings-forms.js';
+import { settingsFields, applySettingsFields, newActivationRow, newEventRow, newPropRow, eventUses, newCounterRow, newGroupRow, COUNTER_KIND, ACTIVATION_ON, EVENT_SOURCE, DEFAULTS } from './settings-forms.js';
 
 export function settingsView(app) {
   const doc = shared(app);
@@ -15,7 +17,7 @@ export function settingsView(app) {
   const saveBtn = h('button.primary#settings-save', { type: 'button', onclick: () => app.run(() => builderSave(app, form, status), null) }, 'Save');
   const body = h('div.settings-body#settings-body');
   const el = h('section.view.builder#view-settings', { 'aria-labelledby': 'tab-settings', hidden: true },
-    h('div.toolbar', h('div.toolbar-meta', h('strong', 'Settings'), h('span.meta-more', ' · export, webhooks, origin cache, consent')),
+    h('div.toolbar', h('div.toolbar-meta', h('strong', 'Settings'), h('span.meta-more', ' · general, events, counters, groups, export, webhooks, cache, consent')),
       h('div.actions', saveBtn)),
     status, body);
   let fields = null; // what the forms show (settingsFields shape)
@@ -118,6 +120,124 @@ export function settingsView(app) {
       h('button.secondary#add-activation', { type: 'button', onclick: () => { fields.activations.push(newActivationRow(doc.read().doc)); rerender(); write(); } }, '+ Add webhook'));
   }
 
+  function generalCard() {
+    const f = fields.general;
+    const g = DEFAULTS.general;
+    const one = (key, label, kind, hint) => bound(f, key, { label, kind, path: `settings.${key}`, placeholder: String(g[key]), hint: `${hint} Empty: ${g[key]}.` }).el;
+    return card('general', 'General', 'The visitor cookie, sessions and how fast the Worker picks up new rules.',
+      one('cookie_name', 'Visitor cookie name', 'text', 'Renaming it starts every visitor afresh.'),
+      h('div.pair.settings-pair',
+        one('cookie_lifetime', 'The cookie lives for', 'duration', 'After the last visit.'),
+        one('session_timeout', 'A session ends after', 'duration', 'Without a request.')),
+      h('div.pair.settings-pair',
+        one('refresh_seconds', 'Re-read the rules at most every (seconds)', 'number', 'How soon a save reaches every Worker.'),
+        one('counter_retention', 'Keep hourly counters for', 'duration', 'In KV.')));
+  }
+
+  function eventsCard() {
+    const rowsEl = h('div.decl-event-rows');
+    const render = () => {
+      rowsEl.replaceChildren(...fields.events.map((row, i) => {
+        const mine = [];
+        const on = (key, opts) => { const fl = bound(row, key, opts); mine.push(fl); return fl.el; };
+        const p = () => `events.${row.name.trim()}`;
+        const repath = (prefix) => { for (const fl of mine) { fl.path = prefix + fl.path.slice(fl.path.indexOf('.', 7)); fl.el.dataset.path = fl.path; } };
+        const propsEl = h('div.prop-rows');
+        const renderProps = () => {
+          for (const fl of mine.filter((x) => x.prop)) all.splice(all.indexOf(fl), 1);
+          mine.splice(0, mine.length, ...mine.filter((x) => !x.prop));
+          propsEl.replaceChildren(...row.props.map((pr, j) => {
+            const pp = `${p()}.props.${pr.name.trim()}`;
+            const fls = [
+              bound(pr, 'name', { label: 'Property', path: `${pp}.name`, after: (v) => { for (const fl of fls) { fl.path = `${p()}.props.${v.trim()}.${fl.path.split('.').pop()}`; fl.el.dataset.path = fl.path; } } }),
+              bound(pr, 'min', { label: 'Smallest', kind: 'number', path: `${pp}.min`, placeholder: 'no bound' }),
+              bound(pr, 'max', { label: 'Largest', kind: 'number', path: `${pp}.max`, placeholder: 'no bound' }),
+            ];
+            for (const fl of fls) { fl.prop = true; mine.push(fl); }
+            return h('div.prop-row', h('div.settings-triple', fls.map((fl) => fl.el)),
+              h('button.secondary.small.danger.remove-prop', { type: 'button', onclick: () => { row.props.splice(j, 1); renderProps(); write(); } }, `Remove the bound on ${pr.name.trim() || 'the property'}`));
+          }));
+        };
+        const nameEl = on('name', { label: 'Name', path: `${p()}.name`, hint: 'What the page sends: edgeseg.track(“name”).', after: (v) => repath(`events.${v.trim()}`) });
+        const fs = h('fieldset.decl-event-row', { dataset: { index: String(i) } },
+          h('legend', `Event ${row.name.trim() || i + 1}`),
+          nameEl,
+          on('description', { label: 'Description', path: `${p()}.description`, placeholder: 'What it means' }),
+          h('div.pair.settings-pair',
+            on('remember', { label: 'Remembered for', kind: 'duration', path: `${p()}.remember`, hint: 'Empty: 30d.' }),
+            on('source', { label: 'Sent by', kind: 'select', options: Object.entries(EVENT_SOURCE), path: `${p()}.source` })),
+          h('p.hint', 'Bounds on numeric properties: a value outside them refuses the event (400) and nothing is recorded.'),
+          propsEl,
+          h('div.actions',
+            h('button.secondary.small.add-prop', { type: 'button', onclick: () => { row.props.push(newPropRow()); renderProps(); write(); } }, '+ Bound a property'),
+            h('button.secondary.small.danger.remove-decl-event', {
+              type: 'button',
+              onclick: () => {
+                const uses = row.at !== undefined ? eventUses(doc.read().doc || {}, row.at) : [];
+                if (uses.length) { status.textContent = `“${row.at}” is used by ${uses.join(', ')}: change those first.`; status.className = 'status builder-status status-error'; return; }
+                fields.events.splice(i, 1); rerender(); write();
+              },
+            }, `Remove event ${row.name.trim() || i + 1}`)));
+        renderProps();
+        return fs;
+      }));
+    };
+    const rerender = () => { all = all.filter((fl) => !fl.path.startsWith('events.')); render(); };
+    render();
+    return card('events', 'Events', 'The events the site may send besides page_view (edgeseg.track on the page, or signed from its server).',
+      rowsEl,
+      h('button.secondary#add-event', { type: 'button', onclick: () => { fields.events.push(newEventRow(doc.read().doc)); rerender(); write(); } }, '+ Add event'));
+  }
+
+  /** A card of named rows (counters, saved groups): fields(row, path) gives a row's fields. */
+  function namedCard(id, key, title, intro, what, newRow, rowFields) {
+    const rowsEl = h('div.activation-rows');
+    const render = () => {
+      rowsEl.replaceChildren(...fields[key].map((row, i) => {
+        const mine = [];
+        const p = `${key}.${row.name.trim()}`;
+        // A field's path is the row's plus its own part ('' for the row's value itself, as a saved group's list).
+        const on = (k, opts) => { const part = opts.path ?? k; const fl = bound(row, k, { ...opts, path: part ? `${p}.${part}` : p }); fl.part = () => (part === '' ? '' : fl.path.split('.').pop()); mine.push(fl); return fl; };
+        const nameFl = on('name', { label: 'Name', after: (v) => { for (const fl of mine) { const part = fl.part(); fl.path = part ? `${key}.${v.trim()}.${part}` : `${key}.${v.trim()}`; fl.el.dataset.path = fl.path; } } });
+        return h(`fieldset.activation-row.${id}-row`, h('legend', `${what} ${row.name.trim() || i + 1}`),
+          nameFl.el, rowFields(row, on),
+          h('button.secondary.small.danger', { type: 'button', onclick: () => { fields[key].splice(i, 1); rerender(); write(); } }, `Remove ${what.toLowerCase()} ${row.name.trim() || i + 1}`));
+      }));
+    };
+    const rerender = () => { all = all.filter((fl) => !fl.path.startsWith(`${key}.`)); render(); };
+    render();
+    return card(id, title, intro, rowsEl,
+      h(`button.secondary#add-${id}`, { type: 'button', onclick: () => { fields[key].push(newRow(doc.read().doc)); rerender(); write(); } }, `+ Add ${what.toLowerCase()}`));
+  }
+
+  function countersCard(d) {
+    const opts = {
+      event: ['page_view', ...Object.keys(d.events || {})], impressions: Object.keys(d.blocks || {}), entries: (d.segments || []).map((s) => s.id),
+    };
+    const segments = [['', '(any segment)'], ...(d.segments || []).map((s) => [s.id, s.id])];
+    return namedCard('counters', 'counters', 'Counters', 'Counted per hour in KV beside the built-in ones; a condition reads today’s total as counters.NAME (README, “Counters”).', 'Counter', newCounterRow, (row, on) => {
+      const choices = (k) => [...new Set([...(row.target && row.kind === k ? [row.target] : []), ...opts[k]])].map((v) => [v, v]);
+      const target = on('target', { label: 'Which', kind: 'select', options: choices(row.kind), path: row.kind });
+      const seg = on('segment', { label: 'Only this segment’s content', kind: 'select', options: segments, path: 'segment' });
+      seg.el.hidden = row.kind !== 'impressions';
+      const kind = on('kind', {
+        label: 'Counts', kind: 'select', options: Object.entries(COUNTER_KIND), path: 'kind',
+        after: (v) => {
+          seg.el.hidden = v !== 'impressions';
+          target.input.replaceChildren(...choices(v).map(([val]) => h('option', { value: val }, val)));
+          row.target = target.input.value;
+          target.path = target.path.replace(/[^.]+$/, v); target.el.dataset.path = target.path;
+        },
+      });
+      return [kind.el, target.el, seg.el];
+    });
+  }
+
+  function groupsCard() {
+    return namedCard('saved-groups', 'saved_groups', 'Saved groups', 'Named lists of values for the “is in group” conditions ($inGroup, $notInGroup).', 'Group', newGroupRow,
+      (row, on) => on('values', { label: 'Values, one a line', kind: 'textarea', rows: 3, path: '', hint: 'A number as written; in quotes ("10001") a text that looks like a number.' }).el);
+  }
+
   function cacheCard() {
     const f = fields.origin_cache;
     const base = 'settings.origin_cache';
@@ -165,7 +285,7 @@ export function settingsView(app) {
     }
     saveBtn.disabled = false; // the Rules tab's save knows the role (a draft for editors)
     fields = settingsFields(d);
-    body.replaceChildren(h('div.settings-grid', exportCard(d), activationsCard(d), cacheCard(), consentCard()));
+    body.replaceChildren(h('div.settings-grid', generalCard(), eventsCard(), countersCard(d), groupsCard(), exportCard(d), activationsCard(d), cacheCard(), consentCard()));
   }
 
   async function loadHealth() {

@@ -207,3 +207,137 @@ test('activations: a model drift webhook names a model signal or none, and no se
   e.activations.push({ ...newActivationRow(doc), signal: 'buyer', url: 'https://ops.example.com/hook' });
   assert.match(applySettingsFields(doc, e).errors['activations[0].signal'], /only a model drift/);
 });
+
+// General settings and declared events (issue 23: everything in the rules without JSON).
+const rulesDoc = () => clone(docs.find(([n]) => n === join('examples', 'rules.json'))[1]);
+
+test('there are rules files with general settings and event bounds to round-trip', () => {
+  for (const key of ['cookie_name', 'cookie_lifetime', 'refresh_seconds', 'session_timeout', 'counter_retention']) {
+    assert.ok(docs.some(([, d]) => d.settings && key in d.settings), `a file with settings.${key}`);
+  }
+  assert.ok(docs.some(([, d]) => Object.values(d.events || {}).some((e) => e?.props && Object.keys(e.props).length)), 'a file with event props');
+  assert.ok(docs.some(([, d]) => Object.values(d.events || {}).some((e) => e?.source)), 'a file with an event source');
+});
+
+test('general settings: a changed session timeout changes only that key; empty brings the default back; bad values are refused at the field', () => {
+  const doc = rulesDoc();
+  const f = settingsFields(doc);
+  assert.equal(f.general.session_timeout, doc.settings.session_timeout);
+  assert.equal(f.general.counter_retention, '35d', 'the default shows when absent');
+  f.general.session_timeout = '45m';
+  const { value, errors } = applySettingsFields(doc, f);
+  assert.deepEqual(errors, {});
+  assert.equal(value.settings.session_timeout, '45m');
+  assert.deepEqual(Object.keys(value.settings), Object.keys(doc.settings), 'key order kept');
+  const rest = (d) => { const c = clone(d); delete c.settings.session_timeout; return c; };
+  assert.deepEqual(rest(value), rest(doc));
+  const g = settingsFields(value);
+  g.general.cookie_name = '';
+  g.general.refresh_seconds = 'often';
+  g.general.cookie_lifetime = '6 months';
+  const r = applySettingsFields(value, g);
+  assert.equal('cookie_name' in r.value.settings, false, 'emptied: absent, so the default applies');
+  assert.match(r.errors['settings.refresh_seconds'], /whole number of seconds/);
+  assert.match(r.errors['settings.cookie_lifetime'], /./);
+  // A document without settings gets only the changed key.
+  const bare = { format: 1, version: 'x' };
+  const b = settingsFields(bare);
+  b.general.counter_retention = '90d';
+  assert.deepEqual(applySettingsFields(bare, b).value, { format: 1, version: 'x', settings: { counter_retention: '90d' } });
+});
+
+test('events: a bound changes only that number; min above max and non-numbers are refused at the field', () => {
+  const doc = rulesDoc();
+  const f = settingsFields(doc);
+  const purchase = f.events.find((e) => e.name === 'purchase');
+  assert.deepEqual(purchase.props, [{ at: 'value', name: 'value', min: '-10000', max: '10000' }]);
+  assert.equal(purchase.source, 'server');
+  purchase.props[0].max = '2500.5';
+  const { value, errors } = applySettingsFields(doc, f);
+  assert.deepEqual(errors, {});
+  assert.deepEqual(value.events.purchase.props.value, { min: -10000, max: 2500.5 });
+  const rest = (d) => { const c = clone(d); delete c.events.purchase.props.value.max; return c; };
+  assert.deepEqual(rest(value), rest(doc));
+  assert.deepEqual(Object.keys(value.events), Object.keys(doc.events));
+  const g = settingsFields(value);
+  const p = g.events.find((e) => e.name === 'purchase').props[0];
+  p.min = '5000';
+  const r = applySettingsFields(value, g);
+  assert.match(r.errors['events.purchase.props.value.max'], /below the smallest/);
+  p.min = 'lots';
+  assert.match(applySettingsFields(value, g).errors['events.purchase.props.value.min'], /not a number/);
+  p.min = '';
+  const noMin = applySettingsFields(value, g);
+  assert.deepEqual(noMin.value.events.purchase.props.value, { max: 2500.5 }, 'an emptied bound is absent');
+});
+
+test('events: add one with a bound, remove an unused one; removing or renaming one that signals or goals use is refused with their names', () => {
+  const doc = rulesDoc();
+  const f = settingsFields(doc);
+  const row = settingsForms.newEventRow(doc);
+  row.name = 'newsletter_signup';
+  row.source = 'any';
+  row.props.push({ ...settingsForms.newPropRow(), min: '0' });
+  f.events.push(row);
+  f.events = f.events.filter((e) => e.name !== 'request_demo' || settingsForms.eventUses(doc, 'request_demo').length);
+  const { value, errors } = applySettingsFields(doc, f);
+  assert.deepEqual(errors, {});
+  assert.deepEqual(value.events.newsletter_signup, { source: 'any', props: { value: { min: 0 } } });
+  assert.deepEqual(settingsFields(value).events.map((e) => e.name).slice(-1), ['newsletter_signup']);
+
+  const used = Object.keys(doc.events).find((n) => settingsForms.eventUses(doc, n).length);
+  assert.ok(used, 'an event that the rules use');
+  const uses = settingsForms.eventUses(doc, used);
+  assert.ok(uses.every((u) => /^(signals|experiments|counters)\.|^segments\[/.test(u)), uses.join(', '));
+  const g = settingsFields(doc);
+  g.events = g.events.filter((e) => e.name !== used);
+  const r = applySettingsFields(doc, g);
+  assert.match(r.errors[`events.${used}`], new RegExp(`used by .*${uses[0].replace(/[.[\]()]/g, '\\$&')}`));
+  assert.ok(used in r.value.events, 'kept');
+  const k = settingsFields(doc);
+  k.events.find((e) => e.name === used).name = `${used}_2`;
+  assert.match(applySettingsFields(doc, k).errors[`events.${used}_2.name`], /renaming/);
+  const bad = settingsFields(doc);
+  bad.events[0].name = 'has space';
+  bad.events.push({ ...settingsForms.newEventRow(doc), name: bad.events[1].name });
+  const br = applySettingsFields(doc, bad);
+  assert.match(br.errors['events.has space.name'], /letters, digits and _/);
+  assert.match(br.errors[`events.${bad.events[1].name}.name`], /another event/);
+});
+
+test('counters and saved groups: edits change only their entry; unknown targets and bad names are refused at the field', () => {
+  const [, full] = docs.find(([n]) => n === join('tests', 'fixtures', 'rules', 'valid', 'full.json'));
+  const doc = clone(full);
+  assert.ok(Object.keys(doc.counters).length && Object.keys(doc.saved_groups).length);
+  const f = settingsFields(doc);
+  const budget = f.counters.find((c) => c.name === 'offer_budget');
+  assert.deepEqual(budget, { at: 'offer_budget', name: 'offer_budget', kind: 'impressions', target: 'hero', segment: 'cart_abandoner' });
+  budget.segment = '';
+  const vip = f.saved_groups.find((g) => g.name === 'vip_ids');
+  assert.equal(vip.values, 'v-1\nv-2\n3', 'a number shows as written');
+  vip.values = 'v-1\n3\n"10001"';
+  const row = settingsForms.newCounterRow(doc);
+  row.name = 'demo_entries';
+  row.kind = 'entries';
+  row.target = doc.segments[0].id;
+  f.counters.push(row);
+  f.saved_groups.push({ ...settingsForms.newGroupRow(doc), name: 'zips', values: '10001\nabc' });
+  const { value, errors } = applySettingsFields(doc, f);
+  assert.deepEqual(errors, {});
+  assert.deepEqual(value.counters.offer_budget, { impressions: 'hero' });
+  assert.deepEqual(value.counters.demo_entries, { entries: doc.segments[0].id });
+  assert.deepEqual(value.saved_groups.vip_ids, ['v-1', 3, '10001']);
+  assert.deepEqual(value.saved_groups.zips, [10001, 'abc']);
+  assert.deepEqual(Object.keys(value.counters), [...Object.keys(doc.counters), 'demo_entries']);
+  const rest = (d) => { const c = clone(d); delete c.counters; delete c.saved_groups; return c; };
+  assert.deepEqual(rest(value), rest(doc));
+  assert.deepEqual(settingsFields(applySettingsFields(value, settingsFields(value)).value), settingsFields(value), 'and back');
+  const g = settingsFields(value);
+  g.counters[0].target = 'no_such_block';
+  g.counters[1].name = 'bad name';
+  g.saved_groups.push({ name: g.saved_groups[0].name, values: 'x' });
+  const r = applySettingsFields(value, g);
+  assert.match(r.errors['counters.offer_budget.impressions'], /not a block/);
+  assert.match(r.errors['counters.bad name.name'], /letters, digits and _/);
+  assert.match(r.errors[`saved_groups.${g.saved_groups[0].name}.name`], /another one/);
+});
