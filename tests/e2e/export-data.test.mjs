@@ -265,7 +265,7 @@ test('edgeseg export erase removes one visitor id from R2; the others\' records 
   assert.equal(usage.code, 2, usage.stderr);
   const refused = await run(BIN, ['export', 'erase', '--worker', worker.url, '--token', 'wrong', victim]).catch((e) => e);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /the Worker answered 403: .*check --token/);
+  assert.match(refused.stderr, /refused the admin token \(403: .*EDGESEG_ADMIN_TOKEN.*an erasure a publisher/);
   assert.equal(linesOf(await objects()).length, beforeLines.length, 'a refused erasure changed nothing');
 
   // A purchase the shop's backend sent is waiting for the visitor's next page (their inbox).
