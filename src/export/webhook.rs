@@ -16,9 +16,9 @@
 
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
-use crate::state::{hex, Timestamp};
+use crate::state::{digest_key, hex, Timestamp};
 
 /// The header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "X-Edgeseg-Signature";
@@ -105,8 +105,7 @@ pub fn idempotency_key(
         Transition::Entered => "entered",
         Transition::Exited => "exited",
     };
-    let digest = Sha256::digest(format!("{activation}\n{visitor}\n{which}\n{at}").as_bytes());
-    hex(&digest[..16])
+    digest_key(&format!("{activation}\n{visitor}\n{which}\n{at}"))
 }
 
 /// A `guardrail_stop` activation's delivery: one per stop of a variant,
@@ -169,14 +168,10 @@ impl GuardrailStopDelivery {
 
     /// See the type's doc.
     pub fn idempotency_key(&self) -> String {
-        let digest = Sha256::digest(
-            format!(
-                "{}\nguardrail_stop\n{}\n{}\n{}\n{}",
-                self.activation, self.experiment, self.seed, self.variant, self.generation
-            )
-            .as_bytes(),
-        );
-        hex(&digest[..16])
+        digest_key(&format!(
+            "{}\nguardrail_stop\n{}\n{}\n{}\n{}",
+            self.activation, self.experiment, self.seed, self.variant, self.generation
+        ))
     }
 }
 

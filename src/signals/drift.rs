@@ -535,15 +535,10 @@ impl DriftDelivery<'_> {
 
     /// See the type's doc.
     pub fn idempotency_key(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(
-            format!(
-                "{}\nmodel_drift\n{}\n{}",
-                self.activation, self.signal, self.crossing
-            )
-            .as_bytes(),
-        );
-        crate::state::hex(&digest[..16])
+        crate::state::digest_key(&format!(
+            "{}\nmodel_drift\n{}\n{}",
+            self.activation, self.signal, self.crossing
+        ))
     }
 }
 

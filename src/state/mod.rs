@@ -177,6 +177,14 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// 32 hex digits of SHA-256 over `text`: the idempotency key of a webhook
+/// delivery, from the newline-joined parts that make it one delivery (so a
+/// retry, or two crons that saw the same thing, carry the same key).
+pub fn digest_key(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex(&Sha256::digest(text.as_bytes())[..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
