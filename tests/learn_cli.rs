@@ -7,21 +7,11 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use serde_json::{json, Value};
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::cargo_bin("edgeseg")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::run;
 
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("edgeseg-train-{name}-{}", std::process::id()));
